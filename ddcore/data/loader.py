@@ -1,0 +1,153 @@
+"""`load_dataset`: find a dataset in the sources, in order, and hold it in memory (cached per process)."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..paths import ASSETS_DIR, cache_dir, default_data_roots
+from ..registry import Registry
+from .errors import DatasetCorruptError, DatasetNotFoundError
+from .imagefolder import read_image_tree
+from .info import BUILTIN_INFOS, DatasetInfo, canonical_name
+from .sources import EMBEDDED, LAYOUTS, DOWNLOAD_HOSTS, Arrays, network_reachable, torchvision_download
+from .split import ImageSplit, LoadedDataset
+
+DATASETS: Registry[DatasetInfo] = Registry("dataset")
+for _info in BUILTIN_INFOS.values():
+    DATASETS.add(_info.name, _info, _info.description)
+DATASETS.add("folder", BUILTIN_INFOS["cifar10"].with_changes(
+    name="folder", display_name="Image folder", num_classes=1, class_names=("class",),
+    description="Any ImageFolder-style directory or zip: train/<class>/*, optional test/<class>/*."),
+    "Any ImageFolder-style directory or zip: train/<class>/*, optional test/<class>/*.")
+
+_CACHE: dict[tuple, LoadedDataset] = {}
+_LOCK = threading.Lock()
+
+
+def list_datasets() -> list[str]:
+    return DATASETS.names()
+
+
+def get_dataset_info(name: str) -> DatasetInfo:
+    return DATASETS.get(canonical_name(name))
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, *, download: bool | None = None,
+                 embedded: bool = True, image_size: int | None = None, channels: int | None = None,
+                 test_fraction: float = 0.2) -> LoadedDataset:
+    """Load a dataset into memory as uint8 tensors.
+
+    Sources, in order: `root` if given (only that root); otherwise $DDCORE_DATA and ../shared/datasets;
+    then torchvision's download into the cache when the network allows (download=None: try when reachable
+    and DDCORE_OFFLINE is unset); then the embedded default in assets/. `folder` takes `root` as the folder
+    or zip, with `image_size`/`channels` (default 32 / 3) and a test split carved from train if it has none.
+    """
+    key_name = canonical_name(name)
+    DATASETS.get(key_name)  # unknown names fail here with close matches
+    key = (key_name, str(Path(root).resolve()) if root else None, download, embedded, image_size, channels, test_fraction)
+    with _LOCK:
+        if key not in _CACHE:
+            if key_name == "folder":
+                _CACHE[key] = _load_folder(root, image_size or 32, channels or 3, test_fraction)
+            else:
+                _CACHE[key] = _load_builtin(key_name, Path(root) if root else None, download, embedded)
+        return _CACHE[key]
+
+
+def clear_cache() -> None:
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _load_builtin(name: str, root: Path | None, download: bool | None, embedded: bool) -> LoadedDataset:
+    info = BUILTIN_INFOS[name]
+    roots = [root] if root is not None else default_data_roots()
+    for r in roots:
+        for layout in LAYOUTS[name]:
+            loader = layout.probe(r)
+            if loader is not None:
+                return _build(info, loader(), f"{layout.name} in {r}")
+    if root is not None:
+        raise DatasetNotFoundError(_not_found_message(info, [root], tried_download=False, tried_embedded=False))
+    tried_download = False
+    if download is not False and not os.environ.get("DDCORE_OFFLINE") and network_reachable(DOWNLOAD_HOSTS[name]):
+        tried_download = True
+        target = cache_dir() / "downloads"
+        try:
+            torchvision_download(name, target)
+            for layout in LAYOUTS[name]:
+                loader = layout.probe(target)
+                if loader is not None:
+                    return _build(info, loader(), f"torchvision download in {target}")
+        except (OSError, RuntimeError) as e:  # network errors surface as either
+            tried_download = f"failed: {e}"  # type: ignore[assignment]
+    if embedded and name in EMBEDDED:
+        loader = EMBEDDED[name].probe(ASSETS_DIR)
+        if loader is not None:
+            desc = "embedded default (assets/)" if name == "mnist" else \
+                "embedded default: CIFAR-10 subset, 500 train / 100 test per class, JPEG-derived (assets/)"
+            return _build(info, loader(), desc)
+    raise DatasetNotFoundError(_not_found_message(info, roots, tried_download, embedded and name in EMBEDDED))
+
+
+def _not_found_message(info: DatasetInfo, roots: list[Path], tried_download, tried_embedded: bool) -> str:
+    places = ", ".join(str(r) for r in roots) or "(no root: pass root=... or set DDCORE_DATA)"
+    expected = "; or ".join(layout.expected for layout in LAYOUTS[info.name])
+    lines = [f"{info.display_name} was not found. Looked in: {places}.",
+             f"Expected, inside a root folder: {expected}."]
+    if tried_download is True or isinstance(tried_download, str):
+        lines.append(f"torchvision download {tried_download if isinstance(tried_download, str) else 'did not provide it'}.")
+    else:
+        lines.append("torchvision download was not attempted (offline, or download=False).")
+    if tried_embedded:
+        lines.append(f"The embedded default in {ASSETS_DIR} is missing too.")
+    lines.append(f"Get it from {info.homepage} (or run online once so torchvision downloads it), then pass the "
+                 "folder that contains it as root=... or in the DDCORE_DATA environment variable.")
+    return " ".join(lines)
+
+
+def _build(info: DatasetInfo, arrays: Arrays, source: str) -> LoadedDataset:
+    splits = {}
+    for split in ("train", "test"):
+        if split not in arrays:
+            raise DatasetCorruptError(f"{info.display_name}: the {split} split is missing ({source})")
+        images, labels = arrays[split]
+        if tuple(images.shape[1:]) != info.shape:
+            raise DatasetCorruptError(f"{info.display_name}: images have shape {images.shape[1:]}, expected {info.shape}")
+        splits[split] = ImageSplit(torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)),
+                                   torch.from_numpy(np.asarray(labels, dtype=np.int64)), info.num_classes)
+    return LoadedDataset(info, splits["train"], splits["test"], source)
+
+
+def _load_folder(root, image_size: int, channels: int, test_fraction: float) -> LoadedDataset:
+    if root is None:
+        raise DatasetNotFoundError("The 'folder' dataset needs root=<folder or zip> holding train/<class>/<image> "
+                                   "(and optionally test/<class>/<image>).")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, not {channels}")
+    if not 8 <= image_size <= 256:
+        raise ValueError(f"image_size must be between 8 and 256, not {image_size}")
+    path = Path(root)
+    tree = read_image_tree(path, image_size, channels)
+    images, labels = tree.splits["train"]
+    if "test" in tree.splits:
+        test = tree.splits["test"]
+    else:  # carve a class-stratified test split, deterministically
+        rng = np.random.default_rng(0)
+        test_mask = np.zeros(len(labels), dtype=bool)
+        for c in range(len(tree.class_names)):
+            idx = np.flatnonzero(labels == c)
+            n_test = int(round(len(idx) * test_fraction)) if len(idx) > 1 else 0
+            test_mask[rng.permutation(idx)[:n_test]] = True
+        test = (images[test_mask], labels[test_mask])
+        images, labels = images[~test_mask], labels[~test_mask]
+    floats = images.reshape(images.shape[0], channels, -1).astype(np.float64) / 255.0
+    mean = tuple(float(v) for v in floats.mean(axis=(0, 2)))
+    std = tuple(max(float(v), 1e-3) for v in floats.std(axis=(0, 2)))
+    info = DatasetInfo("folder", path.stem, channels, image_size, len(tree.class_names), tuple(tree.class_names),
+                       mean, std, f"Image folder {path.name}")
+    return _build(info, {"train": (images, labels), "test": test}, f"image folder {path}")

@@ -1,0 +1,59 @@
+"""Device choice, reproducible seeds and CPU thread control."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+
+
+def resolve_device(preference: str | torch.device | None = "auto") -> torch.device:
+    """cuda, then mps, then cpu for 'auto'; an explicit choice that is absent fails clearly."""
+    if isinstance(preference, torch.device):
+        return preference
+    pref = (preference or os.environ.get("DDCORE_DEVICE") or "auto").lower()
+    if pref == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    base = pref.split(":")[0]
+    if base not in DEVICE_CHOICES:
+        raise ValueError(f"Unknown device '{preference}'. Choose one of: {', '.join(DEVICE_CHOICES)}.")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("Device 'cuda' was requested but no CUDA GPU is available here; use 'auto' or 'cpu'.")
+    if base == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RuntimeError("Device 'mps' was requested but Apple MPS is not available here; use 'auto' or 'cpu'.")
+    return torch.device(pref)
+
+
+def available_devices() -> list[str]:
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.insert(0, "cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.insert(0, "mps")
+    return found
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a CPU generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def set_threads(num_threads: int | None) -> int:
+    """Set torch's intra-op CPU threads (None keeps the current value); returns the value in force."""
+    if num_threads is not None and num_threads > 0:
+        torch.set_num_threads(int(num_threads))
+    return torch.get_num_threads()

@@ -1,0 +1,51 @@
+"""The model registry: names (as in the reference's `get_network`, lower-cased) to factories.
+
+Every factory is called as `factory(in_channels, num_classes, image_size, **options)` and
+returns an `nn.Module` whose `forward` gives logits and whose `embed` gives the flattened
+features before the classifier (DM matches those).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Sequence
+
+from torch import nn
+
+from ddcore.registry import Registry, drop_none
+
+from .layers import as_hw
+
+ModelFactory = Callable[..., nn.Module]
+
+MODELS: Registry[ModelFactory] = Registry("model")
+
+
+def register_model(name: str, description: str = "", **tags: Any) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator: add a model class or factory under `name` with a one-line description."""
+    return MODELS.register(name, description, **tags)
+
+
+def create_model(
+    name: str,
+    in_channels: int,
+    num_classes: int,
+    image_size: int | Sequence[int],
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model; None options are dropped so each model keeps its own defaults."""
+    factory = MODELS.get(name)  # UnknownNameError with close matches
+    options = drop_none(kwargs)
+    hw = as_hw(image_size)
+    try:
+        inspect.signature(factory).bind(in_channels, num_classes, hw, **options)
+    except TypeError as err:
+        raise ValueError(f"Model '{name}' does not accept options {sorted(options)}: {err}") from None
+    return factory(in_channels, num_classes, hw, **options)
+
+
+def list_models() -> list[str]:
+    return MODELS.names()
+
+
+def model_descriptions() -> dict[str, str]:
+    return {e.name: e.description for e in MODELS.entries()}

@@ -1,0 +1,238 @@
+"""SyntheticSet: the distilled images, their labels, an optional learned lr, and where they came from.
+
+Files are pickle-free: one safetensors file holds the tensors and, in its string metadata, the JSON
+metadata plus a SHA-256 of the tensor bytes, so truncation and tampering are both detected.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .data.info import DatasetInfo
+
+FORMAT_VERSION = 1
+MAX_SET_FILE_BYTES = 512 << 20
+
+
+class SyntheticSetFileError(ValueError):
+    """A set file that is truncated, tampered with, or of the wrong shape."""
+
+
+@dataclass
+class SetMeta:
+    dataset: str
+    method: str
+    ipc: int
+    class_names: list[str]
+    mean: list[float]
+    std: list[float]
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    iteration: int = 0
+    elapsed_s: float = 0.0
+    device: str = "cpu"
+    architecture: str = "convnet"
+    created: float = field(default_factory=time.time)
+    notes: str = ""
+
+    @classmethod
+    def for_dataset(cls, info: DatasetInfo, method: str, ipc: int, **kwargs: Any) -> "SetMeta":
+        return cls(dataset=info.name, method=method, ipc=ipc, class_names=list(info.class_names),
+                   mean=list(info.mean), std=list(info.std), **kwargs)
+
+
+@dataclass
+class SyntheticSet:
+    images: torch.Tensor  # float32 N×C×H×W, normalised with meta.mean/std
+    labels: torch.Tensor  # int64 (N,) hard labels, or float (N, K) soft labels
+    meta: SetMeta
+    lr: float | None = None  # learned learning rate (MTT/TESLA-style), if any
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4:
+            raise ValueError(f"images must be N×C×H×W, got shape {tuple(self.images.shape)}")
+        if self.labels.shape[0] != self.images.shape[0]:
+            raise ValueError(f"{self.images.shape[0]} images but {self.labels.shape[0]} labels")
+        if self.labels.ndim not in (1, 2):
+            raise ValueError("labels must be (N,) class ids or (N, K) soft labels")
+        if self.images.shape[1] != len(self.meta.mean):
+            raise ValueError(f"images have {self.images.shape[1]} channels; metadata has {len(self.meta.mean)}")
+        if self.labels.ndim == 2 and self.labels.shape[1] != self.num_classes:
+            raise ValueError(f"soft labels have {self.labels.shape[1]} columns for {self.num_classes} classes")
+
+    # ------------------------------------------------------------------ views
+    @property
+    def num_classes(self) -> int:
+        return len(self.meta.class_names)
+
+    @property
+    def soft_labels(self) -> bool:
+        return self.labels.ndim == 2
+
+    def hard_labels(self) -> torch.Tensor:
+        return self.labels.argmax(1) if self.soft_labels else self.labels
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def detached(self) -> "SyntheticSet":
+        """A CPU copy that shares nothing with a running optimisation."""
+        return SyntheticSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(),
+                            SetMeta(**asdict(self.meta)), self.lr)
+
+    def to_unit(self) -> torch.Tensor:
+        """Images de-normalised to [0, 1] (clamped) for display and export."""
+        mean = torch.tensor(self.meta.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(self.meta.std, dtype=torch.float32).view(1, -1, 1, 1)
+        return (self.images.detach().float().cpu() * std + mean).clamp(0, 1)
+
+    def to_uint8(self) -> np.ndarray:
+        """N×H×W×C uint8 images."""
+        return (self.to_unit() * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+    def class_rows(self) -> list[list[int]]:
+        """Indices of the images of each class, in order (rows of the grid)."""
+        hard = self.hard_labels().cpu()
+        return [torch.nonzero(hard == c).flatten().tolist() for c in range(self.num_classes)]
+
+    # ------------------------------------------------------------------ files
+    def to_bytes(self) -> bytes:
+        tensors = {"images": self.images.detach().cpu().float().contiguous(),
+                   "labels": self.labels.detach().cpu().contiguous()}
+        meta = {"format": "ddstudio.syntheticset", "version": FORMAT_VERSION, "lr": self.lr,
+                "meta": asdict(self.meta), "shapes": {k: list(v.shape) for k, v in tensors.items()},
+                "sha256": _tensor_digest(tensors)}
+        return st_save(tensors, metadata={"ddstudio": json.dumps(meta)})
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(self.to_bytes())
+        tmp.replace(path)  # atomic: a crash never leaves half a file under the real name
+        return path
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "set file") -> "SyntheticSet":
+        if len(data) > MAX_SET_FILE_BYTES:
+            raise SyntheticSetFileError(f"{name} is {len(data) >> 20} MiB; the limit is {MAX_SET_FILE_BYTES >> 20} MiB")
+        try:
+            tensors = st_load(data)
+            header = _read_header(data)
+        except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as e:
+            raise SyntheticSetFileError(f"{name} is not a readable DD Studio set file (truncated or corrupt): {e}") from e
+        if header.get("format") != "ddstudio.syntheticset":
+            raise SyntheticSetFileError(f"{name} is a safetensors file but not a DD Studio synthetic set")
+        if set(tensors) != {"images", "labels"}:
+            raise SyntheticSetFileError(f"{name} holds tensors {sorted(tensors)}; expected images and labels")
+        for key, shape in header.get("shapes", {}).items():
+            if list(tensors[key].shape) != shape:
+                raise SyntheticSetFileError(f"{name}: {key} has shape {list(tensors[key].shape)}, metadata says {shape}")
+        if _tensor_digest(tensors) != header.get("sha256"):
+            raise SyntheticSetFileError(f"{name}: the image data does not match its checksum (the file was altered)")
+        try:
+            meta = SetMeta(**header["meta"])
+            images, labels = tensors["images"], tensors["labels"]
+            if not torch.isfinite(images).all():
+                raise ValueError("images contain NaN or infinite values")
+            if labels.ndim == 1:
+                if labels.dtype != torch.int64 or (len(labels) and (labels.min() < 0 or labels.max() >= len(meta.class_names))):
+                    raise ValueError("labels are not class ids of this dataset")
+            return cls(images, labels, meta, header.get("lr"))
+        except (TypeError, ValueError, KeyError) as e:
+            raise SyntheticSetFileError(f"{name} has inconsistent contents: {e}") from e
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SyntheticSet":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No set file at {path}")
+        if path.stat().st_size > MAX_SET_FILE_BYTES:
+            raise SyntheticSetFileError(f"{path} is too large for a synthetic set")
+        return cls.from_bytes(path.read_bytes(), str(path))
+
+    # ------------------------------------------------------------------ export
+    def grid_image(self, scale: int = 1, pad: int = 2, max_per_class: int | None = None) -> Image.Image:
+        return Image.fromarray(make_grid(self.to_uint8(), self.class_rows(), pad=pad, scale=scale,
+                                         max_per_row=max_per_class))
+
+    def to_png_grid(self, scale: int = 1, pad: int = 2) -> bytes:
+        buf = io.BytesIO()
+        self.grid_image(scale=scale, pad=pad).save(buf, format="PNG")
+        return buf.getvalue()
+
+    def to_png_zip(self) -> bytes:
+        """A zip of per-image PNGs named <class index>_<class name>/<n>.png, plus labels.json."""
+        arrays = self.to_uint8()
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for c, rows in enumerate(self.class_rows()):
+                folder = f"{c:03d}_{_safe_name(self.meta.class_names[c])}"
+                for n, i in enumerate(rows):
+                    zf.writestr(f"{folder}/{n:04d}.png", _png_bytes(arrays[i]))
+            zf.writestr("meta.json", json.dumps(asdict(self.meta), indent=2))
+        return buf.getvalue()
+
+
+def make_grid(images: np.ndarray, rows: list[list[int]], pad: int = 2, scale: int = 1,
+              max_per_row: int | None = None, background: int = 255) -> np.ndarray:
+    """Lay N×H×W×C uint8 images out as a grid, one row per list of indices."""
+    n, h, w, c = images.shape
+    cols = max((len(r) for r in rows), default=1) or 1
+    if max_per_row:
+        cols = min(cols, max_per_row)
+    grid = np.full((len(rows) * (h + pad) + pad, cols * (w + pad) + pad, c), background, dtype=np.uint8)
+    for r, idx in enumerate(rows):
+        for k, i in enumerate(idx[:cols]):
+            y, x = pad + r * (h + pad), pad + k * (w + pad)
+            grid[y:y + h, x:x + w] = images[i]
+    if scale > 1:
+        grid = grid.repeat(scale, 0).repeat(scale, 1)
+    return grid[..., 0] if c == 1 else grid
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _safe_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40]
+
+
+def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key].contiguous()
+        h.update(key.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(list(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _read_header(data: bytes) -> dict:
+    if len(data) < 8:
+        raise ValueError("file too short")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise ValueError("header length exceeds the file")
+    header = json.loads(data[8:8 + n])
+    meta = header.get("__metadata__", {}).get("ddstudio")
+    if meta is None:
+        raise ValueError("no DD Studio metadata in the file")
+    return json.loads(meta)
