@@ -398,6 +398,33 @@ def _parse_dc(strategy: str | None) -> list[str]:
     return tokens
 
 
+def _remap(x: Tensor, rows: Tensor, cols: Tensor, fill: Tensor | None) -> Tensor:
+    """out[n, :, i, j] = x[n, :, rows[n, i], cols[n, j]]; a -1 index means `fill` (zero if None)."""
+    n, c, h, w = x.shape
+    out = x.gather(2, rows.clamp_min(0).view(n, 1, h, 1).expand(n, c, h, w))
+    out = out.gather(3, cols.clamp_min(0).view(n, 1, 1, w).expand(n, c, h, w))
+    valid = ((rows >= 0).view(n, 1, h, 1) & (cols >= 0).view(n, 1, 1, w))
+    fill_value = torch.zeros((), dtype=x.dtype, device=x.device) if fill is None else fill
+    return torch.where(valid, out, fill_value)
+
+
+def _shift_index(size: int, shift: Tensor) -> Tensor:
+    """Rows of a padded-then-cropped image: i + shift, -1 where that falls outside."""
+    idx = torch.arange(size, device=shift.device).view(1, size) + shift.view(-1, 1)
+    return torch.where((idx >= 0) & (idx < size), idx, torch.full_like(idx, -1))
+
+
+def _zoom_index(size: int, new: Tensor, canvas: Tensor) -> Tensor:
+    """Reference scalefun along one axis: nearest-resize to `new`, paste centred on a square
+    canvas of side `canvas`, crop `size` centred (all offsets truncated like `int(.../2)`)."""
+    offset = (canvas - size) // 2 - (canvas - new) // 2  # canvas row of output row 0, minus paste row
+    pos = torch.arange(size, device=new.device).view(1, size) + offset.view(-1, 1)
+    step = torch.tensor(float(size), dtype=torch.float32, device=new.device) / new.to(torch.float32).view(-1, 1)
+    src = torch.floor(pos.to(torch.float32) * step).long().clamp(max=size - 1)  # F.interpolate 'nearest'
+    inside = (pos >= 0) & (pos < new.view(-1, 1))
+    return torch.where(inside, src, torch.full_like(src, -1))
+
+
 def dc_augment(
     x: Tensor,
     strategy: str,
@@ -406,13 +433,16 @@ def dc_augment(
 ) -> Tensor:
     """The DC paper's evaluation augmentation (reference `augment`), batched on tensors.
 
-    Each image independently gets ONE op drawn uniformly from the strategy, as in the reference.
-    Differences from the per-image scipy reference (same parameter distributions):
-    - rotate uses bilinear `grid_sample` instead of scipy's cubic spline (order 3);
-    - scale resamples with nearest neighbour about the centre (reference: nearest `interpolate`
-      then an integer-centred paste, so it can sit up to half a pixel off-centre); the width
-      factor uses the width (the reference uses the height for both; same for square images);
-    - random numbers come from `generator` (torch), not numpy's global RNG.
+    Each image independently gets ONE op drawn uniformly from the strategy, as in the reference,
+    with the reference's parameter ranges and fills. crop and scale reproduce the reference's
+    pixels exactly for given parameters (index maps instead of per-image pad/interpolate/paste).
+    Differences from the per-image numpy/scipy reference:
+    - rotate resamples with bilinear `grid_sample` about the image centre instead of scipy's
+      cubic spline `rotate(reshape=True)` + centre crop (which can also sit half a pixel off);
+    - the scale width factor is relative to the width (the reference uses the height for both;
+      identical for the square images used here);
+    - random numbers come from `generator` (torch; default: torch's global CPU generator), not
+      numpy's global RNG; every op draws values for the whole batch and only chosen images use them.
     Returns a new tensor; x is not modified (the reference writes into its input).
     """
     ops = _parse_dc(strategy)
@@ -424,7 +454,7 @@ def dc_augment(
     dev = x.device
 
     def uniform() -> Tensor:
-        return torch.rand(n, generator=gen, device=gen.device).to(dev, x.dtype)
+        return torch.rand(n, generator=gen, device=gen.device).to(dev)
 
     def integers(low: int, high: int) -> Tensor:
         return torch.randint(low, high, (n,), generator=gen, device=gen.device).to(dev)
@@ -432,30 +462,29 @@ def dc_augment(
     choice = integers(0, len(ops))
     out = x.clone()
     channel_mean = x.detach().mean(dim=(0, 2, 3))  # batch statistics, as the reference
-    ones = torch.ones(n, device=dev, dtype=x.dtype)
 
-    # Every op draws its values for all n images (fixed stream use); only the chosen ones apply.
     for index, op in enumerate(ops):
         picked = (choice == index).nonzero(as_tuple=True)[0]
-        if op == "crop":
-            shift_h = (integers(0, 2 * p.crop) - p.crop).to(x.dtype)
-            shift_w = (integers(0, 2 * p.crop) - p.crop).to(x.dtype)
-            theta = _diag_theta(ones, ones, 2 * shift_w / w, 2 * shift_h / h)
-            mode, fill = "nearest", channel_mean.view(1, c, 1, 1)
-        elif op == "scale":
-            new_h = torch.floor((uniform() * 2 * p.scale + 1 - p.scale) * h).clamp_min(1)
-            new_w = torch.floor((uniform() * 2 * p.scale + 1 - p.scale) * w).clamp_min(1)
-            theta = _diag_theta(w / new_w, h / new_h)
-            mode, fill = "nearest", None
-        elif op == "rotate":
+        if op == "crop":  # pad `crop` px of channel mean, crop at offset r in [0, 2*crop)
+            rows = _shift_index(h, integers(0, 2 * p.crop) - p.crop)
+            cols = _shift_index(w, integers(0, 2 * p.crop) - p.crop)
+            if picked.numel():
+                out[picked] = _remap(x[picked], rows[picked], cols[picked], channel_mean.view(1, c, 1, 1))
+        elif op == "scale":  # nearest resize to (int(u*h), int(u'*w)), centred, zero fill
+            new_h = torch.floor((uniform() * 2 * p.scale + 1 - p.scale) * h).long().clamp_min(1)
+            new_w = torch.floor((uniform() * 2 * p.scale + 1 - p.scale) * w).long().clamp_min(1)
+            canvas = torch.maximum(torch.maximum(new_h, new_w), torch.full_like(new_h, max(h, w)))
+            rows, cols = _zoom_index(h, new_h, canvas), _zoom_index(w, new_w, canvas)
+            if picked.numel():
+                out[picked] = _remap(x[picked], rows[picked], cols[picked], None)
+        elif op == "rotate":  # integer degrees, fill with the mean of the channel means
             degrees = integers(-p.rotate, p.rotate).to(x.dtype)
             theta = rotation_theta(degrees * (math.pi / 180), h, w)
-            mode, fill = "bilinear", channel_mean.mean().view(1, 1, 1, 1)
+            if picked.numel():
+                fill = channel_mean.mean().view(1, 1, 1, 1)
+                out[picked] = affine_warp(x[picked], theta[picked], mode="bilinear", fill=fill)
         else:  # noise
             noise = torch.randn((n, c, h, w), generator=gen, device=gen.device).to(dev, x.dtype)
             if picked.numel():
                 out[picked] = x[picked] + p.noise * noise[picked]
-            continue
-        if picked.numel():
-            out[picked] = affine_warp(x[picked], theta[picked], mode=mode, fill=fill)
     return out

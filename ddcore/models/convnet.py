@@ -86,10 +86,16 @@ class ConvNet(nn.Module):
 register_model("convnet", "ConvNet-3, width 128, instancenorm, ReLU, avg pooling (the DD default)", family="convnet")(ConvNet)
 
 
+CONVNET_OPTIONS: tuple[str, ...] = ("width", "depth", "norm", "activation", "pooling")
+
+
 def _variant(**preset: Any) -> ModelFactory:
     """A ConvNet factory with some options fixed; a conflicting explicit option is an error."""
 
     def factory(in_channels: int, num_classes: int, image_size: int | Sequence[int], **options: Any) -> ConvNet:
+        unknown = sorted(set(options) - set(CONVNET_OPTIONS))
+        if unknown:
+            raise ValueError(f"Unknown ConvNet options {unknown}; choose from {', '.join(CONVNET_OPTIONS)}")
         for key, value in preset.items():
             if key in options and options[key] != value:
                 raise ValueError(f"This ConvNet variant fixes {key}={value!r}; got {key}={options[key]!r}")

@@ -1,0 +1,1 @@
+"""DD Studio's Streamlit UI: the entry point (main.py) and shared pieces. It only drives ddcore."""

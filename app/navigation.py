@@ -1,0 +1,50 @@
+"""The page list, in one place, so the app shell and the Home page's links agree."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+
+@dataclass(frozen=True)
+class PageDef:
+    file: str
+    title: str
+    icon: str
+    blurb: str
+    default: bool = False
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / self.file
+
+    @property
+    def url_path(self) -> str:
+        return Path(self.file).stem
+
+    def st_page(self):
+        import streamlit as st
+
+        return st.Page(str(self.path), title=self.title, icon=self.icon, default=self.default,
+                       url_path=None if self.default else self.url_path)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+
+ALL_PAGES: dict[str, list[PageDef]] = {
+    "Studio": [
+        PageDef("home.py", "Home", "🏠", "What dataset distillation is, with real samples.", default=True),
+        PageDef("distill.py", "Distill", "🧪", "Pick a dataset, a method and an IPC; watch the synthetic images evolve."),
+        PageDef("gallery.py", "Gallery", "🖼️", "Browse stored runs, open one, download its images and set file."),
+        PageDef("compare.py", "Compare", "🔀", "Put 2–4 runs side by side, rows aligned by class."),
+    ],
+    "Analyse": [
+        PageDef("evaluate.py", "Evaluate", "📊", "Cross-architecture accuracy, accuracy against IPC, papers' numbers."),
+    ],
+}
+
+# Only the pages that exist in this build are shown (later issues add more).
+PAGES: dict[str, list[PageDef]] = {s: [p for p in ps if p.exists()] for s, ps in ALL_PAGES.items()}
+PAGES = {s: ps for s, ps in PAGES.items() if ps}

@@ -1,0 +1,43 @@
+"""Home: what dataset distillation is, shown with real samples of the default dataset."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app.navigation import PAGES
+from app.samples import HOME_DATASETS, class_samples_grid, dataset
+from ddcore.data import DatasetNotFoundError, get_dataset_info
+
+st.title("DD Studio")
+st.markdown(
+    "**Dataset distillation** condenses a large training set into a handful of *synthetic* images per class "
+    "(IPC) such that a network trained only on them comes close to one trained on all the data. "
+    "Methods match what training sees: the **gradients** a network computes on real and synthetic batches "
+    "(DC, DSA), the **feature distributions** of the two (DM), or whole **training trajectories** (MTT). "
+    "Here you can run them live, watch the images evolve, and measure how well they train fresh networks."
+)
+
+left, right = st.columns([3, 2], gap="large")
+with right:
+    st.subheader("Start here")
+    for section, pages in PAGES.items():
+        for page in pages:
+            if page.default:
+                continue
+            st.page_link(page.st_page(), label=f"**{page.title}** — {page.blurb}", icon=page.icon)
+    st.caption("Review of the field: Yu, Liu & Wang, *Dataset Distillation: A Comprehensive Review*, "
+               "IEEE TPAMI 2023 ([arXiv 2301.07014](https://arxiv.org/abs/2301.07014)).")
+
+with left:
+    names = {get_dataset_info(n).display_name: n for n in HOME_DATASETS}
+    choice = st.segmented_control("Dataset", list(names), default=list(names)[0], key="home_dataset")
+    name = names[choice or list(names)[0]]
+    try:
+        data = dataset(name)
+    except DatasetNotFoundError as e:
+        st.error(str(e))
+        st.stop()
+    st.image(class_samples_grid(name), caption=f"Real training images of {data.info.display_name}, one row per class "
+             f"({', '.join(data.info.class_names)}).", width="content")
+    st.caption(f"{len(data.train):,} training and {len(data.test):,} test images · source: {data.source}")
+    st.info(f"A distilled set at IPC 10 would replace these {len(data.train):,} images with "
+            f"{10 * data.info.num_classes} learned ones.")

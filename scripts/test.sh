@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install what is missing (dev packages, Debian's chromium), then run the whole suite.
+source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
+ensure_venv requirements-dev.txt
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "[setup] installing Debian's chromium and chromium-driver for the browser tests"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+export DDCORE_OFFLINE="${DDCORE_OFFLINE:-1}"
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,39 @@
+"""The app shell and Home page: AppTest for the script, Playwright against a live server."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT, wait_for_app
+
+
+def test_home_renders_real_samples_per_class() -> None:
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Dataset distillation" in at.markdown[0].value
+    captions = " ".join(c.value for c in at.caption)
+    assert "60,000 training and 10,000 test images" in captions  # full MNIST
+
+
+def test_home_switches_dataset() -> None:
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=120)
+    at.session_state["home_dataset"] = "CIFAR-10"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.caption)
+    assert "50,000 training and 10,000 test images" in captions
+
+
+@pytest.mark.browser
+def test_home_in_chromium(streamlit_server, page, artifacts_dir: Path) -> None:
+    page.goto(streamlit_server.url)
+    wait_for_app(page)
+    page.get_by_text("Dataset distillation", exact=False).first.wait_for()
+    img = page.locator("[data-testid='stImage'] img").first
+    img.wait_for()
+    box = img.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 200  # ten class rows of 28×28×2 images
+    assert page.get_by_text("60,000 training", exact=False).count() >= 1
+    page.screenshot(path=str(artifacts_dir / "home.png"), full_page=True)
