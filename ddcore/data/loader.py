@@ -36,25 +36,28 @@ def get_dataset_info(name: str) -> DatasetInfo:
     return DATASETS.get(canonical_name(name))
 
 
-def load_dataset(name: str, root: str | os.PathLike | None = None, *, download: bool | None = None,
-                 embedded: bool = True, image_size: int | None = None, channels: int | None = None,
+def load_dataset(name: str, root: str | os.PathLike | None = None, *, roots: list | None = None,
+                 download: bool | None = None, embedded: bool = True, image_size: int | None = None, channels: int | None = None,
                  test_fraction: float = 0.2) -> LoadedDataset:
     """Load a dataset into memory as uint8 tensors.
 
-    Sources, in order: `root` if given (only that root); otherwise $DDCORE_DATA and ../shared/datasets;
+    Sources, in order: `root` if given (only that root); otherwise `roots` if given, else $DDCORE_DATA and
+    ../shared/datasets;
     then torchvision's download into the cache when the network allows (download=None: try when reachable
     and DDCORE_OFFLINE is unset); then the embedded default in assets/. `folder` takes `root` as the folder
     or zip, with `image_size`/`channels` (default 32 / 3) and a test split carved from train if it has none.
     """
     key_name = canonical_name(name)
     DATASETS.get(key_name)  # unknown names fail here with close matches
-    key = (key_name, str(Path(root).resolve()) if root else None, download, embedded, image_size, channels, test_fraction)
+    search = None if roots is None else tuple(str(Path(r).resolve()) for r in roots)
+    key = (key_name, str(Path(root).resolve()) if root else None, search, download, embedded, image_size, channels, test_fraction)
     with _LOCK:
         if key not in _CACHE:
             if key_name == "folder":
                 _CACHE[key] = _load_folder(root, image_size or 32, channels or 3, test_fraction)
             else:
-                _CACHE[key] = _load_builtin(key_name, Path(root) if root else None, download, embedded)
+                _CACHE[key] = _load_builtin(key_name, Path(root) if root else None,
+                                            None if roots is None else [Path(r) for r in roots], download, embedded)
         return _CACHE[key]
 
 
@@ -63,9 +66,10 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _load_builtin(name: str, root: Path | None, download: bool | None, embedded: bool) -> LoadedDataset:
+def _load_builtin(name: str, root: Path | None, search: list[Path] | None, download: bool | None,
+                  embedded: bool) -> LoadedDataset:
     info = BUILTIN_INFOS[name]
-    roots = [root] if root is not None else default_data_roots()
+    roots = [root] if root is not None else (default_data_roots() if search is None else search)
     for r in roots:
         for layout in LAYOUTS[name]:
             loader = layout.probe(r)
