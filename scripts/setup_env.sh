@@ -5,7 +5,8 @@ cd "$ROOT"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 ensure_venv() {  # $1: requirements file
-  local req="$1" stamp=".venv/.installed-$(basename "$req")"
+  local req="$1"
+  local stamp=".venv/.installed-$(basename "$req")"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   local want; want="$(cat requirements*.txt | sha256sum | cut -c1-16)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
