@@ -35,14 +35,12 @@ def _images(n: int, size: int = 16, channels: int = 3, seed: int = 0) -> torch.T
 
 
 def _shift_reference(img: torch.Tensor, dh: int, dw: int, fill: torch.Tensor) -> torch.Tensor:
-    """Independent slow version: out[i, j] = img[i + dh, j + dw], `fill` (C,) outside."""
+    """Independent version (pad with `fill`, slice): out[i, j] = img[i + dh, j + dw]."""
     c, h, w = img.shape
-    out = fill.view(c, 1, 1).expand(c, h, w).clone()
-    for i in range(h):
-        for j in range(w):
-            if 0 <= i + dh < h and 0 <= j + dw < w:
-                out[:, i, j] = img[:, i + dh, j + dw]
-    return out
+    pad = max(abs(dh), abs(dw))
+    canvas = fill.view(c, 1, 1).expand(c, h + 2 * pad, w + 2 * pad).clone()
+    canvas[:, pad:pad + h, pad:pad + w] = img
+    return canvas[:, pad + dh:pad + dh + h, pad + dw:pad + dw + w]
 
 
 # ---------------------------------------------------------------- strategy strings and errors
