@@ -1,0 +1,4 @@
+"""`python -m ddcore ...`"""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""The command line: `python -m ddcore datasets | models | methods | show | distill | evaluate`.
+
+Every subcommand is a thin layer over the library; errors print one clear line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Callable
+
+from .registry import UnknownNameError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _listing(kind: str) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        from . import catalog
+
+        rows = {"datasets": catalog.dataset_rows, "models": catalog.model_rows, "methods": catalog.method_rows}[kind]()
+        print(catalog.format_rows(rows))
+        return 0
+    return run
+
+
+def _show(args: argparse.Namespace) -> int:
+    from .catalog import describe_set
+
+    print(describe_set(args.file, args.png, args.scale))
+    return 0
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--set expects key=value, got '{pair}'")
+        key, raw = pair.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .data import get_dataset_info, load_dataset
+    from .methods import method_class
+    from .runner import Runner, RunSpec
+
+    get_dataset_info(args.dataset), method_class(args.method)  # name errors before any loading
+
+    overrides = _parse_overrides(args.set)
+    if args.iterations is not None:
+        overrides["iterations"] = args.iterations
+    if args.init is not None:
+        overrides["init"] = args.init
+    spec = RunSpec(dataset=args.dataset, method=args.method, ipc=args.ipc, preset=args.preset, overrides=overrides,
+                   architecture=args.arch, seed=args.seed, device=args.device, data_root=args.data_root,
+                   eval_every=args.eval_every)
+    data = load_dataset(args.dataset, root=args.data_root)
+    print(f"{data.info.display_name} from {data.source}", file=sys.stderr)
+    runner = Runner(spec, data)
+    bar = tqdm(total=runner.method.total_iterations, desc=f"{args.method} IPC {args.ipc}", unit="it",
+               disable=args.quiet)
+    stop = threading.Event()
+
+    def progress(metrics: dict) -> None:
+        bar.update(1)
+        if "loss" in metrics:
+            bar.set_postfix(loss=f"{metrics['loss']:.4g}")
+
+    try:
+        result = runner.run(stop, progress)
+    except KeyboardInterrupt:
+        stop.set()
+        result = runner.result()
+        print("\ninterrupted: saving the set as it is", file=sys.stderr)
+    finally:
+        bar.close()
+    out = Path(args.out or f"{args.dataset}_{args.method}_ipc{args.ipc}_seed{args.seed}.ddset")
+    result.save(out)
+    out.with_suffix(".png").write_bytes(result.to_png_grid(scale=2))
+    print(f"saved {out} and {out.with_suffix('.png')} ({result.meta.iteration} iterations, {result.meta.elapsed_s:.1f} s)")
+    if args.eval:
+        return _evaluate_set(result, args)
+    return 0
+
+
+def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    for arch in args.eval_arch:
+        res = evaluate(synthetic, arch, preset=args.eval_preset, seeds=args.eval_seeds, device=args.device)
+        print(f"{arch}: {res.mean * 100:.2f} ± {res.std * 100:.2f} % over {len(res.seeds)} seeds "
+              f"({args.eval_preset} preset, {res.wall_time_s:.1f} s on {res.device})")
+        if args.json:
+            Path(args.json).write_text(json.dumps(res.to_dict(), indent=1))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .synthetic import SyntheticSet
+
+    return _evaluate_set(SyntheticSet.load(args.file), args)
+
+
+def _add_eval_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    p.add_argument(f"--{prefix}arch", dest="eval_arch", nargs="+", default=["convnet"], help="architectures")
+    p.add_argument(f"--{prefix}preset", dest="eval_preset", default="quick", help="quick | paper")
+    p.add_argument(f"--{prefix}seeds", dest="eval_seeds", type=int, default=None, help="networks to train")
+    p.add_argument("--json", default=None, help="also write the (last) evaluation record to this JSON file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ddcore", description="DD Studio's engine: dataset distillation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for kind in ("datasets", "models", "methods"):
+        sub.add_parser(kind, help=f"list the {kind} with one-line descriptions").set_defaults(func=_listing(kind))
+
+    show = sub.add_parser("show", help="print a set file's summary and write its grid PNG")
+    show.add_argument("file")
+    show.add_argument("--png", default=None, help="where to write the grid (default: beside the file)")
+    show.add_argument("--scale", type=int, default=2)
+    show.set_defaults(func=_show)
+
+    distill = sub.add_parser("distill", help="distil a dataset into a synthetic set")
+    distill.add_argument("--dataset", default="mnist")
+    distill.add_argument("--method", default="dm")
+    distill.add_argument("--ipc", type=int, default=10)
+    distill.add_argument("--preset", default="quick", help="quick | paper")
+    distill.add_argument("--iterations", type=int, default=None)
+    distill.add_argument("--init", choices=["real", "noise"], default=None)
+    distill.add_argument("--arch", default="convnet", help="architecture the method trains/matches with")
+    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    distill.add_argument("--data-root", default=None)
+    distill.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method config overrides")
+    distill.add_argument("--eval-every", type=int, default=None)
+    distill.add_argument("--out", default=None, help="set file to write (.ddset)")
+    distill.add_argument("--eval", action="store_true", help="evaluate the final set")
+    distill.add_argument("--quiet", action="store_true")
+    _add_eval_options(distill, "eval-")
+    distill.set_defaults(func=_distill)
+
+    ev = sub.add_parser("evaluate", help="train fresh networks on a set file and report test accuracy")
+    ev.add_argument("file")
+    ev.add_argument("--device", default="auto")
+    _add_eval_options(ev)
+    ev.set_defaults(func=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # e.g. `python -m ddcore models | head`
+        return 0
+    except (UnknownNameError, ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,53 @@
+"""`python -m ddcore`: listings, close-match errors, show, and a tiny distillation end to end."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from tests.conftest import ROOT
+
+
+def ddcore(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ddcore", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "DDCORE_OFFLINE": "1",
+                                            "HOME": str(Path.home())})
+
+
+def test_listings_name_every_registry_entry() -> None:
+    from ddcore.data import list_datasets
+    from ddcore.methods import list_methods
+    from ddcore.models import list_models
+
+    for kind, names in (("datasets", list_datasets()), ("models", list_models()), ("methods", list_methods())):
+        out = ddcore(kind)
+        assert out.returncode == 0, out.stderr
+        listed = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+        assert listed == set(names)
+
+
+def test_wrong_names_suggest_close_matches() -> None:
+    out = ddcore("distill", "--dataset", "mnist", "--method", "herdng", "--ipc", "1")
+    assert out.returncode == 2 and "Did you mean: herding" in out.stderr and "Traceback" not in out.stderr
+    out = ddcore("distill", "--dataset", "cifar-1O", "--method", "random")
+    assert out.returncode == 2 and "cifar10" in out.stderr
+
+
+def test_distill_a_coreset_then_show_it(tmp_path: Path) -> None:
+    target = tmp_path / "r.ddset"
+    out = ddcore("distill", "--dataset", "mnist", "--method", "random", "--ipc", "2", "--out", str(target), "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert target.exists() and target.with_suffix(".png").exists()
+    out = ddcore("show", str(target), "--png", str(tmp_path / "grid.png"), "--scale", "1")
+    assert out.returncode == 0, out.stderr
+    assert "method:      random   IPC 2" in out.stdout
+    assert Image.open(tmp_path / "grid.png").size == (2 * 30 + 2, 10 * 30 + 2)
+
+
+def test_show_refuses_a_damaged_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ddset"
+    bad.write_bytes(b"not a set file at all")
+    out = ddcore("show", str(bad))
+    assert out.returncode == 2 and "not a readable DD Studio set file" in out.stderr
