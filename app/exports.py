@@ -1,0 +1,99 @@
+"""Stored results as files a user takes away: CSV, JSON and a markdown table for a report.
+
+Pure functions over `ddcore.results.ResultRow` (and the published comparison's dicts); the page
+wraps them in download buttons. Accuracies are percent throughout.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any, Iterable, Sequence
+
+from ddcore.results import ResultRow, set_labels
+
+CSV_COLUMNS = ("set", "method", "dataset", "ipc", "architecture", "train_architecture", "preset", "n_seeds",
+               "mean", "std", "accuracies", "wall_time_s", "device", "subject", "run_id", "run_name", "key", "created")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def results_csv(rows: Sequence[ResultRow]) -> str:
+    """One line per stored evaluation; per-seed accuracies joined with ';'."""
+    labels = set_labels(rows)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        d = r.as_dict()
+        d["set"] = labels.get(r.subject, r.label)
+        d["mean"] = None if r.mean is None else round(r.mean, 4)
+        d["std"] = None if r.std is None else round(r.std, 4)
+        d["accuracies"] = ";".join(f"{a:.4f}" for a in r.accuracies)
+        w.writerow(["" if _clean(d.get(c)) is None else d.get(c) for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+def results_json(rows: Sequence[ResultRow], with_records: bool = True) -> str:
+    """Every row with (by default) its full stored record: config, per-seed, curves, confusion."""
+    labels = set_labels(rows)
+    out = []
+    for r in rows:
+        d = r.as_dict(with_record=with_records)
+        d["set"] = labels.get(r.subject, r.label)
+        out.append(d)
+    return json.dumps({"unit": "percent test accuracy", "results": out}, indent=1, default=str, allow_nan=False)
+
+
+def summary_markdown(rows: Sequence[ResultRow], title: str = "") -> str:
+    """Sets (rows) × architectures (columns), 'mean ± std', with a line saying how it was measured."""
+    rows = [r for r in rows if r.mean is not None]
+    if not rows:
+        return "_No stored results._\n"
+    labels = set_labels(rows)
+    subjects = list(dict.fromkeys(r.subject for r in sorted(rows, key=lambda r: ({"run": 0, "random": 1}.get(r.kind, 2),
+                                                                                   r.method, r.ipc or 0))))
+    archs = list(dict.fromkeys(r.architecture for r in rows))
+    cell = {(r.subject, r.architecture): r for r in rows}
+    lines = []
+    if title:
+        lines += [f"**{title}**", ""]
+    lines.append("| set | " + " | ".join(archs) + " |")
+    lines.append("|---|" + "---:|" * len(archs))
+    for s in subjects:
+        tr = next((r.train_architecture for r in rows if r.subject == s), None)
+        cells = []
+        for a in archs:
+            r = cell.get((s, a))
+            if r is None:
+                cells.append("–")
+                continue
+            text = f"{r.mean:.1f} ± {r.std:.1f}" if r.std is not None else f"{r.mean:.1f}"
+            cells.append(f"**{text}**" if a == tr else text)
+        lines.append(f"| {labels[s]} | " + " | ".join(cells) + " |")
+    presets = sorted({r.preset for r in rows})
+    seeds = sorted({r.n_seeds for r in rows})
+    datasets = sorted({r.dataset for r in rows})
+    lines += ["", f"Test accuracy (%) on {', '.join(datasets)}, mean ± std over "
+                  f"{'/'.join(map(str, seeds))} seed(s) of networks trained from scratch; preset "
+                  f"{'/'.join(presets)}. Bold: the architecture the set was distilled with. Measured with DD Studio."]
+    return "\n".join(lines) + "\n"
+
+
+def published_csv(table: Iterable[dict[str, Any]]) -> str:
+    """The published explorer's rows (with our numbers and the difference) as CSV."""
+    table = list(table)
+    if not table:
+        return ""
+    columns = list(table[0])
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for row in table:
+        w.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+    return buf.getvalue()

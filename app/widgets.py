@@ -1,0 +1,226 @@
+"""UI pieces the Studio pages share: labelled set grids, side-by-side comparisons, loss plots,
+the method picker, job status lines and URL-synced choices.
+
+The image builders are plain numpy/PIL (testable without Streamlit); the rest draw with st.*.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageDraw, ImageFont
+
+from ddcore.synthetic import make_grid
+
+STATUS_ICONS = {"queued": "⏳", "running": "▶️", "paused": "⏸️", "done": "✅", "stopped": "⏹️", "failed": "❌",
+                "cancelled": "🚫", "interrupted": "⚠️"}
+LABEL_COLOUR = (49, 51, 63)
+MUTED = (120, 124, 140)
+
+
+# ---------------------------------------------------------------------- image builders (no st.*)
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def _rgb(images: np.ndarray) -> np.ndarray:
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def display_scale(image_size: int, per_row: int, target_width: int = 640, rows: int = 1,
+                  max_height: int = 720) -> int:
+    """An integer upscale so small images stay crisp but a wide row (or many rows) still fits the page."""
+    by_width = target_width // max(1, per_row * (image_size + 2))
+    by_height = max_height // max(1, rows * (image_size + 2))
+    return max(1, min(4, by_width, by_height))
+
+
+def class_rows(labels: np.ndarray, num_classes: int) -> list[list[int]]:
+    hard = labels.argmax(1) if labels.ndim == 2 else labels
+    return [np.flatnonzero(hard == c).tolist() for c in range(num_classes)]
+
+
+def labelled_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], *, scale: int | None = None,
+                  max_per_class: int | None = None, classes: Sequence[int] | None = None,
+                  pad: int = 2) -> np.ndarray:
+    """One row per class with its name on the left: the way every page shows a set (RGB uint8)."""
+    rows = class_rows(np.asarray(labels), len(class_names))
+    chosen = list(classes) if classes is not None else list(range(len(class_names)))
+    rows = [rows[c] for c in chosen]
+    per_row = max((len(r) for r in rows), default=1)
+    if max_per_class:
+        per_row = min(per_row, max_per_class)
+    size = images.shape[1]
+    scale = scale or display_scale(size, per_row, rows=len(rows))
+    grid = make_grid(_rgb(images), rows, pad=pad, scale=scale, max_per_row=max_per_class)
+    return _with_row_labels(grid, [class_names[c] for c in chosen], row_height=(size + pad) * scale,
+                            top=pad * scale)
+
+
+def _with_row_labels(grid: np.ndarray, names: Sequence[str], row_height: int, top: int) -> np.ndarray:
+    font_size = int(max(11, min(16, row_height * 0.45)))
+    font = _font(font_size)
+    width = max((_text_width(font, n) for n in names), default=0) + 12
+    canvas = Image.new("RGB", (grid.shape[1] + width, grid.shape[0]), (255, 255, 255))
+    canvas.paste(Image.fromarray(grid), (width, 0))
+    draw = ImageDraw.Draw(canvas)
+    for r, name in enumerate(names):
+        y = top + r * row_height + row_height // 2 - font_size // 2 - 1
+        draw.text((width - 8 - _text_width(font, name), y), name, fill=LABEL_COLOUR, font=font)
+    return np.asarray(canvas)
+
+
+def _text_width(font: ImageFont.ImageFont, text: str) -> int:
+    box = font.getbbox(text)
+    return int(box[2] - box[0])
+
+
+def side_by_side(blocks: Sequence[tuple[str, np.ndarray, np.ndarray]], class_names: Sequence[str], *,
+                 per_class: int | None = None, scale: int | None = None, classes: Sequence[int] | None = None,
+                 gap: int = 18) -> np.ndarray:
+    """Several sets of one dataset as one image, rows aligned by class, a title above each block."""
+    chosen = list(classes) if classes is not None else list(range(len(class_names)))
+    size = blocks[0][1].shape[1]
+    widest = max(max((len(r) for r in class_rows(np.asarray(lab), len(class_names))), default=1)
+                 for _, _, lab in blocks)
+    per = min(widest, per_class) if per_class else widest
+    scale = scale or display_scale(size, per * len(blocks), target_width=1100, rows=len(chosen), max_height=900)
+    pad = 2
+    grids = []
+    for _, images, labels in blocks:
+        rows = [class_rows(np.asarray(labels), len(class_names))[c] for c in chosen]
+        g = make_grid(_rgb(images), rows, pad=pad, scale=scale, max_per_row=per)
+        grids.append(g)
+    height = max(g.shape[0] for g in grids)
+    header = 26
+    font = _font(14)
+    total_w = sum(g.shape[1] for g in grids) + gap * (len(grids) - 1)
+    canvas = Image.new("RGB", (total_w, height + header), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for (title, _, _), g in zip(blocks, grids):
+        canvas.paste(Image.fromarray(g), (x, header))
+        shown = title
+        while _text_width(font, shown) > g.shape[1] - 4 and len(shown) > 4:
+            shown = shown[:-2].rstrip() + "…" if not shown.endswith("…") else shown[:-2] + "…"
+        draw.text((x + 2, 5), shown, fill=LABEL_COLOUR, font=font)
+        x += g.shape[1] + gap
+    labelled = _with_row_labels(np.asarray(canvas)[header:], [class_names[c] for c in chosen],
+                                row_height=(size + pad) * scale, top=pad * scale)
+    out = Image.new("RGB", (labelled.shape[1], labelled.shape[0] + header), (255, 255, 255))
+    out.paste(Image.fromarray(labelled), (0, header))
+    out.paste(canvas.crop((0, 0, canvas.width, header)), (labelled.shape[1] - canvas.width, 0))
+    return np.asarray(out)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------- formatting
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def fmt_when(timestamp: float) -> str:
+    return _dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_accuracy(mean: float | None, std: float | None = None) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.1f} %" if std is None else f"{mean:.1f} ± {std:.1f} %"
+
+
+def status_badge(status: str) -> str:
+    return f"{STATUS_ICONS.get(status, '•')} {status}"
+
+
+# ---------------------------------------------------------------------- st.* widgets
+def loss_figure(metrics: Iterable[dict[str, Any]], height: int = 260):
+    """A plotly loss curve (log scale when the loss spans decades)."""
+    import plotly.graph_objects as go
+
+    rows = [m for m in metrics if isinstance(m.get("loss"), (int, float)) and np.isfinite(m["loss"])]
+    fig = go.Figure()
+    xs = [m["iteration"] for m in rows]
+    ys = [m["loss"] for m in rows]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if len(xs) < 40 else "lines", name="loss",
+                             line=dict(color="#e4572e", width=2), marker=dict(size=4)))
+    positive = [y for y in ys if y > 0]
+    log = len(positive) == len(ys) and len(ys) > 2 and max(positive) / max(min(positive), 1e-12) > 30
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), title=dict(text="Loss", x=0.01, y=0.97),
+                      xaxis_title="iteration", yaxis_type="log" if log else "linear", showlegend=False,
+                      template="plotly_white")
+    return fig
+
+
+def method_help(cls: Any) -> None:
+    """The chosen method's plain-language explanation with its paper link."""
+    text = cls.explanation or cls.title
+    paper = f"[{cls.paper or 'paper'}]({cls.paper_url})" if cls.paper_url else (cls.paper or "")
+    st.markdown(f"**{cls.title or cls.name}** · *{cls.family or 'method'}*\n\n{text}" + (f"\n\n📄 {paper}" if paper else ""))
+
+
+def sync_query(params: dict[str, Any]) -> None:
+    """Write the view's choices to the URL (only what changed), so a link reproduces the view."""
+    for key, value in params.items():
+        text = None if value in (None, "", []) else (",".join(map(str, value)) if isinstance(value, (list, tuple))
+                                                      else str(value))
+        current = st.query_params.get(key)
+        if text is None:
+            if current is not None:
+                del st.query_params[key]
+        elif current != text:
+            st.query_params[key] = text
+
+
+def init_from_query(key: str, param: str, default: Any, parse: Callable[[str], Any] = str,
+                    allowed: Sequence[Any] | None = None) -> None:
+    """Seed a widget's session value from the URL on first render (bad values fall back to the default)."""
+    if key in st.session_state:
+        return
+    raw = st.query_params.get(param)
+    value = default
+    if raw is not None:
+        try:
+            value = parse(raw)
+        except (ValueError, TypeError):
+            value = default
+        if allowed is not None and value not in allowed:
+            value = default
+    st.session_state[key] = value
+
+
+def jobs_panel(manager: Any, limit: int = 8) -> None:
+    """The queue as every tab sees it: active jobs first, with their positions."""
+    jobs = [j.snapshot() for j in manager.jobs()]
+    active = [j for j in jobs if j.active]
+    recent = [j for j in reversed(jobs) if not j.active][: max(0, limit - len(active))]
+    if not jobs:
+        st.caption("No jobs yet in this server session.")
+        return
+    for snap in active + recent:
+        where = f" · #{snap.position} in queue" if snap.position else ""
+        pct = f" · {snap.progress:.0%}" if snap.status in ("running", "paused") and snap.total else ""
+        st.markdown(f"{STATUS_ICONS.get(snap.status, '•')} **{snap.name}**  \n"
+                    f"<span style='color:#6b7080;font-size:0.85em'>{snap.kind} · {snap.status}{where}{pct}</span>",
+                    unsafe_allow_html=True)

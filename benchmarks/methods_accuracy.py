@@ -1,0 +1,133 @@
+"""Accuracy of DC, DSA and DM sets (quick preset) beside random real images, evaluated the same way.
+
+    flock /tmp/ddstudio-bench.lock .venv/bin/python -m benchmarks.methods_accuracy --threads 1
+    flock /tmp/ddstudio-bench.lock .venv/bin/python -m benchmarks.methods_accuracy \
+        --cells cifar10:dm:10 mnist:dc:1 --distill-seeds 0 --eval-seeds 3
+
+A cell = (dataset, method, IPC). For every distillation seed the set is distilled with the
+method's quick preset (wall time recorded) and evaluated with ddcore.evaluate's quick protocol
+on `--eval-seeds` fresh ConvNets; 'random' cells are random real images evaluated the same way.
+Results are appended to results/methods-accuracy.jsonl as they finish (`--resume` skips done ones)
+and results/methods-accuracy.md is rewritten after every cell.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ddcore.data import load_dataset
+from ddcore.evaluate import evaluate
+from ddcore.runner import Runner, RunSpec
+
+RESULTS = Path(__file__).resolve().parent / "results"
+JSONL = RESULTS / "methods-accuracy.jsonl"
+TABLE = RESULTS / "methods-accuracy.md"
+
+# Priority order: the issue's targets first.
+DEFAULT_CELLS = ["cifar10:dm:10", "mnist:dc:1", "cifar10:dc:1", "cifar10:dsa:1", "cifar10:random:10",
+                 "cifar10:random:1", "mnist:random:1", "mnist:dsa:1", "mnist:dm:1", "cifar10:dm:1",
+                 "mnist:dm:10", "fashionmnist:dc:1", "fashionmnist:dsa:1", "fashionmnist:dm:1", "fashionmnist:dm:10",
+                 "fashionmnist:random:1", "fashionmnist:random:10", "mnist:random:10", "mnist:dc:10",
+                 "cifar10:dc:10", "cifar10:dsa:10", "mnist:dsa:10", "fashionmnist:dc:10", "fashionmnist:dsa:10"]
+TARGETS = {("cifar10", "dm", 10): 40.0, ("cifar10", "dc", 1): 24.0, ("cifar10", "dsa", 1): 24.0,
+           ("mnist", "dc", 1): 85.0}
+
+
+def published(dataset: str, method: str, ipc: int) -> str:
+    try:
+        from ddcore.published import lookup
+
+        rows = lookup(dataset, method, ipc, "convnet")
+    except Exception:  # the table is optional for this benchmark
+        return "–"
+    if not rows:
+        return "–"
+    r = rows[0]
+    return f"{r.mean:.1f}" + (f" ± {r.std:.1f}" if r.std is not None else "")
+
+
+def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict) -> dict:
+    spec = RunSpec(dataset=data.info.name, method=method, ipc=ipc, preset="quick", seed=seed, device=device,
+                   overrides=overrides)
+    runner = Runner(spec, data)
+    t0 = time.perf_counter()
+    synthetic = runner.run()
+    distill_s = time.perf_counter() - t0
+    res = evaluate(synthetic, "convnet", "quick", seeds=list(range(eval_seeds)), device=device, test_data=data)
+    losses = [r["loss"] for r in runner.history if "loss" in r]
+    return {"dataset": data.info.name, "method": method, "ipc": ipc, "seed": seed,
+            "accuracies": [100 * a for a in res.accuracies], "mean": 100 * res.mean, "std": 100 * res.std,
+            "distill_s": round(distill_s, 1), "iterations": runner.method.iteration,
+            "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
+            "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset, "test_images": res.test_images,
+            "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
+            "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"), "overrides": overrides}
+
+
+def write_table(rows: list[dict], command: str) -> None:
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        cells.setdefault((r["dataset"], r["method"], r["ipc"]), []).append(r)
+    randoms = {(d, i): np.concatenate([x["accuracies"] for x in v]) for (d, m, i), v in cells.items() if m == "random"}
+    lines = ["# DC / DSA / DM, quick preset, ConvNet, CPU", "",
+             f"Command: `{command}`  ",
+             f"Machine: {platform.machine()} {os.cpu_count()} CPU(s), torch {torch.__version__}; the CPU is shared "
+             "with other jobs, so wall times are noisy (load average recorded per row in the .jsonl).", "",
+             "Accuracy: mean ± population std over all (distillation seed × evaluation network) pairs, ddcore.evaluate "
+             "quick protocol. 'vs random': (ours − random) / random std at the same IPC.", "",
+             "| dataset | method | IPC | accuracy % | n | target | random real % | vs random (σ) | published | "
+             "distill s (iters) | eval s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (d, m, i), v in sorted(cells.items()):
+        acc = np.concatenate([x["accuracies"] for x in v])
+        rnd = randoms.get((d, i))
+        rnd_txt = f"{rnd.mean():.1f} ± {rnd.std():.1f}" if rnd is not None and m != "random" else "–"
+        sig = f"{(acc.mean() - rnd.mean()) / max(rnd.std(), 1e-6):+.1f}" if rnd is not None and m != "random" else "–"
+        target = TARGETS.get((d, m, i))
+        tgt = "–" if target is None else (f"≥{target:.0f} " + ("met" if acc.mean() >= target else "NOT met"))
+        dist = "/".join(f"{x['distill_s']:.0f}" for x in v)
+        its = v[0]["iterations"]
+        lines.append(f"| {d} | {m} | {i} | {acc.mean():.1f} ± {acc.std():.1f} | {len(acc)} | {tgt} | {rnd_txt} | {sig} | "
+                     f"{published(d, m, i)} | {dist} ({its}) | {'/'.join(str(x['eval_s']) for x in v)} |")
+    TABLE.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cells", nargs="+", default=DEFAULT_CELLS, help="dataset:method:ipc")
+    p.add_argument("--distill-seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--eval-seeds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method overrides for every cell")
+    p.add_argument("--resume", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in JSONL.read_text().splitlines()] if JSONL.exists() else []
+    done = {(r["dataset"], r["method"], r["ipc"], r["seed"]) for r in rows}
+    command = "python -m benchmarks.methods_accuracy " + " ".join(os.sys.argv[1:])
+    for cell in args.cells:
+        ds, method, ipc = cell.split(":")
+        data = load_dataset(ds)
+        for seed in args.distill_seeds:
+            if args.resume and (data.info.name, method, int(ipc), seed) in done:
+                continue
+            row = run_cell(data, method, int(ipc), seed, args.eval_seeds, args.device, overrides)
+            print(json.dumps({k: row[k] for k in ("dataset", "method", "ipc", "seed", "mean", "std", "distill_s")}),
+                  flush=True)
+            with JSONL.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            rows.append(row)
+            write_table(rows, command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""evaluate(): train fresh networks on a set and test them; evaluate_matrix(): across architectures."""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ..data import LoadedDataset, get_dataset_info, load_dataset
+from ..data.info import DatasetInfo, canonical_name
+from ..device import resolve_device
+from ..models import create_model
+from ..synthetic import SyntheticSet
+from .protocol import EvalConfig, get_preset
+from .result import EvalResult, EvaluationCancelled, library_versions, mean_std
+from .trainer import ProgressFn, StopFn, confusion_matrix, predict, train_group
+
+SetLike = SyntheticSet | tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class _Prepared:
+    images: torch.Tensor
+    labels: torch.Tensor
+    dataset: str
+    method: str
+    ipc: int | None
+    lr: float | None
+    zca: bool
+    set_id: str
+
+
+def set_fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
+    h = hashlib.sha256()
+    for t in (images, labels):
+        t = t.detach().cpu().contiguous()
+        h.update(str(t.dtype).encode() + str(list(t.shape)).encode())
+        h.update(t.float().numpy().tobytes() if t.is_floating_point() else t.numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def _prepare(data: SetLike, dataset: str | None, method: str | None, lr: float | None) -> _Prepared:
+    if isinstance(data, SyntheticSet):
+        meta = data.meta
+        ds = canonical_name(dataset or meta.dataset)
+        images, labels = data.images, data.labels
+        zca = bool((meta.config or {}).get("zca", False))
+        return _Prepared(images, labels, ds, method or meta.method, meta.ipc, lr if lr is not None else data.lr, zca,
+                         f"{ds}-{method or meta.method}-ipc{meta.ipc}-{set_fingerprint(images, labels)}")
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        if dataset is None:
+            raise ValueError("evaluating raw tensors needs dataset=<name> (the test set and class count come from it)")
+        images, labels = data
+        if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
+            raise TypeError("expected (images, labels) tensors")
+        ds = canonical_name(dataset)
+        hard = labels if labels.ndim == 1 else labels.argmax(1)
+        counts = torch.bincount(hard.long().cpu()) if len(hard) else torch.zeros(0)
+        ipc = int(counts.max()) if len(counts) and bool((counts == counts.max()).all()) else None
+        return _Prepared(images.detach().float(), labels.detach(), ds, method or "tensors", ipc, lr, False,
+                         f"{ds}-{method or 'tensors'}-{set_fingerprint(images, labels)}")
+    raise TypeError(f"evaluate() takes a SyntheticSet or an (images, labels) pair, not {type(data).__name__}")
+
+
+def check_set(images: torch.Tensor, labels: torch.Tensor, info: DatasetInfo) -> None:
+    """Refuse a set that cannot be evaluated on this dataset, saying what does not match."""
+    expected = (info.channels, info.image_size, info.image_size)
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+        raise ValueError(f"the set's images have shape {tuple(images.shape)}; {info.name} needs N×{expected[0]}×"
+                         f"{expected[1]}×{expected[2]}")
+    if images.shape[0] == 0:
+        raise ValueError("the set is empty")
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    if labels.ndim == 2:
+        if labels.shape[1] != info.num_classes:
+            raise ValueError(f"soft labels have {labels.shape[1]} classes; {info.name} has {info.num_classes}")
+    elif labels.ndim == 1:
+        if labels.is_floating_point():
+            raise ValueError("hard labels must be integer class ids")
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= info.num_classes:
+            raise ValueError(f"labels range over [{lo}, {hi}]; {info.name} has classes 0..{info.num_classes - 1}")
+    else:
+        raise ValueError("labels must be (N,) class ids or (N, K) soft labels")
+    if not torch.isfinite(images).all():
+        raise ValueError("the set's images contain NaN or infinite values")
+
+
+# ---------------------------------------------------------------------- test data, prepared once
+_TEST_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def test_tensors(data: LoadedDataset, device: torch.device, limit: int | None = None,
+                 zca: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised test images and labels on device; `limit` takes a fixed class-balanced subset
+    (generator seed 0), so every quick evaluation of a dataset sees the same images."""
+    key = (data.info.name, data.source, str(device), limit, zca)
+    if key in _TEST_CACHE:
+        return _TEST_CACHE[key]
+    split = data.test
+    if limit is not None and limit < len(split):
+        g = torch.Generator().manual_seed(0)
+        per = max(1, limit // data.info.num_classes)
+        idx = torch.cat([ix[torch.randperm(len(ix), generator=g)[:per]] for ix in split.class_indices])
+        idx = idx.sort().values
+        images_u8, labels = split.images[idx], split.labels[idx]
+    else:
+        images_u8, labels = split.images, split.labels
+    images = data.normalize(images_u8)
+    if zca:
+        from ..paths import cache_dir
+        from ..zca import get_zca
+
+        z = get_zca(data.info.name, lambda: data.normalize(data.train.images), cache_dir=cache_dir() / "zca")
+        images = z.apply(images)
+    value = (images.to(device), labels.to(device))
+    if len(_TEST_CACHE) > 8:
+        _TEST_CACHE.clear()
+    _TEST_CACHE[key] = value
+    return value
+
+
+def _seed_list(seeds: int | Sequence[int] | None, default: int) -> list[int]:
+    if seeds is None:
+        return list(range(default))
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError("seeds must be at least 1")
+        return list(range(seeds))
+    out = [int(s) for s in seeds]
+    if not out:
+        raise ValueError("seeds must not be empty")
+    return out
+
+
+def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalConfig | None = "quick",
+             seeds: int | Sequence[int] | None = None, device: str | torch.device = "auto",
+             progress: ProgressFn | None = None, should_stop: StopFn | None = None, *,
+             dataset: str | None = None, method: str | None = None, lr: float | None = None,
+             model_kwargs: dict[str, Any] | None = None, test_data: LoadedDataset | None = None,
+             **overrides: Any) -> EvalResult:
+    """Train fresh `architecture` networks (one per seed) on the set and test them on the test set.
+
+    data: a SyntheticSet, or an (images normalised N×C×H×W, labels (N,) or (N, K)) pair with dataset=.
+    preset: 'quick', 'paper' or an EvalConfig; keyword overrides change single fields (epochs=...).
+    seeds: an int K (seeds 0..K-1) or explicit seeds; default the preset's num_seeds.
+    progress(dict) is called about 100 times per seed group; should_stop() is polled every pass and
+    raises EvaluationCancelled.
+    """
+    wall = time.perf_counter()
+    config = get_preset(preset)
+    if overrides:
+        config = config.with_(**overrides)
+    prep = _prepare(data, dataset, method, lr)
+    info = test_data.info if test_data is not None else get_dataset_info(prep.dataset)
+    check_set(prep.images, prep.labels, info)
+    dev = resolve_device(device)
+    seed_list = _seed_list(seeds, config.num_seeds)
+    resolved = config.resolve(info.name, architecture, prep.method, prep.lr)
+    kwargs = dict(model_kwargs or {})
+    create_model(architecture, info.channels, info.num_classes, info.image_size, **kwargs)  # fail fast on bad names
+
+    def build():
+        return create_model(architecture, info.channels, info.num_classes, info.image_size, **kwargs)
+
+    loaded = test_data if test_data is not None else load_dataset(info.name)
+    test_x, test_y = test_tensors(loaded, dev, resolved.test_limit, prep.zca)
+
+    if should_stop is not None and should_stop():
+        raise EvaluationCancelled("evaluation cancelled before it started")
+    outcome = train_group(build, seed_list, prep.images.float(), prep.labels, resolved, dev, info.num_classes,
+                          progress, should_stop)
+    t_test = time.perf_counter()
+    if progress is not None:
+        progress({"stage": "test", "fraction": 1.0, "seeds": seed_list, "test_images": int(test_x.shape[0])})
+    preds = predict(outcome.group, test_x, chunk=2000 if dev.type != "cpu" else 500, should_stop=should_stop)
+    accs = [float((p == test_y).float().mean()) for p in preds]
+    conf = confusion_matrix(preds[-1].cpu(), test_y.cpu(), info.num_classes)
+    per_class = (conf.diag().float() / conf.sum(1).clamp_min(1).float()).tolist()
+    test_time = time.perf_counter() - t_test
+    mean, std = mean_std(accs)
+    return EvalResult(set_id=prep.set_id, dataset=info.name, method=prep.method, ipc=prep.ipc,
+                      num_images=int(prep.images.shape[0]), architecture=architecture, preset=config.name,
+                      config=resolved.to_dict(), seeds=seed_list, accuracies=accs, mean=mean, std=std,
+                      wall_time_s=round(time.perf_counter() - wall, 3), train_time_s=round(outcome.train_time_s, 3),
+                      test_time_s=round(test_time, 3), device=_device_name(dev), versions=library_versions(),
+                      test_images=int(test_x.shape[0]), curves=outcome.curves, per_class_accuracy=per_class,
+                      confusion=conf.tolist(), class_names=list(info.class_names), model_kwargs=kwargs)
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return f"{dev.type} ({torch.get_num_threads()} threads)"
+
+
+# ---------------------------------------------------------------------- cross-architecture
+DEFAULT_ARCHITECTURES = ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18")
+
+
+@dataclass
+class EvalMatrix:
+    """rows: set ids; cols: architectures; cells: EvalResult (or None when that cell failed)."""
+
+    set_ids: list[str]
+    architectures: list[str]
+    results: dict[str, dict[str, EvalResult | None]]
+    errors: dict[str, dict[str, str]]
+
+    def table(self) -> list[dict[str, Any]]:
+        rows = []
+        for sid in self.set_ids:
+            row: dict[str, Any] = {"set": sid}
+            for arch in self.architectures:
+                r = self.results[sid].get(arch)
+                row[arch] = f"{r.mean_pct:.1f} ± {r.std_pct:.1f}" if r is not None else "error"
+            rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"set_ids": self.set_ids, "architectures": self.architectures, "errors": self.errors,
+                "results": {s: {a: (r.to_dict() if r else None) for a, r in row.items()} for s, row in self.results.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EvalMatrix":
+        return cls(d["set_ids"], d["architectures"],
+                   {s: {a: (EvalResult.from_dict(r) if r else None) for a, r in row.items()} for s, row in d["results"].items()},
+                   d.get("errors", {}))
+
+    def to_markdown(self) -> str:
+        head = "| set | " + " | ".join(self.architectures) + " |"
+        sep = "|---|" + "---|" * len(self.architectures)
+        return "\n".join([head, sep] + ["| " + " | ".join(str(r[c]) for c in ["set", *self.architectures]) + " |"
+                                        for r in self.table()])
+
+
+def evaluate_matrix(sets: SetLike | Sequence[SetLike], architectures: Sequence[str] = DEFAULT_ARCHITECTURES,
+                    preset: str | EvalConfig | None = "quick", seeds: int | Sequence[int] | None = None,
+                    device: str | torch.device = "auto", progress: ProgressFn | None = None,
+                    should_stop: StopFn | None = None, *, stop_on_error: bool = False, **kwargs: Any) -> EvalMatrix:
+    """Every set on every architecture; a failing cell is recorded (not fatal) unless stop_on_error.
+    Cancellation always propagates. progress gets 'cell' and 'cells' besides the inner fields."""
+    if isinstance(sets, SyntheticSet) or (isinstance(sets, tuple) and len(sets) == 2 and isinstance(sets[0], torch.Tensor)):
+        sets = [sets]  # type: ignore[list-item]
+    sets = list(sets)  # type: ignore[arg-type]
+    archs = list(architectures)
+    results: dict[str, dict[str, EvalResult | None]] = {}
+    errors: dict[str, dict[str, str]] = {}
+    ids: list[str] = []
+    total, cell = len(sets) * len(archs), 0
+    for s in sets:
+        sid = None
+        row: dict[str, EvalResult | None] = {}
+        err: dict[str, str] = {}
+        for arch in archs:
+            cell += 1
+
+            def inner(info: dict, _cell=cell) -> None:
+                if progress is not None:
+                    progress({**info, "cell": _cell, "cells": total, "architecture": arch})
+
+            try:
+                r = evaluate(s, arch, preset, seeds, device, inner, should_stop, **kwargs)
+                sid = r.set_id
+                row[arch] = r
+            except EvaluationCancelled:
+                raise
+            except Exception as e:  # noqa: BLE001 - one architecture's failure must not lose the others
+                if stop_on_error:
+                    raise
+                row[arch] = None
+                err[arch] = f"{type(e).__name__}: {e}"
+        sid = sid or f"set{len(ids)}"
+        ids.append(sid)
+        results[sid] = row
+        if err:
+            errors[sid] = err
+    return EvalMatrix(ids, archs, results, errors)

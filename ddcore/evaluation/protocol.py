@@ -1,0 +1,158 @@
+"""Evaluation protocols: the paper's (DC/DSA/DM reference) and a quick one for CPUs, as dataclasses.
+
+Why a resolved config: a result is only comparable to a published number when every value that
+shaped it is recorded, so `EvalConfig.resolve` turns the 'auto' fields into concrete values for one
+set and architecture and the result stores that dict.
+
+Reference values: refdc/utils.py `evaluate_synset` (SGD momentum 0.9, weight decay 5e-4, lr
+`lr_net`=0.01, batch 256, `Epoch + 1` passes with lr x0.1 after pass `Epoch // 2 + 1`, optimiser
+re-created at the decay so momentum restarts), refdc/main.py (300 epochs without augmentation,
+1000 with DSA or DC augmentation; `get_daparam`: MNIST 'crop_scale_rotate', ConvNetBN 'crop_noise')
+and main_DM.py (DM sets are always evaluated with DSA, 1000 epochs, 20 models).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from ..augment import default_dc_strategy, default_strategy
+
+# Sets from these methods were distilled with DSA augmentation and are evaluated with it
+# (DSA paper, DM main_DM.py, MTT/TESLA/DATM/FTD distill.py all pass dsa=True to evaluate_synset).
+DSA_METHODS = frozenset({"dsa", "dm", "mtt", "tesla", "datm", "ftd", "cafe", "idm", "pad"})
+
+AUGMENTATIONS = ("auto", "dsa", "dc", "none")
+
+
+@dataclass
+class EvalConfig:
+    """How fresh networks are trained on a set. 'auto'/None fields are filled in by `resolve`."""
+
+    name: str = "custom"
+    epochs: int | None = None  # None: epochs_no_aug, or epochs_aug when augmentation is on
+    epochs_no_aug: int = 300
+    epochs_aug: int = 1000
+    extra_final_epoch: bool = True  # the reference loops `range(Epoch + 1)`: one pass more than Epoch
+    lr: float | None = None  # None: the set's learned lr (if any and use_learned_lr) else default_lr
+    default_lr: float = 0.01
+    use_learned_lr: bool = True
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 256
+    lr_decay_epoch: int | None = None  # None: epochs // 2 + 1 (reference); -1: no decay
+    lr_decay_factor: float = 0.1
+    augmentation: str = "auto"  # auto: DSA for DSA_METHODS sets, else the DC paper's get_daparam
+    dsa_strategy: str | None = None  # None: augment.default_strategy(dataset)
+    dc_strategy: str | None = None  # None: augment.default_dc_strategy(dataset, architecture)
+    num_seeds: int = 5
+    test_limit: int | None = None  # None: the full test set; n: a fixed class-balanced subset of n
+    soft_label_loss: str = "ce"  # 'ce' (soft cross-entropy on softmax(targets) unless rows are distributions) or 'mse'
+    batch_seeds: str = "auto"  # 'auto' | 'vmap' | 'loop': train the seeds' networks together (torch.func) or in turn
+    curve_points: int = 100  # training-curve samples kept per seed
+
+    # ------------------------------------------------------------------ helpers
+    def with_(self, **changes: Any) -> "EvalConfig":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"EvalConfig has no field(s) {', '.join(unknown)}; it has {', '.join(sorted(known))}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvalConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def resolve(self, dataset: str, architecture: str, method: str = "", learned_lr: float | None = None) -> "ResolvedConfig":
+        """Concrete values for one set: augmentation, epochs, lr, decay epoch."""
+        aug = self.augmentation.strip().lower()
+        if aug not in AUGMENTATIONS:
+            raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, not '{self.augmentation}'")
+        dsa_strategy = self.dsa_strategy or default_strategy(dataset)
+        dc_strategy = self.dc_strategy or default_dc_strategy(dataset, architecture)
+        if aug == "auto":
+            aug = "dsa" if method.strip().lower() in DSA_METHODS else ("dc" if dc_strategy != "none" else "none")
+        if aug == "dc" and dc_strategy == "none":
+            aug = "none"
+        strategy = dsa_strategy if aug == "dsa" else dc_strategy if aug == "dc" else "none"
+        epochs = self.epochs if self.epochs is not None else (self.epochs_no_aug if aug == "none" else self.epochs_aug)
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, not {epochs}")
+        lr = self.lr
+        lr_source = "config"
+        if lr is None:
+            if self.use_learned_lr and learned_lr is not None:
+                lr, lr_source = float(learned_lr), "learned"
+            else:
+                lr, lr_source = self.default_lr, "default"
+        if not lr > 0:
+            raise ValueError(f"learning rate must be positive, not {lr}")
+        decay = self.lr_decay_epoch if self.lr_decay_epoch is not None else epochs // 2 + 1
+        passes = epochs + 1 if self.extra_final_epoch else epochs
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        return ResolvedConfig(preset=self.name, epochs=epochs, passes=passes, lr=float(lr), lr_source=lr_source,
+                              momentum=self.momentum, weight_decay=self.weight_decay, batch_size=self.batch_size,
+                              lr_decay_epoch=int(decay), lr_decay_factor=self.lr_decay_factor, augmentation=aug,
+                              strategy=strategy, test_limit=self.test_limit, soft_label_loss=self.soft_label_loss,
+                              batch_seeds=self.batch_seeds, curve_points=self.curve_points)
+
+
+@dataclass
+class ResolvedConfig:
+    """Every value that shaped a result (recorded in it)."""
+
+    preset: str
+    epochs: int
+    passes: int
+    lr: float
+    lr_source: str
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    lr_decay_epoch: int  # after this pass (0-based) the lr is multiplied by lr_decay_factor; -1: never
+    lr_decay_factor: float
+    augmentation: str  # dsa | dc | none
+    strategy: str
+    test_limit: int | None
+    soft_label_loss: str
+    batch_seeds: str
+    curve_points: int = 100
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def paper_config() -> EvalConfig:
+    """The DC/DSA/DM reference protocol (refdc/utils.py evaluate_synset, main.py, main_DM.py)."""
+    return EvalConfig(name="paper")
+
+
+def quick_config() -> EvalConfig:
+    """Classroom protocol for a 2-core CPU: same optimiser, far fewer passes, 2 seeds, test subset.
+
+    Chosen by measurement (benchmarks/README.md, 'quick preset'): a ConvNet step on 100 CIFAR images
+    costs 0.3-3 s on the shared 2-core CPU, so 50 passes without and 100 with augmentation (6x and
+    10x fewer than the paper) keep a CIFAR-10 IPC-10 evaluation near a minute; a fixed class-balanced
+    2000-image test subset (standard error about 1 point at 50% accuracy) cuts testing 5x.
+    """
+    return EvalConfig(name="quick", epochs_no_aug=50, epochs_aug=100, extra_final_epoch=False, num_seeds=2,
+                      test_limit=2000)
+
+
+PRESETS: dict[str, Any] = {"paper": paper_config, "quick": quick_config}
+
+
+def get_preset(preset: "str | EvalConfig | None") -> EvalConfig:
+    if preset is None:
+        return quick_config()
+    if isinstance(preset, EvalConfig):
+        return preset
+    key = str(preset).strip().lower()
+    if key not in PRESETS:
+        raise ValueError(f"Unknown evaluation preset '{preset}'. Choose one of: {', '.join(PRESETS)} (or pass an EvalConfig).")
+    return PRESETS[key]()

@@ -1,0 +1,110 @@
+"""EvalResult: one evaluation as a JSON-serialisable record (what the Evaluate page and benchmarks read)."""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class EvaluationCancelled(RuntimeError):
+    """should_stop() returned True; no partial result is reported as if it were complete."""
+
+
+@dataclass
+class EvalResult:
+    set_id: str
+    dataset: str
+    method: str
+    ipc: int | None
+    num_images: int
+    architecture: str
+    preset: str
+    config: dict[str, Any]
+    seeds: list[int]
+    accuracies: list[float]  # test accuracy per seed, in [0, 1]
+    mean: float
+    std: float  # population std (numpy default), as the reference reports
+    wall_time_s: float
+    train_time_s: float
+    test_time_s: float
+    device: str
+    versions: dict[str, str]
+    test_images: int
+    curves: dict[str, list] = field(default_factory=dict)  # 'epoch', and per seed 'loss'/'train_acc' lists
+    per_class_accuracy: list[float] = field(default_factory=list)  # of the last seed's network
+    confusion: list[list[int]] = field(default_factory=list)  # rows: true class, cols: predicted
+    class_names: list[str] = field(default_factory=list)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def mean_pct(self) -> float:
+        return 100.0 * self.mean
+
+    @property
+    def std_pct(self) -> float:
+        return 100.0 * self.std
+
+    def summary(self) -> str:
+        return (f"{self.dataset} {self.method} ipc={self.ipc} {self.architecture} [{self.preset}]: "
+                f"{self.mean_pct:.2f} ± {self.std_pct:.2f}% over {len(self.seeds)} seed(s), {self.wall_time_s:.1f} s on {self.device}")
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvalResult":
+        from dataclasses import MISSING
+
+        known = {f.name for f in fields(cls)}
+        missing = sorted(f.name for f in fields(cls) if f.name not in data
+                         and f.default is MISSING and f.default_factory is MISSING)
+        if missing:
+            raise ValueError(f"not an evaluation record: missing {', '.join(missing)}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> "EvalResult":
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json(indent=1))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EvalResult":
+        return cls.from_json(Path(path).read_text())
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    m = sum(values) / len(values)
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    try:
+        from importlib.metadata import version
+
+        ddstudio = version("ddstudio")
+    except Exception:
+        ddstudio = "0.1.0"
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "ddstudio": ddstudio, "platform": platform.platform(terse=True)}

@@ -1,0 +1,230 @@
+"""Train K fresh networks on one small labelled set and test them: the inner loop of evaluation.
+
+Why one optimiser over all K networks: the total loss is the sum of the K per-network losses, so each
+network's gradient is exactly its own, and SGD (momentum, weight decay) acts element-wise; one
+optimiser over the K parameter sets is the same as K optimisers, and lets the K forward passes run
+either in turn ('loop') or as one batched call through torch.func ('vmap': stack_module_state +
+functional_call + vmap). Randomness (initialisation, shuffling, augmentation) comes from one
+generator per seed, so a seed gives the same network whichever way the seeds are batched.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..augment import dc_augment, dsa_augment
+from .protocol import ResolvedConfig
+from .result import EvaluationCancelled
+
+ProgressFn = Callable[[dict], None]
+StopFn = Callable[[], bool]
+
+
+@dataclass
+class TrainOutcome:
+    group: "NetworkGroup"
+    curves: dict[str, list] = field(default_factory=dict)
+    train_time_s: float = 0.0
+
+
+def build_seeded(build: Callable[[], nn.Module], seed: int, device: torch.device) -> nn.Module:
+    """A network initialised from `seed` without disturbing the caller's global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        net = build()
+    return net.to(device)
+
+
+def has_running_stats(net: nn.Module) -> bool:
+    return any(True for _ in net.buffers())
+
+
+class NetworkGroup:
+    """K networks of one architecture, run in turn or as one vmapped call."""
+
+    def __init__(self, nets: list[nn.Module], mode: str) -> None:
+        self.nets = nets
+        self.mode = mode
+        if mode == "vmap":
+            from torch.func import stack_module_state
+
+            params, buffers = stack_module_state(nets)
+            self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+            self.buffers = buffers
+            self.base = copy.deepcopy(nets[0]).to("meta")
+        elif mode != "loop":
+            raise ValueError(f"batch_seeds must be 'auto', 'vmap' or 'loop', not '{mode}'")
+
+    def parameters(self) -> list[torch.Tensor]:
+        if self.mode == "vmap":
+            return list(self.params.values())
+        return [p for net in self.nets for p in net.parameters()]
+
+    def train(self, flag: bool = True) -> None:
+        for net in self.nets:
+            net.train(flag)
+        if self.mode == "vmap":
+            self.base.train(flag)
+
+    def forward_each(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Logits of network k on xs[k] (all xs of the same shape in vmap mode)."""
+        if self.mode == "loop":
+            return [net(x) for net, x in zip(self.nets, xs)]
+        from torch.func import functional_call, vmap
+
+        def call(p, b, x):
+            return functional_call(self.base, (p, b), (x,))
+
+        out = vmap(call)(self.params, self.buffers, torch.stack(xs))
+        return list(out.unbind(0))
+
+    def forward_shared(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (K, B, classes) of every network on the same batch."""
+        if self.mode == "loop":
+            return torch.stack([net(x) for net in self.nets])
+        from torch.func import functional_call, vmap
+
+        def call(p, b, xx):
+            return functional_call(self.base, (p, b), (xx,))
+
+        return vmap(call, in_dims=(0, 0, None))(self.params, self.buffers, x)
+
+    def module(self, k: int) -> nn.Module:
+        """Network k as an ordinary module with its trained weights (for saving or inspection)."""
+        net = self.nets[k]
+        if self.mode == "vmap":
+            with torch.no_grad():
+                for name, p in net.named_parameters():
+                    p.copy_(self.params[name][k])
+        return net
+
+
+def prepare_targets(labels: torch.Tensor, num_classes: int, soft_loss: str) -> torch.Tensor:
+    """Hard labels stay int64; soft labels become a distribution for 'ce' or stay raw for 'mse'."""
+    if labels.ndim == 1:
+        return labels.long()
+    labels = labels.float()
+    if soft_loss == "mse":
+        return labels
+    if soft_loss != "ce":
+        raise ValueError(f"soft_label_loss must be 'ce' or 'mse', not '{soft_loss}'")
+    is_distribution = bool((labels >= 0).all()) and torch.allclose(labels.sum(1), torch.ones(len(labels), device=labels.device), atol=1e-3)
+    return labels if is_distribution else labels.softmax(1)
+
+
+def loss_fn(logits: torch.Tensor, targets: torch.Tensor, soft_loss: str) -> torch.Tensor:
+    if targets.ndim == 1:
+        return F.cross_entropy(logits, targets)
+    if soft_loss == "mse":
+        return F.mse_loss(logits, targets)
+    return F.cross_entropy(logits, targets)
+
+
+def _augment(x: torch.Tensor, cfg: ResolvedConfig, gen: torch.Generator) -> torch.Tensor:
+    if cfg.augmentation == "dsa":
+        return dsa_augment(x, cfg.strategy, seed=None, generator=gen)
+    if cfg.augmentation == "dc":
+        return dc_augment(x, cfg.strategy, generator=gen)
+    return x
+
+
+def choose_mode(requested: str, nets: list[nn.Module], device: torch.device) -> str:
+    """'auto': vmap on accelerators (one launch for K networks); the loop on CPU, where batching
+    gave no gain in our measurements (benchmarks/README.md), and for BatchNorm nets, whose running
+    statistics cannot be updated in place under vmap."""
+    requested = requested.strip().lower()
+    if requested == "auto":
+        return "vmap" if device.type != "cpu" and len(nets) > 1 and not has_running_stats(nets[0]) else "loop"
+    if requested == "vmap" and has_running_stats(nets[0]):
+        return "loop"
+    return requested
+
+
+def train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch.Tensor, labels: torch.Tensor,
+                cfg: ResolvedConfig, device: torch.device, num_classes: int,
+                progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+                stage: str = "train") -> TrainOutcome:
+    """Train len(seeds) networks from scratch on (images, labels) with the resolved protocol."""
+    start = time.perf_counter()
+    nets = [build_seeded(build, s, device) for s in seeds]
+    group = NetworkGroup(nets, choose_mode(cfg.batch_seeds, nets, device))
+    gens = [torch.Generator().manual_seed(int(s) * 7_919 + 17) for s in seeds]
+    images = images.to(device)
+    targets = prepare_targets(labels.to(device), num_classes, cfg.soft_label_loss)
+    n, k = images.shape[0], len(seeds)
+    bs = min(cfg.batch_size, n)
+    lr = cfg.lr
+
+    def make_opt() -> torch.optim.Optimizer:
+        return torch.optim.SGD(group.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+    opt = make_opt()
+    keep_every = max(1, cfg.passes // max(1, cfg.curve_points))
+    curves: dict[str, list] = {"epoch": [], "lr": [], **{f"loss_{s}": [] for s in seeds}, **{f"train_acc_{s}": [] for s in seeds}}
+    report_every = max(1, cfg.passes // 100)
+    group.train(True)
+    for ep in range(cfg.passes):
+        if should_stop is not None and should_stop():
+            raise EvaluationCancelled(f"evaluation cancelled during training, pass {ep} of {cfg.passes}")
+        perms = [torch.randperm(n, generator=g).to(device) for g in gens]
+        loss_sum = torch.zeros(k, device=device)
+        correct = torch.zeros(k, device=device)
+        for b0 in range(0, n, bs):
+            idxs = [p[b0:b0 + bs] for p in perms]
+            xs = [_augment(images[ix], cfg, g) for ix, g in zip(idxs, gens)]
+            ys = [targets[ix] for ix in idxs]
+            logits = group.forward_each(xs)
+            losses = torch.stack([loss_fn(lg, y, cfg.soft_label_loss) for lg, y in zip(logits, ys)])
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            opt.step()
+            with torch.no_grad():
+                m = len(idxs[0])
+                loss_sum += losses.detach() * m
+                correct += torch.stack([(lg.argmax(1) == (y if y.ndim == 1 else y.argmax(1))).sum() for lg, y in zip(logits, ys)])
+        if ep == cfg.lr_decay_epoch:
+            lr *= cfg.lr_decay_factor
+            opt = make_opt()  # the reference builds a new SGD: momentum restarts
+        if ep % keep_every == 0 or ep == cfg.passes - 1:
+            loss_ep = (loss_sum / n).tolist()
+            acc_ep = (correct / n).tolist()
+            curves["epoch"].append(ep)
+            curves["lr"].append(lr)
+            for s, lv, av in zip(seeds, loss_ep, acc_ep):
+                curves[f"loss_{s}"].append(round(float(lv), 5))
+                curves[f"train_acc_{s}"].append(round(float(av), 5))
+        if progress is not None and (ep % report_every == 0 or ep == cfg.passes - 1):
+            progress({"stage": stage, "pass": ep + 1, "passes": cfg.passes, "fraction": (ep + 1) / cfg.passes,
+                      "seeds": list(seeds), "loss": float((loss_sum / n).mean()), "elapsed_s": time.perf_counter() - start})
+    group.train(False)
+    return TrainOutcome(group, curves, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def predict(group: NetworkGroup, images: torch.Tensor, chunk: int = 500,
+            should_stop: StopFn | None = None) -> torch.Tensor:
+    """Predicted classes (K, N) of every network on (normalised, on-device) images, in large no-grad
+    chunks. Always network by network: for inference, batched weights (a grouped convolution under
+    vmap) measured 2x slower on CPU than K ordinary calls with large batches."""
+    group.train(False)
+    out = []
+    for k in range(len(group.nets)):
+        net = group.module(k).eval()
+        preds = []
+        for i in range(0, images.shape[0], chunk):
+            if should_stop is not None and should_stop():
+                raise EvaluationCancelled("evaluation cancelled while testing")
+            preds.append(net(images[i:i + chunk]).argmax(-1))
+        out.append(torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=images.device))
+    return torch.stack(out)
+
+
+def confusion_matrix(pred: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
+    idx = true.long() * num_classes + pred.long()
+    return torch.bincount(idx, minlength=num_classes * num_classes).view(num_classes, num_classes)

@@ -1,0 +1,138 @@
+"""DC: dataset condensation with gradient matching (Zhao, Mopuri & Bilen, ICLR 2021).
+
+Reference: VICO-UoE/DatasetCondensation main.py (outer/inner loop, optimisers, defaults) and
+utils.py (`get_loops`, `match_loss`, `distance_wb`, `epoch`). One `step()` is one reference
+"iteration": a fresh random network, `outer_loop` image updates, each followed (except the last)
+by `inner_loop` epochs of network training on the current synthetic set.
+Speed: real data stays normalised-on-the-fly on the device, per-class losses are backpropagated
+class by class (same gradient as the reference's summed loss, a fraction of the memory), the
+inner loop indexes tensors directly instead of going through a DataLoader.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..augment import apply_dsa, dsa_augment, plan_dsa
+from ..data.info import DatasetInfo
+from . import register_method
+from .matching import MatchingConfig, MatchingMethod, class_seeds, cross_entropy, get_loops, match_loss
+
+BN_IMAGES_PER_CLASS = 16  # reference main.py BNSizePC
+
+
+@dataclass
+class DCConfig(MatchingConfig):
+    iterations: int = 1000
+    init: str = "noise"
+    lr_img: float = 0.1
+    lr_net: float = 0.01  # SGD without momentum for the network in the inner loop
+    batch_real: int = 256
+    batch_train: int = 256  # inner-loop batch of synthetic images
+    dis_metric: str = "ours"  # ours | mse | cos
+    outer_loop: int = 0  # 0: the reference schedule for the IPC (get_loops)
+    inner_loop: int = 0
+
+
+@register_method
+class DC(MatchingMethod):
+    name = "dc"
+    title = "Dataset Condensation (DC, gradient matching)"
+    family = "gradient matching"
+    explanation = ("A network is trained at the same time as the synthetic images. At every step the "
+                   "gradient the network would get from a batch of real images of a class is compared "
+                   "with the gradient from that class's synthetic images, and the synthetic images are "
+                   "changed so that the two gradients point the same way (layer by layer, channel by "
+                   "channel). A network trained on the synthetic images should then follow a path "
+                   "similar to one trained on the real data.")
+    paper = "Bo Zhao, Konda Reddy Mopuri and Hakan Bilen. Dataset Condensation with Gradient Matching. ICLR 2021."
+    paper_url = "https://arxiv.org/abs/2006.05929"
+    Config = DCConfig
+
+    @classmethod
+    def default_config(cls, info: DatasetInfo, ipc: int, preset: str = "paper") -> DCConfig:
+        super().default_config(info, ipc, preset)  # validates the preset name
+        config = cls.Config()
+        if preset == "quick":  # tuned on a 2-core CPU (benchmarks/methods_accuracy.py)
+            cls._quick(config, info, ipc)
+        return config
+
+    @staticmethod
+    def _quick(config: DCConfig, info: DatasetInfo, ipc: int) -> None:
+        config.init = "real"
+        config.batch_real = 64
+        config.iterations = 200 if ipc == 1 else 40
+
+    @property
+    def loops(self) -> tuple[int, int]:
+        outer, inner = get_loops(self.ipc)
+        return self.config.outer_loop or outer, self.config.inner_loop or inner
+
+    def _step(self) -> dict[str, float]:
+        cfg, k, ipc = self.config, self.info.num_classes, self.ipc
+        outer, inner = self.loops
+        g_real, g_aug, g_train = self.rng(1), self.rng(3), self.rng(4)
+        net = self.network(self.rng(2))
+        net.train()
+        params = [p for p in net.parameters()]
+        for p in params:
+            p.requires_grad_(True)
+        forward = self.compiled(net)
+        opt_net = torch.optim.SGD(params, lr=cfg.lr_net)
+        labels = self.labels
+        loss_total = 0.0
+        for ol in range(outer):
+            if self.has_batchnorm(net):  # freeze BN statistics from a real batch (reference main.py)
+                with torch.no_grad():
+                    net.train()
+                    net(self.layout(self.real_batches(BN_IMAGES_PER_CLASS, g_real)))
+                for m in net.modules():
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                        m.eval()
+            real_all = self.real_batches(cfg.batch_real, g_real)
+            seeds = class_seeds(k, g_aug) if cfg.dsa else None
+            self.optimizer.zero_grad(set_to_none=True)
+            for c in range(k):
+                real = real_all[c * cfg.batch_real:(c + 1) * cfg.batch_real]
+                syn = self.images[c * ipc:(c + 1) * ipc]
+                if seeds is not None:  # siamese: the same transform for both batches
+                    plan = plan_dsa(self.strategy, real.shape, seed=seeds[c], params=self.dsa_params)
+                    real, syn = apply_dsa(real, plan), apply_dsa(syn, plan)
+                lab_real = labels.new_full((real.shape[0],), c)
+                with self.autocast():
+                    out_real = forward(self.layout(real))
+                gw_real = [g.detach() for g in torch.autograd.grad(cross_entropy(out_real, lab_real), params)]
+                with self.autocast():
+                    out_syn = forward(self.layout(syn))
+                gw_syn = torch.autograd.grad(cross_entropy(out_syn, labels[c * ipc:(c + 1) * ipc]), params,
+                                             create_graph=True)
+                loss = match_loss([g.float() for g in gw_syn], [g.float() for g in gw_real], cfg.dis_metric)
+                loss.backward()  # per class: the summed loss's gradient, without keeping 10 graphs
+                loss_total += loss.item()
+            self.optimizer.step()
+            if ol == outer - 1:
+                break
+            self._train_net(net, forward, opt_net, inner, g_train)
+        return {"loss": loss_total / (k * outer)}
+
+    def _train_net(self, net: nn.Module, forward, opt: torch.optim.Optimizer, epochs: int,
+                   generator: torch.Generator) -> None:
+        """The reference's inner loop: `epochs` passes over the (detached) synthetic set."""
+        images, labels = self.images.detach(), self.labels
+        n, bs = images.shape[0], self.config.batch_train
+        net.train()
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=generator).to(self.device)
+            for start in range(0, n, bs):
+                idx = order[start:start + bs]
+                x = images[idx]
+                if self.config.dsa:  # DSA trains the network on augmented images (non-siamese)
+                    x = dsa_augment(x, self.strategy, seed=None, params=self.dsa_params, generator=generator)
+                with self.autocast():
+                    out = forward(self.layout(x))
+                loss = cross_entropy(out, labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()

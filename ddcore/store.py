@@ -1,0 +1,491 @@
+"""The run store: an SQLite index of runs and evaluation results plus one folder per run.
+
+Why: a run is worth keeping (the Gallery browses it, Compare puts it beside others, Evaluate
+measures it) and a server killed mid-run must lose nothing already checkpointed.
+
+API (all paths below ``RunStore.root``, by default ``ddcore.paths.home_dir()`` = $DDCORE_HOME):
+
+    store = RunStore()                      # or RunStore(root); safe to share between threads
+    rec = store.create_run(spec_dict, name=None, status="queued")   # -> RunRecord (rec.id)
+    store.update_run(run_id, status=..., iteration=..., total=..., message=..., elapsed_s=...)
+    store.get_run(run_id) -> RunRecord | None
+    store.list_runs(dataset=None, method=None, ipc=None, status=None) -> list[RunRecord]  (newest first)
+    store.rename_run(run_id, name); store.delete_run(run_id)
+    store.mark_interrupted() -> list[str]   # runs left active by a dead process -> "interrupted"
+
+    # files of a run (runs/<run_id>/)
+    store.save_set(run_id, synthetic_set); store.load_set(run_id) -> SyntheticSet | None
+    store.save_checkpoint(run_id, state); store.load_checkpoint(run_id) -> dict | None
+    store.append_metrics(run_id, [row, ...]); store.read_metrics(run_id) -> list[dict]
+    store.add_frame(run_id, iteration, images_uint8, labels); store.frame_iterations(run_id)
+    store.load_frame(run_id, iteration) -> (images N×H×W×C uint8, labels)   # timelapse
+    HistoryWriter(store, run_id, max_frames=64).offer(iteration, get_images)  # thinned history
+
+    # evaluation results, keyed so that a result already stored is reused
+    key = evaluation_key(subject, architecture=..., preset=..., seeds=...)
+    store.get_evaluation(key) -> EvaluationRecord | None
+    store.save_evaluation(key, record_dict, subject=..., run_id=None, dataset=..., ipc=..., ...)
+    store.run_evaluations(run_id) -> list[EvaluationRecord]
+
+A run's ``status`` is one of STATUSES. Files are pickle-free: config.json, metrics.jsonl,
+set.safetensors (SyntheticSet.save), checkpoint via ddcore.checkpoint, history/<iteration>.npz
+(uint8 arrays read with allow_pickle=False).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import secrets
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .paths import home_dir
+from .synthetic import SyntheticSet
+
+STATUSES = ("queued", "running", "paused", "done", "stopped", "failed", "cancelled", "interrupted")
+ACTIVE = ("queued", "running", "paused")  # a process owns the run
+RESUMABLE = ("stopped", "interrupted", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, dataset TEXT NOT NULL, method TEXT NOT NULL, ipc INTEGER NOT NULL,
+    architecture TEXT, preset TEXT, seed INTEGER, status TEXT NOT NULL, message TEXT DEFAULT '',
+    iteration INTEGER DEFAULT 0, total INTEGER DEFAULT 0, elapsed_s REAL DEFAULT 0,
+    created REAL NOT NULL, updated REAL NOT NULL, owner TEXT DEFAULT '', spec TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_filter ON runs(dataset, method, ipc, status);
+CREATE TABLE IF NOT EXISTS evaluations (
+    key TEXT PRIMARY KEY, subject TEXT NOT NULL, run_id TEXT, dataset TEXT, ipc INTEGER, architecture TEXT,
+    preset TEXT, mean REAL, std REAL, created REAL NOT NULL, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS evaluations_run ON evaluations(run_id);
+"""
+
+# Who owns active runs: this process (pid + a token unique to this start).
+_PROCESS_TOKEN = secrets.token_hex(4)
+
+
+def process_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the process that owns a run still runs (same host only; other hosts count as alive)."""
+    try:
+        host, pid_text, token = owner.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True
+    if pid == os.getpid():
+        return token == _PROCESS_TOKEN
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _pid_is_running(pid)
+
+
+def _pid_is_running(pid: int) -> bool:
+    """False for a zombie (killed, not yet reaped), which os.kill(pid, 0) still reports."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc (macOS): trust os.kill
+
+
+@dataclass
+class RunRecord:
+    id: str
+    name: str
+    dataset: str
+    method: str
+    ipc: int
+    architecture: str
+    preset: str
+    seed: int
+    status: str
+    message: str
+    iteration: int
+    total: int
+    elapsed_s: float
+    created: float
+    updated: float
+    owner: str
+    spec: dict[str, Any]
+    accuracy: float | None = None  # mean of the run's first stored evaluation on its own architecture
+    accuracy_std: float | None = None
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in RESUMABLE
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.iteration / self.total) if self.total else 0.0
+
+
+@dataclass
+class EvaluationRecord:
+    key: str
+    subject: str
+    run_id: str | None
+    dataset: str | None
+    ipc: int | None
+    architecture: str | None
+    preset: str | None
+    mean: float | None
+    std: float | None
+    created: float
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def evaluation_key(subject: str, **params: Any) -> str:
+    """A stable key for 'this subject evaluated this way' (subject: 'run:<id>' or 'random:<ds>:<ipc>:<seed>')."""
+    text = json.dumps({"subject": subject, **params}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def accuracy_of(record: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(mean, std) test accuracy in percent from an evaluation record, whatever its exact layout."""
+    for mean_key, std_key in (("mean", "std"), ("accuracy", "accuracy_std"), ("acc_mean", "acc_std"),
+                              ("mean_accuracy", "std_accuracy"), ("test_accuracy", "test_accuracy_std")):
+        if isinstance(record.get(mean_key), (int, float)):
+            mean = float(record[mean_key])
+            std = record.get(std_key)
+            scale = 100.0 if mean <= 1.0 and record.get("unit") != "percent" and "percent" not in mean_key else 1.0
+            return mean * scale, (float(std) * scale if isinstance(std, (int, float)) else None)
+    for value in record.values():  # nested {"summary": {...}} layouts
+        if isinstance(value, dict):
+            found = accuracy_of(value)
+            if found[0] is not None:
+                return found
+    return None, None
+
+
+class RunStore:
+    """Thread-safe: one sqlite3 connection behind a lock (WAL, so other processes read while we write)."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else home_dir()
+        self.runs_dir = self.root / "runs"
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "studio.sqlite3"
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    # ------------------------------------------------------------------ runs
+    def create_run(self, spec: dict[str, Any], name: str | None = None, status: str = "queued",
+                   run_id: str | None = None) -> RunRecord:
+        run_id = run_id or new_run_id()
+        now = time.time()
+        name = name or default_run_name(spec)
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        _write_json(self.run_dir(run_id) / "config.json", {"id": run_id, "name": name, "spec": spec, "created": now})
+        self._execute(
+            "INSERT INTO runs (id, name, dataset, method, ipc, architecture, preset, seed, status, created, updated, "
+            "owner, spec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, name, spec["dataset"], spec["method"], int(spec["ipc"]), spec.get("architecture", "convnet"),
+             spec.get("preset", "quick"), int(spec.get("seed", 0)), status, now, now, process_owner(),
+             json.dumps(spec, default=str)))
+        record = self.get_run(run_id)
+        assert record is not None
+        return record
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        allowed = {"name", "status", "message", "iteration", "total", "elapsed_s", "owner", "spec"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update run field(s) {sorted(unknown)}")
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"unknown status {fields['status']!r}")
+        if "spec" in fields:
+            fields["spec"] = json.dumps(fields["spec"], default=str)
+        if fields.get("status") in ACTIVE:
+            fields.setdefault("owner", process_owner())
+        fields["updated"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self._execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        rows = self._execute(_RUN_SELECT + " WHERE r.id = ?", (run_id,))
+        return _run_from_row(rows[0]) if rows else None
+
+    def list_runs(self, dataset: str | None = None, method: str | None = None, ipc: int | None = None,
+                  status: str | Iterable[str] | None = None, limit: int | None = None) -> list[RunRecord]:
+        where, params = [], []
+        for col, value in (("dataset", dataset), ("method", method), ("ipc", ipc)):
+            if value is not None:
+                where.append(f"r.{col} = ?")
+                params.append(value)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(f"r.status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        sql = _RUN_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [_run_from_row(r) for r in self._execute(sql, params)]
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        name = name.strip()
+        if not name:
+            raise ValueError("A run needs a non-empty name")
+        if len(name) > 200:
+            raise ValueError("Run names are limited to 200 characters")
+        self.update_run(run_id, name=name)
+
+    def delete_run(self, run_id: str) -> None:
+        record = self.get_run(run_id)
+        if record is not None and record.status in ACTIVE and _owner_alive(record.owner):
+            raise RuntimeError(f"Run {run_id} is {record.status}; stop it before deleting it")
+        self._execute("DELETE FROM evaluations WHERE run_id = ?", (run_id,))
+        self._execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    def mark_interrupted(self) -> list[str]:
+        """Runs left queued/running/paused by a process that is gone become 'interrupted'."""
+        rows = self._execute(f"SELECT id, owner FROM runs WHERE status IN ({','.join('?' * len(ACTIVE))})", ACTIVE)
+        lost = [r["id"] for r in rows if not _owner_alive(r["owner"])]
+        for run_id in lost:
+            self.update_run(run_id, status="interrupted",
+                            message="The server stopped during this run; resume it from its last checkpoint.")
+        return lost
+
+    # ------------------------------------------------------------------ run files
+    def run_dir(self, run_id: str) -> Path:
+        if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+            raise ValueError(f"invalid run id {run_id!r}")
+        return self.runs_dir / run_id
+
+    def set_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "set.safetensors"
+
+    def save_set(self, run_id: str, synthetic: SyntheticSet) -> Path:
+        return synthetic.save(self.set_path(run_id))
+
+    def load_set(self, run_id: str) -> SyntheticSet | None:
+        path = self.set_path(run_id)
+        return SyntheticSet.load(path) if path.is_file() else None
+
+    def checkpoint_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "checkpoint.safetensors"
+
+    def save_checkpoint(self, run_id: str, state: dict[str, Any]) -> Path:
+        from .checkpoint import save_checkpoint
+
+        path = self.checkpoint_path(run_id)
+        save_checkpoint(state, path)
+        return path
+
+    def load_checkpoint(self, run_id: str) -> dict[str, Any] | None:
+        from .checkpoint import load_checkpoint
+
+        path = self.checkpoint_path(run_id)
+        return load_checkpoint(path) if path.exists() else None
+
+    def append_metrics(self, run_id: str, rows: Iterable[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(_jsonable(r)) + "\n" for r in rows)
+        if text:
+            with self._lock, open(self.run_dir(run_id) / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(text)
+
+    def read_metrics(self, run_id: str) -> list[dict[str, Any]]:
+        path = self.run_dir(run_id) / "metrics.jsonl"
+        if not path.is_file():
+            return []
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a crash
+                continue
+        return rows
+
+    def truncate_metrics(self, run_id: str, iteration: int) -> None:
+        """Drop metric rows after `iteration` (a resumed run repeats them from its checkpoint)."""
+        rows = [r for r in self.read_metrics(run_id) if int(r.get("iteration", 0)) <= iteration]
+        path = self.run_dir(run_id) / "metrics.jsonl"
+        with self._lock:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+            tmp.replace(path)
+
+    # ------------------------------------------------------------------ snapshot history
+    def history_dir(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "history"
+
+    def add_frame(self, run_id: str, iteration: int, images: np.ndarray, labels: np.ndarray) -> None:
+        folder = self.history_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{int(iteration):09d}.npz"
+        tmp = folder / f".{int(iteration):09d}.tmp.npz"
+        np.savez(tmp, images=np.ascontiguousarray(images, dtype=np.uint8), labels=np.asarray(labels))
+        tmp.replace(path)
+
+    def frame_iterations(self, run_id: str) -> list[int]:
+        folder = self.history_dir(run_id)
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.stem) for p in folder.glob("[0-9]*.npz"))
+
+    def load_frame(self, run_id: str, iteration: int) -> tuple[np.ndarray, np.ndarray]:
+        with np.load(self.history_dir(run_id) / f"{int(iteration):09d}.npz", allow_pickle=False) as z:
+            return z["images"], z["labels"]
+
+    def drop_frames(self, run_id: str, iterations: Iterable[int]) -> None:
+        for it in iterations:
+            (self.history_dir(run_id) / f"{int(it):09d}.npz").unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ evaluations
+    def get_evaluation(self, key: str) -> EvaluationRecord | None:
+        rows = self._execute("SELECT * FROM evaluations WHERE key = ?", (key,))
+        return _eval_from_row(rows[0]) if rows else None
+
+    def save_evaluation(self, key: str, record: dict[str, Any], *, subject: str, run_id: str | None = None,
+                        dataset: str | None = None, ipc: int | None = None, architecture: str | None = None,
+                        preset: str | None = None) -> EvaluationRecord:
+        mean, std = accuracy_of(record)
+        self._execute(
+            "INSERT OR REPLACE INTO evaluations (key, subject, run_id, dataset, ipc, architecture, preset, mean, std, "
+            "created, record) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (key, subject, run_id, dataset, ipc, architecture, preset, mean, std, time.time(),
+             json.dumps(_jsonable(record))))
+        found = self.get_evaluation(key)
+        assert found is not None
+        return found
+
+    def run_evaluations(self, run_id: str) -> list[EvaluationRecord]:
+        rows = self._execute("SELECT * FROM evaluations WHERE run_id = ? ORDER BY created", (run_id,))
+        return [_eval_from_row(r) for r in rows]
+
+    def list_evaluations(self, dataset: str | None = None, subject_prefix: str | None = None) -> list[EvaluationRecord]:
+        where, params = [], []
+        if dataset is not None:
+            where.append("dataset = ?")
+            params.append(dataset)
+        if subject_prefix is not None:
+            where.append("subject LIKE ?")
+            params.append(subject_prefix.replace("%", "") + "%")
+        sql = "SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created"
+        return [_eval_from_row(r) for r in self._execute(sql, params)]
+
+
+class HistoryWriter:
+    """Keeps at most ~max_frames evenly spaced frames: every `stride` iterations, doubling the stride
+    (and dropping every other stored frame) whenever the budget is exceeded."""
+
+    def __init__(self, store: RunStore, run_id: str, max_frames: int = 64) -> None:
+        self.store, self.run_id, self.max_frames = store, run_id, max(4, max_frames)
+        self.stride = 1
+        existing = store.frame_iterations(run_id)  # a resumed run continues its history
+        interior = [i for i in existing if i > 0][:-1]  # the last may be a forced, off-stride frame
+        if interior:
+            self.stride = math.gcd(*interior) & -math.gcd(*interior)  # largest power of two dividing all
+        while len(existing) > self.max_frames:
+            existing = self._thin(existing)
+
+    def wants(self, iteration: int) -> bool:
+        return iteration % self.stride == 0
+
+    def offer(self, iteration: int, get_frame: Callable[[], tuple[np.ndarray, np.ndarray]], force: bool = False) -> bool:
+        """Store a frame at this iteration if it falls on the stride (or force, e.g. the last one)."""
+        if not (force or self.wants(iteration)):
+            return False
+        images, labels = get_frame()
+        self.store.add_frame(self.run_id, iteration, images, labels)
+        frames = self.store.frame_iterations(self.run_id)
+        # Frames off the stride (a forced final frame) are superseded by the next on-stride frame.
+        stale = [i for i in frames[:-1] if i % self.stride and i != frames[0]]
+        if stale:
+            self.store.drop_frames(self.run_id, stale)
+            frames = [i for i in frames if i not in stale]
+        while len(frames) > self.max_frames:
+            frames = self._thin(frames)
+        return True
+
+    def _thin(self, frames: list[int]) -> list[int]:
+        self.stride *= 2
+        drop = [i for i in frames[1:-1] if i % self.stride]
+        self.store.drop_frames(self.run_id, drop)
+        return [i for i in frames if i not in set(drop)]
+
+
+# ---------------------------------------------------------------------- helpers
+_RUN_SELECT = (
+    "SELECT r.*, (SELECT e.mean FROM evaluations e WHERE e.run_id = r.id AND (e.architecture = r.architecture "
+    "OR e.architecture IS NULL) ORDER BY e.created LIMIT 1) AS acc_mean, (SELECT e.std FROM evaluations e WHERE "
+    "e.run_id = r.id AND (e.architecture = r.architecture OR e.architecture IS NULL) ORDER BY e.created LIMIT 1) "
+    "AS acc_std FROM runs r")
+
+
+def _run_from_row(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(id=row["id"], name=row["name"], dataset=row["dataset"], method=row["method"], ipc=row["ipc"],
+                     architecture=row["architecture"] or "convnet", preset=row["preset"] or "quick",
+                     seed=row["seed"] or 0, status=row["status"], message=row["message"] or "",
+                     iteration=row["iteration"] or 0, total=row["total"] or 0, elapsed_s=row["elapsed_s"] or 0.0,
+                     created=row["created"], updated=row["updated"], owner=row["owner"] or "",
+                     spec=json.loads(row["spec"]), accuracy=row["acc_mean"], accuracy_std=row["acc_std"])
+
+
+def _eval_from_row(row: sqlite3.Row) -> EvaluationRecord:
+    return EvaluationRecord(key=row["key"], subject=row["subject"], run_id=row["run_id"], dataset=row["dataset"],
+                            ipc=row["ipc"], architecture=row["architecture"], preset=row["preset"], mean=row["mean"],
+                            std=row["std"], created=row["created"], record=json.loads(row["record"]))
+
+
+def default_run_name(spec: dict[str, Any]) -> str:
+    return f"{str(spec['method']).upper()} · {spec['dataset']} · IPC {spec['ipc']}"
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types (numpy/torch scalars become floats, non-finite floats None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):
+        try:
+            return _jsonable(value.item())
+        except (ValueError, RuntimeError):
+            pass
+    return str(value)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(_jsonable(data), indent=2), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,363 @@
+"""Distill: pick a dataset, a method and an IPC, press Start and watch the synthetic images evolve."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from app.samples import dataset as cached_dataset
+from app.state import job_manager
+from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, jobs_panel, labelled_grid, loss_figure,
+                         method_help, status_badge, sync_query)
+from ddcore import published
+from ddcore.data import DatasetNotFoundError, get_dataset_info, list_datasets
+from ddcore.device import available_devices
+from ddcore.jobs import EvalSpec
+from ddcore.methods import list_methods, make_config, method_class
+from ddcore.models import list_models
+from ddcore.runner import RunSpec
+
+manager = job_manager()
+store = manager.store
+
+DATASETS = [d for d in list_datasets() if d != "folder"]
+METHODS = list_methods()
+if not METHODS:
+    st.error("No distillation methods are installed in this build.")
+    st.stop()
+DEFAULT_METHOD = "dm" if "dm" in METHODS else METHODS[0]
+ARCHITECTURES = list_models()
+TEXT_FIELDS = ("init",)
+
+init_from_query("distill_dataset", "dataset", "mnist", allowed=DATASETS)
+init_from_query("distill_method", "method", DEFAULT_METHOD, allowed=METHODS)
+init_from_query("distill_ipc", "ipc", 10, int)
+if "distill_run" not in st.session_state:
+    st.session_state.distill_run = st.query_params.get("run")
+
+with st.sidebar:
+    st.subheader("Jobs on this server")
+    st.fragment(run_every=1.0 if manager.jobs(active=True) else None)(lambda: jobs_panel(manager))()
+
+st.title("🧪 Distill")
+st.caption("Choose what to condense and how, press **Start**, and watch the synthetic images learn. "
+           "Runs are kept in the Gallery; every tab sees the same jobs.")
+
+settings, live = st.columns([5, 8], gap="large")
+
+# ---------------------------------------------------------------------------------------------- settings
+with settings:
+    dataset_name = st.selectbox("Dataset", DATASETS, key="distill_dataset",
+                                format_func=lambda n: get_dataset_info(n).display_name)
+    try:
+        data = cached_dataset(dataset_name)
+    except DatasetNotFoundError as e:
+        st.error(f"{get_dataset_info(dataset_name).display_name} is not available here: {e}")
+        st.stop()
+    info = data.info
+    strip_classes = list(range(min(info.num_classes, 20)))
+    g = np.random.default_rng(0)
+    idx = [int(data.train.class_indices[c][g.integers(len(data.train.class_indices[c]))]) for c in strip_classes]
+    strip = data.train.images[idx].permute(0, 2, 3, 1).numpy()
+    from ddcore.synthetic import make_grid
+    strip_img = make_grid(strip, [list(range(len(idx)))], pad=2, scale=2 if info.image_size <= 32 else 1)
+    st.image(strip_img, caption="One real image per class: " + ", ".join(info.class_names[c] for c in strip_classes)
+             + (" …" if info.num_classes > len(strip_classes) else ""), width="content")
+
+    method = st.selectbox("Method", METHODS, key="distill_method",
+                          format_func=lambda m: f"{method_class(m).title or m} ({m})")
+    cls = method_class(method)
+    with st.container(border=True):
+        method_help(cls)
+
+    c1, c2 = st.columns(2)
+    ipc = int(c1.number_input("Images per class (IPC)", min_value=1, max_value=500, step=1, key="distill_ipc",
+                              help="How many synthetic images each class gets."))
+    architecture = c2.selectbox("Architecture", ARCHITECTURES, index=ARCHITECTURES.index("convnet"),
+                                key="distill_arch", help="The network whose features/gradients are matched.")
+    c3, c4 = st.columns(2)
+    init = c3.segmented_control("Initialisation", ["real", "noise"], default="real", key="distill_init",
+                                help="Start from random real images of each class, or from Gaussian noise.") or "real"
+    seed = int(c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="distill_seed"))
+    presets = list(cls.presets) + ["custom"]
+    preset = st.segmented_control("Preset", presets, default="quick" if "quick" in presets else presets[0],
+                                  key="distill_preset",
+                                  help="quick: seconds to minutes on a laptop CPU · paper: the paper's settings · "
+                                       "custom: edit every hyperparameter") or presets[0]
+    devices = ["auto"] + available_devices()
+    device = st.selectbox("Device", devices, key="distill_device")
+
+    base_preset = "quick" if preset == "custom" and "quick" in cls.presets else (preset if preset != "custom"
+                                                                                  else cls.presets[0])
+    overrides: dict[str, Any] = {"init": init}
+    problems: list[str] = []
+    try:
+        config = make_config(method, info, ipc, base_preset, init=init)
+    except Exception as e:  # bad IPC for this dataset, preset missing…
+        config = None
+        problems.append(str(e))
+    if preset == "custom" and config is not None:
+        with st.expander("Hyperparameters", expanded=True):
+            st.caption(f"Starting from the **{base_preset}** preset of {cls.title or method}.")
+            for f in dataclasses.fields(config):
+                if f.name in TEXT_FIELDS:
+                    continue
+                value = getattr(config, f.name)
+                key = f"distill_cfg_{method}_{f.name}"
+                if isinstance(value, bool):
+                    new = st.checkbox(f.name, value=value, key=key)
+                elif isinstance(value, int):
+                    new = int(st.number_input(f.name, value=value, step=1, key=key))
+                elif isinstance(value, float):
+                    new = float(st.number_input(f.name, value=value, format="%g", key=key))
+                elif isinstance(value, str):
+                    new = st.text_input(f.name, value=value, key=key)
+                else:
+                    continue
+                if new != value:
+                    overrides[f.name] = new
+        try:
+            config = make_config(method, info, ipc, base_preset, **overrides)
+        except Exception as e:
+            problems.append(str(e))
+    smallest = min(data.train.class_counts())
+    if ipc > smallest:
+        problems.append(f"IPC {ipc} is more than the smallest class of {info.display_name} has ({smallest} images).")
+    if config is not None:
+        iterations = getattr(config, "iterations", None)
+        st.caption(f"{ipc * info.num_classes} synthetic images · {iterations} iterations · preset **{preset}**")
+    for p in problems:
+        st.error(p)
+    start = st.button("▶ Start", type="primary", disabled=bool(problems), width="stretch",
+                      key="distill_start")
+    if start:
+        spec = RunSpec(dataset=dataset_name, method=method, ipc=ipc, preset=base_preset, overrides=overrides,
+                       architecture=architecture, seed=seed, device=device)
+        try:
+            job = manager.submit_distill(spec, data=data)
+        except Exception as e:
+            st.error(f"Could not start the run: {e}")
+        else:
+            st.session_state.distill_run = job.run_id
+
+sync_query({"dataset": dataset_name, "method": method, "ipc": ipc, "run": st.session_state.distill_run})
+
+
+# ---------------------------------------------------------------------------------------------- live view
+def _act(fn, *args) -> None:
+    try:
+        fn(*args)
+    except Exception as e:  # shown on the next run of the live view
+        st.session_state.distill_error = str(e)
+
+
+def _published_row(dataset: str, method_name: str, ipc_value: int, arch: str):
+    try:
+        rows = published.lookup(dataset, method_name, ipc_value, architecture=arch if arch == "convnet" else None)
+    except Exception:
+        return None
+    verified = [r for r in rows if not r.uncertain]
+    return (verified or rows or [None])[0]
+
+
+def _evaluation_panel(run_id: str, record) -> bool:
+    """Accuracy of the finished set beside the random-real baseline and the paper; True while evaluating."""
+    run_eval = EvalSpec.for_run(run_id, architecture=record.architecture, device=record.spec.get("device", "auto"))
+    base_eval = EvalSpec.random_real(record.dataset, record.ipc, record.seed, architecture=record.architecture,
+                                     device=record.spec.get("device", "auto"))
+    busy = False
+    cells = []
+    for spec in (run_eval, base_eval):
+        stored = store.get_evaluation(spec.key())
+        running = [j.snapshot() for j in manager.evaluation_jobs(spec.subject) if j.spec.key() == spec.key()]
+        live_snap = running[-1] if running else None
+        if stored is not None:
+            cells.append((fmt_accuracy(stored.mean, stored.std), None))
+        elif live_snap is not None and live_snap.active:
+            busy = True
+            where = f"queued #{live_snap.position}" if live_snap.position else \
+                f"evaluating… {live_snap.progress:.0%}" if live_snap.total else "starting…"
+            cells.append(("…", where))
+        elif live_snap is not None and live_snap.status == "failed":
+            cells.append(("failed", live_snap.message[:120]))
+        else:
+            cells.append(("—", "not evaluated"))
+    pub = _published_row(record.dataset, record.method, record.ipc, record.architecture)
+    pub_base = _published_row(record.dataset, "random", record.ipc, record.architecture)
+    st.markdown("**Quick evaluation** — test accuracy of a fresh "
+                f"{record.architecture} trained only on the images")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("This set", cells[0][0], help="ddcore.evaluate, quick preset", border=True)
+    if cells[0][1]:
+        m1.caption(cells[0][1])
+    m2.metric(f"Random real, IPC {record.ipc}", cells[1][0], border=True,
+              help="The same number of real images per class, picked at random, evaluated the same way")
+    if cells[1][1]:
+        m2.caption(cells[1][1])
+    m3.metric("Published", f"{pub.label()} %" if pub else "—", border=True,
+              help="The paper's full-protocol number (many more iterations and evaluation epochs)")
+    m3.caption(f"{pub.paper} ({pub.table})" if pub else f"No published {record.method.upper()} number at IPC {record.ipc}")
+    if pub_base:
+        m2.caption(f"Published random real: {pub_base.label()} %")
+    if not busy and cells[0][0] == "—" and record.status in ("done", "stopped"):
+        if st.button("Evaluate now", key=f"eval_{run_id}"):
+            _act(manager.submit_evaluation, run_eval)
+            _act(manager.submit_evaluation, base_eval)
+            st.rerun()
+    return busy
+
+
+def _live_view() -> None:
+    run_id = st.session_state.get("distill_run")
+    if st.session_state.get("distill_error"):
+        st.error(st.session_state.pop("distill_error"))
+    if not run_id:
+        active = [j for j in manager.jobs(active=True, kind="distill")]
+        st.info("Press **Start** to run the chosen method. The default — DM on MNIST at IPC 10, quick preset — "
+                "shows its first images within seconds.")
+        if active:
+            snap = active[-1].snapshot()
+            if st.button(f"Watch the run in progress: {snap.name}", key="watch_active"):
+                st.session_state.distill_run = snap.run_id
+                st.rerun()
+        return
+    record = store.get_run(run_id)
+    if record is None:
+        st.warning(f"There is no run {run_id!r} in the store (deleted?).")
+        st.session_state.distill_run = None
+        return
+    job = manager.job_for_run(run_id)
+    snap = job.snapshot() if job is not None else None
+    status = snap.status if snap is not None else record.status
+    header = st.container()
+    header.markdown(f"### {record.name}  \n{status_badge(status)}"
+                    + (f" · position {snap.position} in the queue" if snap and snap.position else "")
+                    + f" · `{run_id}`")
+
+    iteration = snap.iteration if snap else record.iteration
+    total = snap.total if snap and snap.total else record.total
+    if snap is not None and snap.active:
+        text = (f"Iteration {iteration:,} / {total:,} · {snap.its_per_s:.2f} it/s · "
+                f"ETA {fmt_duration(snap.eta_s)}" if total else (snap.message or "Starting…"))
+        st.progress(min(1.0, iteration / total) if total else 0.0, text=text)
+        b1, b2, b3, b4 = st.columns(4)
+        if status == "paused" or (job is not None and job.paused_requested):
+            b1.button("⏵ Resume", on_click=_act, args=(manager.resume, job.id), key="ctl_resume",
+                      width="stretch")
+            b2.button("⏭ Step", on_click=_act, args=(manager.step, job.id), key="ctl_step",
+                      help="Advance one iteration while paused", width="stretch")
+        else:
+            b1.button("⏸ Pause", on_click=_act, args=(manager.pause, job.id), key="ctl_pause",
+                      width="stretch", disabled=status == "queued")
+            b2.button("⏭ Step", disabled=True, key="ctl_step_off", width="stretch",
+                      help="Pause first, then step one iteration at a time")
+        b3.button("⏹ Stop", on_click=_act, args=(manager.stop, job.id), key="ctl_stop", width="stretch",
+                  help="End now and keep the current images (the run can be resumed)")
+        b4.caption(f"elapsed {fmt_duration(snap.elapsed_s)}")
+    else:
+        st.progress(min(1.0, iteration / total) if total else 0.0,
+                    text=f"Iteration {iteration:,} / {total:,} · {status}")
+        if record.message and status != "done":
+            (st.error if status == "failed" else st.info)(record.message)
+        if record.resumable:
+            if st.button("⏵ Resume from the last checkpoint", key="ctl_resume_run"):
+                _act(manager.resume_run, run_id)
+                st.rerun()
+
+    # The images: live from the job, or the stored set / last frame.
+    images = labels = None
+    class_names = tuple(get_dataset_info(record.dataset).class_names)
+    if snap is not None and snap.images is not None:
+        images, labels = snap.images, snap.labels
+    else:
+        stored = store.load_set(run_id)
+        if stored is not None:
+            images, labels = stored.to_uint8(), stored.hard_labels().numpy()
+        else:
+            frames = store.frame_iterations(run_id)
+            if frames:
+                images, labels = store.load_frame(run_id, frames[-1])
+    grid_col, plot_col = st.columns([3, 2])
+    with grid_col:
+        if images is not None:
+            st.image(labelled_grid(images, labels, class_names, max_per_class=20),
+                     caption=f"Synthetic set at iteration {iteration:,}" + (" (live)" if snap and snap.active else ""),
+                     width="content")
+        else:
+            st.caption("Waiting for the first images…")
+    with plot_col:
+        metrics = list(snap.metrics) if snap is not None and snap.metrics else store.read_metrics(run_id)
+        if metrics:
+            st.plotly_chart(loss_figure(metrics), width="stretch", key="distill_loss",
+                            config={"displayModeBar": False})
+        else:
+            st.caption("The loss curve appears after the first iteration.")
+    evaluating = False
+    if status in ("done", "stopped") or record.status in ("done", "stopped"):
+        evaluating = _evaluation_panel(run_id, record)
+    active_now = (snap is not None and snap.active) or evaluating
+    was_active = st.session_state.get("distill_was_active", False)
+    st.session_state.distill_was_active = active_now
+    if was_active and not active_now:
+        st.rerun()  # redraw the whole page once so the view stops polling and the timelapse is complete
+
+
+def _is_active() -> bool:
+    run_id = st.session_state.get("distill_run")
+    if not run_id:
+        return bool(manager.jobs(active=True, kind="distill"))
+    job = manager.job_for_run(run_id)
+    if job is not None and job.status in ("queued", "running", "paused"):
+        return True
+    return any(j.status in ("queued", "running") for j in manager.evaluation_jobs(f"run:{run_id}"))
+
+
+with live:
+    polling = _is_active()
+    st.session_state.distill_was_active = polling
+    st.fragment(run_every=0.5 if polling else None)(_live_view)()
+
+
+# ---------------------------------------------------------------------------------------------- timelapse
+def _timelapse() -> None:
+    run_id = st.session_state.get("distill_run")
+    if not run_id or store.get_run(run_id) is None:
+        return
+    record = store.get_run(run_id)
+    frames = store.frame_iterations(run_id)
+    st.divider()
+    st.subheader("Timelapse")
+    if len(frames) < 1:
+        st.caption("Snapshots are stored as the run goes; the scrubber appears with the first one.")
+        return
+    info_ = get_dataset_info(record.dataset)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        if len(frames) > 1:
+            pos = st.slider("Snapshot", 0, len(frames) - 1, value=len(frames) - 1, key=f"tl_{run_id}_{len(frames)}",
+                            help="Drag to replay how the images evolved", format="%d")
+        else:
+            pos = 0
+        it = frames[pos]
+        images, labels = store.load_frame(run_id, it)
+        st.image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
+                 caption=f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)", width="content")
+    with right:
+        names = list(info_.class_names)
+        chosen = st.selectbox("Look at one class", names, key="distill_class")
+        c = names.index(chosen)
+        real = cached_dataset(record.dataset)
+        g = __import__("torch").Generator().manual_seed(c)
+        real_idx = real.train.sample_class(c, 8, g)
+        real_imgs = real.train.images[real_idx].permute(0, 2, 3, 1).numpy()
+        scale = max(2, min(6, 240 // info_.image_size))
+        st.image(labelled_grid(images, labels, info_.class_names, classes=[c], scale=scale, max_per_class=8),
+                 caption=f"Synthetic '{chosen}' at iteration {it:,}", width="content")
+        st.image(labelled_grid(real_imgs, np.full(len(real_imgs), c), info_.class_names, classes=[c], scale=scale),
+                 caption=f"Real '{chosen}' training images", width="content")
+
+
+_timelapse_every = 2.0 if polling else None
+st.fragment(run_every=_timelapse_every)(_timelapse)()

@@ -1,0 +1,297 @@
+"""Evaluate: how good is a synthetic set, on which networks, compared with what?
+
+Evaluations run as background jobs (one manager per server, see app/state.py); every plot is drawn
+from the run store, so re-opening the page shows what was measured without recomputing it.
+"""
+from __future__ import annotations
+
+
+import streamlit as st
+
+from app import exports, plots
+from app.state import job_manager
+from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_panel, status_badge, sync_query
+from ddcore import published
+from ddcore.data import get_dataset_info, list_datasets
+from ddcore.device import available_devices
+from ddcore.jobs import EvalSpec
+from ddcore.models import list_models, model_descriptions
+from ddcore.results import FAMILIES, collect, compare_published, custom_preset, latest, set_labels
+
+manager = job_manager()
+store = manager.store
+
+DATASETS = [d for d in list_datasets() if d != "folder"]
+ARCHITECTURES = list_models()
+SUITE = [a for a in ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18") if a in ARCHITECTURES]
+PRESETS = ["quick", "paper", "custom"]
+PRESET_SEEDS = {"quick": 2, "paper": 5, "custom": 1}
+CHART_CONFIG = {"displaylogo": False, "displayModeBar": True,
+                "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def chart(plot: plots.Plot, key: str, filename: str) -> None:
+    """A plotly chart with its PNG download button (modebar camera) and its caption."""
+    config = dict(CHART_CONFIG, toImageButtonOptions=dict(CHART_CONFIG["toImageButtonOptions"], filename=filename))
+    st.plotly_chart(plot.figure, key=key, config=config, width="stretch")
+    if plot.caption:
+        st.caption(plot.caption)
+
+
+def _datasets_with_data() -> list[str]:
+    have = {r.dataset for r in store.list_runs()} | {e.dataset for e in store.list_evaluations() if e.dataset}
+    return [d for d in DATASETS if d in have] + [d for d in DATASETS if d not in have]
+
+
+# ---------------------------------------------------------------------------------------------- header
+init_from_query("eval_dataset", "dataset", "mnist", allowed=DATASETS)
+with st.sidebar:
+    st.subheader("Jobs on this server")
+    jobs_panel(manager)
+
+st.title("📊 Evaluate")
+st.caption("Train fresh networks on stored synthetic sets, across architectures, and set the accuracies beside the "
+           "random-real and whole-dataset baselines and the papers' numbers. Results are stored and reused.")
+dataset = st.selectbox("Dataset", _datasets_with_data(), key="eval_dataset",
+                       format_func=lambda n: get_dataset_info(n).display_name)
+sync_query({"dataset": dataset})
+info = get_dataset_info(dataset)
+
+tab_run, tab_results, tab_published, tab_export = st.tabs(
+    [":material/play_arrow: Run evaluations", ":material/insights: Results", ":material/menu_book: Published numbers",
+     ":material/download: Export"])
+
+# ---------------------------------------------------------------------------------------------- run
+with tab_run:
+    runs = [r for r in store.list_runs(dataset=dataset) if r.status in ("done", "stopped")
+            and store.set_path(r.id).is_file()]
+    run_label = {r.id: f"{r.name} ({r.architecture}{', stopped' if r.status == 'stopped' else ''})" for r in runs}
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        if not runs:
+            st.info(f"No stored {info.display_name} runs yet: distill one on the Distill page, or evaluate the "
+                    "baselines below.")
+        chosen = st.multiselect("Synthetic sets", [r.id for r in runs], default=[r.id for r in runs[:1]],
+                                format_func=lambda i: run_label.get(i, i), key="eval_sets",
+                                help="Stored runs of this dataset (newest first).")
+        ipcs_chosen = sorted({r.ipc for r in runs if r.id in chosen})
+        b1, b2 = st.columns(2)
+        with_random = b1.checkbox("Random real baseline", value=True, key="eval_random",
+                                  help="IPC random real training images per class, at each chosen set's IPC "
+                                       "(the baseline every method must beat).")
+        random_ipcs = ipcs_chosen
+        if with_random and not ipcs_chosen:
+            random_ipcs = [int(b1.number_input("Baseline IPC", min_value=1, max_value=500, value=1,
+                                               key="eval_random_ipc"))]
+        with_whole = b2.checkbox("Whole-dataset reference", value=False, key="eval_whole",
+                                 help=f"Train on all {info.display_name} training images: the upper line. "
+                                      "Slow on a CPU (minutes to hours); computed once and stored.")
+
+        def _suite() -> None:
+            st.session_state.eval_archs = list(SUITE)
+
+        archs = st.multiselect("Architectures", ARCHITECTURES, default=["convnet"], key="eval_archs",
+                               format_func=lambda a: a, help="\n".join(f"- **{k}**: {v}"
+                                                                       for k, v in model_descriptions().items()))
+        st.button("Use the cross-architecture suite (" + ", ".join(SUITE) + ")", on_click=_suite,
+                  key="eval_suite_btn")
+    with right:
+        preset = st.segmented_control("Preset", PRESETS, default="quick", key="eval_preset",
+                                      help="quick: few epochs, a 2000-image test subset, 2 seeds (CPU friendly). "
+                                           "paper: the DC/DSA/DM protocol (300 or 1000 epochs, full test set, "
+                                           "5 seeds).") or "quick"
+        preset_name = preset
+        if preset == "custom":
+            c1, c2, c3 = st.columns(3)
+            epochs = int(c1.number_input("Epochs", 1, 2000, 20, key="eval_custom_epochs"))
+            test_limit = int(c2.number_input("Test images (0: all)", 0, 100000, 1000, step=500,
+                                             key="eval_custom_test"))
+            aug = c3.selectbox("Augmentation", ["none", "auto", "dsa", "dc"], key="eval_custom_aug",
+                               help="auto: DSA for DSA/DM/MTT sets, the DC paper's augmentation otherwise.")
+            preset_name = custom_preset(epochs, test_limit or None, aug)
+            st.caption(f"Preset name `{preset_name}`: the paper protocol's optimiser with these values.")
+        default_seeds = PRESET_SEEDS.get(preset, 1)
+        seeds = int(st.number_input("Seeds (networks per set and architecture)", 1, 20, default_seeds,
+                                    key=f"eval_seeds_{preset}"))
+        devices = ["auto"] + available_devices()
+        device = st.selectbox("Device", devices, key="eval_device")
+
+    subjects: list[tuple[str, str]] = [(f"run:{i}", run_label.get(i, i)) for i in chosen]
+    if with_random:
+        subjects += [(f"random:{dataset}:{ipc}:0", f"random real · IPC {ipc}") for ipc in random_ipcs]
+    if with_whole:
+        subjects.append((f"whole:{dataset}", "whole dataset"))
+
+    def make_spec(subject: str, arch: str) -> EvalSpec:
+        return EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device,
+                        seeds=None if seeds == default_seeds else seeds)
+
+    specs = [make_spec(s, a) for s, _ in subjects for a in archs]
+    stored = sum(1 for s in specs if store.get_evaluation(s.key()) is not None)
+    n_new = len(specs) - stored
+    st.caption(f"{len(subjects)} set(s) × {len(archs)} architecture(s) = {len(specs)} evaluation(s): "
+               f"{stored} already stored (reused), {n_new} to compute.")
+    if st.button(f"Evaluate {len(subjects)} × {len(archs)}", type="primary", disabled=not specs, key="eval_start"):
+        ids = list(st.session_state.get("eval_jobs", []))
+        reused = 0
+        for spec in specs:
+            try:
+                job = manager.submit_evaluation(spec)
+            except (KeyError, ValueError, RuntimeError) as e:
+                st.error(f"{spec.subject} on {spec.architecture}: {e}")
+                continue
+            reused += int(job.snapshot().reused)
+            if job.id not in ids:
+                ids.append(job.id)
+        st.session_state.eval_jobs = ids
+        st.toast(f"Queued {len(specs) - reused} evaluation(s); {reused} reused from the store.")
+
+    def _progress() -> None:
+        mine = [manager.get(i) for i in st.session_state.get("eval_jobs", [])]
+        active_elsewhere = [j for j in manager.jobs(active=True, kind="evaluate") if j not in mine]
+        jobs = [j for j in mine if j is not None] + active_elsewhere
+        if not jobs:
+            st.caption("No evaluations started from this tab yet; stored results are under **Results**.")
+            return
+        active = [j for j in jobs if j.status in ("queued", "running")]
+        st.markdown(f"**Evaluations** — {len(active)} active, {len(jobs) - len(active)} finished")
+        for job in jobs:
+            snap = job.snapshot()
+            c1, c2 = st.columns([6, 1])
+            extra = " (stored result reused)" if snap.reused else ""
+            if snap.status == "running":
+                eta = f" · ETA {fmt_duration(snap.eta_s)}" if snap.eta_s is not None else ""
+                c1.progress(snap.progress, text=f"{snap.name} · {snap.progress:.0%} · {fmt_duration(snap.elapsed_s)}"
+                                                f" elapsed{eta}")
+            elif snap.status == "queued":
+                c1.progress(0.0, text=f"{snap.name} · queued" + (f" #{snap.position}" if snap.position else ""))
+            else:
+                acc = fmt_accuracy(snap.accuracy, snap.accuracy_std) if snap.status == "done" else snap.message
+                c1.markdown(f"{status_badge(snap.status)} {snap.name}: **{acc}**{extra}")
+            if snap.active:
+                c2.button("Cancel", key=f"eval_cancel_{snap.id}", on_click=manager.cancel, args=(snap.id,))
+        now_active = bool(active)
+        if st.session_state.get("eval_was_active") and not now_active:
+            st.session_state.eval_was_active = False
+            st.rerun()  # redraw everything once so the plots include the new results
+        st.session_state.eval_was_active = now_active
+
+    polling = bool(manager.jobs(active=True, kind="evaluate"))
+    st.session_state.eval_was_active = polling or st.session_state.get("eval_was_active", False)
+    with st.container(key="eval_progress"):
+        st.fragment(run_every=1.0 if polling else None)(_progress)()
+
+# ---------------------------------------------------------------------------------------------- results
+everything = collect(store)  # every dataset: the published explorer compares across them
+all_rows = [r for r in everything if r.dataset == dataset]
+with tab_results:
+    if not all_rows:
+        st.info(f"No stored evaluations for {info.display_name} yet: run some under **Run evaluations**.")
+    else:
+        presets_present = list(dict.fromkeys(r.preset for r in sorted(all_rows, key=lambda r: -r.created)))
+        f1, f2, f3 = st.columns(3)
+        view_preset = f1.selectbox("Preset", presets_present, key="eval_view_preset",
+                                   help="Plots compare results measured the same way; pick which.")
+        rows = latest(r for r in all_rows if r.preset == view_preset)
+        ipcs = sorted({r.ipc for r in rows if r.ipc is not None})
+        view_ipcs = f2.multiselect("IPC", ipcs, default=ipcs, key="eval_view_ipcs",
+                                   help="Which sets' IPCs the heatmap and bars show.")
+        grid_rows = [r for r in rows if r.ipc is None or r.ipc in view_ipcs]
+        st.subheader("Cross-architecture generalisation")
+        chart(plots.heatmap(grid_rows), "eval_heatmap", f"{dataset}-cross-architecture")
+        with st.expander("Grouped bars", expanded=False):
+            chart(plots.grouped_bars(grid_rows), "eval_bars", f"{dataset}-bars")
+
+        st.subheader("Accuracy against images per class")
+        archs_present = list(dict.fromkeys(r.architecture for r in rows))
+        default_arch = "convnet" if "convnet" in archs_present else archs_present[0]
+        g1, g2 = st.columns([2, 3])
+        ipc_arch = g1.selectbox("Evaluated on", archs_present, index=archs_present.index(default_arch),
+                                key="eval_ipc_arch")
+        show_pub = g2.checkbox("Published numbers (open diamonds)", value=True, key="eval_show_published")
+        try:
+            pub_rows = [p for p in published.load_published() if p.dataset == dataset]
+        except Exception:  # a dataset the table does not know
+            pub_rows = []
+        measured_methods = {r.method for r in rows}
+        pub_rows = [p for p in pub_rows if p.method in measured_methods or p.method == "whole"]
+        chart(plots.accuracy_vs_ipc(rows, ipc_arch, pub_rows, show_published=show_pub), "eval_ipc",
+              f"{dataset}-accuracy-vs-ipc")
+
+        st.subheader("One evaluation in detail")
+        labels = set_labels(rows)
+        options = {f"{labels[r.subject]} on {r.architecture}": r for r in rows}
+        pick = st.selectbox("Evaluation", list(options), key="eval_detail", index=len(options) - 1)
+        row = options.get(pick) or rows[-1]
+        seeds_text = ", ".join(f"{a:.1f}" for a in row.accuracies) or "—"
+        wall = "—" if row.wall_time_s is None else (f"{row.wall_time_s:.1f} s" if row.wall_time_s < 60
+                                                    else fmt_duration(row.wall_time_s))
+        st.markdown(f"**{fmt_accuracy(row.mean, row.std)}** over {row.n_seeds} seed(s) (per seed: {seeds_text}) · "
+                    f"{row.preset} preset · {row.test_images or '?'} test images · {wall} on {row.device or '?'}")
+        d1, d2 = st.columns(2)
+        with d1:
+            chart(plots.per_class(row), "eval_per_class", f"{dataset}-per-class")
+        with d2:
+            chart(plots.confusion(row), "eval_confusion", f"{dataset}-confusion")
+        chart(plots.training_curves(row), "eval_curves", f"{dataset}-training-curves")
+        with st.expander("The stored record (config, versions, per seed)"):
+            record = {k: v for k, v in row.record.items() if k not in ("curves", "confusion")}
+            st.json(record, expanded=False)
+
+# ---------------------------------------------------------------------------------------------- published
+with tab_published:
+    table = compare_published(everything, published.load_published())
+    p1, p2, p3 = st.columns(3)
+    pub_datasets = published.datasets()
+    sel_ds = p1.multiselect("Datasets", pub_datasets, default=[dataset] if dataset in pub_datasets else pub_datasets,
+                            key="pub_datasets")
+    pub_ipcs = sorted({r["ipc"] for r in table if r["ipc"]})
+    sel_ipc = p2.multiselect("IPC", pub_ipcs, default=[i for i in (1, 10, 50) if i in pub_ipcs], key="pub_ipcs")
+    families = list(dict.fromkeys(FAMILIES.values()))
+    sel_fam = p3.multiselect("Method family", families, default=families, key="pub_families")
+    q1, q2 = st.columns(2)
+    only_ours = q1.checkbox("Only rows we measured too", value=False, key="pub_only_ours")
+    hide_uncertain = q2.checkbox("Hide numbers not checked against the originating paper", value=False,
+                                 key="pub_hide_uncertain")
+    shown = [r for r in table if r["dataset"] in sel_ds and (r["ipc"] in sel_ipc or r["ipc"] is None)
+             and r["family"] in sel_fam and (not only_ours or r["ours_mean"] is not None)
+             and not (hide_uncertain and r["uncertain"])]
+    columns = ["dataset", "ipc", "method", "family", "architecture", "mean", "std", "ours_mean", "ours_std",
+               "difference", "ours_preset", "ours_seeds", "paper", "table", "citation", "uncertain", "protocol_notes"]
+    st.dataframe([{c: r[c] for c in columns} for r in shown], key="pub_table", hide_index=True,
+                 width="stretch",
+                 column_config={
+                     "mean": st.column_config.NumberColumn("published %", format="%.1f"),
+                     "std": st.column_config.NumberColumn("± (published)", format="%.1f"),
+                     "ours_mean": st.column_config.NumberColumn("ours %", format="%.1f"),
+                     "ours_std": st.column_config.NumberColumn("± (ours)", format="%.1f"),
+                     "difference": st.column_config.NumberColumn("ours − published", format="%+.1f"),
+                     "uncertain": st.column_config.CheckboxColumn("unverified"),
+                     "ours_preset": st.column_config.TextColumn("our preset"),
+                     "ours_seeds": st.column_config.NumberColumn("our seeds"),
+                 })
+    n_ours = sum(1 for r in shown if r["ours_mean"] is not None)
+    st.caption(f"{len(shown)} published row(s), {n_ours} with our stored measurement beside them (same dataset, "
+               "method, IPC and architecture; ours may use the quick preset, see 'ours_preset'). 'unverified': read "
+               "from a later paper's table, not the originating one. Source: ddcore/resources/published.csv.")
+    chart(plots.published_scatter(shown), "pub_plot", "published-numbers")
+    st.download_button("Download these rows (CSV)", exports.published_csv(shown), "published-vs-ours.csv",
+                       "text/csv", key="pub_csv")
+
+# ---------------------------------------------------------------------------------------------- export
+with tab_export:
+    if not all_rows:
+        st.info("Nothing stored to export for this dataset yet.")
+    else:
+        e1, e2 = st.columns(2)
+        e1.download_button("Results (CSV)", exports.results_csv(all_rows), f"{dataset}-evaluations.csv", "text/csv",
+                           key="export_csv", width="stretch")
+        e2.download_button("Results with full records (JSON)", exports.results_json(all_rows),
+                           f"{dataset}-evaluations.json", "application/json", key="export_json",
+                           width="stretch")
+        view = latest(all_rows)
+        md = exports.summary_markdown(view, title=f"{info.display_name}: test accuracy (%)")
+        st.markdown("**Markdown summary** (newest result per set and architecture), ready to paste into a report:")
+        st.code(md, language="markdown")
+        st.download_button("Summary (Markdown)", md, f"{dataset}-summary.md", "text/markdown", key="export_md")
+        st.caption("Every plot downloads as PNG from the camera icon in its toolbar.")

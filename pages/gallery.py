@@ -1,0 +1,229 @@
+"""Gallery: every stored run with filters and thumbnails; open one to see, download, rename or delete it."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.state import job_manager
+from app.widgets import (fmt_accuracy, fmt_duration, fmt_when, init_from_query, labelled_grid, loss_figure,
+                         png_bytes, status_badge, sync_query)
+from ddcore.data import get_dataset_info
+from ddcore.jobs import EvalSpec
+from ddcore.store import STATUSES
+from ddcore.synthetic import SyntheticSetFileError, make_grid
+
+manager = job_manager()
+store = manager.store
+ALL = "All"
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _thumbnail(run_id: str, updated: float, root: str) -> bytes | None:
+    """A small grid (up to 6 images per class, 10 classes) of a run's set or its latest snapshot."""
+    images = labels = None
+    try:
+        s = store.load_set(run_id)
+        if s is not None:
+            images, labels = s.to_uint8(), s.hard_labels().numpy()
+    except (SyntheticSetFileError, OSError):
+        pass
+    if images is None:
+        frames = store.frame_iterations(run_id)
+        if not frames:
+            return None
+        images, labels = store.load_frame(run_id, frames[-1])
+    rows = [np.flatnonzero(labels == c).tolist()[:6] for c in range(min(10, int(labels.max()) + 1))]
+    grid = make_grid(images, rows, pad=1, scale=2 if images.shape[1] <= 32 else 1)
+    return png_bytes(grid if grid.ndim == 3 else np.repeat(grid[..., None], 3, -1))
+
+
+def _open(run_id: str | None) -> None:
+    st.session_state.gallery_run = run_id
+
+
+def _options(values, current):
+    opts = [ALL] + sorted({v for v in values if v is not None}, key=lambda v: (str(type(v)), v))
+    return opts
+
+
+runs_all = store.list_runs()
+init_from_query("gallery_dataset", "dataset", ALL)
+init_from_query("gallery_method", "method", ALL)
+init_from_query("gallery_ipc", "ipc", ALL, lambda s: int(s))
+init_from_query("gallery_status", "status", ALL, allowed=[ALL, *STATUSES])
+if "gallery_run" not in st.session_state:
+    st.session_state.gallery_run = st.query_params.get("run")
+
+st.title("🖼️ Gallery")
+
+
+# ---------------------------------------------------------------------------------------------- one run
+def _detail(run_id: str) -> None:
+    record = store.get_run(run_id)
+    if record is None:
+        st.warning(f"No run {run_id!r} in the store (it may have been deleted).")
+        st.button("← All runs", on_click=_open, args=(None,))
+        return
+    st.button("← All runs", on_click=_open, args=(None,), key="back")
+    job = manager.job_for_run(run_id)
+    status = job.status if job is not None and job.status in ("queued", "running", "paused") else record.status
+    st.subheader(record.name)
+    st.markdown(f"{status_badge(status)} · {record.method.upper()} on {get_dataset_info(record.dataset).display_name} "
+                f"· IPC {record.ipc} · {record.architecture} · preset {record.preset} · seed {record.seed} · "
+                f"created {fmt_when(record.created)} · `{run_id}`")
+    if record.message and status not in ("done",):
+        (st.error if status == "failed" else st.info)(record.message)
+
+    try:
+        synthetic = store.load_set(run_id)
+    except (SyntheticSetFileError, OSError) as e:
+        synthetic = None
+        st.error(f"The stored set file cannot be read: {e}")
+    info = get_dataset_info(record.dataset)
+    tab_images, tab_training, tab_eval, tab_config = st.tabs(["Images", "Training", "Evaluations", "Config & files"])
+    with tab_images:
+        if synthetic is not None:
+            images, labels = synthetic.to_uint8(), synthetic.hard_labels().numpy()
+            scale = max(1, min(4, 1100 // max(1, record.ipc * (info.image_size + 2))))
+            st.image(labelled_grid(images, labels, info.class_names, scale=scale),
+                     caption=f"All {len(synthetic)} images at iteration {synthetic.meta.iteration:,}, one row per class",
+                     width="content")
+            d1, d2, d3 = st.columns(3)
+            base = f"{record.method}-{record.dataset}-ipc{record.ipc}-{run_id}"
+            d1.download_button("⬇ Grid PNG", synthetic.to_png_grid(scale=2), f"{base}.png", "image/png",
+                               width="stretch", on_click="ignore")
+            d2.download_button("⬇ Images (zip of PNGs)", synthetic.to_png_zip(), f"{base}-images.zip",
+                               "application/zip", width="stretch", on_click="ignore")
+            d3.download_button("⬇ Set file (.safetensors)", store.set_path(run_id).read_bytes(),
+                               f"{base}.safetensors", "application/octet-stream", width="stretch",
+                               on_click="ignore")
+        else:
+            frames = store.frame_iterations(run_id)
+            if frames:
+                images, labels = store.load_frame(run_id, frames[-1])
+                st.image(labelled_grid(images, labels, info.class_names), caption=f"Latest snapshot (iteration "
+                         f"{frames[-1]:,}); the set file is written when the run ends", width="content")
+            else:
+                st.caption("No images stored yet.")
+    with tab_training:
+        metrics = store.read_metrics(run_id)
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Iterations", f"{record.iteration:,} / {record.total:,}")
+        c2.metric("Time", fmt_duration(record.elapsed_s))
+        c3.metric("Snapshots kept", len(store.frame_iterations(run_id)))
+        if metrics:
+            st.plotly_chart(loss_figure(metrics, height=320), width="stretch", key="gallery_loss")
+        else:
+            st.caption("No metrics recorded.")
+    with tab_eval:
+        evals = store.run_evaluations(run_id)
+        if evals:
+            st.dataframe(pd.DataFrame([{"architecture": e.architecture, "preset": e.preset,
+                                        "accuracy": fmt_accuracy(e.mean, e.std), "when": fmt_when(e.created)}
+                                       for e in evals]), hide_index=True, width="stretch")
+        else:
+            st.caption("Not evaluated yet.")
+        running = [j.snapshot() for j in manager.evaluation_jobs(f"run:{run_id}") if j.status in ("queued", "running")]
+        if running:
+            st.info(f"Evaluation in progress: {running[-1].progress:.0%}")
+        elif synthetic is not None and st.button("Evaluate (quick)", key="gallery_eval"):
+            manager.submit_evaluation(EvalSpec.for_run(run_id, architecture=record.architecture))
+            st.rerun()
+    with tab_config:
+        st.json(record.spec, expanded=True)
+        if synthetic is not None:
+            st.caption("Method configuration stored with the set:")
+            st.json(synthetic.meta.config, expanded=False)
+        st.caption(f"Folder: `{store.run_dir(run_id)}`")
+
+    st.divider()
+    a1, a2, a3 = st.columns([3, 2, 2])
+    with a1:
+        with st.form(f"rename_{run_id}", border=False):
+            new_name = st.text_input("Name", value=record.name, key=f"name_{run_id}")
+            if st.form_submit_button("Rename"):
+                try:
+                    store.rename_run(run_id, new_name)
+                except ValueError as e:
+                    st.error(str(e))
+                else:
+                    st.toast(f"Renamed to {new_name.strip()}")
+                    st.rerun()
+    with a2:
+        st.markdown("&nbsp;")
+        if record.resumable and not (job and job.status in ("queued", "running", "paused")):
+            if st.button("⏵ Resume run", key="gallery_resume", width="stretch"):
+                try:
+                    manager.resume_run(run_id)
+                except Exception as e:
+                    st.error(str(e))
+                else:
+                    st.session_state.distill_run = run_id
+                    st.switch_page("pages/distill.py")
+        others = [r.id for r in store.list_runs(dataset=record.dataset) if r.id != run_id][:1]
+        st.markdown(f"[🔀 Compare with other runs](./compare?dataset={record.dataset}&runs={','.join([run_id, *others])})")
+    with a3:
+        st.markdown("&nbsp;")
+        with st.popover("🗑 Delete…", width="stretch"):
+            st.write(f"Delete **{record.name}** with its images, checkpoints and evaluations? This cannot be undone.")
+            sure = st.checkbox("Yes, delete it", key=f"confirm_{run_id}")
+            if st.button("Delete permanently", type="primary", disabled=not sure, key=f"delete_{run_id}"):
+                try:
+                    if job is not None and job.status in ("queued", "running", "paused"):
+                        raise RuntimeError("Stop the run before deleting it")
+                    store.delete_run(run_id)
+                except Exception as e:
+                    st.error(str(e))
+                else:
+                    st.session_state.gallery_run = None
+                    st.rerun()
+
+
+# ---------------------------------------------------------------------------------------------- all runs
+def _browse() -> None:
+    if not runs_all:
+        st.info("No runs stored yet. Start one on the **Distill** page; it appears here at once.")
+        st.page_link("pages/distill.py", label="Go to Distill", icon="🧪")
+        return
+    f1, f2, f3, f4 = st.columns(4)
+    for key, values in (("gallery_dataset", [r.dataset for r in runs_all]),
+                        ("gallery_method", [r.method for r in runs_all]),
+                        ("gallery_ipc", [r.ipc for r in runs_all]),
+                        ("gallery_status", [r.status for r in runs_all])):
+        if st.session_state.get(key) not in _options(values, None):
+            st.session_state[key] = ALL
+    ds = f1.selectbox("Dataset", _options([r.dataset for r in runs_all], None), key="gallery_dataset",
+                      format_func=lambda d: d if d == ALL else get_dataset_info(d).display_name)
+    me = f2.selectbox("Method", _options([r.method for r in runs_all], None), key="gallery_method",
+                      format_func=lambda m: m if m == ALL else m.upper())
+    ipc = f3.selectbox("IPC", _options([r.ipc for r in runs_all], None), key="gallery_ipc")
+    status = f4.selectbox("Status", _options([r.status for r in runs_all], None), key="gallery_status")
+    runs = store.list_runs(dataset=None if ds == ALL else ds, method=None if me == ALL else me,
+                           ipc=None if ipc == ALL else ipc, status=None if status == ALL else status)
+    sync_query({"dataset": None if ds == ALL else ds, "method": None if me == ALL else me,
+                "ipc": None if ipc == ALL else ipc, "status": None if status == ALL else status})
+    st.caption(f"{len(runs)} of {len(runs_all)} runs")
+    per_row = 4
+    for start in range(0, len(runs), per_row):
+        cols = st.columns(per_row)
+        for col, r in zip(cols, runs[start:start + per_row]):
+            with col.container(border=True):
+                thumb = _thumbnail(r.id, r.updated, str(store.root))
+                if thumb:
+                    st.image(thumb, width="stretch")
+                else:
+                    st.caption("no images yet")
+                st.markdown(f"**{r.name}**  \n{status_badge(r.status)} · acc {fmt_accuracy(r.accuracy)}")
+                st.caption(f"{fmt_when(r.created)} · it {r.iteration:,}/{r.total:,}")
+                st.button("Open", key=f"open_{r.id}", on_click=_open, args=(r.id,), width="stretch")
+
+
+if st.session_state.gallery_run:
+    sync_query({"run": st.session_state.gallery_run})
+    _detail(st.session_state.gallery_run)
+else:
+    sync_query({"run": None})
+    _browse()

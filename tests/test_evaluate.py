@@ -1,0 +1,180 @@
+"""ddcore.evaluate: protocol values, records, learning, reproducibility, cancellation, refusal, matrices."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ddcore.data import ImageSplit, LoadedDataset, load_dataset
+from ddcore.data.info import DatasetInfo
+from ddcore.evaluate import (EvalConfig, EvalResult, EvaluationCancelled, RealTraining, evaluate, evaluate_matrix,
+                             get_preset, reference_accuracy)
+from ddcore.synthetic import SetMeta, SyntheticSet
+
+SMALL = {"width": 16, "depth": 2}  # a real ConvNet, narrow so tests stay fast
+
+
+def toy_data(n_train: int = 40, n_test: int = 200, classes: int = 4, size: int = 16, seed: int = 0) -> LoadedDataset:
+    """Perfectly separable: class c lights up quadrant c (plus noise)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> ImageSplit:
+        labels = torch.arange(n) % classes
+        img = torch.rand(n, 1, size, size, generator=g) * 60
+        h = size // 2
+        for c in range(classes):
+            r, q = divmod(c, 2)
+            img[labels == c, :, r * h:(r + 1) * h, q * h:(q + 1) * h] += 180
+        return ImageSplit(img.clamp(0, 255).to(torch.uint8), labels, classes)
+
+    info = DatasetInfo("toy", "Toy", 1, size, classes, tuple(f"c{i}" for i in range(classes)), (0.3,), (0.3,))
+    return LoadedDataset(info, split(n_train), split(n_test), "memory")
+
+
+def toy_set(data: LoadedDataset, method: str = "random", shuffle_labels: bool = False, lr: float | None = None) -> SyntheticSet:
+    x = data.normalize(data.train.images)
+    y = data.train.labels.clone()
+    if shuffle_labels:
+        y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]
+    meta = SetMeta.for_dataset(data.info, method, len(y) // data.info.num_classes)
+    return SyntheticSet(x, y, meta, lr)
+
+
+FAST = dict(epochs=15, test_limit=None, model_kwargs=SMALL, device="cpu")
+
+
+def test_paper_preset_values_equal_the_reference():
+    paper = get_preset("paper")
+    dc = paper.resolve("cifar10", "convnet", "dc")  # refdc/utils.py evaluate_synset + main.py
+    assert (dc.lr, dc.momentum, dc.weight_decay, dc.batch_size) == (0.01, 0.9, 5e-4, 256)
+    assert (dc.epochs, dc.passes, dc.lr_decay_epoch, dc.lr_decay_factor) == (300, 301, 151, 0.1)
+    assert dc.augmentation == "none" and dc.test_limit is None and paper.num_seeds == 5
+    mnist = paper.resolve("mnist", "convnet", "random")  # get_daparam: MNIST -> crop_scale_rotate, 1000 epochs
+    assert (mnist.augmentation, mnist.strategy, mnist.epochs, mnist.lr_decay_epoch) == ("dc", "crop_scale_rotate", 1000, 501)
+    assert paper.resolve("cifar10", "convnetbn", "dc").strategy == "crop_noise"
+    for method in ("dsa", "dm", "mtt"):
+        r = paper.resolve("cifar10", "convnet", method)
+        assert (r.augmentation, r.strategy, r.epochs) == ("dsa", "color_crop_cutout_flip_scale_rotate", 1000)
+    assert paper.resolve("mnist", "convnet", "dm").strategy == "color_crop_cutout_scale_rotate"
+    learned = paper.resolve("cifar10", "convnet", "mtt", learned_lr=0.03)
+    assert learned.lr == 0.03 and learned.lr_source == "learned"
+    quick = get_preset("quick")
+    assert quick.num_seeds < paper.num_seeds and quick.epochs_no_aug < paper.epochs_no_aug
+    with pytest.raises(ValueError, match="preset"):
+        get_preset("slow")
+    with pytest.raises(ValueError, match="no field"):
+        paper.with_(epoch=3)
+
+
+def test_record_fields_and_json_round_trip(tmp_path):
+    data = toy_data()
+    seen: list[dict] = []
+    r = evaluate(toy_set(data), "convnet", "quick", seeds=[3, 4], test_data=data, progress=seen.append, **FAST)
+    assert r.seeds == [3, 4] and len(r.accuracies) == 2 and all(0 <= a <= 1 for a in r.accuracies)
+    assert r.mean == pytest.approx(sum(r.accuracies) / 2) and r.std >= 0
+    assert r.preset == "quick" and r.config["passes"] == 15 and r.config["lr"] == 0.01
+    assert r.dataset == "toy" and r.architecture == "convnet" and r.num_images == 40 and r.ipc == 10
+    assert r.device.startswith("cpu") and "torch" in r.versions and r.wall_time_s > 0
+    assert r.test_images == 200 and sum(map(sum, r.confusion)) == 200 and len(r.per_class_accuracy) == 4
+    assert len(r.curves["epoch"]) == 15 and len(r.curves["loss_3"]) == 15
+    assert seen and seen[-1]["stage"] == "test" and any(s.get("fraction") == 1.0 for s in seen)
+    back = EvalResult.from_json(r.to_json())
+    assert back == r
+    assert EvalResult.load(r.save(tmp_path / "r.json")) == r
+    json.loads(r.to_json())  # strict JSON (no NaN)
+
+
+def test_separable_set_learns_and_random_labels_do_not():
+    data = toy_data()
+    good = evaluate(toy_set(data), "convnet", "quick", seeds=1, test_data=data, **FAST)
+    bad = evaluate(toy_set(data, shuffle_labels=True), "convnet", "quick", seeds=1, test_data=data, **FAST)
+    assert good.mean > 0.95
+    assert bad.mean < 0.6
+
+
+def test_tiny_real_subset_learns_and_is_reproducible():
+    data = load_dataset("mnist")
+    g = torch.Generator().manual_seed(0)
+    idx = torch.cat([data.train.sample_class(c, 5, g) for c in range(10)])
+    pair = (data.normalize(data.train.images[idx]), data.train.labels[idx])
+    kw = dict(dataset="mnist", epochs=20, test_limit=500, model_kwargs=SMALL, device="cpu", augmentation="none")
+    a = evaluate(pair, "convnet", "quick", seeds=[0], **kw)
+    b = evaluate(pair, "convnet", "quick", seeds=[0], **kw)
+    assert a.mean > 0.4  # chance is 0.1
+    assert a.accuracies == b.accuracies and a.set_id == b.set_id
+
+
+def test_batched_seeds_equal_one_by_one():
+    data = toy_data()
+    s = toy_set(data)
+    loop = evaluate(s, "convnet", "quick", seeds=[0, 1], test_data=data, batch_seeds="loop", **FAST)
+    vmap = evaluate(s, "convnet", "quick", seeds=[0, 1], test_data=data, batch_seeds="vmap", **FAST)
+    one = evaluate(s, "convnet", "quick", seeds=[1], test_data=data, **FAST)
+    assert loop.accuracies == pytest.approx(vmap.accuracies, abs=0.011)
+    assert loop.accuracies[1] == pytest.approx(one.accuracies[0], abs=1e-6)
+
+
+def test_cancellation_raises_clearly():
+    data = toy_data()
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(EvaluationCancelled, match="cancelled"):
+        evaluate(toy_set(data), "convnet", "quick", seeds=1, test_data=data, should_stop=stop, **FAST)
+    assert calls["n"] == 4
+
+
+def test_soft_labels_and_learned_lr_are_accepted():
+    data = toy_data()
+    s = toy_set(data, method="mtt", lr=0.02)
+    soft = torch.nn.functional.one_hot(s.labels, 4).float() * 3.0  # logits-like soft labels
+    soft_set = SyntheticSet(s.images, soft, s.meta, s.lr)
+    r = evaluate(soft_set, "convnet", "quick", seeds=1, test_data=data, augmentation="none", **FAST)
+    assert r.config["lr"] == 0.02 and r.config["lr_source"] == "learned"
+    assert r.mean > 0.9
+    dsa = evaluate(s, "convnet", EvalConfig(name="mine", epochs=3, test_limit=None), seeds=1, test_data=data,
+                   model_kwargs=SMALL, device="cpu", use_learned_lr=False)
+    assert dsa.config["augmentation"] == "dsa" and dsa.config["lr"] == 0.01 and dsa.preset == "mine"
+
+
+def test_mismatched_sets_are_refused():
+    data = toy_data()
+    s = toy_set(data)
+    with pytest.raises(ValueError, match="shape"):
+        evaluate((s.images[:, :, :8, :8], s.labels), dataset="toy", test_data=data, **FAST)
+    with pytest.raises(ValueError, match="classes"):
+        evaluate((s.images, torch.nn.functional.one_hot(s.labels, 5).float()), dataset="toy", test_data=data, **FAST)
+    with pytest.raises(ValueError, match=r"labels range"):
+        evaluate((s.images, s.labels + 3), dataset="toy", test_data=data, **FAST)
+    with pytest.raises(ValueError, match="dataset="):
+        evaluate((s.images, s.labels))
+    with pytest.raises(ValueError, match="shape"):  # a CIFAR-shaped set for MNIST
+        evaluate((torch.zeros(10, 3, 32, 32), torch.arange(10)), dataset="mnist", test_limit=10, epochs=1)
+
+
+def test_matrix_over_architectures():
+    data = toy_data()
+    m = evaluate_matrix([toy_set(data)], ["convnet", "mlp", "nosuchnet"], "quick", seeds=1, device="cpu",
+                        test_data=data, epochs=5, test_limit=None)
+    sid = m.set_ids[0]
+    assert m.results[sid]["convnet"] is not None and m.results[sid]["mlp"] is not None
+    assert m.results[sid]["nosuchnet"] is None and "nosuchnet" in m.errors[sid]
+    assert "| set | convnet | mlp | nosuchnet |" in m.to_markdown()
+    back = type(m).from_dict(json.loads(json.dumps(m.to_dict())))
+    assert back.results[sid]["mlp"] == m.results[sid]["mlp"]
+
+
+def test_reference_accuracy_is_computed_once_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDCORE_CACHE", str(tmp_path))
+    data = toy_data(n_train=80)
+    plan = RealTraining("test", epochs=25)
+    assert reference_accuracy("toy", "mlp", plan, device="cpu", data=data, compute=False) is None
+    first = reference_accuracy("toy", "mlp", plan, device="cpu", data=data)
+    assert first is not None and first.method == "whole dataset" and first.mean > 0.8
+    assert list((tmp_path / "reference").glob("*.json"))
+    again = reference_accuracy("toy", "mlp", plan, device="cpu", data=data, compute=False)
+    assert again == first

@@ -1,0 +1,187 @@
+"""The job manager: queue order and positions, pause/step/resume, stop and cancel, failures captured,
+several concurrent readers, evaluation jobs whose stored results are reused."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tests.tiny_method  # noqa: F401  (registers the 'tinypull' method)
+from ddcore.data import load_dataset
+from ddcore.jobs import EvalSpec, JobManager, random_real_set
+from ddcore.runner import RunSpec
+from ddcore.store import RunStore
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_dataset("mnist")
+
+
+@pytest.fixture
+def manager(tmp_path: Path):
+    m = JobManager(RunStore(tmp_path))
+    yield m
+    m.shutdown(wait=10)
+
+
+def tiny(iterations: int = 10, **overrides) -> RunSpec:
+    return RunSpec(dataset="mnist", method="tinypull", ipc=2, overrides={"iterations": iterations, **overrides},
+                   device="cpu", checkpoint_every=5)
+
+
+def wait_until(predicate, timeout: float = 30.0, every: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(every)
+
+
+def test_queue_runs_in_order_with_visible_positions(manager: JobManager, mnist) -> None:
+    jobs = [manager.submit_distill(tiny(8, sleep_s=0.03), data=mnist, evaluate_after=False) for _ in range(3)]
+    wait_until(lambda: jobs[0].status == "running")
+    assert [j.snapshot().position for j in jobs] == [None, 1, 2]
+    assert [j.snapshot().status for j in jobs[1:]] == ["queued", "queued"]
+    finished = [manager.wait(j.id, 60) for j in jobs]
+    assert [s.status for s in finished] == ["done"] * 3
+    assert finished[0].updated <= finished[1].updated <= finished[2].updated  # one CPU slot: strictly in turn
+    assert all(s.iteration == s.total == 8 and len(s.metrics) == 8 for s in finished)
+    store = manager.store
+    for j in jobs:
+        record = store.get_run(j.run_id)
+        assert record.status == "done" and record.iteration == 8
+        assert store.load_set(j.run_id).meta.iteration == 8
+        assert [r["iteration"] for r in store.read_metrics(j.run_id)] == list(range(1, 9))
+        assert store.frame_iterations(j.run_id)[0] == 0 and store.frame_iterations(j.run_id)[-1] == 8
+
+
+def test_pause_step_resume_and_stop(manager: JobManager, mnist) -> None:
+    job = manager.submit_distill(tiny(400, sleep_s=0.01), data=mnist, evaluate_after=False)
+    wait_until(lambda: job.snapshot().iteration >= 2)
+    manager.pause(job.id)
+    wait_until(lambda: job.snapshot().status == "paused")
+    time.sleep(0.1)
+    held = job.snapshot().iteration
+    time.sleep(0.3)
+    assert job.snapshot().iteration == held  # really paused
+    manager.step(job.id)
+    wait_until(lambda: job.snapshot().iteration == held + 1)
+    time.sleep(0.2)
+    assert job.snapshot().iteration == held + 1 and job.snapshot().status == "paused"
+    manager.resume(job.id)
+    wait_until(lambda: job.snapshot().iteration > held + 3)
+    assert job.snapshot().status == "running"
+    manager.stop(job.id)
+    snap = manager.wait(job.id, 30)
+    assert snap.status == "stopped" and snap.iteration < 400
+    record = manager.store.get_run(job.run_id)
+    assert record.status == "stopped" and record.resumable
+    assert manager.store.load_set(job.run_id).meta.iteration == snap.iteration
+    with pytest.raises(ValueError):
+        manager.step(job.id)  # only while paused
+
+
+def test_cancel_a_queued_job_and_capture_failures(manager: JobManager, mnist) -> None:
+    running = manager.submit_distill(tiny(300, sleep_s=0.01), data=mnist, evaluate_after=False)
+    failing = manager.submit_distill(tiny(20, fail_at=4), data=mnist, evaluate_after=False)
+    cancelled = manager.submit_distill(tiny(20), data=mnist, evaluate_after=False)
+    diverging = manager.submit_distill(tiny(20, diverge_at=6), data=mnist, evaluate_after=False)
+    wait_until(lambda: running.status == "running")
+    manager.cancel(cancelled.id)
+    assert cancelled.snapshot().status == "cancelled"
+    assert diverging.snapshot().position == 2  # behind `failing`, the cancelled one no longer counts
+    manager.stop(running.id)
+    bad = manager.wait(failing.id, 30)
+    assert bad.status == "failed" and "failed on purpose at iteration 4" in bad.message
+    record = manager.store.get_run(failing.run_id)
+    assert record.status == "failed" and "on purpose" in record.message
+    assert manager.store.load_set(failing.run_id).meta.iteration == 3  # the last good set is kept
+    div = manager.wait(diverging.id, 30)
+    assert div.status == "failed" and "DivergenceError" in div.message
+    assert manager.store.get_run(cancelled.run_id).status == "cancelled"
+    assert cancelled.thread is None  # never started
+    # The manager keeps working after failures.
+    after = manager.submit_distill(tiny(3), data=mnist, evaluate_after=False)
+    assert manager.wait(after.id, 30).status == "done"
+    with pytest.raises(Exception):
+        manager.submit_distill(RunSpec(dataset="mnist", method="no-such-method", ipc=2), data=mnist)
+    with pytest.raises(ValueError):
+        manager.submit_distill(tiny(3).__class__(dataset="mnist", method="tinypull", ipc=0), data=mnist)
+
+
+def test_two_concurrent_readers_see_consistent_snapshots(manager: JobManager, mnist) -> None:
+    job = manager.submit_distill(tiny(60, sleep_s=0.005), data=mnist, evaluate_after=False)
+    seen: list[list[tuple[int, int]]] = [[], []]
+    errors: list[BaseException] = []
+
+    def reader(k: int) -> None:
+        try:
+            while not job.finished.is_set():
+                s = job.snapshot()
+                if s.images is not None:
+                    assert s.images.shape == (20, 28, 28, 1) and s.images.dtype == np.uint8
+                    assert len(s.labels) == 20
+                    seen[k].append((s.frame, s.iteration))
+                time.sleep(0.002)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    manager.wait(job.id, 60)
+    for t in threads:
+        t.join(10)
+    assert not errors
+    for frames in seen:
+        assert len(frames) > 3
+        assert frames == sorted(frames)  # frame numbers and iterations only ever grow
+    assert job.snapshot().iteration == 60
+
+
+def test_a_second_manager_on_the_same_store_sees_the_runs(manager: JobManager, mnist, tmp_path: Path) -> None:
+    job = manager.submit_distill(tiny(3), data=mnist, evaluate_after=False)
+    manager.wait(job.id, 30)
+    other = JobManager(RunStore(tmp_path))  # another server process on the same home
+    assert other.interrupted == []  # this process is alive: nothing is wrongly marked
+    assert other.store.get_run(job.run_id).status == "done"
+
+
+def test_random_real_baseline_set(mnist) -> None:
+    s = random_real_set(mnist, 3, seed=1)
+    assert len(s) == 30 and s.labels.tolist() == [c for c in range(10) for _ in range(3)]
+    assert np.array_equal(random_real_set(mnist, 3, seed=1).to_uint8(), s.to_uint8())
+
+
+def test_evaluation_spec_validation() -> None:
+    assert EvalSpec.random_real("mnist", 10, 0).subject == "random:mnist:10:0"
+    assert EvalSpec.for_run("abc").run_id == "abc"
+    assert EvalSpec.for_run("abc").key() != EvalSpec.for_run("abc", preset="paper").key()
+    for bad in ("nothing", "random:mnist:x:0", "run:"):
+        with pytest.raises(ValueError):
+            EvalSpec(subject=bad)
+
+
+def test_evaluation_job_stores_its_result_and_reuses_it(manager: JobManager, mnist) -> None:
+    run = manager.submit_distill(tiny(3), data=mnist, evaluate_after=False)
+    manager.wait(run.id, 30)
+    fast = {"epochs_no_aug": 3, "test_limit": 200}
+    spec = EvalSpec.for_run(run.run_id, seeds=1, device="cpu", options=fast)
+    job = manager.submit_evaluation(spec)
+    assert manager.submit_evaluation(spec) is job  # the same evaluation in flight is shared
+    snap = manager.wait(job.id, 180)
+    assert snap.status == "done" and not snap.reused, snap.message
+    assert 0.0 <= snap.accuracy <= 100.0
+    stored = manager.store.get_evaluation(spec.key())
+    assert stored is not None and stored.run_id == run.run_id and stored.mean == pytest.approx(snap.accuracy)
+    assert manager.store.get_run(run.run_id).accuracy == pytest.approx(snap.accuracy)
+    again = manager.submit_evaluation(spec)
+    assert again is not job and again.snapshot().status == "done" and again.snapshot().reused
+    assert again.snapshot().accuracy == pytest.approx(snap.accuracy)
+    # An evaluation of a run that does not exist is refused at once.
+    with pytest.raises(KeyError):
+        manager.submit_evaluation(EvalSpec.for_run("no-such-run"))

@@ -1,0 +1,142 @@
+"""The Evaluate page's controls (AppTest): start evaluations as jobs, see them stored, re-open the page
+and find them again without recomputing, and the explorer/export tabs."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ddcore.jobs import EvalSpec
+from ddcore.store import RunStore
+from tests.conftest import ROOT
+from tests.evalkit import TINY, make_runs, tiny_preset, wait_for_keys
+
+PAGE = str(ROOT / "pages" / "evaluate.py")
+ARCHS = ["convnet", "mlp"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory):
+    """A home of its own (so the job manager and the counts here are this module's), with two stored runs."""
+    root = tmp_path_factory.mktemp("evaluate-page")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DDCORE_HOME", str(root))
+        run_ids = make_runs(RunStore(root))
+        yield root, run_ids
+
+
+def _open(**state) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def test_page_lists_stored_runs_and_counts_the_work(home) -> None:
+    root, run_ids = home
+    assert os.environ["DDCORE_HOME"] == str(root)
+    at = _open()
+    sets = at.multiselect(key="eval_sets")
+    assert sets.value == [run_ids[-1]]  # the newest run is chosen by default
+    assert set(sets.options) >= {sets.format_func(i) for i in run_ids} or len(sets.options) == 2
+    assert "2 set(s) × 1 architecture(s) = 2 evaluation(s): 0 already stored (reused), 2 to compute" in _captions(at)
+    assert any("No stored evaluations" in i.value for i in at.info)
+    # the suite button fills the architectures
+    at.button(key="eval_suite_btn").click().run()
+    assert at.multiselect(key="eval_archs").value == ["convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18"]
+    # a custom preset shows its fields and its self-describing name
+    at = _open(eval_preset="custom")
+    assert at.number_input(key="eval_custom_epochs").value == 20
+    assert "custom-e20-t1000-none" in "\n".join(m.value for m in at.caption)
+
+
+def test_evaluate_stores_and_reopening_reuses(home) -> None:
+    root, run_ids = home
+    subjects = [f"run:{i}" for i in run_ids] + ["random:mnist:1:0"]
+    at = _open(eval_preset="custom", eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"],
+               eval_custom_aug=TINY["augmentation"])
+    at.multiselect(key="eval_sets").set_value(run_ids)
+    at.multiselect(key="eval_archs").set_value(ARCHS)
+    at.run()
+    assert "3 set(s) × 2 architecture(s) = 6 evaluation(s): 0 already stored (reused), 6 to compute" in _captions(at)
+    at.button(key="eval_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    keys = [EvalSpec(subject=s, architecture=a, preset=tiny_preset()).key() for s in subjects for a in ARCHS]
+    store = wait_for_keys(root, keys)
+    before = {e.key: e.created for e in store.list_evaluations()}
+    assert set(keys) <= set(before)
+
+    # Re-open the page: the plots show the stored numbers, nothing is recomputed.
+    at = _open(eval_preset="custom", eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"],
+               eval_custom_aug=TINY["augmentation"], eval_sets=run_ids, eval_archs=ARCHS)
+    assert "6 evaluation(s): 6 already stored (reused), 0 to compute" in _captions(at)
+    heat = next(c for c in _charts(at) if c["data"][0]["type"] == "heatmap")
+    assert heat["data"][0]["x"] == ARCHS
+    stored = {(e.subject, e.architecture): e.mean for e in store.list_evaluations()}
+    z = [v for row in heat["data"][0]["z"] for v in row]
+    assert sorted(z) == pytest.approx(sorted(stored.values()))
+    at.button(key="eval_start").click().run()  # evaluating again reuses every stored result
+    assert not at.exception
+    after = {e.key: e.created for e in RunStore(root).list_evaluations()}
+    assert after == before
+
+
+def test_results_explorer_and_export_tabs(home) -> None:
+    root, _ = home
+    at = _open()
+    assert at.selectbox(key="eval_view_preset").value == tiny_preset()
+    assert at.selectbox(key="eval_ipc_arch").value == "convnet"
+    ipc = next(c for c in _charts(at) if c.get("layout", {}).get("xaxis", {}).get("type") == "log"
+               and any(t.get("name", "").endswith("(measured)") for t in c["data"]))
+    names = {t["name"] for t in ipc["data"] if t.get("name")}
+    assert {"DM (measured)", "random real (measured)", "DM (published)"} <= names
+    # detail selector: switching the evaluation redraws per-class/confusion/curves without error
+    at.selectbox(key="eval_detail").select_index(0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    chosen = at.selectbox(key="eval_detail")
+    assert chosen.value == chosen.options[0]
+    label, arch = chosen.value.rsplit(" on ", 1)
+    assert f"evaluated on {arch}" in _captions(at) and f"Training curves of the 1 {arch} network" in _captions(at)
+    # published explorer: only rows we measured too
+    at.checkbox(key="pub_only_ours").check().run()
+    table = at.dataframe[0].value
+    assert len(table) >= 1 and table["ours_mean"].notna().all()
+    assert set(table["dataset"]) == {"mnist"}
+    # export tab: CSV/JSON/markdown are offered, markdown shows the summary table
+    assert "| set | convnet | mlp |" in "\n".join(c.value for c in at.code)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert {"Results (CSV)", "Results with full records (JSON)", "Summary (Markdown)"} <= set(labels)
+
+
+def test_a_running_evaluation_shows_progress_and_cancels(home) -> None:
+    root, run_ids = home
+    from app.state import job_manager
+
+    # The paper preset on ConvNet takes minutes on a CPU: long enough to cancel it from the page.
+    at = _open(eval_preset="paper", eval_sets=run_ids[:1], eval_archs=["convnet"], eval_random=False)
+    assert "1 set(s) × 1 architecture(s) = 1 evaluation(s): 0 already stored (reused), 1 to compute" in _captions(at)
+    at.button(key="eval_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    cancel = [b for b in at.button if (b.key or "").startswith("eval_cancel_")]
+    assert len(cancel) == 1
+    job_id = cancel[0].key.removeprefix("eval_cancel_")
+    assert job_manager().get(job_id) is not None  # the page and this test share the server's manager
+    cancel[0].click().run()
+    snap = job_manager().wait(job_id, 120)
+    assert snap.status == "cancelled"
+    spec = EvalSpec(subject=f"run:{run_ids[0]}", architecture="convnet", preset="paper")
+    assert RunStore(root).get_evaluation(spec.key()) is None  # nothing half-done is stored
+    at.run()
+    assert "cancelled" in "\n".join(m.value for m in at.markdown)

@@ -1,0 +1,195 @@
+"""AppTest for the Studio pages' controls: Distill (settings, Start/Pause/Step/Resume, results, failures),
+Gallery (filters, open, downloads, rename, delete) and Compare (selection from the URL)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import tests.tiny_method  # noqa: F401  (registers 'tinypull': a fast real method for UI tests)
+from ddcore.data import load_dataset
+from ddcore.jobs import EvalSpec, JobManager
+from ddcore.runner import RunSpec
+from ddcore.store import RunStore
+from tests.conftest import ROOT
+
+PAGES = ROOT / "pages"
+
+
+def page(name: str, **query: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / name), default_timeout=90)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+                    + [i.value for i in at.info])
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [img.caption for el in at.get("image") for img in el.proto.imgs]
+
+
+def poll(at: AppTest, until, timeout: float = 90.0, every: float = 0.3) -> AppTest:
+    deadline = time.monotonic() + timeout
+    while True:
+        ok(at.run())
+        if until(at):
+            return at
+        if time.monotonic() > deadline:
+            raise TimeoutError(texts(at)[-800:])
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def manager():
+    m = JobManager(RunStore())  # the same home as the pages' manager: a second server on one store
+    yield m
+    m.shutdown(wait=10)
+
+
+@pytest.fixture(scope="module")
+def finished_runs(manager):
+    """Three small finished runs (two methods' worth of settings) for the Gallery and Compare."""
+    data = load_dataset("mnist")
+    jobs = [manager.submit_distill(RunSpec(dataset="mnist", method="tinypull", ipc=ipc, seed=seed,
+                                           overrides={"iterations": 4}, device="cpu"), data=data,
+                                   evaluate_after=False)
+            for ipc, seed in ((2, 0), (3, 1), (2, 2))]
+    ids = [manager.wait(j.id, 60).run_id for j in jobs]
+    key = EvalSpec.for_run(ids[0]).key()
+    manager.store.save_evaluation(key, {"mean": 0.615, "std": 0.012}, subject=f"run:{ids[0]}", run_id=ids[0],
+                                  dataset="mnist", ipc=2, architecture="convnet", preset="quick")
+    return ids
+
+
+def test_distill_defaults_show_dm_on_mnist(manager) -> None:
+    at = ok(page("distill.py").run())
+    assert at.selectbox(key="distill_dataset").value == "mnist"
+    assert at.selectbox(key="distill_method").value == "dm"
+    assert at.number_input(key="distill_ipc").value == 10
+    assert at.session_state["distill_preset"] == "quick"
+    body = texts(at)
+    assert "Distribution Matching" in body and "arxiv" in body.lower() or "WACV" in body
+    assert "100 synthetic images" in body
+    assert any(b.label.endswith("Start") for b in at.button)
+    assert at.query_params["method"] == ["dm"] or at.query_params["method"] == "dm"
+    # Custom preset exposes the method's hyperparameters.
+    at.session_state["distill_preset"] = "custom"
+    ok(at.run())
+    labels = [n.label for n in at.number_input]
+    assert "iterations" in labels and "lr_img" in labels
+
+
+def test_distill_url_sets_the_choices() -> None:
+    at = ok(page("distill.py", dataset="fashionmnist", ipc="3").run())
+    assert at.selectbox(key="distill_dataset").value == "fashionmnist"
+    assert at.number_input(key="distill_ipc").value == 3
+    at = ok(page("distill.py", dataset="not-a-dataset", ipc="x").run())  # bad URL values fall back to defaults
+    assert at.selectbox(key="distill_dataset").value == "mnist" and at.number_input(key="distill_ipc").value == 10
+
+
+def _tiny_settings(at: AppTest, **fields) -> AppTest:
+    at.session_state["distill_method"] = "tinypull"
+    at.session_state["distill_ipc"] = 2
+    at.session_state["distill_preset"] = "custom"
+    ok(at.run())
+    for name, value in fields.items():
+        at.number_input(key=f"distill_cfg_tinypull_{name}").set_value(value)
+    return ok(at.run())
+
+
+def test_distill_start_pause_step_resume_finish(manager) -> None:
+    from app.state import job_manager
+
+    at = _tiny_settings(page("distill.py"), iterations=12, sleep_s=0.25)
+    at.button(key="distill_start").click()
+    ok(at.run())
+    run_id = at.session_state["distill_run"]
+    assert run_id and at.query_params["run"] in (run_id, [run_id])
+    poll(at, lambda a: len(a.get("image")) >= 2 and len(a.get("progress")) >= 1)
+    poll(at, lambda a: any(b.label.endswith("Pause") for b in a.button))
+    at.button(key="ctl_pause").click()
+    poll(at, lambda a: any(b.label.endswith("Resume") for b in a.button))
+    pages_manager = job_manager()
+    job = pages_manager.job_for_run(run_id)
+    held = job.snapshot().iteration
+    at.button(key="ctl_step").click()
+    poll(at, lambda a: job.snapshot().iteration == held + 1)
+    assert job.snapshot().status == "paused"
+    at.button(key="ctl_resume").click()
+    poll(at, lambda a: job.snapshot().status == "done", timeout=60)
+    at = poll(at, lambda a: any(m.label == "Published" for m in a.metric))
+    assert at.get("plotly_chart"), "the loss curve is drawn"
+    # The quick evaluations were queued; stop them (they cost minutes) and store results to display.
+    for follow in job.snapshot().followups:
+        pages_manager.stop(follow)
+    store = pages_manager.store
+    record = store.get_run(run_id)
+    for spec, mean in ((EvalSpec.for_run(run_id, architecture="convnet"), 0.70),
+                       (EvalSpec.random_real("mnist", 2, 0, architecture="convnet"), 0.55)):
+        store.save_evaluation(spec.key(), {"mean": mean, "std": 0.02}, subject=spec.subject, run_id=spec.run_id,
+                              dataset="mnist", ipc=2, architecture="convnet", preset="quick")
+    at = poll(at, lambda a: {m.label: m.value for m in a.metric}.get("This set") == "70.0 ± 2.0 %")
+    values = {m.label: m.value for m in at.metric}
+    assert values["Random real, IPC 2"] == "55.0 ± 2.0 %"
+    assert record.status == "done" and len(store.frame_iterations(run_id)) >= 2
+    # The timelapse scrubs over the stored snapshots.
+    slider = at.slider[0]
+    slider.set_value(0)
+    ok(at.run())
+    assert any(c.startswith("Iteration 0 ") for c in image_captions(at)), image_captions(at)
+
+
+def test_distill_failure_is_shown_not_crashed() -> None:
+    at = _tiny_settings(page("distill.py"), iterations=6, diverge_at=2)
+    at.button(key="distill_start").click()
+    ok(at.run())
+    at = poll(at, lambda a: any("DivergenceError" in e.value for e in a.error), timeout=60)
+    assert any(b.label.startswith("⏵ Resume") for b in at.button)  # a failed run keeps its last good set
+
+
+def test_gallery_filters_open_rename_delete(finished_runs) -> None:
+    at = ok(page("gallery.py").run())
+    assert "runs" in texts(at) and len(at.get("image")) >= 3
+    at.selectbox(key="gallery_ipc").set_value(3)
+    ok(at.run())
+    assert at.query_params["ipc"] in ("3", ["3"])
+    assert "1 of" in texts(at)
+    at = ok(page("gallery.py", run=finished_runs[0]).run())
+    assert at.subheader[0].value == "TINYPULL · mnist · IPC 2"
+    assert any(c.startswith("All 20 images") for c in image_captions(at))
+    assert len(at.get("download_button")) == 3
+    at.text_input(key=f"name_{finished_runs[0]}").set_value("Pulled digits")
+    at.button[[b.label for b in at.button].index("Rename")].click()  # the form's submit button
+    ok(at.run())
+    assert RunStore().get_run(finished_runs[0]).name == "Pulled digits"
+    # Delete needs the confirmation box ticked.
+    victim = finished_runs[2]
+    at = ok(page("gallery.py", run=victim).run())
+    assert at.button(key=f"delete_{victim}").disabled
+    at.checkbox(key=f"confirm_{victim}").check()
+    ok(at.run())
+    at.button(key=f"delete_{victim}").click()
+    ok(at.run())
+    assert RunStore().get_run(victim) is None
+
+
+def test_compare_from_the_url(finished_runs) -> None:
+    a, b = finished_runs[0], finished_runs[1]
+    at = ok(page("compare.py", runs=f"{a},{b}").run())
+    assert at.multiselect(key="compare_runs").value == [a, b]
+    assert len(at.get("image")) == 1  # one aligned image: real reference + both runs
+    values = [m.value for m in at.metric]
+    assert "61.5 ± 1.2 %" in values and "—" in values
+    at = ok(page("compare.py", runs=f"{a},does-not-exist").run())
+    assert any("does-not-exist" in w.value for w in at.warning)
+    assert any("at least two" in i.value for i in at.info)

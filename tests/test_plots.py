@@ -1,0 +1,177 @@
+"""Plots and exports of the Evaluate page: the numbers in every figure are the numbers in the store.
+
+Real evaluations (tiny: 3 epochs, 300 test images, 1 seed) of real MNIST sets run once per module
+through the job manager; the figures are then built from what the store returns.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from app import exports, plots
+from ddcore import published
+from ddcore.jobs import JobManager
+from ddcore.results import ResultRow, collect, compare_published, detail, latest
+from ddcore.store import RunStore
+from tests.evalkit import evaluate_all, make_runs, tiny_preset
+
+ARCHS = ["convnet", "mlp"]
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("plots-store")
+    manager = JobManager(RunStore(root), threads=1)
+    try:
+        run_ids = make_runs(manager.store)
+        subjects = [f"run:{i}" for i in run_ids] + ["random:mnist:1:0"]
+        evaluate_all(manager, subjects, ARCHS, tiny_preset())
+    finally:
+        manager.shutdown()
+    store = RunStore(root)
+    return store, run_ids, subjects
+
+
+def _by_cell(store: RunStore) -> dict[tuple[str, str], object]:
+    return {(e.subject, e.architecture): e for e in store.list_evaluations()}
+
+
+def test_rows_carry_the_stored_numbers(stored) -> None:
+    store, run_ids, subjects = stored
+    rows = collect(store, dataset="mnist")
+    assert len(rows) == len(subjects) * len(ARCHS)
+    cells = _by_cell(store)
+    for r in rows:
+        ev = cells[(r.subject, r.architecture)]
+        assert r.mean == pytest.approx(ev.mean) and r.std == pytest.approx(ev.std)
+        assert r.accuracies == pytest.approx([a * 100 for a in ev.record["accuracies"]])
+        assert r.preset == tiny_preset() and r.n_seeds == 1
+        if r.kind == "run":
+            assert r.train_architecture == "convnet" and r.method in ("random", "dm")
+        assert 0 <= r.mean <= 100
+
+
+def test_heatmap_cells_equal_the_store(stored) -> None:
+    store, run_ids, subjects = stored
+    rows = latest(collect(store))
+    plot = plots.heatmap(rows)
+    hm = plot.figure.data[0]
+    assert hm.type == "heatmap" and list(hm.x) == ARCHS  # the training architecture first
+    cells = _by_cell(store)
+    row_of = {r.subject: r for r in rows}
+    labels = list(hm.y)
+    for subject in subjects:
+        i = labels.index(next(lbl for lbl in labels if lbl == plots.set_labels(rows)[subject]))
+        for j, arch in enumerate(hm.x):
+            ev = cells[(subject, arch)]
+            assert hm.z[i][j] == pytest.approx(ev.mean)
+            assert hm.customdata[i][j][0] == pytest.approx(ev.std)
+            assert plots.fmt(ev.mean, ev.std) in hm.text[i][j]
+            if row_of[subject].kind == "run" and arch != "convnet":  # drop from the training architecture
+                assert hm.customdata[i][j][1] == pytest.approx(ev.mean - cells[(subject, "convnet")].mean)
+    # one outline per distilled set, around its training architecture's column (0)
+    outlines = [s for s in plot.figure.layout.shapes if s.type == "rect"]
+    assert len(outlines) == len(run_ids) and all(s.x0 == -0.5 for s in outlines)
+    assert tiny_preset() in plot.caption and "1 seed" in plot.caption
+
+
+def test_bars_and_ipc_plot_equal_the_store(stored) -> None:
+    store, _, subjects = stored
+    rows = latest(collect(store))
+    cells = _by_cell(store)
+    bars = plots.grouped_bars(rows).figure
+    assert len(bars.data) == len(subjects)
+    for trace in bars.data:
+        subject = next(s for s, lbl in plots.set_labels(rows).items() if lbl == trace.name)
+        for x, y, err in zip(trace.x, trace.y, trace.error_y.array):
+            assert y == pytest.approx(cells[(subject, x)].mean) and err == pytest.approx(cells[(subject, x)].std)
+
+    pub = [p for p in published.load_published() if p.dataset == "mnist"]
+    plot = plots.accuracy_vs_ipc(rows, "convnet", pub)
+    fig = plot.figure
+    assert fig.layout.xaxis.type == "log"
+    measured = {t.name: t for t in fig.data if t.name and t.name.endswith("(measured)")}
+    dm = measured["DM (measured)"]
+    dm_subject = next(r.subject for r in rows if r.method == "dm")
+    assert list(dm.x) == [1] and dm.y[0] == pytest.approx(cells[(dm_subject, "convnet")].mean)
+    # random real: the newest 'random' measurement at IPC 1 (the baseline subject was evaluated last)
+    newest_random = max((r for r in rows if r.method == "random" and r.architecture == "convnet"),
+                        key=lambda r: r.created)
+    assert measured["random real (measured)"].y[0] == pytest.approx(newest_random.mean)
+    assert measured["random real (measured)"].line.dash == "dash"
+    published_dm = {p.ipc: p.mean for p in published.lookup("mnist", "dm")}
+    pub_trace = next(t for t in fig.data if t.name == "DM (published)")
+    assert pub_trace.marker.symbol == plots.PUBLISHED_SYMBOL
+    assert {x: y for x, y in zip(pub_trace.x, pub_trace.y)} == {k: pytest.approx(v) for k, v in published_dm.items()}
+    whole = published.whole_dataset("mnist")
+    assert whole is not None and any(abs(s.y0 - whole.mean) < 1e-9 for s in fig.layout.shapes)  # the reference line
+    assert "convnet" in plot.caption and tiny_preset() in plot.caption
+
+
+def test_detail_plots_equal_the_record(stored) -> None:
+    store, run_ids, _ = stored
+    row = next(r for r in collect(store) if r.run_id == run_ids[1] and r.architecture == "convnet")
+    record = store.get_evaluation(row.key).record
+    pc = plots.per_class(row)
+    assert list(pc.figure.data[0].y) == pytest.approx([v * 100 for v in record["per_class_accuracy"]])
+    assert list(pc.figure.data[0].x) == record["class_names"]
+    cm = plots.confusion(row)
+    assert [list(r) for r in cm.figure.data[0].customdata] == record["confusion"]
+    assert all(sum(r) == pytest.approx(100) for r in cm.figure.data[0].z)  # rows normalised to percent
+    curves = plots.training_curves(row).figure
+    loss = next(t for t in curves.data if t.name.startswith("loss"))
+    assert list(loss.y) == pytest.approx(record["curves"]["loss_0"])
+    acc = next(t for t in curves.data if t.name.startswith("train_acc"))
+    assert list(acc.y) == pytest.approx([v * 100 for v in record["curves"]["train_acc_0"]])
+    for p in (pc, cm, plots.training_curves(row)):
+        assert row.preset in p.caption and "seed" in p.caption
+
+
+def test_exports_round_trip(stored) -> None:
+    store, _, subjects = stored
+    rows = collect(store)
+    parsed = list(csv.DictReader(io.StringIO(exports.results_csv(rows))))
+    assert len(parsed) == len(rows)
+    for line, r in zip(parsed, rows):
+        assert float(line["mean"]) == pytest.approx(r.mean, abs=1e-4)
+        assert line["architecture"] == r.architecture and line["preset"] == r.preset
+    data = json.loads(exports.results_json(rows))
+    assert [d["mean"] for d in data["results"]] == pytest.approx([r.mean for r in rows])
+    assert data["results"][0]["record"]["config"]["epochs"] == 3
+    md = exports.summary_markdown(latest(rows))
+    assert sum(line.startswith("| ") for line in md.splitlines()) == len(subjects) + 1  # header + one per set
+    for r in latest(rows):
+        assert f"{r.mean:.1f} ± {r.std:.1f}" in md
+    assert tiny_preset() in md
+
+
+def test_published_comparison_sets_ours_beside_theirs(stored) -> None:
+    store, _, _ = stored
+    rows = collect(store)
+    table = compare_published(rows, published.load_published())
+    dm1 = [t for t in table if t["dataset"] == "mnist" and t["method"] == "dm" and t["ipc"] == 1
+           and t["architecture"] == "convnet"]
+    assert dm1, "the published table has DM on MNIST at IPC 1"
+    ours = next(r for r in rows if r.method == "dm" and r.architecture == "convnet")
+    for t in dm1:
+        assert t["ours_mean"] == pytest.approx(ours.mean, abs=0.01)
+        assert t["difference"] == pytest.approx(ours.mean - t["mean"], abs=0.02)
+        assert t["citation"] and t["family"] == "distribution matching"
+    assert all(t["ours_mean"] is None for t in table if t["dataset"] == "cifar10")
+    fig = plots.published_scatter([t for t in table if t["dataset"] == "mnist"]).figure
+    assert any(t.name == "dm (ours)" for t in fig.data)
+
+
+def test_plots_without_results_say_so() -> None:
+    for plot in (plots.heatmap([]), plots.grouped_bars([]), plots.accuracy_vs_ipc([], "convnet")):
+        assert plot.caption == "" and plot.figure.layout.annotations
+    row = ResultRow(key="k", subject="random:mnist:1:0", kind="random", label="random real · IPC 1", method="random",
+                    dataset="mnist", ipc=1, architecture="mlp", train_architecture=None, preset="quick", n_seeds=2,
+                    mean=50.0, std=1.0, record={"mean": 0.5})
+    assert detail(row).per_class is None and plots.per_class(row).caption == ""
+    assert math.isclose(plots.heatmap([row]).figure.data[0].z[0][0], 50.0)
