@@ -11,6 +11,7 @@ import json
 import math
 from typing import Any, Iterable, Sequence
 
+from app.plots import tested_on
 from ddcore.results import ResultRow, set_labels
 
 CSV_COLUMNS = ("set", "method", "dataset", "ipc", "architecture", "train_architecture", "preset", "n_seeds",
@@ -78,10 +79,9 @@ def summary_markdown(rows: Sequence[ResultRow], title: str = "") -> str:
         lines.append(f"| {labels[s]} | " + " | ".join(cells) + " |")
     presets = sorted({r.preset for r in rows})
     seeds = sorted({r.n_seeds for r in rows})
-    datasets = sorted({r.dataset for r in rows})
-    lines += ["", f"Test accuracy (%) on {', '.join(datasets)}, mean ± std over "
-                  f"{'/'.join(map(str, seeds))} seed(s) of networks trained from scratch; preset "
-                  f"{'/'.join(presets)}. Bold: the architecture the set was distilled with. Measured with DD Studio."]
+    lines += ["", f"Test accuracy (%) on {tested_on(rows)}, mean ± std over {'/'.join(map(str, seeds))} seed(s) of "
+                  f"networks trained from scratch on each set; preset {'/'.join(presets)}. Bold: the architecture the "
+                  f"set was distilled with. Measured with DD Studio."]
     return "\n".join(lines) + "\n"
 
 

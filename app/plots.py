@@ -338,18 +338,23 @@ def published_scatter(table: Sequence[dict[str, Any]]) -> Plot:
         return Plot(_empty("No published rows match the filters."), "")
     fig = go.Figure()
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    for m in methods:
-        rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["ipc"])
+    several = len({r["dataset"] for r in rows}) > 1
+    groups = list(dict.fromkeys((r["dataset"], r["method"], r["architecture"]) for r in rows))
+    for ds, m, arch in groups:
+        rs = sorted((r for r in rows if (r["dataset"], r["method"], r["architecture"]) == (ds, m, arch)),
+                    key=lambda r: r["ipc"])
         color = method_color(m, methods)
-        fig.add_scatter(x=[r["ipc"] for r in rs], y=[r["mean"] for r in rs], mode="markers", name=f"{m} (published)",
-                        legendgroup=m, marker=dict(symbol=PUBLISHED_SYMBOL, size=10, color=color, line=dict(width=2)),
+        name = (f"{ds} · " if several else "") + (m if arch == "convnet" else f"{m} · {arch}")
+        fig.add_scatter(x=[r["ipc"] for r in rs], y=[r["mean"] for r in rs], mode="lines+markers",
+                        name=f"{name} (published)", legendgroup=name, line=dict(color=color, width=1, dash="dot"),
+                        marker=dict(symbol=PUBLISHED_SYMBOL, size=10, color=color, line=dict(width=2)),
                         customdata=[[r["paper"], r["dataset"], r["architecture"], r["citation"]] for r in rs],
                         hovertemplate="%{customdata[0]} · %{customdata[1]} · %{customdata[2]}<br>IPC %{x}: "
                                       "%{y:.1f}%<br>%{customdata[3]}<extra></extra>")
         ours = [r for r in rs if r.get("ours_mean") is not None]
         if ours:
             fig.add_scatter(x=[r["ipc"] for r in ours], y=[r["ours_mean"] for r in ours], mode="markers",
-                            name=f"{m} (ours)", legendgroup=m, marker=dict(symbol="circle", size=9, color=color),
+                            name=f"{name} (ours)", legendgroup=name, marker=dict(symbol="circle", size=10, color=color),
                             error_y=dict(type="data", array=[r["ours_std"] or 0 for r in ours], visible=True),
                             hovertemplate="ours, IPC %{x}: %{y:.1f}%<extra></extra>")
     ipcs = sorted({r["ipc"] for r in rows})

@@ -120,6 +120,21 @@ def side_by_side(blocks: Sequence[tuple[str, np.ndarray, np.ndarray]], class_nam
     return np.asarray(out)
 
 
+def mosaic(images: np.ndarray, labels: np.ndarray, per_class: int = 4, max_images: int = 40) -> np.ndarray:
+    """A compact, roughly square thumbnail: the first images of each class, class by class (RGB)."""
+    rows = class_rows(np.asarray(labels), int(np.asarray(labels).max()) + 1 if len(labels) else 1)
+    order = [i for r in rows for i in r[:per_class]][:max_images] or [0]
+    cols = int(np.ceil(np.sqrt(len(order))))
+    grid_rows = [order[k:k + cols] for k in range(0, len(order), cols)]
+    scale = 2 if images.shape[1] <= 32 else 1
+    return make_grid(_rgb(images), grid_rows, pad=1, scale=scale)
+
+
+def show_image(image: np.ndarray, caption: str | None = None) -> None:
+    """st.image at the grid's own pixel size (never blurred by stretching)."""
+    st.image(image, caption=caption, width=int(image.shape[1]))
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     import io
 

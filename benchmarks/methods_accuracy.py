@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import threading
 import time
 from pathlib import Path
 
@@ -53,18 +54,26 @@ def published(dataset: str, method: str, ipc: int) -> str:
     return f"{r.mean:.1f}" + (f" ± {r.std:.1f}" if r.std is not None else "")
 
 
-def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict) -> dict:
+def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict,
+             budget_s: float | None) -> dict:
     spec = RunSpec(dataset=data.info.name, method=method, ipc=ipc, preset="quick", seed=seed, device=device,
                    overrides=overrides)
     runner = Runner(spec, data)
+    stop = threading.Event()
+    timer = threading.Timer(budget_s, stop.set) if budget_s else None
+    if timer is not None:
+        timer.start()
     t0 = time.perf_counter()
-    synthetic = runner.run()
+    synthetic = runner.run(stop)
+    if timer is not None:
+        timer.cancel()
     distill_s = time.perf_counter() - t0
     res = evaluate(synthetic, "convnet", "quick", seeds=list(range(eval_seeds)), device=device, test_data=data)
     losses = [r["loss"] for r in runner.history if "loss" in r]
     return {"dataset": data.info.name, "method": method, "ipc": ipc, "seed": seed,
             "accuracies": [100 * a for a in res.accuracies], "mean": 100 * res.mean, "std": 100 * res.std,
             "distill_s": round(distill_s, 1), "iterations": runner.method.iteration,
+            "planned_iterations": runner.method.total_iterations, "budget_s": budget_s,
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
             "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset, "test_images": res.test_images,
             "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
@@ -83,7 +92,7 @@ def write_table(rows: list[dict], command: str) -> None:
              "Accuracy: mean ± population std over all (distillation seed × evaluation network) pairs, ddcore.evaluate "
              "quick protocol. 'vs random': (ours − random) / random std at the same IPC.", "",
              "| dataset | method | IPC | accuracy % | n | target | random real % | vs random (σ) | published | "
-             "distill s (iters) | eval s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "distill s (iters done/planned) | eval s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (d, m, i), v in sorted(cells.items()):
         acc = np.concatenate([x["accuracies"] for x in v])
         rnd = randoms.get((d, i))
@@ -92,7 +101,7 @@ def write_table(rows: list[dict], command: str) -> None:
         target = TARGETS.get((d, m, i))
         tgt = "–" if target is None else (f"≥{target:.0f} " + ("met" if acc.mean() >= target else "NOT met"))
         dist = "/".join(f"{x['distill_s']:.0f}" for x in v)
-        its = v[0]["iterations"]
+        its = "/".join(f"{x['iterations']}/{x.get('planned_iterations', x['iterations'])}" for x in v)
         lines.append(f"| {d} | {m} | {i} | {acc.mean():.1f} ± {acc.std():.1f} | {len(acc)} | {tgt} | {rnd_txt} | {sig} | "
                      f"{published(d, m, i)} | {dist} ({its}) | {'/'.join(str(x['eval_s']) for x in v)} |")
     TABLE.write_text("\n".join(lines) + "\n")
@@ -106,6 +115,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method overrides for every cell")
+    p.add_argument("--budget-s", type=float, default=900.0, help="stop distilling after this many seconds")
     p.add_argument("--resume", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -120,7 +130,7 @@ def main() -> None:
         for seed in args.distill_seeds:
             if args.resume and (data.info.name, method, int(ipc), seed) in done:
                 continue
-            row = run_cell(data, method, int(ipc), seed, args.eval_seeds, args.device, overrides)
+            row = run_cell(data, method, int(ipc), seed, args.eval_seeds, args.device, overrides, args.budget_s)
             print(json.dumps({k: row[k] for k in ("dataset", "method", "ipc", "seed", "mean", "std", "distill_s")}),
                   flush=True)
             with JSONL.open("a") as f:

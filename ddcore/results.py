@@ -6,9 +6,10 @@ and next to the papers' numbers. This module reads the store's public API only a
 streamlit.
 
     rows = collect(store, dataset="mnist")          # list[ResultRow], newest last
-    latest(rows)                                    # one row per (set, architecture, preset, seeds)
+    latest(rows)                                    # the newest row per (set, architecture)
     detail(row) -> EvalDetail                       # per-seed, per-class, confusion, curves
     compare_published(rows, published_rows)         # published row + our measurement + difference
+    custom_preset(epochs=10, test_limit=500)        # -> 'custom-e10-t500-none', a preset name EvalSpec accepts
 
 Subjects: ``run:<id>`` (a stored run's set), ``random:<dataset>:<ipc>:<seed>`` (random real images,
 the baseline), ``whole:<dataset>`` (the whole training set, the upper reference).
@@ -368,13 +369,3 @@ def custom_preset(epochs: int, test_limit: int | None = None, augmentation: str 
             changes["batch_size"] = int(batch_size)
         protocol.PRESETS[name] = lambda: protocol.paper_config().with_(**changes)
     return name
-
-
-def ensure_preset(name: str) -> None:
-    """Re-register a stored custom preset by its name (after a restart, before re-running it)."""
-    import re
-
-    m = re.fullmatch(r"custom-e(\d+)-t(all|\d+)-(auto|dsa|dc|none)(?:-lr([0-9.e-]+))?(?:-b(\d+))?", name)
-    if m:
-        custom_preset(int(m[1]), None if m[2] == "all" else int(m[2]), m[3], float(m[4]) if m[4] else None,
-                      int(m[5]) if m[5] else None)

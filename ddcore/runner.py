@@ -33,6 +33,7 @@ class RunSpec:
     preset: str = "quick"
     overrides: dict[str, Any] = field(default_factory=dict)  # method config fields, e.g. {"iterations": 200}
     architecture: str = "convnet"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"width": 64}
     seed: int = 0
     device: str = "auto"
     data_root: str | None = None
@@ -77,7 +78,9 @@ class Runner:
         self.data = data if data is not None else load_dataset(spec.dataset, spec.data_root)
         self.method: DistillMethod = create_method(spec.method, self.data, spec.ipc, preset=spec.preset,
                                                    seed=spec.seed, device=str(self.device),
-                                                   architecture=spec.architecture, **dict(spec.overrides or {}))
+                                                   architecture=spec.architecture,
+                                                   model_kwargs=dict(spec.model_kwargs or {}) or None,
+                                                   **dict(spec.overrides or {}))
         self.on_snapshot, self.on_checkpoint, self.on_metrics = on_snapshot, on_checkpoint, on_metrics
         self.history: list[dict[str, Any]] = []
         self.error: str | None = None

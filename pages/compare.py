@@ -89,7 +89,7 @@ if real is not None:
 for record, s in sets:
     blocks.append((f"{record.name}", s.to_uint8(), s.hard_labels().numpy()))
 image = side_by_side(blocks, info.class_names, per_class=per_class, classes=classes)
-st.image(image, width="content")
+show_image(image)
 st.download_button("⬇ Comparison PNG", png_bytes(image), f"compare-{ds}-{'-'.join(chosen)}.png", "image/png",
                    on_click="ignore")
 

@@ -10,7 +10,7 @@ import streamlit as st
 from app.samples import dataset as cached_dataset
 from app.state import job_manager
 from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, jobs_panel, labelled_grid, loss_figure,
-                         method_help, status_badge, sync_query)
+                         method_help, show_image, status_badge, sync_query)
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info, list_datasets
 from ddcore.device import available_devices
@@ -37,9 +37,6 @@ init_from_query("distill_ipc", "ipc", 10, int)
 if "distill_run" not in st.session_state:
     st.session_state.distill_run = st.query_params.get("run")
 
-with st.sidebar:
-    st.subheader("Jobs on this server")
-    st.fragment(run_every=1.0 if manager.jobs(active=True) else None)(lambda: jobs_panel(manager))()
 
 st.title("🧪 Distill")
 st.caption("Choose what to condense and how, press **Start**, and watch the synthetic images learn. "
@@ -282,9 +279,8 @@ def _live_view() -> None:
     grid_col, plot_col = st.columns([3, 2])
     with grid_col:
         if images is not None:
-            st.image(labelled_grid(images, labels, class_names, max_per_class=20),
-                     caption=f"Synthetic set at iteration {iteration:,}" + (" (live)" if snap and snap.active else ""),
-                     width="content")
+            show_image(labelled_grid(images, labels, class_names, max_per_class=20),
+                       f"Synthetic set at iteration {iteration:,}" + (" (live)" if snap and snap.active else ""))
         else:
             st.caption("Waiting for the first images…")
     with plot_col:
@@ -342,22 +338,28 @@ def _timelapse() -> None:
             pos = 0
         it = frames[pos]
         images, labels = store.load_frame(run_id, it)
-        st.image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
-                 caption=f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)", width="content")
+        show_image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
+                   f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)")
     with right:
         names = list(info_.class_names)
         chosen = st.selectbox("Look at one class", names, key="distill_class")
         c = names.index(chosen)
         real = cached_dataset(record.dataset)
         g = __import__("torch").Generator().manual_seed(c)
-        real_idx = real.train.sample_class(c, 8, g)
+        real_idx = real.train.sample_class(c, 6, g)
         real_imgs = real.train.images[real_idx].permute(0, 2, 3, 1).numpy()
-        scale = max(2, min(6, 240 // info_.image_size))
-        st.image(labelled_grid(images, labels, info_.class_names, classes=[c], scale=scale, max_per_class=8),
-                 caption=f"Synthetic '{chosen}' at iteration {it:,}", width="content")
-        st.image(labelled_grid(real_imgs, np.full(len(real_imgs), c), info_.class_names, classes=[c], scale=scale),
-                 caption=f"Real '{chosen}' training images", width="content")
+        ipc_ = int((labels == c).sum()) if labels.ndim == 1 else record.ipc
+        scale = max(1, min(6, 420 // (max(6, min(ipc_, 8)) * (info_.image_size + 2))))
+        show_image(labelled_grid(images, labels, info_.class_names, classes=[c], scale=scale, max_per_class=8),
+                   f"Synthetic '{chosen}' at iteration {it:,}")
+        show_image(labelled_grid(real_imgs, np.full(len(real_imgs), c), info_.class_names, classes=[c], scale=scale),
+                   f"Real '{chosen}' training images")
 
 
 _timelapse_every = 2.0 if polling else None
 st.fragment(run_every=_timelapse_every)(_timelapse)()
+
+
+with st.sidebar:  # last, so a job started in this run is already listed and polled
+    st.subheader("Jobs on this server")
+    st.fragment(run_every=1.0 if manager.jobs(active=True) else None)(lambda: jobs_panel(manager))()

@@ -38,6 +38,19 @@ def chart(plot: plots.Plot, key: str, filename: str) -> None:
         st.caption(plot.caption)
 
 
+def _keep(key: str, options: list) -> None:
+    """Drop a remembered widget value that is no longer an option (another dataset, a deleted run)."""
+    if key not in st.session_state:
+        return
+    value = st.session_state[key]
+    if isinstance(value, list):
+        valid = [v for v in value if v in options]
+        if valid != value:  # only write on a change (a write makes Streamlit warn about the widget default)
+            st.session_state[key] = valid
+    elif value not in options:
+        del st.session_state[key]
+
+
 def _datasets_with_data() -> list[str]:
     have = {r.dataset for r in store.list_runs()} | {e.dataset for e in store.list_evaluations() if e.dataset}
     return [d for d in DATASETS if d in have] + [d for d in DATASETS if d not in have]
@@ -71,8 +84,9 @@ with tab_run:
         if not runs:
             st.info(f"No stored {info.display_name} runs yet: distill one on the Distill page, or evaluate the "
                     "baselines below.")
+        _keep(f"eval_sets_{dataset}", [r.id for r in runs])
         chosen = st.multiselect("Synthetic sets", [r.id for r in runs], default=[r.id for r in runs[:1]],
-                                format_func=lambda i: run_label.get(i, i), key="eval_sets",
+                                format_func=lambda i: run_label.get(i, i), key=f"eval_sets_{dataset}",
                                 help="Stored runs of this dataset (newest first).")
         ipcs_chosen = sorted({r.ipc for r in runs if r.id in chosen})
         b1, b2 = st.columns(2)
@@ -121,6 +135,10 @@ with tab_run:
         subjects += [(f"random:{dataset}:{ipc}:0", f"random real · IPC {ipc}") for ipc in random_ipcs]
     if with_whole:
         subjects.append((f"whole:{dataset}", "whole dataset"))
+        if preset != "custom" and "cuda" not in available_devices():
+            st.warning(f"The whole-dataset reference trains on every {info.display_name} training image for "
+                       f"{'60–150' if preset == 'quick' else '300–1000'} epochs: hours on a CPU. A custom preset "
+                       "with a few epochs gives a rough line sooner (it is stored under its own preset name).")
 
     def make_spec(subject: str, arch: str) -> EvalSpec:
         return EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device,
@@ -177,7 +195,7 @@ with tab_run:
         st.session_state.eval_was_active = now_active
 
     polling = bool(manager.jobs(active=True, kind="evaluate"))
-    st.session_state.eval_was_active = polling or st.session_state.get("eval_was_active", False)
+    st.session_state.eval_was_active = polling
     with st.container(key="eval_progress"):
         st.fragment(run_every=1.0 if polling else None)(_progress)()
 
@@ -190,11 +208,13 @@ with tab_results:
     else:
         presets_present = list(dict.fromkeys(r.preset for r in sorted(all_rows, key=lambda r: -r.created)))
         f1, f2, f3 = st.columns(3)
-        view_preset = f1.selectbox("Preset", presets_present, key="eval_view_preset",
+        _keep(f"eval_view_preset_{dataset}", presets_present)
+        view_preset = f1.selectbox("Preset", presets_present, key=f"eval_view_preset_{dataset}",
                                    help="Plots compare results measured the same way; pick which.")
         rows = latest(r for r in all_rows if r.preset == view_preset)
         ipcs = sorted({r.ipc for r in rows if r.ipc is not None})
-        view_ipcs = f2.multiselect("IPC", ipcs, default=ipcs, key="eval_view_ipcs",
+        _keep(f"eval_view_ipcs_{dataset}", ipcs)
+        view_ipcs = f2.multiselect("IPC", ipcs, default=ipcs, key=f"eval_view_ipcs_{dataset}",
                                    help="Which sets' IPCs the heatmap and bars show.")
         grid_rows = [r for r in rows if r.ipc is None or r.ipc in view_ipcs]
         st.subheader("Cross-architecture generalisation")
@@ -206,8 +226,9 @@ with tab_results:
         archs_present = list(dict.fromkeys(r.architecture for r in rows))
         default_arch = "convnet" if "convnet" in archs_present else archs_present[0]
         g1, g2 = st.columns([2, 3])
+        _keep(f"eval_ipc_arch_{dataset}", archs_present)
         ipc_arch = g1.selectbox("Evaluated on", archs_present, index=archs_present.index(default_arch),
-                                key="eval_ipc_arch")
+                                key=f"eval_ipc_arch_{dataset}")
         show_pub = g2.checkbox("Published numbers (open diamonds)", value=True, key="eval_show_published")
         try:
             pub_rows = [p for p in published.load_published() if p.dataset == dataset]
@@ -221,7 +242,8 @@ with tab_results:
         st.subheader("One evaluation in detail")
         labels = set_labels(rows)
         options = {f"{labels[r.subject]} on {r.architecture}": r for r in rows}
-        pick = st.selectbox("Evaluation", list(options), key="eval_detail", index=len(options) - 1)
+        _keep(f"eval_detail_{dataset}", list(options))
+        pick = st.selectbox("Evaluation", list(options), key=f"eval_detail_{dataset}", index=len(options) - 1)
         row = options.get(pick) or rows[-1]
         seeds_text = ", ".join(f"{a:.1f}" for a in row.accuracies) or "—"
         wall = "—" if row.wall_time_s is None else (f"{row.wall_time_s:.1f} s" if row.wall_time_s < 60
@@ -256,6 +278,7 @@ with tab_published:
     shown = [r for r in table if r["dataset"] in sel_ds and (r["ipc"] in sel_ipc or r["ipc"] is None)
              and r["family"] in sel_fam and (not only_ours or r["ours_mean"] is not None)
              and not (hide_uncertain and r["uncertain"])]
+    shown.sort(key=lambda r: r["ours_mean"] is None)  # rows with our measurement first (stable otherwise)
     columns = ["dataset", "ipc", "method", "family", "architecture", "mean", "std", "ours_mean", "ours_std",
                "difference", "ours_preset", "ours_seeds", "paper", "table", "citation", "uncertain", "protocol_notes"]
     st.dataframe([{c: r[c] for c in columns} for r in shown], key="pub_table", hide_index=True,
@@ -272,7 +295,7 @@ with tab_published:
                  })
     n_ours = sum(1 for r in shown if r["ours_mean"] is not None)
     st.caption(f"{len(shown)} published row(s), {n_ours} with our stored measurement beside them (same dataset, "
-               "method, IPC and architecture; ours may use the quick preset, see 'ours_preset'). 'unverified': read "
+               "method, IPC and architecture; ours may use a shorter preset, see 'our preset'). 'unverified': read "
                "from a later paper's table, not the originating one. Source: ddcore/resources/published.csv.")
     chart(plots.published_scatter(shown), "pub_plot", "published-numbers")
     st.download_button("Download these rows (CSV)", exports.published_csv(shown), "published-vs-ours.csv",
@@ -292,6 +315,8 @@ with tab_export:
         view = latest(all_rows)
         md = exports.summary_markdown(view, title=f"{info.display_name}: test accuracy (%)")
         st.markdown("**Markdown summary** (newest result per set and architecture), ready to paste into a report:")
-        st.code(md, language="markdown")
+        st.code(md, language="markdown", wrap_lines=True)
+        with st.expander("Preview"):
+            st.markdown(md)
         st.download_button("Summary (Markdown)", md, f"{dataset}-summary.md", "text/markdown", key="export_md")
         st.caption("Every plot downloads as PNG from the camera icon in its toolbar.")

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app.state import job_manager
 from app.widgets import (fmt_accuracy, fmt_duration, fmt_when, init_from_query, labelled_grid, loss_figure,
-                         png_bytes, status_badge, sync_query)
+                         mosaic, png_bytes, show_image, status_badge, sync_query)
 from ddcore.data import get_dataset_info
 from ddcore.jobs import EvalSpec
 from ddcore.store import STATUSES
@@ -35,9 +35,7 @@ def _thumbnail(run_id: str, updated: float, root: str) -> bytes | None:
         if not frames:
             return None
         images, labels = store.load_frame(run_id, frames[-1])
-    rows = [np.flatnonzero(labels == c).tolist()[:6] for c in range(min(10, int(labels.max()) + 1))]
-    grid = make_grid(images, rows, pad=1, scale=2 if images.shape[1] <= 32 else 1)
-    return png_bytes(grid if grid.ndim == 3 else np.repeat(grid[..., None], 3, -1))
+    return png_bytes(mosaic(images, labels))
 
 
 def _open(run_id: str | None) -> None:
@@ -88,9 +86,6 @@ def _detail(run_id: str) -> None:
         if synthetic is not None:
             images, labels = synthetic.to_uint8(), synthetic.hard_labels().numpy()
             scale = max(1, min(4, 1100 // max(1, record.ipc * (info.image_size + 2))))
-            st.image(labelled_grid(images, labels, info.class_names, scale=scale),
-                     caption=f"All {len(synthetic)} images at iteration {synthetic.meta.iteration:,}, one row per class",
-                     width="content")
             d1, d2, d3 = st.columns(3)
             base = f"{record.method}-{record.dataset}-ipc{record.ipc}-{run_id}"
             d1.download_button("⬇ Grid PNG", synthetic.to_png_grid(scale=2), f"{base}.png", "image/png",
@@ -100,12 +95,14 @@ def _detail(run_id: str) -> None:
             d3.download_button("⬇ Set file (.safetensors)", store.set_path(run_id).read_bytes(),
                                f"{base}.safetensors", "application/octet-stream", width="stretch",
                                on_click="ignore")
+            show_image(labelled_grid(images, labels, info.class_names, scale=scale),
+                       f"All {len(synthetic)} images at iteration {synthetic.meta.iteration:,}, one row per class")
         else:
             frames = store.frame_iterations(run_id)
             if frames:
                 images, labels = store.load_frame(run_id, frames[-1])
-                st.image(labelled_grid(images, labels, info.class_names), caption=f"Latest snapshot (iteration "
-                         f"{frames[-1]:,}); the set file is written when the run ends", width="content")
+                show_image(labelled_grid(images, labels, info.class_names), f"Latest snapshot (iteration "
+                           f"{frames[-1]:,}); the set file is written when the run ends")
             else:
                 st.caption("No images stored yet.")
     with tab_training:
@@ -213,7 +210,7 @@ def _browse() -> None:
             with col.container(border=True):
                 thumb = _thumbnail(r.id, r.updated, str(store.root))
                 if thumb:
-                    st.image(thumb, width="stretch")
+                    st.image(thumb, width=220)
                 else:
                     st.caption("no images yet")
                 st.markdown(f"**{r.name}**  \n{status_badge(r.status)} · acc {fmt_accuracy(r.accuracy)}")

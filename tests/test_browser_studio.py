@@ -15,12 +15,14 @@ import pytest
 
 from tests.conftest import wait_for_app
 
-TALL = {"width": 1400, "height": 2000}
+TALL = {"width": 1400, "height": 2400}
 
 
 def shot(page, artifacts_dir: Path, name: str) -> None:
     page.set_viewport_size(TALL)
-    time.sleep(0.4)
+    page.evaluate("() => { document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')"
+                  ".forEach(e => e.scrollTo(0, 0)); window.scrollTo(0, 0); }")
+    time.sleep(0.6)
     page.screenshot(path=str(artifacts_dir / name), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
 
@@ -94,9 +96,10 @@ def test_studio_distill_gallery_compare(streamlit_server, page, artifacts_dir: P
     wait_for_app(page)
     page.get_by_text("DM · mnist · IPC 1", exact=False).first.wait_for(timeout=60_000)
     shot(page, artifacts_dir, "studio-gallery.png")
-    page.get_by_role("button", name="Open").first.click()
+    page.locator("[data-testid=stButton] button", has_text="Open").first.click()
     page.get_by_text("All 10 images", exact=False).first.wait_for(timeout=60_000)
-    assert page.get_by_role("button", name=re.compile("Grid PNG")).count() == 1
+    page.get_by_text("Grid PNG").first.wait_for(timeout=30_000)
+    wait_for_app(page)
     assert f"run={run_id}" in page.url
     shot(page, artifacts_dir, "studio-gallery-run.png")
 

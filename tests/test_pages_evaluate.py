@@ -48,7 +48,7 @@ def test_page_lists_stored_runs_and_counts_the_work(home) -> None:
     root, run_ids = home
     assert os.environ["DDCORE_HOME"] == str(root)
     at = _open()
-    sets = at.multiselect(key="eval_sets")
+    sets = at.multiselect(key="eval_sets_mnist")
     assert sets.value == [run_ids[-1]]  # the newest run is chosen by default
     assert set(sets.options) >= {sets.format_func(i) for i in run_ids} or len(sets.options) == 2
     assert "2 set(s) × 1 architecture(s) = 2 evaluation(s): 0 already stored (reused), 2 to compute" in _captions(at)
@@ -67,7 +67,7 @@ def test_evaluate_stores_and_reopening_reuses(home) -> None:
     subjects = [f"run:{i}" for i in run_ids] + ["random:mnist:1:0"]
     at = _open(eval_preset="custom", eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"],
                eval_custom_aug=TINY["augmentation"])
-    at.multiselect(key="eval_sets").set_value(run_ids)
+    at.multiselect(key="eval_sets_mnist").set_value(run_ids)
     at.multiselect(key="eval_archs").set_value(ARCHS)
     at.run()
     assert "3 set(s) × 2 architecture(s) = 6 evaluation(s): 0 already stored (reused), 6 to compute" in _captions(at)
@@ -80,7 +80,7 @@ def test_evaluate_stores_and_reopening_reuses(home) -> None:
 
     # Re-open the page: the plots show the stored numbers, nothing is recomputed.
     at = _open(eval_preset="custom", eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"],
-               eval_custom_aug=TINY["augmentation"], eval_sets=run_ids, eval_archs=ARCHS)
+               eval_custom_aug=TINY["augmentation"], eval_sets_mnist=run_ids, eval_archs=ARCHS)
     assert "6 evaluation(s): 6 already stored (reused), 0 to compute" in _captions(at)
     heat = next(c for c in _charts(at) if c["data"][0]["type"] == "heatmap")
     assert heat["data"][0]["x"] == ARCHS
@@ -96,16 +96,16 @@ def test_evaluate_stores_and_reopening_reuses(home) -> None:
 def test_results_explorer_and_export_tabs(home) -> None:
     root, _ = home
     at = _open()
-    assert at.selectbox(key="eval_view_preset").value == tiny_preset()
-    assert at.selectbox(key="eval_ipc_arch").value == "convnet"
+    assert at.selectbox(key="eval_view_preset_mnist").value == tiny_preset()
+    assert at.selectbox(key="eval_ipc_arch_mnist").value == "convnet"
     ipc = next(c for c in _charts(at) if c.get("layout", {}).get("xaxis", {}).get("type") == "log"
                and any(t.get("name", "").endswith("(measured)") for t in c["data"]))
     names = {t["name"] for t in ipc["data"] if t.get("name")}
     assert {"DM (measured)", "random real (measured)", "DM (published)"} <= names
     # detail selector: switching the evaluation redraws per-class/confusion/curves without error
-    at.selectbox(key="eval_detail").select_index(0).run()
+    at.selectbox(key="eval_detail_mnist").select_index(0).run()
     assert not at.exception, [e.value for e in at.exception]
-    chosen = at.selectbox(key="eval_detail")
+    chosen = at.selectbox(key="eval_detail_mnist")
     assert chosen.value == chosen.options[0]
     label, arch = chosen.value.rsplit(" on ", 1)
     assert f"evaluated on {arch}" in _captions(at) and f"Training curves of the 1 {arch} network" in _captions(at)
@@ -125,7 +125,7 @@ def test_a_running_evaluation_shows_progress_and_cancels(home) -> None:
     from app.state import job_manager
 
     # The paper preset on ConvNet takes minutes on a CPU: long enough to cancel it from the page.
-    at = _open(eval_preset="paper", eval_sets=run_ids[:1], eval_archs=["convnet"], eval_random=False)
+    at = _open(eval_preset="paper", eval_sets_mnist=run_ids[:1], eval_archs=["convnet"], eval_random=False)
     assert "1 set(s) × 1 architecture(s) = 1 evaluation(s): 0 already stored (reused), 1 to compute" in _captions(at)
     at.button(key="eval_start").click().run()
     assert not at.exception, [e.value for e in at.exception]

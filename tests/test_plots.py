@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import math
-from pathlib import Path
 
 import pytest
 

@@ -49,6 +49,7 @@ class EvalConfig:
     soft_label_loss: str = "ce"  # 'ce' (soft cross-entropy on softmax(targets) unless rows are distributions) or 'mse'
     batch_seeds: str = "auto"  # 'auto' | 'vmap' | 'loop': train the seeds' networks together (torch.func) or in turn
     curve_points: int = 100  # training-curve samples kept per seed
+    train_threads: int | None = -1  # CPU threads while training; -1: auto (1 for small batches), None: leave as is
 
     # ------------------------------------------------------------------ helpers
     def with_(self, **changes: Any) -> "EvalConfig":
@@ -98,7 +99,8 @@ class EvalConfig:
                               momentum=self.momentum, weight_decay=self.weight_decay, batch_size=self.batch_size,
                               lr_decay_epoch=int(decay), lr_decay_factor=self.lr_decay_factor, augmentation=aug,
                               strategy=strategy, test_limit=self.test_limit, soft_label_loss=self.soft_label_loss,
-                              batch_seeds=self.batch_seeds, curve_points=self.curve_points)
+                              batch_seeds=self.batch_seeds, curve_points=self.curve_points,
+                              train_threads=self.train_threads)
 
 
 @dataclass
@@ -121,6 +123,7 @@ class ResolvedConfig:
     soft_label_loss: str
     batch_seeds: str
     curve_points: int = 100
+    train_threads: int | None = -1
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -146,11 +146,40 @@ def choose_mode(requested: str, nets: list[nn.Module], device: torch.device) -> 
     return requested
 
 
+SMALL_STEP_PIXELS = 32 * 32 * 32  # a training batch up to 32 images of 32x32 counts as small
+
+
+def training_threads(requested: int | None, batch: int, image_pixels: int, device: torch.device) -> int | None:
+    """Threads to use while training. Measured on the shared 2-core CPU (benchmarks/README.md): a
+    10-image ConvNet step took 0.3-0.45 s with 1 thread and 0.9-3.7 s with 2 (OpenMP threads wait
+    on each other when the cores are busy), and a tiny test evaluation 0.8 s vs 24 s; big batches
+    gain little either way. So 'auto' (-1) uses 1 thread for small batches on CPU."""
+    if device.type != "cpu" or requested is None:
+        return None
+    if requested == -1:
+        return 1 if batch * image_pixels <= SMALL_STEP_PIXELS else None
+    return max(1, int(requested))
+
+
 def train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch.Tensor, labels: torch.Tensor,
                 cfg: ResolvedConfig, device: torch.device, num_classes: int,
                 progress: ProgressFn | None = None, should_stop: StopFn | None = None,
                 stage: str = "train") -> TrainOutcome:
     """Train len(seeds) networks from scratch on (images, labels) with the resolved protocol."""
+    threads = training_threads(cfg.train_threads, min(cfg.batch_size, images.shape[0]),
+                               images.shape[-1] * images.shape[-2], device)
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _train_group(build, seeds, images, labels, cfg, device, num_classes, progress, should_stop, stage)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch.Tensor, labels: torch.Tensor,
+                 cfg: ResolvedConfig, device: torch.device, num_classes: int,
+                 progress: ProgressFn | None, should_stop: StopFn | None, stage: str) -> TrainOutcome:
     start = time.perf_counter()
     nets = [build_seeded(build, s, device) for s in seeds]
     group = NetworkGroup(nets, choose_mode(cfg.batch_seeds, nets, device))
@@ -167,15 +196,18 @@ def train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch.
     opt = make_opt()
     keep_every = max(1, cfg.passes // max(1, cfg.curve_points))
     curves: dict[str, list] = {"epoch": [], "lr": [], **{f"loss_{s}": [] for s in seeds}, **{f"train_acc_{s}": [] for s in seeds}}
-    report_every = max(1, cfg.passes // 100)
+    batches = (n + bs - 1) // bs
+    total_steps = cfg.passes * batches
+    report_every = max(1, total_steps // 100)
+    step = 0
     group.train(True)
     for ep in range(cfg.passes):
-        if should_stop is not None and should_stop():
-            raise EvaluationCancelled(f"evaluation cancelled during training, pass {ep} of {cfg.passes}")
         perms = [torch.randperm(n, generator=g).to(device) for g in gens]
         loss_sum = torch.zeros(k, device=device)
         correct = torch.zeros(k, device=device)
         for b0 in range(0, n, bs):
+            if should_stop is not None and should_stop():  # per step: a whole-data pass can take minutes
+                raise EvaluationCancelled(f"evaluation cancelled during training, pass {ep + 1} of {cfg.passes}")
             idxs = [p[b0:b0 + bs] for p in perms]
             xs = [_augment(images[ix], cfg, g) for ix, g in zip(idxs, gens)]
             ys = [targets[ix] for ix in idxs]
@@ -188,6 +220,11 @@ def train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch.
                 m = len(idxs[0])
                 loss_sum += losses.detach() * m
                 correct += torch.stack([(lg.argmax(1) == (y if y.ndim == 1 else y.argmax(1))).sum() for lg, y in zip(logits, ys)])
+            step += 1
+            if progress is not None and (step % report_every == 0 or step == total_steps):
+                progress({"stage": stage, "pass": ep + 1, "passes": cfg.passes, "fraction": step / total_steps,
+                          "seeds": list(seeds), "loss": float(losses.detach().mean()),
+                          "elapsed_s": time.perf_counter() - start})
         if ep == cfg.lr_decay_epoch:
             lr *= cfg.lr_decay_factor
             opt = make_opt()  # the reference builds a new SGD: momentum restarts
@@ -199,9 +236,6 @@ def train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch.
             for s, lv, av in zip(seeds, loss_ep, acc_ep):
                 curves[f"loss_{s}"].append(round(float(lv), 5))
                 curves[f"train_acc_{s}"].append(round(float(av), 5))
-        if progress is not None and (ep % report_every == 0 or ep == cfg.passes - 1):
-            progress({"stage": stage, "pass": ep + 1, "passes": cfg.passes, "fraction": (ep + 1) / cfg.passes,
-                      "seeds": list(seeds), "loss": float((loss_sum / n).mean()), "elapsed_s": time.perf_counter() - start})
     group.train(False)
     return TrainOutcome(group, curves, time.perf_counter() - start)
 

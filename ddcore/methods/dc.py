@@ -63,7 +63,7 @@ class DC(MatchingMethod):
     def _quick(config: DCConfig, info: DatasetInfo, ipc: int) -> None:
         config.init = "real"
         config.batch_real = 64
-        config.iterations = 200 if ipc == 1 else 40
+        config.iterations = 100 if ipc == 1 else 20
 
     @property
     def loops(self) -> tuple[int, int]:

@@ -49,7 +49,7 @@ class DM(MatchingMethod):
             config.lr_img = 10.0  # readme.md: CIFAR-10 IPC 100-1250
         if preset == "quick":  # tuned on a 2-core CPU (benchmarks/methods_accuracy.py)
             config.batch_real = 64
-            config.iterations = 1000
+            config.iterations = 400
         return config
 
     def _step(self) -> dict[str, float]:

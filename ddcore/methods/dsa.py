@@ -36,4 +36,4 @@ class DSA(DC):
     @staticmethod
     def _quick(config: DCConfig, info: DatasetInfo, ipc: int) -> None:
         config.batch_real = 64
-        config.iterations = 200 if ipc == 1 else 40
+        config.iterations = 100 if ipc == 1 else 20

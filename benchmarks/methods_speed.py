@@ -1,0 +1,171 @@
+"""Seconds per outer iteration of DC, DSA and DM: ours (fp32 and the fast modes) vs the reference.
+
+    flock /tmp/ddstudio-bench.lock .venv/bin/python -m benchmarks.methods_speed --threads 1
+    flock /tmp/ddstudio-bench.lock .venv/bin/python -m benchmarks.methods_speed --methods dm \
+        --datasets mnist --ipcs 10 --modes fp32 channels_last --reference /tmp/refdc-run
+
+Identical hyperparameters: the paper preset (real batch 256 per class, reference loops, DSA
+strategy per dataset). The reference is VICO-UoE/DatasetCondensation (`--reference`: a checkout
+whose networks.py uses `.contiguous().reshape` after convolutions, needed on torch >= 2.x); its
+iteration is driven here by calling its own functions (get_network, DiffAugment, match_loss,
+epoch) in main.py / main_DM.py's order. Ours and the reference run interleaved in one process so
+both see the same load on this shared CPU.
+
+DC/DSA iterations at IPC 10/50 take minutes (outer_loop 10/50 matchings of 10 x 256 real images
+plus inner training); `--dc-outer K` times a truncated iteration of K outer loops for BOTH
+implementations (the same work), and the table also gives the extrapolation to the full loop count.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ddcore.data import load_dataset
+from ddcore.methods import create_method
+from ddcore.methods.matching import get_loops
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class Reference:
+    """One outer iteration of the reference code, on the same data."""
+
+    def __init__(self, path: str, data, method: str, ipc: int, outer: int | None) -> None:
+        sys.path.insert(0, path)
+        import utils as ref  # noqa: PLC0415 (the reference's module)
+
+        self.ref = ref
+        self.method, self.ipc = method, ipc
+        info = data.info
+        self.C, self.ch, self.hw = info.num_classes, info.channels, (info.image_size, info.image_size)
+        images, labels = data.normalized_split("train")
+        self.images_all = images
+        self.indices_class = [np.flatnonzero(labels.numpy() == c) for c in range(self.C)]
+        self.image_syn = torch.randn(self.C * ipc, self.ch, *self.hw, requires_grad=True)
+        self.label_syn = torch.arange(self.C).repeat_interleave(ipc)
+        lr = 1.0 if method == "dm" else 0.1
+        self.optimizer_img = torch.optim.SGD([self.image_syn], lr=lr, momentum=0.5)
+        self.outer_loop, self.inner_loop = get_loops(ipc)
+        if outer:
+            self.outer_loop = min(outer, self.outer_loop)
+        strategy = "color_crop_cutout_scale_rotate" if info.name == "mnist" else "color_crop_cutout_flip_scale_rotate"
+        self.args = argparse.Namespace(device="cpu", dis_metric="ours", dsa=method in ("dsa", "dm"), dsa_strategy=strategy,
+                                       dsa_param=ref.ParamDiffAug(), dc_aug_param=None, batch_train=256)
+
+    def get_images(self, c: int, n: int) -> torch.Tensor:
+        return self.images_all[np.random.permutation(self.indices_class[c])[:n]]
+
+    def step(self) -> None:
+        ref, a = self.ref, self.args
+        net = ref.get_network("ConvNet", self.ch, self.C, self.hw)
+        if self.method == "dm":
+            for p in net.parameters():
+                p.requires_grad = False
+            loss = torch.tensor(0.0)
+            for c in range(self.C):
+                img_real, img_syn = self.get_images(c, 256), self.image_syn[c * self.ipc:(c + 1) * self.ipc]
+                seed = int(time.time() * 1000) % 100000
+                img_real = ref.DiffAugment(img_real, a.dsa_strategy, seed=seed, param=a.dsa_param)
+                img_syn = ref.DiffAugment(img_syn, a.dsa_strategy, seed=seed, param=a.dsa_param)
+                loss = loss + torch.sum((net.embed(img_real).detach().mean(0) - net.embed(img_syn).mean(0)) ** 2)
+            self.optimizer_img.zero_grad()
+            loss.backward()
+            self.optimizer_img.step()
+            return
+        params = list(net.parameters())
+        optimizer_net = torch.optim.SGD(net.parameters(), lr=0.01)
+        criterion = torch.nn.CrossEntropyLoss()
+        for ol in range(self.outer_loop):
+            loss = torch.tensor(0.0)
+            for c in range(self.C):
+                img_real = self.get_images(c, 256)
+                lab_real = torch.full((img_real.shape[0],), c, dtype=torch.long)
+                img_syn = self.image_syn[c * self.ipc:(c + 1) * self.ipc]
+                lab_syn = torch.full((self.ipc,), c, dtype=torch.long)
+                if a.dsa:
+                    seed = int(time.time() * 1000) % 100000
+                    img_real = ref.DiffAugment(img_real, a.dsa_strategy, seed=seed, param=a.dsa_param)
+                    img_syn = ref.DiffAugment(img_syn, a.dsa_strategy, seed=seed, param=a.dsa_param)
+                gw_real = [g.detach().clone() for g in torch.autograd.grad(criterion(net(img_real), lab_real), params)]
+                gw_syn = torch.autograd.grad(criterion(net(img_syn), lab_syn), params, create_graph=True)
+                loss = loss + ref.match_loss(gw_syn, gw_real, a)
+            self.optimizer_img.zero_grad()
+            loss.backward()
+            self.optimizer_img.step()
+            if ol == self.outer_loop - 1:
+                break
+            dst = ref.TensorDataset(self.image_syn.detach().clone(), self.label_syn.clone())
+            loader = torch.utils.data.DataLoader(dst, batch_size=256, shuffle=True, num_workers=0)
+            for _ in range(self.inner_loop):
+                ref.epoch("train", loader, net, optimizer_net, criterion, a, aug=a.dsa)
+
+
+def timed(step, repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        step()
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        step()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--methods", nargs="+", default=["dm", "dc", "dsa"])
+    p.add_argument("--datasets", nargs="+", default=["mnist", "cifar10"])
+    p.add_argument("--ipcs", nargs="+", type=int, default=[1, 10, 50])
+    p.add_argument("--modes", nargs="+", default=["fp32", "channels_last", "bf16", "compile"])
+    p.add_argument("--reference", default="/tmp/refdc-run", help="patched reference checkout ('' to skip)")
+    p.add_argument("--dc-outer", type=int, default=2, help="outer loops timed per DC/DSA iteration (0: all)")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=str(RESULTS / "methods-speed.jsonl"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for ds in args.datasets:
+        data = load_dataset(ds)
+        for method in args.methods:
+            for ipc in args.ipcs:
+                outer_full, _ = get_loops(ipc)
+                outer = outer_full if method == "dm" or not args.dc_outer else min(args.dc_outer, outer_full)
+                extra = {} if method == "dm" else {"outer_loop": outer}
+                # DC/DSA iterations are long: no warm-up beyond the first (untimed) network build.
+                warmup, repeats = (1, args.repeats) if method == "dm" else (0, 1)
+                row = {"dataset": ds, "method": method, "ipc": ipc, "outer_timed": outer if method != "dm" else None,
+                       "outer_full": outer_full if method != "dm" else None, "threads": args.threads,
+                       "when": time.strftime("%Y-%m-%d %H:%M"), "load_before": os.getloadavg()}
+                if args.reference:
+                    np.random.seed(0)
+                    torch.manual_seed(0)
+                    r = Reference(args.reference, data, method, ipc, outer if method != "dm" else None)
+                    row["reference"] = timed(r.step, repeats, warmup)
+                for mode in args.modes:
+                    if mode == "compile" and method != "dm":
+                        continue  # double backward (create_graph) is not supported by torch.compile
+                    m = create_method(method, data, ipc, preset="paper", device="cpu", speed_mode=mode, **extra)
+                    if mode == "compile":
+                        m.step()  # compile outside the timing
+                    row[mode] = timed(m.step, repeats, warmup if mode != "compile" else 0)
+                row["load_after"] = os.getloadavg()
+                summary = {k: round(statistics.median(v), 3) for k, v in row.items() if isinstance(v, list) and k != "load_before"
+                           and k != "load_after"}
+                print(json.dumps({"cell": f"{ds}:{method}:{ipc}", **summary}), flush=True)
+                with open(args.out, "a") as f:
+                    f.write(json.dumps({**row, "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+                                        "torch": torch.__version__}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
