@@ -12,6 +12,6 @@ import streamlit as st  # noqa: E402
 
 from app.navigation import PAGES  # noqa: E402
 
-st.set_page_config(page_title="DD Studio", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="DD Studio", page_icon=":material/science:", layout="wide")
 nav = st.navigation({section: [page.st_page() for page in pages] for section, pages in PAGES.items()})
 nav.run()

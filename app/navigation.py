@@ -35,13 +35,13 @@ class PageDef:
 
 ALL_PAGES: dict[str, list[PageDef]] = {
     "Studio": [
-        PageDef("home.py", "Home", "🏠", "What dataset distillation is, with real samples.", default=True),
-        PageDef("distill.py", "Distill", "🧪", "Pick a dataset, a method and an IPC; watch the synthetic images evolve."),
-        PageDef("gallery.py", "Gallery", "🖼️", "Browse stored runs, open one, download its images and set file."),
-        PageDef("compare.py", "Compare", "🔀", "Put 2–4 runs side by side, rows aligned by class."),
+        PageDef("home.py", "Home", ":material/home:", "What dataset distillation is, with real samples.", default=True),
+        PageDef("distill.py", "Distill", ":material/science:", "Pick a dataset, a method and an IPC; watch the synthetic images evolve."),
+        PageDef("gallery.py", "Gallery", ":material/photo_library:", "Browse stored runs, open one, download its images and set file."),
+        PageDef("compare.py", "Compare", ":material/compare:", "Put 2–4 runs side by side, rows aligned by class."),
     ],
     "Analyse": [
-        PageDef("evaluate.py", "Evaluate", "📊", "Cross-architecture accuracy, accuracy against IPC, papers' numbers."),
+        PageDef("evaluate.py", "Evaluate", ":material/bar_chart:", "Cross-architecture accuracy, accuracy against IPC, papers' numbers."),
     ],
 }
 

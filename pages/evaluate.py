@@ -62,7 +62,7 @@ with st.sidebar:
     st.subheader("Jobs on this server")
     jobs_panel(manager)
 
-st.title("📊 Evaluate")
+st.title("Evaluate")
 st.caption("Train fresh networks on stored synthetic sets, across architectures, and set the accuracies beside the "
            "random-real and whole-dataset baselines and the papers' numbers. Results are stored and reused.")
 dataset = st.selectbox("Dataset", _datasets_with_data(), key="eval_dataset",
