@@ -97,6 +97,9 @@ def side_by_side(blocks: Sequence[tuple[str, np.ndarray, np.ndarray]], class_nam
     for _, images, labels in blocks:
         rows = [class_rows(np.asarray(labels), len(class_names))[c] for c in chosen]
         g = make_grid(_rgb(images), rows, pad=pad, scale=scale, max_per_row=per)
+        want = min(_text_width(_font(14), blocks[len(grids)][0]) + 8, 240)
+        if g.shape[1] < want:  # a narrow block (IPC 1) still gets room for its title
+            g = np.concatenate([g, np.full((g.shape[0], want - g.shape[1], 3), 255, np.uint8)], axis=1)
         grids.append(g)
     height = max(g.shape[0] for g in grids)
     header = 26

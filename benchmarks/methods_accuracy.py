@@ -97,7 +97,8 @@ def write_table(rows: list[dict], command: str) -> None:
         acc = np.concatenate([x["accuracies"] for x in v])
         rnd = randoms.get((d, i))
         rnd_txt = f"{rnd.mean():.1f} ± {rnd.std():.1f}" if rnd is not None and m != "random" else "–"
-        sig = f"{(acc.mean() - rnd.mean()) / max(rnd.std(), 1e-6):+.1f}" if rnd is not None and m != "random" else "–"
+        sig = (f"{(acc.mean() - rnd.mean()) / rnd.std():+.1f}" if rnd is not None and m != "random" and rnd.std() > 1e-6
+               else "–")
         target = TARGETS.get((d, m, i))
         tgt = "–" if target is None else (f"≥{target:.0f} " + ("met" if acc.mean() >= target else "NOT met"))
         dist = "/".join(f"{x['distill_s']:.0f}" for x in v)
@@ -117,17 +118,23 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method overrides for every cell")
     p.add_argument("--budget-s", type=float, default=900.0, help="stop distilling after this many seconds")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--out-dir", default=str(RESULTS), help="where the .jsonl and .md go")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    global JSONL, TABLE
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    JSONL, TABLE = out / JSONL.name, out / TABLE.name
     rows = [json.loads(line) for line in JSONL.read_text().splitlines()] if JSONL.exists() else []
     done = {(r["dataset"], r["method"], r["ipc"], r["seed"]) for r in rows}
     command = "python -m benchmarks.methods_accuracy " + " ".join(os.sys.argv[1:])
     for cell in args.cells:
         ds, method, ipc = cell.split(":")
         data = load_dataset(ds)
-        for seed in args.distill_seeds:
+        # random real sets are cheap and their spread is mostly the choice of images: 3 choices
+        seeds = sorted(set(args.distill_seeds) | {0, 1, 2}) if method == "random" else args.distill_seeds
+        for seed in seeds:
             if args.resume and (data.info.name, method, int(ipc), seed) in done:
                 continue
             row = run_cell(data, method, int(ipc), seed, args.eval_seeds, args.device, overrides, args.budget_s)

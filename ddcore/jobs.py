@@ -176,6 +176,7 @@ class Job:
         self._stop = False
         self._paused = False
         self._steps = 0  # single steps requested while paused
+        self._holding = False  # the worker is blocked in pause (its snapshot is final until resumed or stepped)
         self._manager_position: Callable[[Job], int | None] = lambda job: None
         self.thread: threading.Thread | None = None
         self.data: LoadedDataset | None = None
@@ -220,12 +221,19 @@ class Job:
         """Block while paused; True when the worker should do one more iteration, False to stop."""
         with self._cond:
             while self._paused and not self._stop and self._steps == 0:
+                self._holding = True
                 self._cond.wait(0.5)
+            self._holding = False
             if self._stop:
                 return False
             if self._paused:
                 self._steps -= 1
             return True
+
+    @property
+    def holding(self) -> bool:
+        """True while the worker waits in pause: nothing changes until resume, step or stop."""
+        return self._holding
 
     @property
     def paused_requested(self) -> bool:

@@ -7,7 +7,8 @@ import torch
 
 from app.samples import dataset as cached_dataset
 from app.state import job_manager
-from app.widgets import fmt_accuracy, init_from_query, png_bytes, side_by_side, status_badge, sync_query
+from app.widgets import (fmt_accuracy, init_from_query, png_bytes, show_image, side_by_side, status_badge,
+                         sync_query)
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info
 from ddcore.jobs import EvalSpec

@@ -171,7 +171,8 @@ def _evaluation_panel(run_id: str, record) -> bool:
         running = [j.snapshot() for j in manager.evaluation_jobs(spec.subject) if j.spec.key() == spec.key()]
         live_snap = running[-1] if running else None
         if stored is not None:
-            cells.append((fmt_accuracy(stored.mean, stored.std), None))
+            cells.append((fmt_accuracy(stored.mean), f"± {stored.std:.1f} (std over seeds)" if stored.std is not None
+                          else None))
         elif live_snap is not None and live_snap.active:
             busy = True
             where = f"queued #{live_snap.position}" if live_snap.position else \
@@ -193,9 +194,9 @@ def _evaluation_panel(run_id: str, record) -> bool:
               help="The same number of real images per class, picked at random, evaluated the same way")
     if cells[1][1]:
         m2.caption(cells[1][1])
-    m3.metric("Published", f"{pub.label()} %" if pub else "—", border=True,
+    m3.metric("Published", f"{pub.mean:.1f} %" if pub else "—", border=True,
               help="The paper's full-protocol number (many more iterations and evaluation epochs)")
-    m3.caption(f"{pub.paper} ({pub.table})" if pub else f"No published {record.method.upper()} number at IPC {record.ipc}")
+    m3.caption(f"{pub.label()} % · {pub.paper} ({pub.table})" if pub else f"No published {record.method.upper()} number at IPC {record.ipc}")
     if pub_base:
         m2.caption(f"Published random real: {pub_base.label()} %")
     if not busy and cells[0][0] == "—" and record.status in ("done", "stopped"):

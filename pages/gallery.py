@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.state import job_manager
-from app.widgets import (fmt_accuracy, fmt_duration, fmt_when, init_from_query, labelled_grid, loss_figure,
+from app.widgets import (display_scale, fmt_accuracy, fmt_duration, fmt_when, init_from_query, labelled_grid, loss_figure,
                          mosaic, png_bytes, show_image, status_badge, sync_query)
 from ddcore.data import get_dataset_info
 from ddcore.jobs import EvalSpec
@@ -85,7 +85,8 @@ def _detail(run_id: str) -> None:
     with tab_images:
         if synthetic is not None:
             images, labels = synthetic.to_uint8(), synthetic.hard_labels().numpy()
-            scale = max(1, min(4, 1100 // max(1, record.ipc * (info.image_size + 2))))
+            scale = display_scale(info.image_size, min(record.ipc, 50), target_width=1100, rows=info.num_classes,
+                                  max_height=900)
             d1, d2, d3 = st.columns(3)
             base = f"{record.method}-{record.dataset}-ipc{record.ipc}-{run_id}"
             d1.download_button("⬇ Grid PNG", synthetic.to_png_grid(scale=2), f"{base}.png", "image/png",

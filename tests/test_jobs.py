@@ -63,13 +63,12 @@ def test_pause_step_resume_and_stop(manager: JobManager, mnist) -> None:
     job = manager.submit_distill(tiny(400, sleep_s=0.01), data=mnist, evaluate_after=False)
     wait_until(lambda: job.snapshot().iteration >= 2)
     manager.pause(job.id)
-    wait_until(lambda: job.snapshot().status == "paused")
-    time.sleep(0.1)
+    wait_until(lambda: job.snapshot().status == "paused" and job.holding)
     held = job.snapshot().iteration
     time.sleep(0.3)
     assert job.snapshot().iteration == held  # really paused
     manager.step(job.id)
-    wait_until(lambda: job.snapshot().iteration == held + 1)
+    wait_until(lambda: job.snapshot().iteration == held + 1 and job.holding)
     time.sleep(0.2)
     assert job.snapshot().iteration == held + 1 and job.snapshot().status == "paused"
     manager.resume(job.id)
