@@ -18,7 +18,7 @@ manager = job_manager()
 store = manager.store
 MAX_RUNS = 4
 
-st.title("🔀 Compare")
+st.title("Compare")
 st.caption("Put 2–4 runs of the same dataset side by side. Rows are aligned by class; the first block shows real "
            "training images of each class. The address bar keeps your selection, so the link reproduces this view.")
 

@@ -38,7 +38,7 @@ if "distill_run" not in st.session_state:
     st.session_state.distill_run = st.query_params.get("run")
 
 
-st.title("🧪 Distill")
+st.title("Distill")
 st.caption("Choose what to condense and how, press **Start**, and watch the synthetic images learn. "
            "Runs are kept in the Gallery; every tab sees the same jobs.")
 

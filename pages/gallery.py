@@ -55,7 +55,7 @@ init_from_query("gallery_status", "status", ALL, allowed=[ALL, *STATUSES])
 if "gallery_run" not in st.session_state:
     st.session_state.gallery_run = st.query_params.get("run")
 
-st.title("🖼️ Gallery")
+st.title("Gallery")
 
 
 # ---------------------------------------------------------------------------------------------- one run

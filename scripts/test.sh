@@ -2,10 +2,12 @@
 # Install what is missing (dev packages, Debian's chromium), then run the whole suite.
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 ensure_venv requirements-dev.txt
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  echo "[setup] installing Debian's chromium and chromium-driver for the browser tests"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+   || [ ! -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
+  echo "[setup] installing Debian's chromium, chromium-driver and an emoji font for the browser tests"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    chromium chromium-driver fonts-noto-color-emoji >/dev/null
 fi
 export DDCORE_OFFLINE="${DDCORE_OFFLINE:-1}"
 exec .venv/bin/python -m pytest "$@"
