@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from ddcore.data import LoadedDataset, load_dataset
-from ddcore.synthetic import make_grid
+from app.widgets import labelled_grid
 
 HOME_DATASETS = ("mnist", "fashionmnist", "cifar10")
 
@@ -18,10 +18,9 @@ def dataset(name: str) -> LoadedDataset:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def class_samples_grid(name: str, per_class: int = 8, seed: int = 0, scale: int = 2) -> np.ndarray:
-    """A uint8 grid of real training images: one row per class."""
+    """A uint8 grid of real training images: one row per class, its name on the left."""
     data = dataset(name)
     g = torch.Generator().manual_seed(seed)
-    idx = [data.train.sample_class(c, per_class, g) for c in range(data.info.num_classes)]
-    images = data.train.images[torch.cat(idx)].permute(0, 2, 3, 1).numpy()
-    rows = [list(range(i * per_class, (i + 1) * per_class)) for i in range(len(idx))]
-    return make_grid(images, rows, pad=2, scale=scale)
+    idx = torch.cat([data.train.sample_class(c, per_class, g) for c in range(data.info.num_classes)])
+    images = data.train.images[idx].permute(0, 2, 3, 1).numpy()
+    return labelled_grid(images, data.train.labels[idx].numpy(), data.info.class_names, scale=scale)

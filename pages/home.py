@@ -23,7 +23,8 @@ with right:
         for page in pages:
             if page.default:
                 continue
-            st.page_link(page.st_page(), label=f"**{page.title}** — {page.blurb}", icon=page.icon)
+            st.page_link(page.st_page(), label=f"**{page.title}**", icon=page.icon)
+            st.caption(page.blurb)
     st.caption("Review of the field: Yu, Liu & Wang, *Dataset Distillation: A Comprehensive Review*, "
                "IEEE TPAMI 2023 ([arXiv 2301.07014](https://arxiv.org/abs/2301.07014)).")
 
@@ -39,5 +40,5 @@ with left:
     st.image(class_samples_grid(name), caption=f"Real training images of {data.info.display_name}, one row per class "
              f"({', '.join(data.info.class_names)}).", width="content")
     st.caption(f"{len(data.train):,} training and {len(data.test):,} test images · source: {data.source}")
-    st.info(f"A distilled set at IPC 10 would replace these {len(data.train):,} images with "
+    st.info(f"A distilled set at 10 images per class would replace these {len(data.train):,} images with "
             f"{10 * data.info.num_classes} learned ones.")
