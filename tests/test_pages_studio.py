@@ -49,8 +49,19 @@ def poll(at: AppTest, until, timeout: float = 90.0, every: float = 0.3) -> AppTe
         time.sleep(every)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_home(tmp_path_factory):
+    """This module counts runs, so it gets a store of its own (other modules' runs would leak in)."""
+    import os
+
+    before = os.environ["DDCORE_HOME"]
+    os.environ["DDCORE_HOME"] = str(tmp_path_factory.mktemp("studio-pages-home"))
+    yield
+    os.environ["DDCORE_HOME"] = before
+
+
 @pytest.fixture(scope="module")
-def manager():
+def manager(own_home):
     m = JobManager(RunStore())  # the same home as the pages' manager: a second server on one store
     yield m
     m.shutdown(wait=10)
