@@ -345,27 +345,7 @@ def compare_published(rows: Iterable[ResultRow], published: Iterable[Any]) -> li
 def custom_preset(epochs: int, test_limit: int | None = None, augmentation: str = "none", lr: float | None = None,
                   batch_size: int | None = None) -> str:
     """A named preset for custom values, e.g. 'custom-e10-t500-none', usable wherever a preset name is
-    (EvalSpec.preset, the store's key): the name says every value that differs from the paper protocol,
-    so results under it are reused only for the same values. Registered in this process on first use."""
-    from .evaluation import protocol
+    (EvalSpec.preset, the store's key); see evaluation.protocol.custom_preset_name."""
+    from .evaluation.protocol import custom_preset_name
 
-    aug = augmentation.strip().lower()
-    if aug not in protocol.AUGMENTATIONS:
-        raise ValueError(f"augmentation must be one of {', '.join(protocol.AUGMENTATIONS)}, not {augmentation!r}")
-    if int(epochs) < 1:
-        raise ValueError("epochs must be at least 1")
-    parts = [f"custom-e{int(epochs)}", f"t{int(test_limit)}" if test_limit else "tall", aug]
-    if lr is not None:
-        parts.append(f"lr{lr:g}")
-    if batch_size is not None:
-        parts.append(f"b{int(batch_size)}")
-    name = "-".join(parts)
-    if name not in protocol.PRESETS:
-        changes: dict[str, Any] = {"name": name, "epochs": int(epochs), "test_limit": int(test_limit) if test_limit
-                                   else None, "augmentation": aug, "extra_final_epoch": False, "num_seeds": 1}
-        if lr is not None:
-            changes["lr"] = float(lr)
-        if batch_size is not None:
-            changes["batch_size"] = int(batch_size)
-        protocol.PRESETS[name] = lambda: protocol.paper_config().with_(**changes)
-    return name
+    return custom_preset_name(epochs, test_limit, augmentation, lr, batch_size)

@@ -178,3 +178,17 @@ def test_reference_accuracy_is_computed_once_and_cached(tmp_path, monkeypatch):
     assert list((tmp_path / "reference").glob("*.json"))
     again = reference_accuracy("toy", "mlp", plan, device="cpu", data=data, compute=False)
     assert again == first
+
+
+def test_custom_preset_names_resolve_in_any_process():
+    from ddcore.evaluation.protocol import custom_preset_name, get_preset
+
+    name = custom_preset_name(7, 300, "dsa", lr=1e-05, batch_size=64)
+    cfg = get_preset(name)
+    assert (cfg.name, cfg.epochs, cfg.test_limit, cfg.augmentation, cfg.lr, cfg.batch_size) == \
+        (name, 7, 300, "dsa", 1e-05, 64)
+    assert get_preset(custom_preset_name(3)).test_limit is None
+    with pytest.raises(ValueError, match="custom preset name"):
+        get_preset("custom-e3")
+    with pytest.raises(ValueError, match="augmentation"):
+        custom_preset_name(3, augmentation="mixup")

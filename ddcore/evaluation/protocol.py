@@ -152,12 +152,59 @@ def quick_config() -> EvalConfig:
 PRESETS: dict[str, Any] = {"paper": paper_config, "quick": quick_config}
 
 
+CUSTOM_PREFIX = "custom-"
+
+
+def custom_preset_name(epochs: int, test_limit: int | None = None, augmentation: str = "none",
+                       lr: float | None = None, batch_size: int | None = None) -> str:
+    """A self-describing preset name such as 'custom-e10-t500-none' (the paper optimiser with these values).
+
+    Every process understands it (`get_preset` parses it), so results stored under it are reused only for
+    the same values, and a job resubmitted after a restart still resolves."""
+    aug = augmentation.strip().lower()
+    if aug not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, not {augmentation!r}")
+    if int(epochs) < 1:
+        raise ValueError("epochs must be at least 1")
+    parts = [f"custom-e{int(epochs)}", f"t{int(test_limit)}" if test_limit else "tall", aug]
+    if lr is not None:
+        parts.append("lr" + format(float(lr), ".6g").replace("-", "m"))  # '-' separates the parts
+    if batch_size is not None:
+        parts.append(f"b{int(batch_size)}")
+    return "-".join(parts)
+
+
+def parse_custom_preset(name: str) -> EvalConfig:
+    """The EvalConfig a `custom_preset_name` stands for; a malformed name fails with the expected form."""
+    parts = name[len(CUSTOM_PREFIX):].split("-")
+    try:
+        if len(parts) < 3 or not parts[0].startswith("e") or not parts[1].startswith("t"):
+            raise ValueError
+        changes: dict[str, Any] = {"name": name, "epochs": int(parts[0][1:]),
+                                   "test_limit": None if parts[1] == "tall" else int(parts[1][1:]),
+                                   "augmentation": parts[2], "extra_final_epoch": False, "num_seeds": 1}
+        for extra in parts[3:]:
+            if extra.startswith("lr"):
+                changes["lr"] = float(extra[2:].replace("m", "-"))
+            elif extra.startswith("b"):
+                changes["batch_size"] = int(extra[1:])
+            else:
+                raise ValueError
+    except ValueError:
+        raise ValueError(f"'{name}' is not a custom preset name (expected e.g. custom-e10-t500-none)") from None
+    if changes["augmentation"] not in AUGMENTATIONS or changes["epochs"] < 1:
+        raise ValueError(f"'{name}' names an invalid epoch count or augmentation")
+    return paper_config().with_(**changes)
+
+
 def get_preset(preset: "str | EvalConfig | None") -> EvalConfig:
     if preset is None:
         return quick_config()
     if isinstance(preset, EvalConfig):
         return preset
     key = str(preset).strip().lower()
+    if key.startswith(CUSTOM_PREFIX):
+        return parse_custom_preset(key)
     if key not in PRESETS:
         raise ValueError(f"Unknown evaluation preset '{preset}'. Choose one of: {', '.join(PRESETS)} (or pass an EvalConfig).")
     return PRESETS[key]()
