@@ -11,6 +11,12 @@ from pathlib import Path
 
 import pytest
 
+# One intra-op thread everywhere in the suite (this process, the CLI and Streamlit subprocesses): the tests use
+# tiny sizes, and on 2 cores two OpenMP threads stall whenever the other core is busy (measured: a tiny DC test
+# took 112 s with 2 threads beside a busy core, 2.7 s with 1).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("DDCORE_JOB_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
