@@ -242,7 +242,7 @@ def _live_view() -> None:
         st.progress(min(1.0, iteration / total) if total else 0.0, text=text)
         b1, b2, b3, b4 = st.columns(4)
         if status == "paused" or (job is not None and job.paused_requested):
-            b1.button("⏵ Resume", on_click=_act, args=(manager.resume, job.id), key="ctl_resume",
+            b1.button("▶ Resume", on_click=_act, args=(manager.resume, job.id), key="ctl_resume",
                       width="stretch")
             b2.button("⏭ Step", on_click=_act, args=(manager.step, job.id), key="ctl_step",
                       help="Advance one iteration while paused", width="stretch")
@@ -260,7 +260,7 @@ def _live_view() -> None:
         if record.message and status != "done":
             (st.error if status == "failed" else st.info)(record.message)
         if record.resumable:
-            if st.button("⏵ Resume from the last checkpoint", key="ctl_resume_run"):
+            if st.button("▶ Resume from the last checkpoint", key="ctl_resume_run"):
                 _act(manager.resume_run, run_id)
                 st.rerun()
 

@@ -153,7 +153,7 @@ def _detail(run_id: str) -> None:
     with a2:
         st.markdown("&nbsp;")
         if record.resumable and not (job and job.status in ("queued", "running", "paused")):
-            if st.button("⏵ Resume run", key="gallery_resume", width="stretch"):
+            if st.button("▶ Resume run", key="gallery_resume", width="stretch"):
                 try:
                     manager.resume_run(run_id)
                 except Exception as e:

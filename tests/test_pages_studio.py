@@ -166,7 +166,7 @@ def test_distill_failure_is_shown_not_crashed() -> None:
     at.button(key="distill_start").click()
     ok(at.run())
     at = poll(at, lambda a: any("DivergenceError" in e.value for e in a.error), timeout=60)
-    assert any(b.label.startswith("⏵ Resume") for b in at.button)  # a failed run keeps its last good set
+    assert any(b.label.startswith("▶ Resume") for b in at.button)  # a failed run keeps its last good set
 
 
 def test_gallery_filters_open_rename_delete(finished_runs) -> None:
