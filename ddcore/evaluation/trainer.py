@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import dc_augment, dsa_augment
+from ..models.fast_inference import fast_logits
 from .protocol import ResolvedConfig
 from .result import EvaluationCancelled
 
@@ -254,7 +255,7 @@ def predict(group: NetworkGroup, images: torch.Tensor, chunk: int = 500,
         for i in range(0, images.shape[0], chunk):
             if should_stop is not None and should_stop():
                 raise EvaluationCancelled("evaluation cancelled while testing")
-            preds.append(net(images[i:i + chunk]).argmax(-1))
+            preds.append(fast_logits(net, images[i:i + chunk]).argmax(-1))  # = net(x), faster on a CPU
         out.append(torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=images.device))
     return torch.stack(out)
 

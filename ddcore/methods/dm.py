@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import torch
 
 from ..data.info import DatasetInfo
+from ..models.fast_inference import fast_embed, supports_fast_inference
 from . import register_method
 from .matching import MatchingConfig, MatchingMethod, apply_class_plans, class_plans, class_seeds
 
-REAL_CHUNK = 256  # images per no-grad forward chunk: small chunks stay in cache (measured: 1280 is 4x slower per image)
+
 
 
 @dataclass
@@ -67,8 +68,11 @@ class DM(MatchingMethod):
         with torch.no_grad(), self.autocast():
             if cfg.dsa:
                 real = apply_class_plans(real, plans, cfg.batch_real)
-            chunk = real.shape[0] if self.has_batchnorm(net) else REAL_CHUNK  # BN: statistics of the whole batch
-            feats = torch.cat([embed(self.layout(part)).float() for part in real.split(chunk)])
+            if self.config.speed_mode == "fp32" and supports_fast_inference(net, real):
+                feats = fast_embed(net, real)  # same numbers, 2.4x faster on a CPU (models/fast_inference.py)
+            else:  # CUDA, batchnorm (statistics of the whole batch): one pass; other CPU modes: cache-sized chunks
+                chunk = 256 if self.device.type == "cpu" and not self.has_batchnorm(net) else real.shape[0]
+                feats = torch.cat([embed(self.layout(part)).float() for part in real.split(chunk)])
             mean_real = feats.view(k, cfg.batch_real, -1).mean(1)
         with self.autocast():
             mean_syn = embed(self.layout(syn)).float().view(k, ipc, -1).mean(1)
