@@ -77,7 +77,8 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
             "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset, "test_images": res.test_images,
             "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
-            "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"), "overrides": overrides}
+            "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"), "overrides": overrides,
+            "command": "python -m benchmarks.methods_accuracy " + " ".join(os.sys.argv[1:])}
 
 
 def write_table(rows: list[dict], command: str) -> None:
@@ -118,6 +119,7 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method overrides for every cell")
     p.add_argument("--budget-s", type=float, default=900.0, help="stop distilling after this many seconds")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--table-only", action="store_true", help="rewrite the .md from the .jsonl and stop")
     p.add_argument("--out-dir", default=str(RESULTS), help="where the .jsonl and .md go")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -129,6 +131,10 @@ def main() -> None:
     rows = [json.loads(line) for line in JSONL.read_text().splitlines()] if JSONL.exists() else []
     done = {(r["dataset"], r["method"], r["ipc"], r["seed"]) for r in rows}
     command = "python -m benchmarks.methods_accuracy " + " ".join(os.sys.argv[1:])
+    if args.table_only:
+        write_table(rows, "python -m benchmarks.methods_accuracy --threads 1 --resume --cells …  (several runs; "
+                          "each row's command line is in the .jsonl)")
+        return
     for cell in args.cells:
         ds, method, ipc = cell.split(":")
         data = load_dataset(ds)

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from ..data.info import DatasetInfo
 from . import register_method
-from .dc import DC, DCConfig
-from .matching import get_loops
+from .dc import DC, DCConfig, quick_matching
 
 
 @dataclass
@@ -36,7 +35,4 @@ class DSA(DC):
 
     @staticmethod
     def _quick(config: DCConfig, info: DatasetInfo, ipc: int) -> None:
-        config.batch_real = 64
-        config.iterations = 100 if ipc == 1 else 15
-        if ipc > 1:  # a fifth of the reference's inner epochs: an iteration at IPC 10 then takes ~1/3 the time
-            config.inner_loop = max(1, get_loops(ipc)[1] // 5)
+        quick_matching(config, ipc)  # the init is already real

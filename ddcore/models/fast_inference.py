@@ -8,7 +8,8 @@ whole iteration. Measured alternatives, one thread, MNIST ConvNet-3 (benchmarks/
   Winograd on AVX2): 17.5 ms vs 25 ms (oneDNN channels_last) / 35 ms (oneDNN NCHW) per 32x128x16x16;
 - the 1-channel first layer as PyTorch's im2col + GEMM ("thnn") convolution: 2.3 ms vs 12 ms (oneDNN);
 - chunks of 32 images, so a chunk's activations stay in cache: 3.9 s vs 4.4 s (chunks of 256);
-- 2x2 average pooling as four strided adds: 3.4 s vs 3.9 s for the whole pass.
+- 2x2 average pooling as one contiguous add of row pairs, then one of column pairs: 2.3 ms vs 15.8 ms
+  (avg_pool2d) per 32x128x32x32.
 Together 3.4 s vs 8.05 s. Results equal `net.embed` to ~1e-5 relative (fp32 throughout; Winograd's
 rounding differs from direct convolution's, as cuDNN's does on a GPU).
 
@@ -56,8 +57,14 @@ def _conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 
 def _avg_pool_2x2(x: torch.Tensor) -> torch.Tensor:
-    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2  # AvgPool2d(2, 2) drops an odd last row/column
-    return (x[..., 0:h:2, 0:w:2] + x[..., 1:h:2, 0:w:2] + x[..., 0:h:2, 1:w:2] + x[..., 1:h:2, 1:w:2]) * 0.25
+    """AvgPool2d(2, 2): add row pairs as two contiguous halves, then column pairs (5x faster than avg_pool2d)."""
+    n, c, h, w = x.shape
+    h2, w2 = h // 2, w // 2  # AvgPool2d drops an odd last row/column
+    if (h, w) != (2 * h2, 2 * w2) or not x.is_contiguous():
+        x = x[..., :2 * h2, :2 * w2].contiguous()
+    rows = x.view(n, c, h2, 4 * w2)
+    rows = rows[..., :2 * w2] + rows[..., 2 * w2:]
+    return (rows[..., 0::2] + rows[..., 1::2]).mul_(0.25)
 
 
 def _is_2x2_avg_pool(m: nn.Module) -> bool:
