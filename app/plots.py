@@ -261,8 +261,11 @@ def accuracy_vs_ipc(rows: Sequence[ResultRow], architecture: str, published: Seq
 
 # ---------------------------------------------------------------------- one evaluation in detail
 def _which_network(row: ResultRow) -> str:
-    return (f"of the network of the last of its {row.n_seeds} seeds" if row.n_seeds > 1
-            else "of its one network (1 seed)")
+    if row.n_seeds <= 1:
+        return "of its one network (1 seed)"
+    if detail(row).class_stats_over == "all seeds":
+        return f"over the networks of all {row.n_seeds} seeds"
+    return f"of the network of the last of its {row.n_seeds} seeds"
 
 
 def per_class(row: ResultRow) -> Plot:

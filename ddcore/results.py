@@ -100,10 +100,11 @@ class EvalDetail:
 
     accuracies: list[float]
     class_names: list[str]
-    per_class: list[float] | None  # percent (ddcore.evaluation: of the last seed's network)
+    per_class: list[float] | None  # percent (ddcore.evaluation: mean over the seeds' networks)
     per_class_std: list[float] | None
-    confusion: list[list[float]] | None  # rows = true class, columns = predicted (counts; the last seed's network)
+    confusion: list[list[float]] | None  # rows = true class, columns = predicted (counts summed over the seeds' networks)
     curves: list[dict[str, list[float]]]  # one per seed: {"epoch": [...], "train_loss": [...], ...}
+    class_stats_over: str = "last seed"  # 'all seeds' (summed confusion) or 'last seed' (older records)
 
 
 # ---------------------------------------------------------------------- reading records
@@ -204,7 +205,8 @@ def detail(record: dict[str, Any] | ResultRow) -> EvalDetail:
     if not class_names and n:
         class_names = [str(i) for i in range(n)]
     return EvalDetail(accuracies=seed_accuracies(record), class_names=class_names, per_class=per_class_list,
-                      per_class_std=per_class_std_list, confusion=confusion_list, curves=curves)
+                      per_class_std=per_class_std_list, confusion=confusion_list, curves=curves,
+                      class_stats_over=str(record.get("class_stats_over") or "last seed"))
 
 
 def _split_seed_curves(curves: dict[str, Any], scale: float) -> list[dict[str, list[float]]]:

@@ -76,7 +76,10 @@ def test_record_fields_and_json_round_trip(tmp_path):
     assert r.preset == "quick" and r.config["passes"] == 15 and r.config["lr"] == 0.01
     assert r.dataset == "toy" and r.architecture == "convnet" and r.num_images == 40 and r.ipc == 10
     assert r.device.startswith("cpu") and "torch" in r.versions and r.wall_time_s > 0
-    assert r.test_images == 200 and sum(map(sum, r.confusion)) == 200 and len(r.per_class_accuracy) == 4
+    # confusion counts summed over both seeds' networks; per-class accuracy is their mean
+    assert r.test_images == 200 and sum(map(sum, r.confusion)) == 2 * 200 and len(r.per_class_accuracy) == 4
+    assert r.class_stats_over == "all seeds"
+    assert sum(r.confusion[c][c] for c in range(4)) / 400 == pytest.approx(r.mean, abs=1e-6)
     assert len(r.curves["epoch"]) == 15 and len(r.curves["loss_3"]) == 15
     assert seen and seen[-1]["stage"] == "test" and any(s.get("fraction") == 1.0 for s in seen)
     back = EvalResult.from_json(r.to_json())

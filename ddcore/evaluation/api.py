@@ -178,7 +178,8 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
         progress({"stage": "test", "fraction": 1.0, "seeds": seed_list, "test_images": int(test_x.shape[0])})
     preds = predict(outcome.group, test_x, chunk=2000 if dev.type != "cpu" else 500, should_stop=should_stop)
     accs = [float((p == test_y).float().mean()) for p in preds]
-    conf = confusion_matrix(preds[-1].cpu(), test_y.cpu(), info.num_classes)
+    # over every network: summed confusion counts, so per-class accuracy is the mean over seeds
+    conf = sum(confusion_matrix(p.cpu(), test_y.cpu(), info.num_classes) for p in preds)
     per_class = (conf.diag().float() / conf.sum(1).clamp_min(1).float()).tolist()
     test_time = time.perf_counter() - t_test
     mean, std = mean_std(accs)
@@ -188,7 +189,8 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
                       wall_time_s=round(time.perf_counter() - wall, 3), train_time_s=round(outcome.train_time_s, 3),
                       test_time_s=round(test_time, 3), device=_device_name(dev), versions=library_versions(),
                       test_images=int(test_x.shape[0]), curves=outcome.curves, per_class_accuracy=per_class,
-                      confusion=conf.tolist(), class_names=list(info.class_names), model_kwargs=kwargs)
+                      confusion=conf.tolist(), class_names=list(info.class_names), model_kwargs=kwargs,
+                      class_stats_over="all seeds")
 
 
 def _device_name(dev: torch.device) -> str:
