@@ -333,8 +333,14 @@ def _timelapse() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         if len(frames) > 1:
-            pos = st.slider("Snapshot", 0, len(frames) - 1, value=len(frames) - 1, key=f"tl_{run_id}_{len(frames)}",
-                            help="Drag to replay how the images evolved", format="%d")
+            # The slider is rebuilt when a snapshot arrives; the chosen iteration is remembered, so a live run
+            # only moves the view while it sits at the newest snapshot (the right end follows the run).
+            picked = st.session_state.get(f"tl_pick_{run_id}")
+            start = frames.index(picked) if picked in frames else len(frames) - 1
+            pos = st.slider("Snapshot", 0, len(frames) - 1, value=start, key=f"tl_{run_id}_{len(frames)}",
+                            help="Drag to replay how the images evolved; at the right end it follows the newest "
+                                 "snapshot", format="%d")
+            st.session_state[f"tl_pick_{run_id}"] = None if pos == len(frames) - 1 else frames[pos]
         else:
             pos = 0
         it = frames[pos]

@@ -205,3 +205,27 @@ def test_compare_from_the_url(finished_runs) -> None:
     at = ok(page("compare.py", runs=f"{a},does-not-exist").run())
     assert any("does-not-exist" in w.value for w in at.warning)
     assert any("at least two" in i.value for i in at.info)
+
+
+def test_timelapse_keeps_the_chosen_snapshot_when_a_new_one_arrives(finished_runs) -> None:
+    """A live run adds snapshots while someone scrubs: their position stays; at the right end it follows."""
+    store = RunStore()
+    run_id = finished_runs[1]
+    at = page("distill.py", run=run_id)
+    at.session_state["distill_run"] = run_id
+    ok(at.run())
+    first = store.frame_iterations(run_id)
+    assert len(first) >= 2
+    at.slider[0].set_value(0)
+    ok(at.run())
+    assert any(c.startswith(f"Iteration {first[0]:,} ") for c in image_captions(at))
+    images, labels = store.load_frame(run_id, first[-1])
+    store.add_frame(run_id, first[-1] + 100, images, labels)  # what a live run does
+    ok(at.run())
+    assert at.slider[0].max == len(first)  # the scrubber grew ...
+    assert any(c.startswith(f"Iteration {first[0]:,} ") for c in image_captions(at))  # ... and stayed put
+    at.slider[0].set_value(len(first))
+    ok(at.run())
+    store.add_frame(run_id, first[-1] + 200, images, labels)
+    ok(at.run())
+    assert any(c.startswith(f"Iteration {first[-1] + 200:,} ") for c in image_captions(at))  # following the newest
