@@ -109,6 +109,16 @@ class Reference:
                 ref.epoch("train", loader, net, optimizer_net, criterion, a, aug=a.dsa)
 
 
+def git_commit() -> str:
+    import subprocess  # noqa: PLC0415
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except Exception:
+        return ""
+
+
 def timed(step, repeats: int, warmup: int) -> list[float]:
     for _ in range(warmup):
         step()
@@ -118,6 +128,33 @@ def timed(step, repeats: int, warmup: int) -> list[float]:
         step()
         out.append(time.perf_counter() - t)
     return out
+
+
+def write_table(jsonl: Path, out: Path) -> None:
+    """Markdown table of the newest row per (dataset, method, IPC, threads) in `jsonl`: median s/it per mode."""
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    newest: dict[tuple, dict] = {}
+    for r in rows:
+        newest[(r["dataset"], r["method"], r["ipc"], r.get("threads", 1))] = r
+    modes = [m for m in ("fp32", "channels_last", "bf16", "compile") if any(m in r for r in newest.values())]
+    lines = ["# Seconds per outer iteration, paper hyperparameters, CPU", "",
+             f"Rows: `{jsonl.name}` (newest per cell), rendered by `python -m benchmarks.methods_speed --table`. "
+             "Median of the timed iterations; reference = VICO-UoE/DatasetCondensation driven in the same process "
+             "just before ours; speed-up = reference / ours fp32. DC/DSA rows time the first `outer_timed` outer "
+             "loops of an iteration (`outer_full` in a whole one) for both implementations.", "",
+             "| dataset | method | IPC | threads | outer timed/full | reference s | " + " | ".join(f"{m} s" for m in modes)
+             + " | speed-up fp32 | when | load before |",
+             "|---|---|---|---|---|---|" + "---|" * len(modes) + "---|---|---|"]
+    for (ds, method, ipc, threads), r in sorted(newest.items()):
+        med = {k: statistics.median(v) for k, v in r.items() if k in ("reference", *modes) and isinstance(v, list) and v}
+        ref, fp = med.get("reference"), med.get("fp32")
+        outer = f"{r['outer_timed']}/{r['outer_full']}" if r.get("outer_timed") else "–"
+        cells = " | ".join(f"{med[m]:.2f}" if m in med else "–" for m in modes)
+        speed = f"{ref / fp:.2f}x" if ref and fp else "–"
+        lines.append(f"| {ds} | {method} | {ipc} | {threads} | {outer} | {ref:.2f} | {cells} | {speed} | {r['when']} | "
+                     f"{r['load_before'][0]:.1f} |" if ref else f"| {ds} | {method} | {ipc} | {threads} | {outer} | – | "
+                     f"{cells} | – | {r['when']} | {r['load_before'][0]:.1f} |")
+    out.write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -131,7 +168,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "methods-speed.jsonl"))
+    p.add_argument("--table", action="store_true", help="render the .jsonl as a .md table beside it and stop")
     args = p.parse_args()
+    if args.table:
+        write_table(Path(args.out), Path(args.out).with_suffix(".md"))
+        return
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for ds in args.datasets:
@@ -164,7 +205,7 @@ def main() -> None:
                 print(json.dumps({"cell": f"{ds}:{method}:{ipc}", **summary}), flush=True)
                 with open(args.out, "a") as f:
                     f.write(json.dumps({**row, "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
-                                        "torch": torch.__version__}) + "\n")
+                                        "torch": torch.__version__, "commit": git_commit()}) + "\n")
 
 
 if __name__ == "__main__":
