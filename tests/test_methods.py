@@ -100,3 +100,21 @@ def test_dm_identical_real_and_synthetic_gives_zero_loss(tiny):
         m = create_method("dm", exact, 4, preset="paper", device="cpu", model_kwargs=TINY_NET, batch_real=4, dsa=dsa,
                           init="real")
         assert m.step()["loss"] < 1e-9
+
+
+def test_dm_class_groups_and_fast_real_pass_give_the_same_step(tiny, monkeypatch):
+    """The CPU speed-ups change the order of the work, not the step: synthetic classes in groups of one vs all
+    at once, and the real side through fast_embed vs net.embed (channels_last mode takes the plain path)."""
+    import ddcore.methods.dm as dm
+
+    def one_step(group: int, mode: str) -> torch.Tensor:
+        monkeypatch.setattr(dm, "SYN_CHUNK_CPU", group)
+        m = make("dm", tiny, ipc=3, seed=5, init="real", lr_img=1.0, momentum_img=0.0, speed_mode=mode)
+        m.step()
+        return m.images.detach().clone()
+
+    grouped, whole = one_step(1, "fp32"), one_step(10_000, "fp32")
+    plain = one_step(10_000, "channels_last")
+    assert torch.allclose(grouped, whole, atol=1e-5)
+    assert torch.allclose(whole, plain, atol=1e-4)
+    assert not torch.equal(whole, make("dm", tiny, ipc=3, seed=5, init="real").images.detach())  # it did move
