@@ -118,3 +118,12 @@ def test_dm_class_groups_and_fast_real_pass_give_the_same_step(tiny, monkeypatch
     assert torch.allclose(grouped, whole, atol=1e-5)
     assert torch.allclose(whole, plain, atol=1e-4)
     assert not torch.equal(whole, make("dm", tiny, ipc=3, seed=5, init="real").images.detach())  # it did move
+
+
+def test_bf16_on_a_cpu_without_bf16_is_refused_clearly(tiny):
+    from ddcore.methods.matching import cpu_has_bf16
+
+    if cpu_has_bf16():
+        pytest.skip("this CPU has native bfloat16")
+    with pytest.raises(ValueError, match="bfloat16 instructions"):
+        make("dm", tiny, speed_mode="bf16")
