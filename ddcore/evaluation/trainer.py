@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import dc_augment, dsa_augment
-from ..models.fast_inference import fast_logits
+from ..models.fast_cpu import fast_logits
 from .protocol import ResolvedConfig
 from .result import EvaluationCancelled
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data.info import DatasetInfo
-from ..models.fast_inference import fast_embed, supports_fast_inference
+from ..models.fast_cpu import fast_embed, supports_fast_cpu
 from . import register_method
 from .matching import MatchingConfig, MatchingMethod, apply_class_plans, class_plans, class_seeds
 
@@ -69,8 +69,8 @@ class DM(MatchingMethod):
         with torch.no_grad(), self.autocast():
             if plans is not None:
                 real = apply_class_plans(real, plans, cfg.batch_real)
-            if self.config.speed_mode == "fp32" and supports_fast_inference(net, real):
-                feats = fast_embed(net, real)  # same numbers, 2.4x faster on a CPU (models/fast_inference.py)
+            if self.config.speed_mode == "fp32" and supports_fast_cpu(net, real):
+                feats = fast_embed(net, real)  # same numbers, 2.4x faster on a CPU (models/fast_cpu.py)
             else:  # batchnorm: class by class (its statistics, as in the reference); CUDA: one pass; CPU: chunks
                 chunk = cfg.batch_real if batchnorm else 256 if self.device.type == "cpu" else real.shape[0]
                 feats = torch.cat([embed(self.layout(part)).float() for part in real.split(chunk)])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ddcore.models import create_model
-from ddcore.models.fast_inference import fast_embed, fast_logits, supports_fast_inference
+from ddcore.models.fast_cpu import fast_embed, fast_logits, supports_fast_cpu
 
 
 @pytest.mark.parametrize("name,channels,size", [("convnet", 1, 28), ("convnet", 3, 32), ("convnetd4", 3, 32),
@@ -16,7 +16,7 @@ def test_same_features_and_logits_as_the_module(name: str, channels: int, size: 
     net = create_model(name, channels, 10, size)
     x = torch.randn(70, channels, size, size)  # 70: chunks of 32 plus a remainder
     with torch.no_grad():
-        assert supports_fast_inference(net, x)
+        assert supports_fast_cpu(net, x)
         want_f, want_y = net.embed(x), net(x)
         got_f, got_y = fast_embed(net, x), fast_logits(net, x)
     assert got_f.shape == want_f.shape and got_y.shape == want_y.shape
@@ -40,9 +40,9 @@ def test_steps_aside_where_it_does_not_apply() -> None:
     vgg = create_model("vgg11", 3, 10, 32)
     net = create_model("convnet", 3, 10, 32)
     with torch.no_grad():
-        assert not supports_fast_inference(bn, x)  # batchnorm: statistics of the whole batch
-        assert not supports_fast_inference(vgg, x)
-        assert not supports_fast_inference(net, x.double())
+        assert not supports_fast_cpu(bn, x)  # batchnorm: statistics of the whole batch
+        assert not supports_fast_cpu(vgg, x)
+        assert not supports_fast_cpu(net, x.double())
         assert torch.equal(fast_logits(vgg.eval(), x), vgg(x))
     out = fast_embed(net, x.clone().requires_grad_(True))  # a no-grad pass whatever the caller's mode
     assert out.grad_fn is None

@@ -1,4 +1,4 @@
-"""No-grad forward passes of ConvNets, fast on a CPU: the real-image side of DM and test-set prediction.
+"""No-grad ConvNet passes that are fast on a CPU: the real-image side of DM and test-set prediction.
 
 Why: on the 2-core CPU a DM iteration is one no-grad pass of 2,560 real images; with PyTorch's default
 (oneDNN, NCHW, batches of 256) it took 8.05 s per 2,560 MNIST images, the same as the reference's
@@ -39,7 +39,7 @@ def nnpack_ready() -> bool:
     return _NNPACK
 
 
-def supports_fast_inference(net: nn.Module, x: torch.Tensor) -> bool:
+def supports_fast_cpu(net: nn.Module, x: torch.Tensor) -> bool:
     """True where fast_embed takes its own route: a ConvNet without batchnorm on float32 CPU tensors."""
     return (isinstance(net, ConvNet) and x.device.type == "cpu" and x.dtype == torch.float32
             and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()))
@@ -86,7 +86,7 @@ def _features(net: ConvNet, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def fast_embed(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """net.embed(x) without autograd, chunked and with the fastest CPU kernels measured above."""
-    if not supports_fast_inference(net, x):
+    if not supports_fast_cpu(net, x):
         return net.embed(x)
     step = chunk or CPU_CHUNK
     return torch.cat([_features(net, part) for part in x.split(step)]) if len(x) else net.embed(x)
@@ -95,6 +95,7 @@ def fast_embed(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> tor
 @torch.no_grad()
 def fast_logits(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """net(x) without autograd: the classifier on fast_embed (falls back to net(x))."""
-    if not supports_fast_inference(net, x):
+    if not supports_fast_cpu(net, x):
         return net(x)
     return net.classifier(fast_embed(net, x, chunk))
+
