@@ -102,10 +102,12 @@ def write_table(rows: list[dict], command: str) -> None:
                else "–")
         target = TARGETS.get((d, m, i))
         tgt = "–" if target is None else (f"≥{target:.0f} " + ("met" if acc.mean() >= target else "NOT met"))
-        dist = "/".join(f"{x['distill_s']:.0f}" for x in v)
-        its = "/".join(f"{x['iterations']}/{x.get('planned_iterations', x['iterations'])}" for x in v)
+        dist = ", ".join(f"{x['distill_s']:.0f}" for x in v)
+        its = ", ".join(f"{x['iterations']}/{x.get('planned_iterations', x['iterations'])}" for x in v)
+        if m == "random":
+            dist, its = "–", "no distillation"
         lines.append(f"| {d} | {m} | {i} | {acc.mean():.1f} ± {acc.std():.1f} | {len(acc)} | {tgt} | {rnd_txt} | {sig} | "
-                     f"{published(d, m, i)} | {dist} ({its}) | {'/'.join(str(x['eval_s']) for x in v)} |")
+                     f"{published(d, m, i)} | {dist} ({its}) | {', '.join(str(x['eval_s']) for x in v)} |")
     TABLE.write_text("\n".join(lines) + "\n")
 
 
