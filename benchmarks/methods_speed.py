@@ -134,14 +134,20 @@ def write_table(jsonl: Path, out: Path) -> None:
     """Markdown table of the newest row per (dataset, method, IPC, threads) in `jsonl`: median s/it per mode."""
     rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
     newest: dict[tuple, dict] = {}
+    earlier: dict[tuple, dict] = {}  # fast-mode timings of older rows of a cell, when the newest row lacks them
     for r in rows:
-        newest[(r["dataset"], r["method"], r["ipc"], r.get("threads", 1))] = r
-    modes = [m for m in ("fp32", "channels_last", "bf16", "compile") if any(m in r for r in newest.values())]
+        cell = (r["dataset"], r["method"], r["ipc"], r.get("threads", 1))
+        newest[cell] = r
+        for m in ("channels_last", "bf16", "compile"):
+            if m in r:
+                earlier.setdefault(cell, {})[m] = r[m]
+    modes = [m for m in ("fp32", "channels_last", "bf16", "compile") if any(m in r for r in rows)]
     lines = ["# Seconds per outer iteration, paper hyperparameters, CPU", "",
              f"Rows: `{jsonl.name}` (newest per cell), rendered by `python -m benchmarks.methods_speed --table`. "
              "Median of the timed iterations; reference = VICO-UoE/DatasetCondensation driven in the same process "
              "just before ours; speed-up = reference / ours fp32. DC/DSA rows time the first `outer_timed` outer "
-             "loops of an iteration (`outer_full` in a whole one) for both implementations.", "",
+             "loops of an iteration (`outer_full` in a whole one) for both implementations. * = from an earlier run of "
+             "the cell (the newest timed fp32 and the reference only).", "",
              "| dataset | method | IPC | threads | outer timed/full | reference s | " + " | ".join(f"{m} s" for m in modes)
              + " | speed-up fp32 | when | load before |",
              "|---|---|---|---|---|---|" + "---|" * len(modes) + "---|---|---|"]
@@ -149,7 +155,8 @@ def write_table(jsonl: Path, out: Path) -> None:
         med = {k: statistics.median(v) for k, v in r.items() if k in ("reference", *modes) and isinstance(v, list) and v}
         ref, fp = med.get("reference"), med.get("fp32")
         outer = f"{r['outer_timed']}/{r['outer_full']}" if r.get("outer_timed") else "–"
-        cells = " | ".join(f"{med[m]:.2f}" if m in med else "–" for m in modes)
+        older = {m: statistics.median(v) for m, v in earlier.get((ds, method, ipc, threads), {}).items() if m not in med}
+        cells = " | ".join(f"{med[m]:.2f}" if m in med else f"{older[m]:.2f}*" if m in older else "–" for m in modes)
         speed = f"{ref / fp:.2f}x" if ref and fp else "–"
         lines.append(f"| {ds} | {method} | {ipc} | {threads} | {outer} | {ref:.2f} | {cells} | {speed} | {r['when']} | "
                      f"{r['load_before'][0]:.1f} |" if ref else f"| {ds} | {method} | {ipc} | {threads} | {outer} | – | "
