@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from ddcore.results import ResultRow, detail, published_architecture, set_labels
+from ddcore.results import EvalDetail, ResultRow, detail, published_architecture, set_labels
 
 PALETTE = qualitative.Plotly + qualitative.D3
 DROP_COLOR = "#c62828"
@@ -260,10 +260,10 @@ def accuracy_vs_ipc(rows: Sequence[ResultRow], architecture: str, published: Seq
 
 
 # ---------------------------------------------------------------------- one evaluation in detail
-def _which_network(row: ResultRow) -> str:
+def _which_network(row: ResultRow, d: EvalDetail) -> str:
     if row.n_seeds <= 1:
         return "of its one network (1 seed)"
-    if detail(row).class_stats_over == "all seeds":
+    if d.class_stats_over == "all seeds":
         return f"over the networks of all {row.n_seeds} seeds"
     return f"of the network of the last of its {row.n_seeds} seeds"
 
@@ -281,7 +281,7 @@ def per_class(row: ResultRow) -> Plot:
         fig.add_hline(y=row.mean, line=dict(dash="dot", color="#555"), annotation_text=f"overall {row.mean:.1f}%")
     fig.update_layout(margin=WIDE, height=360, yaxis=dict(title="test accuracy (%)", range=[0, 105]),
                       xaxis=dict(title="class", type="category"))
-    which = "mean over seeds (error bars: std)" if d.per_class_std else _which_network(row)
+    which = "mean over seeds (error bars: std)" if d.per_class_std else _which_network(row, d)
     caption = (f"Test accuracy (%) on {tested_on([row])} per class of {row.label} evaluated on {row.architecture}, {which}; "
                f"{row.preset} preset; the dotted line is the mean over all seeds.")
     return Plot(fig, caption)
@@ -303,7 +303,7 @@ def confusion(row: ResultRow, normalise: bool = True) -> Plot:
                       yaxis=dict(title="true class", autorange="reversed", type="category"))
     caption = (f"Confusion matrix of {row.label} evaluated on {row.architecture}: test images of each true class "
                f"(rows) by predicted class (columns), {'percent of the row' if normalise else 'counts'}, "
-               + _which_network(row)
+               + _which_network(row, d)
                + f"; {row.preset} preset.")
     return Plot(fig, caption)
 

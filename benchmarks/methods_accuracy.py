@@ -30,6 +30,7 @@ from ddcore.runner import Runner, RunSpec
 RESULTS = Path(__file__).resolve().parent / "results"
 JSONL = RESULTS / "methods-accuracy.jsonl"
 TABLE = RESULTS / "methods-accuracy.md"
+COMMAND = "python -m benchmarks.methods_accuracy " + " ".join(os.sys.argv[1:])
 
 # Priority order: the targets first.
 DEFAULT_CELLS = ["cifar10:dm:10", "mnist:dc:1", "cifar10:dc:1", "cifar10:dsa:1", "cifar10:random:10",
@@ -78,7 +79,7 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
             "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset, "test_images": res.test_images,
             "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
             "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"), "overrides": overrides,
-            "command": "python -m benchmarks.methods_accuracy " + " ".join(os.sys.argv[1:])}
+            "command": COMMAND}
 
 
 def write_table(rows: list[dict], command: str) -> None:
@@ -132,7 +133,7 @@ def main() -> None:
     JSONL, TABLE = out / JSONL.name, out / TABLE.name
     rows = [json.loads(line) for line in JSONL.read_text().splitlines()] if JSONL.exists() else []
     done = {(r["dataset"], r["method"], r["ipc"], r["seed"]) for r in rows}
-    command = "python -m benchmarks.methods_accuracy " + " ".join(os.sys.argv[1:])
+    command = COMMAND
     if args.table_only:
         write_table(rows, "python -m benchmarks.methods_accuracy --threads 1 --resume --cells …  (several runs; "
                           "each row's command line is in the .jsonl)")

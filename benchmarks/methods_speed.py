@@ -31,7 +31,8 @@ import torch
 
 from ddcore.data import load_dataset
 from ddcore.methods import create_method
-from ddcore.methods.matching import cpu_has_bf16, get_loops
+from ddcore.device import cpu_has_bf16
+from ddcore.methods.matching import get_loops
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -158,9 +159,9 @@ def write_table(jsonl: Path, out: Path) -> None:
         older = {m: statistics.median(v) for m, v in earlier.get((ds, method, ipc, threads), {}).items() if m not in med}
         cells = " | ".join(f"{med[m]:.2f}" if m in med else f"{older[m]:.2f}*" if m in older else "–" for m in modes)
         speed = f"{ref / fp:.2f}x" if ref and fp else "–"
-        lines.append(f"| {ds} | {method} | {ipc} | {threads} | {outer} | {ref:.2f} | {cells} | {speed} | {r['when']} | "
-                     f"{r['load_before'][0]:.1f} |" if ref else f"| {ds} | {method} | {ipc} | {threads} | {outer} | – | "
-                     f"{cells} | – | {r['when']} | {r['load_before'][0]:.1f} |")
+        ref_txt = f"{ref:.2f}" if ref else "–"
+        lines.append(f"| {ds} | {method} | {ipc} | {threads} | {outer} | {ref_txt} | {cells} | {speed} | {r['when']} | "
+                     f"{r['load_before'][0]:.1f} |")
     out.write_text("\n".join(lines) + "\n")
 
 

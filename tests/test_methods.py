@@ -121,7 +121,7 @@ def test_dm_class_groups_and_fast_real_pass_give_the_same_step(tiny, monkeypatch
 
 
 def test_bf16_on_a_cpu_without_bf16_is_refused_clearly(tiny):
-    from ddcore.methods.matching import cpu_has_bf16
+    from ddcore.device import cpu_has_bf16
 
     if cpu_has_bf16():
         pytest.skip("this CPU has native bfloat16")

@@ -23,22 +23,6 @@ from .matching import MatchingConfig, MatchingMethod, class_seeds, cross_entropy
 BN_IMAGES_PER_CLASS = 16  # reference main.py BNSizePC
 
 
-def quick_matching(config: "DCConfig", ipc: int) -> None:
-    """The quick preset's schedule for DC and DSA, measured on the 2-core CPU (benchmarks/methods_accuracy.py).
-
-    Real batches of 64 instead of 256. IPC 1: 100 iterations at image lr 1.0 (10x the paper's): from a
-    real init, CIFAR-10 DC sets reached 25.9% after 30 iterations and 28.3% after 60 (176 s / 342 s,
-    3 quick evaluations each), where lr 0.1 gave 20.8% after 50 and 22.4% after 100. IPC > 1: 15
-    iterations with a fifth of the reference's inner epochs (an IPC-10 iteration takes ~1/3 the time).
-    """
-    config.batch_real = 64
-    if ipc == 1:
-        config.iterations, config.lr_img = 100, 1.0
-    else:
-        config.iterations = 15
-        config.inner_loop = max(1, get_loops(ipc)[1] // 5)
-
-
 @dataclass
 class DCConfig(MatchingConfig):
     iterations: int = 1000
@@ -77,8 +61,19 @@ class DC(MatchingMethod):
 
     @staticmethod
     def _quick(config: DCConfig, info: DatasetInfo, ipc: int) -> None:
-        config.init = "real"
-        quick_matching(config, ipc)
+        """The quick preset of DC and DSA (DSA inherits it), measured on the 2-core CPU (benchmarks/methods_accuracy.py).
+
+        Real init and real batches of 64 instead of 256. IPC 1: 100 iterations at image lr 1.0 (10x the
+        paper's): CIFAR-10 DC sets reached 25.9% after 30 iterations and 28.3% after 60 (176 s / 342 s, 3
+        quick evaluations each), where lr 0.1 gave 20.8% after 50 and 22.4% after 100. IPC > 1: 15 iterations
+        with a fifth of the reference's inner epochs (an IPC-10 iteration takes ~1/3 the time).
+        """
+        config.init, config.batch_real = "real", 64
+        if ipc == 1:
+            config.iterations, config.lr_img = 100, 1.0
+        else:
+            config.iterations = 15
+            config.inner_loop = max(1, get_loops(ipc)[1] // 5)
 
     @property
     def loops(self) -> tuple[int, int]:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..data.info import DatasetInfo
 from . import register_method
-from .dc import DC, DCConfig, quick_matching
+from .dc import DC, DCConfig
 
 
 @dataclass
@@ -32,7 +31,3 @@ class DSA(DC):
     paper = "Bo Zhao and Hakan Bilen. Dataset Condensation with Differentiable Siamese Augmentation. ICML 2021."
     paper_url = "https://arxiv.org/abs/2102.08259"
     Config = DSAConfig
-
-    @staticmethod
-    def _quick(config: DCConfig, info: DatasetInfo, ipc: int) -> None:
-        quick_matching(config, ipc)  # the init is already real

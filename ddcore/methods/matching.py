@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import DSAParams, DSAStep, apply_dsa, default_strategy, plan_dsa
+from ..device import cpu_has_bf16
 from ..models import create_model
 from .base import DistillMethod, MethodConfig
 
@@ -100,14 +101,6 @@ def apply_class_plans(x: torch.Tensor, plans: Sequence[list[DSAStep]], per_class
     inverse = torch.empty(x.shape[0], dtype=torch.long)
     inverse[torch.cat(order)] = torch.arange(x.shape[0])
     return torch.cat(pieces).index_select(0, inverse.to(x.device))
-
-
-def cpu_has_bf16() -> bool:
-    """oneDNN has native bfloat16 kernels on this CPU (without them it emulates, ~80x slower)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:
-        return False
 
 
 # ----------------------------------------------------------------------------------------------

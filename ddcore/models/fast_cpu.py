@@ -83,19 +83,18 @@ def _features(net: ConvNet, x: torch.Tensor) -> torch.Tensor:
     return torch.flatten(x, 1)
 
 
+def _chunked_features(net: ConvNet, x: torch.Tensor, chunk: int | None) -> torch.Tensor:
+    return torch.cat([_features(net, part) for part in x.split(chunk or CPU_CHUNK)]) if len(x) else net.embed(x)
+
+
 @torch.no_grad()
 def fast_embed(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """net.embed(x) without autograd, chunked and with the fastest CPU kernels measured above."""
-    if not supports_fast_cpu(net, x):
-        return net.embed(x)
-    step = chunk or CPU_CHUNK
-    return torch.cat([_features(net, part) for part in x.split(step)]) if len(x) else net.embed(x)
+    return _chunked_features(net, x, chunk) if supports_fast_cpu(net, x) else net.embed(x)
 
 
 @torch.no_grad()
 def fast_logits(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """net(x) without autograd: the classifier on fast_embed (falls back to net(x))."""
-    if not supports_fast_cpu(net, x):
-        return net(x)
-    return net.classifier(fast_embed(net, x, chunk))
+    """net(x) without autograd: the classifier on the fast features (falls back to net(x))."""
+    return net.classifier(_chunked_features(net, x, chunk)) if supports_fast_cpu(net, x) else net(x)
 
