@@ -1,14 +1,16 @@
-"""Accuracy of DC, DSA and DM sets (quick preset) beside random real images, evaluated the same way.
+"""Accuracy of DC, DSA and DM sets beside random real images, evaluated the same way.
 
     flock /tmp/ddstudio-bench.lock .venv/bin/python -m benchmarks.methods_accuracy --threads 1
     flock /tmp/ddstudio-bench.lock .venv/bin/python -m benchmarks.methods_accuracy \
         --cells cifar10:dm:10 mnist:dc:1 --distill-seeds 0 --eval-seeds 3
 
 A cell = (dataset, method, IPC). For every distillation seed the set is distilled with the
-method's quick preset (wall time recorded) and evaluated with ddcore.evaluate's quick protocol
-on `--eval-seeds` fresh ConvNets; 'random' cells are random real images evaluated the same way.
-Results are appended to results/methods-accuracy.jsonl as they finish (`--resume` skips done ones)
-and results/methods-accuracy.md is rewritten after every cell.
+method's `--preset` (quick by default; wall time recorded) and evaluated with ddcore.evaluate's
+`--eval-preset` protocol on `--eval-seeds` fresh ConvNets; 'random' cells are random real images
+evaluated the same way. Results are appended to results/methods-accuracy.jsonl as they finish
+(`--resume` skips done ones) and results/methods-accuracy.md is rewritten after every cell; with
+`--preset paper` the files are methods-accuracy-paper.* (the paper protocol needs a GPU:
+benchmarks/paper_gpu.sh runs the cells in parallel on one).
 """
 from __future__ import annotations
 
@@ -42,34 +44,65 @@ TARGETS = {("cifar10", "dm", 10): 40.0, ("cifar10", "dc", 1): 24.0, ("cifar10", 
            ("mnist", "dc", 1): 85.0}
 
 
-def published(dataset: str, method: str, ipc: int) -> str:
+def published_row(dataset: str, method: str, ipc: int):
     try:
         from ddcore.published import lookup
 
         rows = lookup(dataset, method, ipc, "convnet")
     except Exception:  # the table is optional for this benchmark
+        return None
+    return rows[0] if rows else None
+
+
+def published(dataset: str, method: str, ipc: int) -> str:
+    r = published_row(dataset, method, ipc)
+    if r is None:
         return "–"
-    if not rows:
-        return "–"
-    r = rows[0]
     return f"{r.mean:.1f}" + (f" ± {r.std:.1f}" if r.std is not None else "")
 
 
+def vs_published(dataset: str, method: str, ipc: int, mean: float) -> str:
+    """(ours − published mean) / published std: the paper-preset goal is within ±2."""
+    r = published_row(dataset, method, ipc)
+    if r is None or not r.std:
+        return "–"
+    return f"{(mean - r.mean) / r.std:+.1f}"
+
+
+def device_name(device: str) -> str:
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"{platform.machine()} CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
 def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict,
-             budget_s: float | None) -> dict:
-    spec = RunSpec(dataset=data.info.name, method=method, ipc=ipc, preset="quick", seed=seed, device=device,
+             budget_s: float | None, preset: str = "quick", eval_preset: str = "quick",
+             save_dir: Path | None = None) -> dict:
+    spec = RunSpec(dataset=data.info.name, method=method, ipc=ipc, preset=preset, seed=seed, device=device,
                    overrides=overrides)
     runner = Runner(spec, data)
     stop = threading.Event()
     timer = threading.Timer(budget_s, stop.set) if budget_s else None
     if timer is not None:
         timer.start()
-    t0 = time.perf_counter()
-    synthetic = runner.run(stop)
+    t0 = last = time.perf_counter()
+
+    def progress(row: dict) -> None:  # a line every 30 s, for long runs watched through a log
+        nonlocal last
+        if time.perf_counter() - last >= 30:
+            last = time.perf_counter()
+            print(f"  {data.info.name}:{method}:{ipc} it {row['iteration']}/{runner.method.total_iterations} "
+                  f"loss {row.get('loss', float('nan')):.4g} {runner.its_per_s():.2f} it/s", flush=True)
+
+    synthetic = runner.run(stop, progress)
     if timer is not None:
         timer.cancel()
     distill_s = time.perf_counter() - t0
-    res = evaluate(synthetic, "convnet", "quick", seeds=list(range(eval_seeds)), device=device, test_data=data)
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        synthetic.save(save_dir / f"{data.info.name}-{method}-ipc{ipc}-{preset}-seed{seed}.safetensors")
+    res = evaluate(synthetic, "convnet", eval_preset, seeds=list(range(eval_seeds)), device=device, test_data=data)
     losses = [r["loss"] for r in runner.history if "loss" in r]
     return {"dataset": data.info.name, "method": method, "ipc": ipc, "seed": seed,
             "accuracies": [100 * a for a in res.accuracies], "mean": 100 * res.mean, "std": 100 * res.std,
@@ -77,38 +110,41 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
             "planned_iterations": runner.method.total_iterations, "budget_s": budget_s,
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
             "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset, "test_images": res.test_images,
+            "preset": preset, "device": device_name(device), "data_source": data.source,
             "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
-            "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"), "overrides": overrides,
+            "load_avg": os.getloadavg(), "torch": torch.__version__, "when": time.strftime("%Y-%m-%d %H:%M"), "overrides": overrides,
             "command": COMMAND}
 
 
-def write_table(rows: list[dict], command: str) -> None:
+def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
     cells: dict[tuple, list[dict]] = {}
     for r in rows:
         cells.setdefault((r["dataset"], r["method"], r["ipc"]), []).append(r)
     randoms = {(d, i): np.concatenate([x["accuracies"] for x in v]) for (d, m, i), v in cells.items() if m == "random"}
-    lines = ["# DC / DSA / DM, quick preset, ConvNet, CPU", "",
+    devices = sorted({r.get("device", f"{platform.machine()} CPU") for r in rows})
+    lines = [f"# DC / DSA / DM, {preset} preset, ConvNet, {', '.join(devices)}", "",
              f"Command: `{command}`  ",
-             f"Machine: {platform.machine()} {os.cpu_count()} CPU(s), torch {torch.__version__}; the CPU is shared "
-             "with other jobs, so wall times are noisy (load average recorded per row in the .jsonl).", "",
+             f"Machine: {', '.join(devices)}; torch {sorted({r.get('torch', torch.__version__) for r in rows})}. "
+             "Jobs shared the machine, so wall times are noisy (load average recorded per row in the .jsonl).", "",
              "Accuracy: mean ± population std over all (distillation seed × evaluation network) pairs, ddcore.evaluate "
-             "quick protocol. 'vs random': (ours − random) / random std at the same IPC.", "",
+             f"{sorted({r.get('eval_preset', 'quick') for r in rows})} protocol. 'vs random': (ours − random) / random "
+             "std at the same IPC.", "",
              "| dataset | method | IPC | accuracy % | n | target | random real % | vs random (σ) | published | "
-             "distill s (iters done/planned) | eval s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "vs published (σ) | distill s (iters done/planned) | eval s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (d, m, i), v in sorted(cells.items()):
         acc = np.concatenate([x["accuracies"] for x in v])
         rnd = randoms.get((d, i))
         rnd_txt = f"{rnd.mean():.1f} ± {rnd.std():.1f}" if rnd is not None and m != "random" else "–"
         sig = (f"{(acc.mean() - rnd.mean()) / rnd.std():+.1f}" if rnd is not None and m != "random" and rnd.std() > 1e-6
                else "–")
-        target = TARGETS.get((d, m, i))
+        target = TARGETS.get((d, m, i)) if preset == "quick" else None  # the issue's targets are for quick
         tgt = "–" if target is None else (f"≥{target:.0f} " + ("met" if acc.mean() >= target else "NOT met"))
         dist = ", ".join(f"{x['distill_s']:.0f}" for x in v)
         its = ", ".join(f"{x['iterations']}/{x.get('planned_iterations', x['iterations'])}" for x in v)
         if m == "random":
             dist, its = "–", "no distillation"
         lines.append(f"| {d} | {m} | {i} | {acc.mean():.1f} ± {acc.std():.1f} | {len(acc)} | {tgt} | {rnd_txt} | {sig} | "
-                     f"{published(d, m, i)} | {dist} ({its}) | {', '.join(str(x['eval_s']) for x in v)} |")
+                     f"{published(d, m, i)} | {vs_published(d, m, i, acc.mean())} | {dist} ({its}) | {', '.join(str(x['eval_s']) for x in v)} |")
     TABLE.write_text("\n".join(lines) + "\n")
 
 
@@ -119,24 +155,30 @@ def main() -> None:
     p.add_argument("--eval-seeds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", default="quick", choices=("quick", "paper"), help="the methods' preset")
+    p.add_argument("--eval-preset", default=None, choices=("quick", "paper"),
+                   help="evaluation protocol (default: the same as --preset)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method overrides for every cell")
     p.add_argument("--budget-s", type=float, default=900.0, help="stop distilling after this many seconds")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--table-only", action="store_true", help="rewrite the .md from the .jsonl and stop")
     p.add_argument("--out-dir", default=str(RESULTS), help="where the .jsonl and .md go")
+    p.add_argument("--save-sets", default=None, help="folder to save each distilled set in (.safetensors)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     global JSONL, TABLE
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    JSONL, TABLE = out / JSONL.name, out / TABLE.name
+    suffix = "" if args.preset == "quick" else f"-{args.preset}"
+    JSONL, TABLE = out / f"methods-accuracy{suffix}.jsonl", out / f"methods-accuracy{suffix}.md"
+    eval_preset = args.eval_preset or args.preset
     rows = [json.loads(line) for line in JSONL.read_text().splitlines()] if JSONL.exists() else []
     done = {(r["dataset"], r["method"], r["ipc"], r["seed"]) for r in rows}
     command = COMMAND
     if args.table_only:
-        write_table(rows, "python -m benchmarks.methods_accuracy --threads 1 --resume --cells …  (several runs; "
-                          "each row's command line is in the .jsonl)")
+        write_table(rows, f"python -m benchmarks.methods_accuracy --preset {args.preset} --resume --cells …  "
+                          "(several runs; each row's command line is in the .jsonl)", args.preset)
         return
     for cell in args.cells:
         ds, method, ipc = cell.split(":")
@@ -146,13 +188,14 @@ def main() -> None:
         for seed in seeds:
             if args.resume and (data.info.name, method, int(ipc), seed) in done:
                 continue
-            row = run_cell(data, method, int(ipc), seed, args.eval_seeds, args.device, overrides, args.budget_s)
+            row = run_cell(data, method, int(ipc), seed, args.eval_seeds, args.device, overrides, args.budget_s,
+                           args.preset, eval_preset, Path(args.save_sets) if args.save_sets else None)
             print(json.dumps({k: row[k] for k in ("dataset", "method", "ipc", "seed", "mean", "std", "distill_s")}),
                   flush=True)
             with JSONL.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             rows.append(row)
-            write_table(rows, command)
+            write_table(rows, command, args.preset)
 
 
 if __name__ == "__main__":

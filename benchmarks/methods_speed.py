@@ -40,7 +40,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 class Reference:
     """One outer iteration of the reference code, on the same data."""
 
-    def __init__(self, path: str, data, method: str, ipc: int, outer: int | None) -> None:
+    def __init__(self, path: str, data, method: str, ipc: int, outer: int | None, device: str = "cpu") -> None:
         sys.path.insert(0, path)
         import utils as ref  # noqa: PLC0415 (the reference's module)
 
@@ -49,17 +49,18 @@ class Reference:
         info = data.info
         self.C, self.ch, self.hw = info.num_classes, info.channels, (info.image_size, info.image_size)
         images, labels = data.normalized_split("train")
-        self.images_all = images
+        self.device = device
+        self.images_all = images.to(device)  # main.py keeps images_all on args.device too
         self.indices_class = [np.flatnonzero(labels.numpy() == c) for c in range(self.C)]
-        self.image_syn = torch.randn(self.C * ipc, self.ch, *self.hw, requires_grad=True)
-        self.label_syn = torch.arange(self.C).repeat_interleave(ipc)
+        self.image_syn = torch.randn(self.C * ipc, self.ch, *self.hw, device=device, requires_grad=True)
+        self.label_syn = torch.arange(self.C, device=device).repeat_interleave(ipc)
         lr = 1.0 if method == "dm" else 0.1
         self.optimizer_img = torch.optim.SGD([self.image_syn], lr=lr, momentum=0.5)
         self.outer_loop, self.inner_loop = get_loops(ipc)
         if outer:
             self.outer_loop = min(outer, self.outer_loop)
         strategy = "color_crop_cutout_scale_rotate" if info.name == "mnist" else "color_crop_cutout_flip_scale_rotate"
-        self.args = argparse.Namespace(device="cpu", dis_metric="ours", dsa=method in ("dsa", "dm"), dsa_strategy=strategy,
+        self.args = argparse.Namespace(device=device, dis_metric="ours", dsa=method in ("dsa", "dm"), dsa_strategy=strategy,
                                        dsa_param=ref.ParamDiffAug(), dc_aug_param=None, batch_train=256)
 
     def get_images(self, c: int, n: int) -> torch.Tensor:
@@ -67,11 +68,11 @@ class Reference:
 
     def step(self) -> None:
         ref, a = self.ref, self.args
-        net = ref.get_network("ConvNet", self.ch, self.C, self.hw)
+        net = ref.get_network("ConvNet", self.ch, self.C, self.hw).to(self.device)
         if self.method == "dm":
             for p in net.parameters():
                 p.requires_grad = False
-            loss = torch.tensor(0.0)
+            loss = torch.tensor(0.0, device=self.device)
             for c in range(self.C):
                 img_real, img_syn = self.get_images(c, 256), self.image_syn[c * self.ipc:(c + 1) * self.ipc]
                 seed = int(time.time() * 1000) % 100000
@@ -86,12 +87,12 @@ class Reference:
         optimizer_net = torch.optim.SGD(net.parameters(), lr=0.01)
         criterion = torch.nn.CrossEntropyLoss()
         for ol in range(self.outer_loop):
-            loss = torch.tensor(0.0)
+            loss = torch.tensor(0.0, device=self.device)
             for c in range(self.C):
                 img_real = self.get_images(c, 256)
-                lab_real = torch.full((img_real.shape[0],), c, dtype=torch.long)
+                lab_real = torch.full((img_real.shape[0],), c, dtype=torch.long, device=self.device)
                 img_syn = self.image_syn[c * self.ipc:(c + 1) * self.ipc]
-                lab_syn = torch.full((self.ipc,), c, dtype=torch.long)
+                lab_syn = torch.full((self.ipc,), c, dtype=torch.long, device=self.device)
                 if a.dsa:
                     seed = int(time.time() * 1000) % 100000
                     img_real = ref.DiffAugment(img_real, a.dsa_strategy, seed=seed, param=a.dsa_param)
@@ -120,15 +121,22 @@ def git_commit() -> str:
         return ""
 
 
-def timed(step, repeats: int, warmup: int) -> list[float]:
+def timed(step, repeats: int, warmup: int, device: str = "cpu") -> list[float]:
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(warmup):
         step()
     out = []
     for _ in range(repeats):
+        sync()
         t = time.perf_counter()
         step()
+        sync()
         out.append(time.perf_counter() - t)
     return out
+
+
+def seconds(v: float) -> str:
+    return f"{v:.2f}" if v >= 1 else f"{v:.3f}"
 
 
 def write_table(jsonl: Path, out: Path) -> None:
@@ -143,7 +151,8 @@ def write_table(jsonl: Path, out: Path) -> None:
             if m in r:
                 earlier.setdefault(cell, {})[m] = r[m]
     modes = [m for m in ("fp32", "channels_last", "bf16", "compile") if any(m in r for r in rows)]
-    lines = ["# Seconds per outer iteration, paper hyperparameters, CPU", "",
+    machines = sorted({r.get("machine", "CPU") for r in rows})
+    lines = [f"# Seconds per outer iteration, paper hyperparameters, {', '.join(machines)}", "",
              f"Rows: `{jsonl.name}` (newest per cell), rendered by `python -m benchmarks.methods_speed --table`. "
              "Median of the timed iterations; reference = VICO-UoE/DatasetCondensation driven in the same process "
              "just before ours; speed-up = reference / ours fp32. DC/DSA rows time the first `outer_timed` outer "
@@ -157,9 +166,10 @@ def write_table(jsonl: Path, out: Path) -> None:
         ref, fp = med.get("reference"), med.get("fp32")
         outer = f"{r['outer_timed']}/{r['outer_full']}" if r.get("outer_timed") else "–"
         older = {m: statistics.median(v) for m, v in earlier.get((ds, method, ipc, threads), {}).items() if m not in med}
-        cells = " | ".join(f"{med[m]:.2f}" if m in med else f"{older[m]:.2f}*" if m in older else "–" for m in modes)
+        cells = " | ".join(f"{seconds(med[m])}" if m in med else f"{seconds(older[m])}*" if m in older else "–"
+                           for m in modes)
         speed = f"{ref / fp:.2f}x" if ref and fp else "–"
-        ref_txt = f"{ref:.2f}" if ref else "–"
+        ref_txt = seconds(ref) if ref else "–"
         lines.append(f"| {ds} | {method} | {ipc} | {threads} | {outer} | {ref_txt} | {cells} | {speed} | {r['when']} | "
                      f"{r['load_before'][0]:.1f} |")
     out.write_text("\n".join(lines) + "\n")
@@ -175,6 +185,7 @@ def main() -> None:
     p.add_argument("--dc-outer", type=int, default=2, help="outer loops timed per DC/DSA iteration (0: all)")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (then use another --out)")
     p.add_argument("--out", default=str(RESULTS / "methods-speed.jsonl"))
     p.add_argument("--table", action="store_true", help="render the .jsonl as a .md table beside it and stop")
     args = p.parse_args()
@@ -198,24 +209,26 @@ def main() -> None:
                 if args.reference:
                     np.random.seed(0)
                     torch.manual_seed(0)
-                    r = Reference(args.reference, data, method, ipc, outer if method != "dm" else None)
-                    row["reference"] = timed(r.step, repeats, warmup)
+                    r = Reference(args.reference, data, method, ipc, outer if method != "dm" else None, args.device)
+                    row["reference"] = timed(r.step, repeats, warmup, args.device)
                 for mode in args.modes:
                     if mode == "compile" and method != "dm":
                         continue  # double backward (create_graph) is not supported by torch.compile
-                    if mode == "bf16" and not cpu_has_bf16():
+                    if mode == "bf16" and args.device == "cpu" and not cpu_has_bf16():
                         row["bf16_skipped"] = "no native bfloat16 on this CPU (a bf16 conv measured ~80x slower)"
                         continue
-                    m = create_method(method, data, ipc, preset="paper", device="cpu", speed_mode=mode, **extra)
+                    m = create_method(method, data, ipc, preset="paper", device=args.device, speed_mode=mode, **extra)
                     if mode == "compile":
                         m.step()  # compile outside the timing
-                    row[mode] = timed(m.step, repeats, warmup if mode != "compile" else 0)
+                    row[mode] = timed(m.step, repeats, warmup if mode != "compile" else 0, args.device)
                 row["load_after"] = os.getloadavg()
                 summary = {k: round(statistics.median(v), 3) for k, v in row.items() if isinstance(v, list) and k != "load_before"
                            and k != "load_after"}
                 print(json.dumps({"cell": f"{ds}:{method}:{ipc}", **summary}), flush=True)
                 with open(args.out, "a") as f:
-                    f.write(json.dumps({**row, "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+                    machine = (torch.cuda.get_device_name() if args.device.startswith("cuda")
+                               else f"{platform.machine()} {os.cpu_count()} CPUs")
+                    f.write(json.dumps({**row, "machine": machine,
                                         "torch": torch.__version__, "commit": git_commit()}) + "\n")
 
 
