@@ -196,7 +196,8 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
 def _device_name(dev: torch.device) -> str:
     if dev.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(dev)})"
-    return f"{dev.type} ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"{dev.type} ({n} thread{'s' if n != 1 else ''})"
 
 
 # ---------------------------------------------------------------------- cross-architecture
