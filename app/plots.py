@@ -278,8 +278,10 @@ def per_class(row: ResultRow) -> Plot:
                                         visible=bool(d.per_class_std)),
                            hovertemplate="%{x}: %{y:.1f}%<extra></extra>"))
     if row.mean is not None:
-        fig.add_hline(y=row.mean, line=dict(dash="dot", color="#555"), annotation_text=f"overall {row.mean:.1f}%")
-    fig.update_layout(margin=WIDE, height=360, yaxis=dict(title="test accuracy (%)", range=[0, 105]),
+        # the label sits in the right margin, where no bar can hide it
+        fig.add_hline(y=row.mean, line=dict(dash="dot", color="#555"), annotation_text=f"overall<br>{row.mean:.1f}%",
+                      annotation_position="right", annotation=dict(xanchor="left", font=dict(size=11)))
+    fig.update_layout(margin={**WIDE, "r": 70}, height=360, yaxis=dict(title="test accuracy (%)", range=[0, 105]),
                       xaxis=dict(title="class", type="category"))
     which = "mean over seeds (error bars: std)" if d.per_class_std else _which_network(row, d)
     caption = (f"Test accuracy (%) on {tested_on([row])} per class of {row.label} evaluated on {row.architecture}, {which}; "
