@@ -93,7 +93,7 @@ class DC(MatchingMethod):
         forward = net  # torch.compile cannot trace the double backward (create_graph); 'compile' acts as channels_last
         opt_net = torch.optim.SGD(params, lr=cfg.lr_net)
         labels = self.labels
-        loss_total = 0.0
+        loss_total = torch.zeros((), device=self.device)  # summed on the device: no GPU sync per class
         for ol in range(outer):
             if self.has_batchnorm(net):  # freeze BN statistics from a real batch (reference main.py)
                 with torch.no_grad():
@@ -121,12 +121,12 @@ class DC(MatchingMethod):
                                              create_graph=True)
                 loss = match_loss([g.float() for g in gw_syn], [g.float() for g in gw_real], cfg.dis_metric)
                 loss.backward(inputs=[self.images])  # per class (= the summed loss), images only: no 2nd-order weight grads
-                loss_total += loss.item()
+                loss_total += loss.detach()
             self.optimizer.step()
             if ol == outer - 1:
                 break
             self._train_net(net, forward, opt_net, inner, g_train)
-        return {"loss": loss_total / (k * outer)}
+        return {"loss": loss_total.item() / (k * outer)}
 
     def _train_net(self, net: nn.Module, forward, opt: torch.optim.Optimizer, epochs: int,
                    generator: torch.Generator) -> None:
