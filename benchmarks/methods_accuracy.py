@@ -10,7 +10,7 @@ method's `--preset` (quick by default; wall time recorded) and evaluated with dd
 evaluated the same way. Results are appended to results/methods-accuracy.jsonl as they finish
 (`--resume` skips done ones) and results/methods-accuracy.md is rewritten after every cell; with
 `--preset paper` the files are methods-accuracy-paper.* (the paper protocol needs a GPU:
-benchmarks/paper_gpu.sh runs the cells in parallel on one).
+benchmarks/paper_gpu.sh runs groups of cells on one, detached from the shell).
 """
 from __future__ import annotations
 
@@ -54,26 +54,13 @@ def published_row(dataset: str, method: str, ipc: int):
     return rows[0] if rows else None
 
 
-def published(dataset: str, method: str, ipc: int) -> str:
+def published(dataset: str, method: str, ipc: int, mean: float) -> tuple[str, str]:
+    """The published 'mean ± std' and (ours − published mean) / published std (paper-preset goal: within ±2)."""
     r = published_row(dataset, method, ipc)
     if r is None:
-        return "–"
-    return f"{r.mean:.1f}" + (f" ± {r.std:.1f}" if r.std is not None else "")
-
-
-def vs_published(dataset: str, method: str, ipc: int, mean: float) -> str:
-    """(ours − published mean) / published std: the paper-preset goal is within ±2."""
-    r = published_row(dataset, method, ipc)
-    if r is None or not r.std:
-        return "–"
-    return f"{(mean - r.mean) / r.std:+.1f}"
-
-
-def device_name(device: str) -> str:
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    return f"{platform.machine()} CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+        return "–", "–"
+    text = f"{r.mean:.1f}" + (f" ± {r.std:.1f}" if r.std is not None else "")
+    return text, (f"{(mean - r.mean) / r.std:+.1f}" if r.std else "–")
 
 
 def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict,
@@ -110,7 +97,7 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
             "planned_iterations": runner.method.total_iterations, "budget_s": budget_s,
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
             "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset, "test_images": res.test_images,
-            "preset": preset, "device": device_name(device), "data_source": data.source,
+            "preset": preset, "device": res.device, "data_source": data.source,
             "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
             "load_avg": os.getloadavg(), "torch": torch.__version__, "when": time.strftime("%Y-%m-%d %H:%M"), "overrides": overrides,
             "command": COMMAND}
@@ -143,8 +130,9 @@ def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
         its = ", ".join(f"{x['iterations']}/{x.get('planned_iterations', x['iterations'])}" for x in v)
         if m == "random":
             dist, its = "–", "no distillation"
+        pub, vs_pub = published(d, m, i, acc.mean())
         lines.append(f"| {d} | {m} | {i} | {acc.mean():.1f} ± {acc.std():.1f} | {len(acc)} | {tgt} | {rnd_txt} | {sig} | "
-                     f"{published(d, m, i)} | {vs_published(d, m, i, acc.mean())} | {dist} ({its}) | {', '.join(str(x['eval_s']) for x in v)} |")
+                     f"{pub} | {vs_pub} | {dist} ({its}) | {', '.join(str(x['eval_s']) for x in v)} |")
     TABLE.write_text("\n".join(lines) + "\n")
 
 
