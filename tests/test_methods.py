@@ -120,6 +120,26 @@ def test_dm_class_groups_and_fast_real_pass_give_the_same_step(tiny, monkeypatch
     assert not torch.equal(whole, make("dm", tiny, ipc=3, seed=5, init="real").images.detach())  # it did move
 
 
+@pytest.mark.parametrize("name", ["dc", "dsa"])
+def test_dc_fast_cpu_passes_give_the_same_step(tiny, name):
+    """DC/DSA's real gradients and inner loop through models/fast_cpu.py (fp32) vs the module's own passes
+    (channels_last mode): the same images after an iteration with two matchings and one inner loop. A smooth
+    activation and width 16 (NNPACK's layers) make the comparison tight (a ReLU kink amplifies rounding)."""
+    kwargs = {"width": 16, "depth": 2, "activation": "swish"}
+
+    def one_step(mode: str) -> torch.Tensor:
+        m = create_method(name, tiny, 2, preset="paper", seed=4, device="cpu", model_kwargs=kwargs, batch_real=12,
+                          outer_loop=2, inner_loop=3, init="real", lr_img=1.0, speed_mode=mode)
+        m.step()
+        return m.images.detach().clone()
+
+    fast, plain = one_step("fp32"), one_step("channels_last")
+    start = create_method(name, tiny, 2, preset="paper", seed=4, device="cpu", model_kwargs=kwargs, init="real").images
+    moved = (plain - start).abs().max()
+    assert moved > 1e-3
+    assert (fast - plain).abs().max() < 1e-3 * moved
+
+
 def test_bf16_on_a_cpu_without_bf16_is_refused_clearly(tiny):
     from ddcore.device import cpu_has_bf16
 

@@ -6,17 +6,20 @@ utils.py (`get_loops`, `match_loss`, `distance_wb`, `epoch`). One `step()` is on
 by `inner_loop` epochs of network training on the current synthetic set.
 Speed: real data stays normalised-on-the-fly on the device, per-class losses are backpropagated
 class by class (same gradient as the reference's summed loss, a fraction of the memory), the
-inner loop indexes tensors directly instead of going through a DataLoader.
+inner loop indexes tensors directly instead of going through a DataLoader. On a CPU the real
+gradients and the inner loop take models/fast_cpu.py's first-order passes in chunks of 32 images.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..augment import apply_dsa, dsa_augment, plan_dsa
 from ..data.info import DatasetInfo
+from ..models.fast_cpu import chunked_backward
 from . import register_method
 from .matching import MatchingConfig, MatchingMethod, class_seeds, cross_entropy, get_loops, match_loss
 
@@ -111,10 +114,7 @@ class DC(MatchingMethod):
                 if seeds is not None:  # siamese: the same transform for both batches
                     plan = plan_dsa(self.strategy, real.shape, seed=seeds[c], params=self.dsa_params)
                     real, syn = apply_dsa(real, plan), apply_dsa(syn, plan)
-                lab_real = labels.new_full((real.shape[0],), c)
-                with self.autocast():
-                    out_real = forward(self.layout(real))
-                gw_real = [g.detach() for g in torch.autograd.grad(cross_entropy(out_real, lab_real), params)]
+                gw_real = self._real_gradients(net, forward, params, real, c)
                 with self.autocast():
                     out_syn = forward(self.layout(syn))
                 gw_syn = torch.autograd.grad(cross_entropy(out_syn, labels[c * ipc:(c + 1) * ipc]), params,
@@ -127,6 +127,17 @@ class DC(MatchingMethod):
                 break
             self._train_net(net, forward, opt_net, inner, g_train)
         return {"loss": loss_total.item() / (k * outer)}
+
+    def _real_gradients(self, net: nn.Module, forward, params: list[torch.Tensor], real: torch.Tensor,
+                        c: int) -> list[torch.Tensor]:
+        """Gradient of the mean cross-entropy of class c's real batch w.r.t. the network's parameters."""
+        labels = self.labels.new_full((real.shape[0],), c)
+        if self.config.speed_mode == "fp32":  # the CPU fast path where it applies, else net(x) in one piece
+            return chunked_backward(net, real, lambda out, part: F.cross_entropy(out, labels[part], reduction="sum"),
+                                    1.0 / len(real), params)
+        with self.autocast():
+            out_real = forward(self.layout(real))
+        return [g.detach() for g in torch.autograd.grad(cross_entropy(out_real, labels), params)]
 
     def _train_net(self, net: nn.Module, forward, opt: torch.optim.Optimizer, epochs: int,
                    generator: torch.Generator) -> None:
@@ -141,9 +152,12 @@ class DC(MatchingMethod):
                 x = images[idx]
                 if self.config.dsa:  # DSA trains the network on augmented images (non-siamese)
                     x = dsa_augment(x, self.strategy, seed=None, params=self.dsa_params, generator=generator)
-                with self.autocast():
-                    out = forward(self.layout(x))
-                loss = cross_entropy(out, labels[idx])
+                y = labels[idx]
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if self.config.speed_mode == "fp32":  # = loss.backward() of the batch's mean loss, in fast chunks
+                    chunked_backward(net, x, lambda out, part: F.cross_entropy(out, y[part], reduction="sum"), 1.0 / len(x))
+                else:
+                    with self.autocast():
+                        out = forward(self.layout(x))
+                    cross_entropy(out, y).backward()
                 opt.step()
