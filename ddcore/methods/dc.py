@@ -133,8 +133,9 @@ class DC(MatchingMethod):
         """Gradient of the mean cross-entropy of class c's real batch w.r.t. the network's parameters."""
         labels = self.labels.new_full((real.shape[0],), c)
         if self.config.speed_mode == "fp32":  # the CPU fast path where it applies, else net(x) in one piece
-            return chunked_backward(net, real, lambda out, part: F.cross_entropy(out, labels[part], reduction="sum"),
-                                    1.0 / len(real), params)
+            n = len(real)
+            return chunked_backward(net, real, lambda out, part: F.cross_entropy(out, labels[part], reduction="sum") / n,
+                                    params).grads
         with self.autocast():
             out_real = forward(self.layout(real))
         return [g.detach() for g in torch.autograd.grad(cross_entropy(out_real, labels), params)]
@@ -155,7 +156,8 @@ class DC(MatchingMethod):
                 y = labels[idx]
                 opt.zero_grad(set_to_none=True)
                 if self.config.speed_mode == "fp32":  # = loss.backward() of the batch's mean loss, in fast chunks
-                    chunked_backward(net, x, lambda out, part: F.cross_entropy(out, y[part], reduction="sum"), 1.0 / len(x))
+                    n = len(x)
+                    chunked_backward(net, x, lambda out, part: F.cross_entropy(out, y[part], reduction="sum") / n)
                 else:
                     with self.autocast():
                         out = forward(self.layout(x))

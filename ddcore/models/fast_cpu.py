@@ -28,6 +28,7 @@ faster route to the same numbers.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -231,28 +232,44 @@ def fast_forward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net(x)
 
 
-LossSum = Callable[[torch.Tensor, slice], torch.Tensor]
+ChunkLoss = Callable[[torch.Tensor, slice], torch.Tensor]
 
 
-def chunked_backward(net: nn.Module, x: torch.Tensor, loss_sum: LossSum, scale: float,
-                     params: Sequence[torch.Tensor] | None = None, chunk: int | None = None) -> list[torch.Tensor] | None:
-    """Gradient of scale * sum over chunks of loss_sum(logits of the chunk, its slice of x), chunk by chunk.
+@dataclass
+class ChunkedPass:
+    loss: torch.Tensor  # the batch's loss (sum of the chunks' contributions), detached
+    logits: torch.Tensor  # the whole batch's logits, detached
+    grads: list[torch.Tensor] | None  # with `params`: the gradients; else they went into .grad
 
-    With `params` it returns the gradients (autograd.grad); without, it accumulates them into .grad as
+
+def chunked_backward(net: nn.Module, x: torch.Tensor, chunk_loss: ChunkLoss,
+                     params: Sequence[torch.Tensor] | None = None, chunk: int | None = None) -> ChunkedPass:
+    """Backpropagate sum over chunks of chunk_loss(logits of the chunk, its slice of x), chunk by chunk.
+
+    chunk_loss returns the chunk's share of the batch loss (e.g. a summed cross-entropy / batch size).
+    With `params` the gradients are returned (autograd.grad); without, they accumulate into .grad as
     loss.backward() would. Per-sample losses of a network without batchnorm are independent, so this is
     the whole batch's gradient, while a chunk's activations stay in cache between forward and backward.
+    Measured, one thread, forward + backward of MNIST ConvNet-3: 10 images 58 -> 46 ms, 100 images
+    704 -> 428 ms, 256 images 1950 -> 1005 ms (module's own passes -> here).
     """
     if not supports_fast_cpu(net, x):
-        loss = loss_sum(net(x), slice(0, len(x))) * scale
-        return list(torch.autograd.grad(loss, params)) if params is not None else loss.backward()
+        logits = net(x)
+        loss = chunk_loss(logits, slice(0, len(x)))
+        grads = list(torch.autograd.grad(loss, params)) if params is not None else loss.backward()
+        return ChunkedPass(loss.detach(), logits.detach(), grads)
     size = chunk or CPU_CHUNK
     total: list[torch.Tensor] | None = None
+    losses, outs = [], []
     for start in range(0, len(x), size):
         part = slice(start, min(len(x), start + size))
-        loss = loss_sum(fast_forward(net, x[part]), part) * scale
+        logits = fast_forward(net, x[part])
+        loss = chunk_loss(logits, part)
+        losses.append(loss.detach())
+        outs.append(logits.detach())
         if params is None:
             loss.backward()
             continue
         grads = torch.autograd.grad(loss, params)
         total = list(grads) if total is None else [t.add_(g) for t, g in zip(total, grads)]
-    return total
+    return ChunkedPass(torch.stack(losses).sum(), torch.cat(outs), total)
