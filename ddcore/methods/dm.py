@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data.info import DatasetInfo
-from ..models.fast_cpu import fast_embed, supports_fast_cpu
+from ..models.fast_cpu import fast_embed, fast_features, supports_fast_cpu
 from . import register_method
 from .matching import MatchingConfig, MatchingMethod, apply_class_plans, class_plans, class_seeds
 
@@ -83,6 +83,8 @@ class DM(MatchingMethod):
         # classes, so the gradient is the same, and on a CPU small groups stay in cache (IPC 50 on MNIST:
         # 500 images at once made our iteration slower than the reference's class-by-class one).
         per_group = 1 if batchnorm else k if self.device.type != "cpu" else max(1, SYN_CHUNK_CPU // ipc)
+        fast = self.config.speed_mode == "fp32" and supports_fast_cpu(net, self.images)
+        embed_syn = (lambda x: fast_features(net, x)) if fast else embed  # first-order fast kernels on a CPU
         self.optimizer.zero_grad(set_to_none=True)
         loss_total = 0.0
         for lo in range(0, k, per_group):
@@ -91,7 +93,7 @@ class DM(MatchingMethod):
             if plans is not None:
                 syn = apply_class_plans(syn, plans[lo:hi], ipc)
             with self.autocast():
-                mean_syn = embed(self.layout(syn)).float().view(hi - lo, ipc, -1).mean(1)
+                mean_syn = embed_syn(self.layout(syn)).float().view(hi - lo, ipc, -1).mean(1)
             loss = ((mean_real[lo:hi] - mean_syn) ** 2).sum()
             loss.backward()
             loss_total += loss.item()

@@ -161,6 +161,8 @@ class _Conv3x3(torch.autograd.Function):
             flipped = weight.transpose(0, 1).flip(2, 3).contiguous()
             grad_x = torch._nnpack_spatial_convolution(grad_out, flipped, None, [2 - pad, 2 - pad], [1, 1])
             need_x = False
+        if not (need_x or need_w or need_b):
+            return grad_x, None, None, None, None
         bias_sizes = [weight.shape[0]] if ctx.has_bias else None
         gx, gw, gb = torch.ops.aten.convolution_backward(grad_out, x, weight, bias_sizes, [1, 1], [pad, pad], [1, 1],
                                                          False, [0, 0], 1, [need_x, need_w, need_b and ctx.has_bias])
@@ -223,6 +225,13 @@ def _train_features(net: ConvNet, x: torch.Tensor) -> torch.Tensor:
             x = m(x)
         i += 1
     return torch.flatten(x, 1)
+
+
+def fast_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """net.embed(x) with autograd for first-order gradients (DM's synthetic side)."""
+    if supports_fast_cpu(net, x) and len(x):
+        return _train_features(net, x)
+    return net.embed(x)
 
 
 def fast_forward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
