@@ -14,7 +14,7 @@ whole iteration. Measured alternatives, one thread, MNIST ConvNet-3 (benchmarks/
 Together 3.4 s vs 8.05 s. Results equal `net.embed` to ~1e-5 relative (fp32 throughout; Winograd's
 rounding differs from direct convolution's, as cuDNN's does on a GPU).
 
-Training passes (`fast_forward`, `chunked_param_grads`) use the same forward kernels inside autograd
+Training passes (`fast_forward`, `fast_features`, `chunked_backward`) use the same forward kernels inside autograd
 Functions whose backward is written out: grad-input of a 3x3 convolution is NNPACK's Winograd convolution
 of the output gradient with the flipped, transposed kernel; grad-weight stays with ATen (oneDNN, already
 ~60 GFLOP/s here); ReLU + 2x2 average pooling backward is one upsampling copy and one masked pass (ATen's
@@ -112,7 +112,6 @@ def fast_logits(net: nn.Module, x: torch.Tensor, chunk: int | None = None) -> to
     return net.classifier(_chunked_features(net, x, chunk)) if supports_fast_cpu(net, x) else net(x)
 
 
-
 # ----------------------------------------------------------------------------------------------
 # First-order training passes
 # ----------------------------------------------------------------------------------------------
@@ -126,7 +125,7 @@ def _first_order_only() -> None:
                            "(create_graph=True) run the module itself, net(x)")
 
 
-def _fast_conv_kind(x: torch.Tensor, conv: nn.Conv2d) -> str | None:
+def _fast_conv_kind(conv: nn.Conv2d) -> str | None:
     """'nnpack' or 'thnn' where _conv above takes its own route for this layer, else None."""
     if not (conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
             and isinstance(conv.padding, tuple) and conv.kernel_size == (3, 3) and conv.padding[0] == conv.padding[1]):
@@ -214,7 +213,7 @@ def _train_features(net: ConvNet, x: torch.Tensor) -> torch.Tensor:
     i = 0
     while i < len(mods):
         m = mods[i]
-        if isinstance(m, nn.Conv2d) and (kind := _fast_conv_kind(x, m)) is not None:
+        if isinstance(m, nn.Conv2d) and (kind := _fast_conv_kind(m)) is not None:
             x = _Conv3x3.apply(x, m.weight, m.bias, m.padding[0], kind)
         elif isinstance(m, nn.ReLU) and i + 1 < len(mods) and _is_2x2_avg_pool(mods[i + 1]):
             x = _ReluAvgPool2x2.apply(x)
@@ -262,11 +261,13 @@ def chunked_backward(net: nn.Module, x: torch.Tensor, chunk_loss: ChunkLoss,
     Measured, one thread, forward + backward of MNIST ConvNet-3: 10 images 58 -> 46 ms, 100 images
     704 -> 428 ms, 256 images 1950 -> 1005 ms (module's own passes -> here).
     """
-    if not supports_fast_cpu(net, x):
+    if not supports_fast_cpu(net, x) or not len(x):  # the module in one piece
         logits = net(x)
         loss = chunk_loss(logits, slice(0, len(x)))
-        grads = list(torch.autograd.grad(loss, params)) if params is not None else loss.backward()
-        return ChunkedPass(loss.detach(), logits.detach(), grads)
+        if params is not None:
+            return ChunkedPass(loss.detach(), logits.detach(), list(torch.autograd.grad(loss, params)))
+        loss.backward()
+        return ChunkedPass(loss.detach(), logits.detach(), None)
     size = chunk or CPU_CHUNK
     total: list[torch.Tensor] | None = None
     losses, outs = [], []
