@@ -9,7 +9,12 @@ strategy per dataset). The reference is VICO-UoE/DatasetCondensation (`--referen
 whose networks.py uses `.contiguous().reshape` after convolutions, needed on torch >= 2.x); its
 iteration is driven here by calling its own functions (get_network, DiffAugment, match_loss,
 epoch) in main.py / main_DM.py's order. Ours and the reference run interleaved in one process so
-both see the same load on this shared CPU.
+both see the same load on this shared CPU. Each cell runs in a fresh process (`--in-process` to
+share one): in one long process the reference's DC/DSA/DM steps became up to 1.5x faster after
+earlier cells (CIFAR-10 DC IPC 1: 13.7 s there vs 20.5-21.2 s in a fresh process, over and over;
+ours 10.8 vs 11.4 s). The reference allocates 8-34 MB activations per class and is sensitive to the
+allocator's state (with THP_MEM_ALLOC_ENABLE=1 the same step took 16.1 s); ours works in chunks
+of 32 images and is not. A fresh process is how either implementation is run in practice.
 
 DC/DSA iterations at IPC 10/50 take minutes (outer_loop 10/50 matchings of 10 x 256 real images
 plus inner training); `--dc-outer K` times a truncated iteration of K outer loops for BOTH
@@ -22,6 +27,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -155,9 +161,10 @@ def write_table(jsonl: Path, out: Path) -> None:
     lines = [f"# Seconds per outer iteration, paper hyperparameters, {', '.join(machines)}", "",
              f"Rows: `{jsonl.name}` (newest per cell), rendered by `python -m benchmarks.methods_speed --table`. "
              "Median of the timed iterations; reference = VICO-UoE/DatasetCondensation driven in the same process "
-             "just before ours; speed-up = reference / ours fp32. DC/DSA rows time the first `outer_timed` outer "
-             "loops of an iteration (`outer_full` in a whole one) for both implementations. * = from an earlier run of "
-             "the cell (the newest timed fp32 and the reference only).", "",
+             "just before ours, a fresh process per cell (from 2026-11-25 23:05; see the module docstring); speed-up = "
+             "reference / ours fp32. DC/DSA rows time the first `outer_timed` outer loops of an iteration "
+             "(`outer_full` in a whole one) for both implementations. * = from an earlier run of the cell, before "
+             "the first-order fast passes and under load ~3 (the newest timed fp32 and the reference only).", "",
              "| dataset | method | IPC | threads | outer timed/full | reference s | " + " | ".join(f"{m} s" for m in modes)
              + " | speed-up fp32 | when | load before |",
              "|---|---|---|---|---|---|" + "---|" * len(modes) + "---|---|---|"]
@@ -175,6 +182,20 @@ def write_table(jsonl: Path, out: Path) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
+def _shared_args(argv: list[str]) -> list[str]:
+    """argv without the --datasets/--methods/--ipcs lists (a child process gets one cell of them)."""
+    out, skip = [], False
+    for a in argv:
+        if a in ("--datasets", "--methods", "--ipcs"):
+            skip = True
+            continue
+        if a.startswith("--"):
+            skip = False
+        if not skip:
+            out.append(a)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", nargs="+", default=["dm", "dc", "dsa"])
@@ -188,9 +209,17 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (then use another --out)")
     p.add_argument("--out", default=str(RESULTS / "methods-speed.jsonl"))
     p.add_argument("--table", action="store_true", help="render the .jsonl as a .md table beside it and stop")
+    p.add_argument("--in-process", action="store_true",
+                   help="time every cell in this process (default: one fresh process per cell, see the docstring)")
     args = p.parse_args()
     if args.table:
         write_table(Path(args.out), Path(args.out).with_suffix(".md"))
+        return
+    cells = [(ds, m, i) for ds in args.datasets for m in args.methods for i in args.ipcs]
+    if not args.in_process and len(cells) > 1:
+        for ds, m, i in cells:
+            subprocess.run([sys.executable, "-m", "benchmarks.methods_speed", *_shared_args(sys.argv[1:]), "--in-process",
+                            "--datasets", ds, "--methods", m, "--ipcs", str(i)], check=True)
         return
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
