@@ -252,11 +252,7 @@ def _forward_backward(group: NetworkGroup, xs: list[torch.Tensor], ys: list[torc
         return [lg.detach() for lg in logits], losses.detach()
     outs, losses = [], []
     for net, x, y in zip(group.nets, xs, ys):
-
-        def share(out: torch.Tensor, part: slice, y: torch.Tensor = y, m: int = len(x)) -> torch.Tensor:
-            return loss_fn(out, y[part], soft_loss) * ((part.stop - part.start) / m)  # a mean loss's share
-
-        done = chunked_backward(net, x, share)
+        done = chunked_backward(net, x, y, lambda logits, t: loss_fn(logits, t, soft_loss))
         outs.append(done.logits)
         losses.append(done.loss)
     return outs, torch.stack(losses)

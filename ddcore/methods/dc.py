@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..augment import apply_dsa, dsa_augment, plan_dsa
@@ -114,7 +113,7 @@ class DC(MatchingMethod):
                 if seeds is not None:  # siamese: the same transform for both batches
                     plan = plan_dsa(self.strategy, real.shape, seed=seeds[c], params=self.dsa_params)
                     real, syn = apply_dsa(real, plan), apply_dsa(syn, plan)
-                gw_real = self._real_gradients(net, forward, params, real, c)
+                gw_real = self._backprop(net, forward, real, labels.new_full((real.shape[0],), c), params)
                 with self.autocast():
                     out_syn = forward(self.layout(syn))
                 gw_syn = torch.autograd.grad(cross_entropy(out_syn, labels[c * ipc:(c + 1) * ipc]), params,
@@ -128,17 +127,20 @@ class DC(MatchingMethod):
             self._train_net(net, forward, opt_net, inner, g_train)
         return {"loss": loss_total.item() / (k * outer)}
 
-    def _real_gradients(self, net: nn.Module, forward, params: list[torch.Tensor], real: torch.Tensor,
-                        c: int) -> list[torch.Tensor]:
-        """Gradient of the mean cross-entropy of class c's real batch w.r.t. the network's parameters."""
-        labels = self.labels.new_full((real.shape[0],), c)
-        if self.config.speed_mode == "fp32":  # the CPU fast path where it applies, else net(x) in one piece
-            n = len(real)
-            return chunked_backward(net, real, lambda out, part: F.cross_entropy(out, labels[part], reduction="sum") / n,
-                                    params).grads
+    def _backprop(self, net: nn.Module, forward, x: torch.Tensor, y: torch.Tensor,
+                  params: list[torch.Tensor] | None = None) -> list[torch.Tensor] | None:
+        """Mean cross-entropy of (x, y): its gradients w.r.t. `params`, or (without) accumulated into .grad.
+
+        fp32 takes models/fast_cpu.py's chunked first-order passes (the module itself where they do not
+        apply); the other speed modes run the module with their layout and autocast."""
+        if self.config.speed_mode == "fp32":
+            return chunked_backward(net, x, y, cross_entropy, params).grads
         with self.autocast():
-            out_real = forward(self.layout(real))
-        return [g.detach() for g in torch.autograd.grad(cross_entropy(out_real, labels), params)]
+            loss = cross_entropy(forward(self.layout(x)), y)
+        if params is None:
+            loss.backward()
+            return None
+        return [g.detach() for g in torch.autograd.grad(loss, params)]
 
     def _train_net(self, net: nn.Module, forward, opt: torch.optim.Optimizer, epochs: int,
                    generator: torch.Generator) -> None:
@@ -153,13 +155,6 @@ class DC(MatchingMethod):
                 x = images[idx]
                 if self.config.dsa:  # DSA trains the network on augmented images (non-siamese)
                     x = dsa_augment(x, self.strategy, seed=None, params=self.dsa_params, generator=generator)
-                y = labels[idx]
                 opt.zero_grad(set_to_none=True)
-                if self.config.speed_mode == "fp32":  # = loss.backward() of the batch's mean loss, in fast chunks
-                    n = len(x)
-                    chunked_backward(net, x, lambda out, part: F.cross_entropy(out, y[part], reduction="sum") / n)
-                else:
-                    with self.autocast():
-                        out = forward(self.layout(x))
-                    cross_entropy(out, y).backward()
+                self._backprop(net, forward, x, labels[idx])
                 opt.step()

@@ -58,15 +58,27 @@ def supports_fast_cpu(net: nn.Module, x: torch.Tensor) -> bool:
             and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()))
 
 
+def _fast_conv_kind(conv: nn.Conv2d) -> str | None:
+    """'nnpack' or 'thnn' where a stride-1 3x3 layer has a faster route here than its module, else None."""
+    if not (conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
+            and isinstance(conv.padding, tuple) and conv.kernel_size == (3, 3) and conv.padding[0] == conv.padding[1]):
+        return None
+    if conv.in_channels >= 16 and conv.padding[0] <= 1 and nnpack_ready():
+        return "nnpack"
+    if conv.in_channels <= 4:
+        return "thnn"
+    return None
+
+
+def _conv_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int, kind: str) -> torch.Tensor:
+    if kind == "nnpack":
+        return torch._nnpack_spatial_convolution(x, weight, bias, [pad, pad], [1, 1])
+    return torch._C._nn.thnn_conv2d(x, weight, [3, 3], bias, [1, 1], [pad, pad])
+
+
 def _conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    plain = conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
-    padding = list(conv.padding) if isinstance(conv.padding, tuple) else None
-    if plain and padding is not None:
-        if conv.in_channels >= 16 and conv.kernel_size == (3, 3) and max(padding) <= 1 and nnpack_ready():
-            return torch._nnpack_spatial_convolution(x.contiguous(), conv.weight, conv.bias, padding, [1, 1])
-        if conv.in_channels <= 4:
-            return torch._C._nn.thnn_conv2d(x.contiguous(), conv.weight, list(conv.kernel_size), conv.bias, [1, 1], padding)
-    return conv(x)
+    kind = _fast_conv_kind(conv)
+    return conv(x) if kind is None else _conv_forward(x.contiguous(), conv.weight, conv.bias, conv.padding[0], kind)
 
 
 def _avg_pool_2x2(x: torch.Tensor) -> torch.Tensor:
@@ -125,18 +137,6 @@ def _first_order_only() -> None:
                            "(create_graph=True) run the module itself, net(x)")
 
 
-def _fast_conv_kind(conv: nn.Conv2d) -> str | None:
-    """'nnpack' or 'thnn' where _conv above takes its own route for this layer, else None."""
-    if not (conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
-            and isinstance(conv.padding, tuple) and conv.kernel_size == (3, 3) and conv.padding[0] == conv.padding[1]):
-        return None
-    if conv.in_channels >= 16 and conv.padding[0] <= 1 and nnpack_ready():
-        return "nnpack"
-    if conv.in_channels <= 4:
-        return "thnn"
-    return None
-
-
 class _Conv3x3(torch.autograd.Function):
     """A stride-1 3x3 convolution: the fast forward above, a Winograd grad-input, ATen's grad-weight."""
 
@@ -145,9 +145,7 @@ class _Conv3x3(torch.autograd.Function):
         x = x.contiguous()
         ctx.save_for_backward(x, weight)
         ctx.pad, ctx.kind, ctx.has_bias = pad, kind, bias is not None
-        if kind == "nnpack":
-            return torch._nnpack_spatial_convolution(x, weight, bias, [pad, pad], [1, 1])
-        return torch._C._nn.thnn_conv2d(x, weight, [3, 3], bias, [1, 1], [pad, pad])
+        return _conv_forward(x, weight, bias, pad, kind)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
@@ -240,21 +238,20 @@ def fast_forward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net(x)
 
 
-ChunkLoss = Callable[[torch.Tensor, slice], torch.Tensor]
+MeanLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets) -> mean over the batch
 
 
 @dataclass
 class ChunkedPass:
-    loss: torch.Tensor  # the batch's loss (sum of the chunks' contributions), detached
+    loss: torch.Tensor  # the batch's mean loss, detached
     logits: torch.Tensor  # the whole batch's logits, detached
     grads: list[torch.Tensor] | None  # with `params`: the gradients; else they went into .grad
 
 
-def chunked_backward(net: nn.Module, x: torch.Tensor, chunk_loss: ChunkLoss,
+def chunked_backward(net: nn.Module, x: torch.Tensor, targets: torch.Tensor, mean_loss: MeanLoss,
                      params: Sequence[torch.Tensor] | None = None, chunk: int | None = None) -> ChunkedPass:
-    """Backpropagate sum over chunks of chunk_loss(logits of the chunk, its slice of x), chunk by chunk.
+    """Backpropagate mean_loss(net(x), targets) chunk by chunk: each chunk's mean weighted by its share of x.
 
-    chunk_loss returns the chunk's share of the batch loss (e.g. a summed cross-entropy / batch size).
     With `params` the gradients are returned (autograd.grad); without, they accumulate into .grad as
     loss.backward() would. Per-sample losses of a network without batchnorm are independent, so this is
     the whole batch's gradient, while a chunk's activations stay in cache between forward and backward.
@@ -263,7 +260,7 @@ def chunked_backward(net: nn.Module, x: torch.Tensor, chunk_loss: ChunkLoss,
     """
     if not supports_fast_cpu(net, x) or not len(x):  # the module in one piece
         logits = net(x)
-        loss = chunk_loss(logits, slice(0, len(x)))
+        loss = mean_loss(logits, targets)
         if params is not None:
             return ChunkedPass(loss.detach(), logits.detach(), list(torch.autograd.grad(loss, params)))
         loss.backward()
@@ -274,7 +271,7 @@ def chunked_backward(net: nn.Module, x: torch.Tensor, chunk_loss: ChunkLoss,
     for start in range(0, len(x), size):
         part = slice(start, min(len(x), start + size))
         logits = fast_forward(net, x[part])
-        loss = chunk_loss(logits, part)
+        loss = mean_loss(logits, targets[part]) * ((part.stop - part.start) / len(x))
         losses.append(loss.detach())
         outs.append(logits.detach())
         if params is None:
