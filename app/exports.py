@@ -12,7 +12,7 @@ import math
 from typing import Any, Iterable, Sequence
 
 from app.plots import tested_on
-from ddcore.results import ResultRow, set_labels
+from ddcore.platform.bridge import ResultRow, set_labels
 
 CSV_COLUMNS = ("set", "method", "dataset", "ipc", "architecture", "train_architecture", "preset", "n_seeds",
                "mean", "std", "accuracies", "wall_time_s", "device", "subject", "run_id", "run_name", "key", "created")

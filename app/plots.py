@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from ddcore.results import EvalDetail, ResultRow, detail, published_architecture, set_labels
+from ddcore.platform.bridge import EvalDetail, ResultRow, detail, published_architecture, set_labels
 
 PALETTE = qualitative.Plotly + qualitative.D3
 DROP_COLOR = "#c62828"

@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from ddcore.synthetic import make_grid
+from ddcore.platform.bridge import make_grid
 
 STATUS_ICONS = {"queued": "⏳", "running": "▶️", "paused": "⏸️", "done": "✅", "stopped": "⏹️", "failed": "❌",
                 "cancelled": "🚫", "interrupted": "⚠️"}
@@ -162,10 +162,22 @@ def fmt_when(timestamp: float) -> str:
     return _dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
-def fmt_accuracy(mean: float | None, std: float | None = None) -> str:
+def fmt_accuracy(mean: float | None, std: float | None = None, seeds: int | None = None) -> str:
+    """'91.2 ± 0.4 %', or '91.2 % (one network)' where one network was trained (its spread is unknown)."""
     if mean is None:
         return "—"
+    if seeds == 1:
+        return f"{mean:.1f} % (one network)"
     return f"{mean:.1f} %" if std is None else f"{mean:.1f} ± {std:.1f} %"
+
+
+def spread(std: float | None, seeds: int | None) -> str | None:
+    """How sure a mean is: '± s (std over n networks)', or 'one network' where a single network was trained."""
+    if seeds == 1:
+        return "one network"
+    if std is None:
+        return None
+    return f"± {std:.1f} (std over {seeds} networks)" if seeds else f"± {std:.1f} (std over seeds)"
 
 
 def status_badge(status: str) -> str:
@@ -228,9 +240,9 @@ def init_from_query(key: str, param: str, default: Any, parse: Callable[[str], A
     st.session_state[key] = value
 
 
-def jobs_panel(manager: Any, limit: int = 8) -> None:
+def jobs_panel(studio: Any, limit: int = 8) -> None:
     """The queue as every tab sees it: active jobs first, with their positions."""
-    jobs = [j.snapshot() for j in manager.jobs()]
+    jobs = studio.jobs()
     active = [j for j in jobs if j.active]
     recent = [j for j in reversed(jobs) if not j.active][: max(0, limit - len(active))]
     if not jobs:

@@ -75,7 +75,7 @@ def table(cells: list[dict], title: str, command: str, started: str, load_start:
              "| dataset | method | IPC | ours | n | published | ±2σ | select s | eval s / network | test images | preset (epochs, aug) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (ds, method, ipc), cs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
-        accs = [100 * c["accuracy"] for c in cs]
+        accs = [c["accuracy"] for c in cs]
         m = sum(accs) / len(accs)
         s = (sum((a - m) ** 2 for a in accs) / len(accs)) ** 0.5
         pub = published(ds, method, ipc)
@@ -143,7 +143,7 @@ def speed(dataset: str, ipc: int, out: Path) -> None:
             "(shared CPU: noisy).", "", "| what | wall s | accuracy % |", "|---|---|---|"]
 
     def add(what: str, wall: float, accs: list[float]) -> None:
-        rows.append(f"| {what} | {wall:.1f} | {' / '.join(f'{100 * a:.1f}' for a in accs)} |")
+        rows.append(f"| {what} | {wall:.1f} | {' / '.join(f'{a:.1f}' for a in accs)} |")
         out.write_text("\n".join(rows) + "\n")
         print(rows[-1], flush=True)
 
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     with jsonl.open("a") as f:
                         f.write(json.dumps(cell) + "\n")
                     md.write_text(table(cells, title, command, started, load_start))
-                    print(f"{ds} {method} ipc{ipc} seed{seed}: {100 * cell['accuracy']:.2f}% "
+                    print(f"{ds} {method} ipc{ipc} seed{seed}: {cell['accuracy']:.2f}% "
                           f"(select {cell['select_s']:.1f} s, eval {cell['eval_s']:.1f} s, load {cell['load']})", flush=True)
     md.write_text(table(cells, title, command, started, load_start))
     print(md.read_text())

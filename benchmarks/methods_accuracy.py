@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,8 @@ import torch
 
 from ddcore.data import load_dataset
 from ddcore.evaluate import evaluate
-from ddcore.runner import Runner, RunSpec
+from ddcore.platform.recorder import EventControl
+from ddcore.tasks.distill import DistillSpec, distil
 
 RESULTS = Path(__file__).resolve().parent / "results"
 JSONL = RESULTS / "methods-accuracy.jsonl"
@@ -66,25 +66,19 @@ def published(dataset: str, method: str, ipc: int, mean: float) -> tuple[str, st
 def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict,
              budget_s: float | None, preset: str = "quick", eval_preset: str = "quick",
              save_dir: Path | None = None) -> dict:
-    spec = RunSpec(dataset=data.info.name, method=method, ipc=ipc, preset=preset, seed=seed, device=device,
-                   overrides=overrides)
-    runner = Runner(spec, data)
-    stop = threading.Event()
-    timer = threading.Timer(budget_s, stop.set) if budget_s else None
-    if timer is not None:
-        timer.start()
+    spec = DistillSpec(dataset=data.info.name, method=method, ipc=ipc, preset=preset, seed=seed, device=device,
+                       overrides=overrides, evaluate_after=False)
     t0 = last = time.perf_counter()
 
-    def progress(row: dict) -> None:  # a line every 30 s, for long runs watched through a log
+    def progress(runner, row: dict) -> None:  # a line every 30 s, for long runs watched through a log
         nonlocal last
         if time.perf_counter() - last >= 30:
             last = time.perf_counter()
             print(f"  {data.info.name}:{method}:{ipc} it {row['iteration']}/{runner.method.total_iterations} "
                   f"loss {row.get('loss', float('nan')):.4g} {runner.its_per_s():.2f} it/s", flush=True)
 
-    synthetic = runner.run(stop, progress)
-    if timer is not None:
-        timer.cancel()
+    runner, _ = distil(spec, data, control=EventControl(budget_s=budget_s), on_step=progress)
+    synthetic = runner.result()
     distill_s = time.perf_counter() - t0
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +86,7 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
     res = evaluate(synthetic, "convnet", eval_preset, seeds=list(range(eval_seeds)), device=device, test_data=data)
     losses = [r["loss"] for r in runner.history if "loss" in r]
     return {"dataset": data.info.name, "method": method, "ipc": ipc, "seed": seed,
-            "accuracies": [100 * a for a in res.accuracies], "mean": 100 * res.mean, "std": 100 * res.std,
+            "accuracies": list(res.accuracies), "mean": res.mean, "std": res.std,
             "distill_s": round(distill_s, 1), "iterations": runner.method.iteration,
             "planned_iterations": runner.method.total_iterations, "budget_s": budget_s,
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,

@@ -46,47 +46,67 @@ def _parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
+class _BarRecorder:
+    """The CLI's recorder: a tqdm bar with the latest loss."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+
+    def progress(self, done: float, total: float, message: str = "") -> None:
+        self.bar.total = int(total) or self.bar.total
+        self.bar.n = int(done)
+        self.bar.refresh()
+
+    def metrics(self, row: dict) -> None:
+        if "loss" in row:
+            self.bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
+
+    def images(self, images, labels, class_names) -> None:
+        pass
+
+    def state(self, status: str) -> None:
+        pass
+
+
 def _distill(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .data import get_dataset_info, load_dataset
-    from .methods import method_class
-    from .runner import Runner, RunSpec
-
-    get_dataset_info(args.dataset), method_class(args.method)  # name errors before any loading
+    from .data import load_dataset
+    from .platform.recorder import EventControl
+    from .platform.store import Store
+    from .tasks.distill import DistillSpec, distil, validate
 
     overrides = _parse_overrides(args.set)
     if args.iterations is not None:
         overrides["iterations"] = args.iterations
     if args.init is not None:
         overrides["init"] = args.init
-    spec = RunSpec(dataset=args.dataset, method=args.method, ipc=args.ipc, preset=args.preset, overrides=overrides,
-                   architecture=args.arch, seed=args.seed, device=args.device, data_root=args.data_root,
-                   eval_every=args.eval_every)
+    spec = DistillSpec(dataset=args.dataset, method=args.method, ipc=args.ipc, preset=args.preset,
+                       overrides=overrides, architecture=args.arch, seed=args.seed, device=args.device,
+                       data_root=args.data_root, eval_every=args.eval_every, evaluate_after=False)
+    validate(spec)  # name and range errors before any loading
     data = load_dataset(args.dataset, root=args.data_root)
     print(f"{data.info.display_name} from {data.source}", file=sys.stderr)
-    runner = Runner(spec, data)
-    bar = tqdm(total=runner.method.total_iterations, desc=f"{args.method} IPC {args.ipc}", unit="it",
-               disable=args.quiet)
-    stop = threading.Event()
-
-    def progress(metrics: dict) -> None:
-        bar.update(1)
-        if "loss" in metrics:
-            bar.set_postfix(loss=f"{metrics['loss']:.4g}")
-
+    store = run_id = None
+    if not args.no_store:  # the run is kept like the app's, so the Gallery shows it
+        store = Store()
+        run_id = store.create_run(spec.stored(), status="queued").id
+    bar = tqdm(desc=f"{args.method} IPC {args.ipc}", unit="it", disable=args.quiet)
+    control = EventControl()
     try:
-        result = runner.run(stop, progress)
-    except KeyboardInterrupt:
-        stop.set()
-        result = runner.result()
-        print("\ninterrupted: saving the set as it is", file=sys.stderr)
+        runner, outcome = distil(spec, data, store=store, run_id=run_id, recorder=_BarRecorder(bar), control=control)
+    except KeyboardInterrupt:  # distil saved nothing past the last checkpoint; the store run stays resumable
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     finally:
         bar.close()
+    result = runner.result()
     out = Path(args.out or f"{args.dataset}_{args.method}_ipc{args.ipc}_seed{args.seed}.ddset")
     result.save(out)
     out.with_suffix(".png").write_bytes(result.to_png_grid(scale=2))
-    print(f"saved {out} and {out.with_suffix('.png')} ({result.meta.iteration} iterations, {result.meta.elapsed_s:.1f} s)")
+    where = f"; stored as run {run_id} in {store.root}" if store is not None else ""
+    print(f"saved {out} and {out.with_suffix('.png')} ({result.meta.iteration} iterations, "
+          f"{result.meta.elapsed_s:.1f} s){where}")
     if args.eval:
         return _evaluate_set(result, args)
     return 0
@@ -97,7 +117,7 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
 
     for arch in args.eval_arch:
         res = evaluate(synthetic, arch, preset=args.eval_preset, seeds=args.eval_seeds, device=args.device)
-        print(f"{arch}: {res.mean * 100:.2f} ± {res.std * 100:.2f} % over {len(res.seeds)} seeds "
+        print(f"{arch}: {res.mean:.2f} ± {res.std:.2f} % over {len(res.seeds)} seeds "
               f"({args.eval_preset} preset, {res.wall_time_s:.1f} s on {res.device})")
         if args.json:
             Path(args.json).write_text(json.dumps(res.to_dict(), indent=1))
@@ -145,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--out", default=None, help="set file to write (.ddset)")
     distill.add_argument("--eval", action="store_true", help="evaluate the final set")
     distill.add_argument("--quiet", action="store_true")
+    distill.add_argument("--no-store", action="store_true", help="do not keep the run in the studio's store "
+                         "($DDCORE_HOME), only the --out file")
     _add_eval_options(distill, "eval-")
     distill.set_defaults(func=_distill)
 

@@ -1,26 +1,26 @@
 """Stored evaluation results as flat rows, for plots, exports and the published-numbers comparison.
 
-Why: the store keeps one JSON record per (subject, architecture, preset, seeds); the Evaluate page
-needs them as a table (which method, which IPC, trained on which architecture, evaluated on which)
-and next to the papers' numbers. This module reads the store's public API only and never imports
-streamlit.
+Why: the store keeps one typed record per evaluation (what was measured, how, and the EvalResult);
+the Evaluate page needs them as a table (which method, which IPC, trained on which architecture,
+evaluated on which) and next to the papers' numbers. Accuracies are percent, as everywhere.
 
-    rows = collect(store, dataset="mnist")          # list[ResultRow], newest last
+    rows = collect(store, dataset="mnist")          # list[ResultRow], oldest first
     latest(rows)                                    # the newest row per (set, architecture)
     detail(row) -> EvalDetail                       # per-seed, per-class, confusion, curves
     compare_published(rows, published_rows)         # published row + our measurement + difference
     custom_preset(epochs=10, test_limit=500)        # -> 'custom-e10-t500-none', a preset name EvalSpec accepts
 
-Subjects: ``run:<id>`` (a stored run's set), ``random:<dataset>:<ipc>:<seed>`` (random real images,
-the baseline), ``whole:<dataset>`` (the whole training set, the upper reference).
+A row's `subject` names its set group: ``run:<id>`` (a stored run's set, at `iteration`),
+``random:<dataset>:<ipc>`` (random real images, the baseline), ``whole:<dataset>`` (the whole training set).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
-from .store import EvaluationRecord, RunStore, accuracy_of
+from .platform.records import EvaluationRecord, RunRecord
+from .platform.store import Store
 
 # Published method id -> family (the review's taxonomy; registry families for our own methods).
 FAMILIES: dict[str, str] = {
@@ -80,7 +80,14 @@ class ResultRow:
     wall_time_s: float | None = None
     device: str | None = None
     test_images: int | None = None
-    record: dict[str, Any] = field(default_factory=dict, repr=False)
+    iteration: int | None = None  # of the run whose images were measured
+    current: bool = True  # False: the run's images changed since (resumed); the row measured earlier ones
+    evaluation: EvaluationRecord | None = field(default=None, repr=False)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The stored EvalResult as plain data (exports)."""
+        return self.evaluation.result.to_dict() if self.evaluation is not None else {}
 
     @property
     def set_key(self) -> str:
@@ -88,9 +95,9 @@ class ResultRow:
         return self.subject
 
     def as_dict(self, with_record: bool = False) -> dict[str, Any]:
-        out = asdict(self)
-        if not with_record:
-            out.pop("record")
+        out = {k: v for k, v in asdict(self).items() if k != "evaluation"}
+        if with_record:
+            out["record"] = self.record
         return out
 
 
@@ -108,195 +115,64 @@ class EvalDetail:
 
 
 # ---------------------------------------------------------------------- reading records
-def record_scale(record: dict[str, Any]) -> float:
-    """100 when the record stores accuracies as fractions (ddcore.evaluation's EvalResult), else 1."""
-    mean = record.get("mean")
-    if record.get("unit") == "percent":
-        return 1.0
-    if isinstance(mean, (int, float)):
-        return 100.0 if mean <= 1.0 else 1.0
-    accs = record.get("accuracies")
-    if isinstance(accs, list) and accs and all(isinstance(a, (int, float)) for a in accs):
-        return 100.0 if max(accs) <= 1.0 else 1.0
-    return 100.0
-
-
-def _percent_list(values: Any, scale: float = 100.0) -> list[float]:
-    if not isinstance(values, (list, tuple)):
-        return []
-    return [float(v) * scale for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-
-
-def _first(record: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        if name in record and record[name] is not None:
-            return record[name]
-    return None
-
-
-def seed_accuracies(record: dict[str, Any]) -> list[float]:
-    """Per-seed test accuracies in percent."""
-    value = _first(record, "accuracies", "per_seed", "seed_accuracies", "accs", "test_accuracies")
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list) and value and isinstance(value[0], dict):
-        value = [_first(v, "accuracy", "test_accuracy", "acc") for v in value]
-    return _percent_list(value, record_scale(record))
-
-
-def _per_seed_entries(record: dict[str, Any]) -> list[dict[str, Any]]:
-    value = _first(record, "per_seed", "seeds_detail", "runs")
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def detail(record: dict[str, Any] | ResultRow) -> EvalDetail:
-    """Pull the per-class, confusion and curve data out of a record, whatever the evaluator stored."""
-    if isinstance(record, ResultRow):
-        record = record.record
-    entries = _per_seed_entries(record)
-    class_names = [str(c) for c in (_first(record, "class_names", "classes") or [])]
-
-    per_class = _first(record, "per_class", "per_class_accuracy", "class_accuracy")
-    per_class_std = _first(record, "per_class_std", "per_class_accuracy_std")
-    if isinstance(per_class, dict):  # {"mean": [...], "std": [...]} or {class: acc}
-        if "mean" in per_class:
-            per_class_std = per_class.get("std", per_class_std)
-            per_class = per_class["mean"]
-        else:
-            class_names = class_names or [str(k) for k in per_class]
-            per_class = list(per_class.values())
-    if per_class is None and entries:
-        seeds = [_first(e, "per_class", "per_class_accuracy") for e in entries]
-        seeds = [s for s in seeds if isinstance(s, list)]
-        if seeds:
-            n = len(seeds[0])
-            per_class = [sum(s[i] for s in seeds) / len(seeds) for i in range(n)]
-            per_class_std = [_std([s[i] for s in seeds]) for i in range(n)]
-    scale = record_scale(record)
-    per_class_list = _percent_list(per_class, scale) or None
-    per_class_std_list = None
-    if isinstance(per_class_std, list) and per_class_list is not None:
-        per_class_std_list = _percent_list(per_class_std, scale)
-
-    confusion = _first(record, "confusion", "confusion_matrix")
-    if confusion is None and entries:
-        mats = [_first(e, "confusion", "confusion_matrix") for e in entries]
-        mats = [m for m in mats if isinstance(m, list) and m]
-        if mats:
-            confusion = [[sum(m[i][j] for m in mats) for j in range(len(mats[0][0]))] for i in range(len(mats[0]))]
-    confusion_list = [[float(v) for v in r] for r in confusion] if isinstance(confusion, list) and confusion else None
-
-    curves_raw = _first(record, "curves", "training_curves", "history")
-    curves: list[dict[str, list[float]]] = []
-    if isinstance(curves_raw, dict) and any(k.startswith("loss_") for k in curves_raw):
-        curves_raw = _split_seed_curves(curves_raw, scale)
-    if isinstance(curves_raw, dict):
-        curves_raw = [curves_raw] if all(isinstance(v, list) for v in curves_raw.values()) else list(curves_raw.values())
-    if curves_raw is None and entries:
-        curves_raw = [_first(e, "curve", "curves", "history") for e in entries]
-    for c in curves_raw or []:
-        if isinstance(c, dict):
-            curves.append({str(k): [float(x) if x is not None else math.nan for x in v]
-                           for k, v in c.items() if isinstance(v, list)})
-        elif isinstance(c, list) and c and isinstance(c[0], dict):  # list of per-epoch dicts
-            keys = [k for k, v in c[0].items() if isinstance(v, (int, float))]
-            curves.append({k: [float(row.get(k, math.nan)) for row in c] for k in keys})
-    n = len(per_class_list or confusion_list or [])
-    if not class_names and n:
-        class_names = [str(i) for i in range(n)]
-    return EvalDetail(accuracies=seed_accuracies(record), class_names=class_names, per_class=per_class_list,
-                      per_class_std=per_class_std_list, confusion=confusion_list, curves=curves,
-                      class_stats_over=str(record.get("class_stats_over") or "last seed"))
-
-
-def _split_seed_curves(curves: dict[str, Any], scale: float) -> list[dict[str, list[float]]]:
-    """ddcore.evaluation's layout {'epoch', 'lr', 'loss_<seed>', 'train_acc_<seed>'} -> one dict per seed
-    with 'epoch', 'loss' and 'train_acc' (percent)."""
-    seeds = [k[len("loss_"):] for k in curves if k.startswith("loss_")]
-    out = []
-    for seed in seeds:
-        c: dict[str, list[float]] = {"epoch": [float(e) for e in curves.get("epoch", [])],
-                                     "loss": [float(v) for v in curves[f"loss_{seed}"]]}
-        if f"train_acc_{seed}" in curves:
-            c["train_acc"] = [float(v) * scale for v in curves[f"train_acc_{seed}"]]
-        out.append(c)
-    return out
-
-
-def _std(values: Sequence[float]) -> float:
-    if len(values) < 2:
-        return 0.0
-    m = sum(values) / len(values)
-    return math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
+def detail(record: EvaluationRecord | ResultRow) -> EvalDetail:
+    """The per-seed, per-class, confusion and curve data of one evaluation."""
+    result = (record.evaluation if isinstance(record, ResultRow) else record).result
+    n = len(result.per_class_accuracy or result.confusion or [])
+    names = list(result.class_names) or [str(i) for i in range(n)]
+    curves = []
+    for seed in result.seeds:
+        if f"loss_{seed}" not in result.curves:
+            continue
+        c = {"epoch": [float(e) for e in result.curves.get("epoch", [])],
+             "loss": [float(v) for v in result.curves[f"loss_{seed}"]]}
+        if f"train_acc_{seed}" in result.curves:
+            c["train_acc"] = [math.nan if v is None else float(v) for v in result.curves[f"train_acc_{seed}"]]
+        curves.append(c)
+    return EvalDetail(accuracies=list(result.accuracies), class_names=names,
+                      per_class=list(result.per_class_accuracy) or None, per_class_std=None,
+                      confusion=[[float(v) for v in r] for r in result.confusion] or None, curves=curves,
+                      class_stats_over=result.class_stats_over)
 
 
 # ---------------------------------------------------------------------- rows from the store
-def parse_subject(subject: str) -> dict[str, Any]:
-    """'run:<id>' | 'random:<ds>:<ipc>:<seed>' | 'whole:<ds>' -> its parts."""
-    kind, _, rest = subject.partition(":")
-    if kind == "random":
-        dataset, ipc, seed = rest.split(":")
-        return {"kind": "random", "dataset": dataset, "ipc": int(ipc), "seed": int(seed)}
-    if kind == "whole":
-        return {"kind": "whole", "dataset": rest.split(":")[0]}
-    return {"kind": "run", "run_id": rest}
-
-
-def to_row(ev: EvaluationRecord, store: RunStore | None = None, runs: dict[str, Any] | None = None) -> ResultRow:
-    """Flatten one stored evaluation (looking its run up in `runs` or the store)."""
-    parts = parse_subject(ev.subject)
-    record = ev.record or {}
-    mean, std = (ev.mean, ev.std) if ev.mean is not None else accuracy_of(record)
-    accs = seed_accuracies(record)
-    seeds = _first(record, "seeds")
-    n_seeds = len(accs) or (len(seeds) if isinstance(seeds, list) else int(seeds) if isinstance(seeds, int) else 1)
-    kind = parts["kind"]
-    dataset = ev.dataset or parts.get("dataset") or str(record.get("dataset", ""))
-    ipc = ev.ipc if ev.ipc is not None else parts.get("ipc")
+def to_row(ev: EvaluationRecord, runs: dict[str, RunRecord]) -> ResultRow:
+    """Flatten one stored evaluation (its run looked up in `runs`)."""
+    subject, result = ev.subject, ev.result
     run_name = train_arch = None
-    if kind == "run":
-        run = (runs or {}).get(parts["run_id"]) if runs is not None else (store.get_run(parts["run_id"]) if store else None)
-        method = run.method if run else str(record.get("method", "run"))
+    dataset, ipc, current = subject.dataset, subject.ipc, True
+    if subject.kind == "run":
+        run = runs.get(subject.run_id or "")
+        method = run.method if run else result.method
         if run:
             run_name, train_arch, dataset, ipc = run.name, run.architecture, run.dataset, run.ipc
-        label = f"{method.upper()} · IPC {ipc}" + (f" · {parts['run_id'][-4:]}" if run else "")
-    elif kind == "random":
+            current = bool(run.fingerprint) and run.fingerprint == subject.fingerprint
+        label = f"{method.upper()} · IPC {ipc}" + (f" · {subject.run_id[-4:]}" if run and subject.run_id else "")
+    elif subject.kind == "random":
         method, label = "random", f"random real · IPC {ipc}"
     else:
         method, label, ipc = "whole", "whole dataset", None
-    wall = _first(record, "wall_time_s", "wall_s", "elapsed_s", "seconds", "time_s")
-    device = _first(record, "device")
-    test_images = record.get("test_images")
-    return ResultRow(key=ev.key, subject=ev.subject, kind=kind, label=label, method=method, dataset=dataset,
-                     ipc=None if ipc is None else int(ipc), architecture=ev.architecture or str(record.get("architecture", "")),
-                     train_architecture=train_arch, preset=ev.preset or str(record.get("preset", "")),
-                     n_seeds=int(n_seeds), mean=mean, std=std, accuracies=accs, run_id=ev.run_id, run_name=run_name,
-                     created=ev.created, wall_time_s=float(wall) if isinstance(wall, (int, float)) else None,
-                     device=str(device) if device is not None else None,
-                     test_images=int(test_images) if isinstance(test_images, int) else None, record=record)
+    return ResultRow(key=ev.key, subject=subject.group, kind=subject.kind, label=label, method=method, dataset=dataset,
+                     ipc=None if ipc is None else int(ipc), architecture=ev.architecture,
+                     train_architecture=train_arch, preset=ev.preset, n_seeds=len(result.seeds), mean=result.mean,
+                     std=result.std, accuracies=list(result.accuracies), run_id=subject.run_id, run_name=run_name,
+                     created=ev.created, wall_time_s=result.wall_time_s, device=result.device,
+                     test_images=result.test_images, iteration=subject.iteration, current=current, evaluation=ev)
 
 
-def collect(store: RunStore, dataset: str | None = None) -> list[ResultRow]:
+def collect(store: Store, dataset: str | None = None) -> list[ResultRow]:
     """Every stored evaluation (of one dataset), oldest first; runs deleted since are skipped."""
     evs = store.list_evaluations(dataset=dataset)
-    runs = {r.id: r for r in store.list_runs(dataset=dataset)} if evs else {}
-    rows = []
-    for ev in evs:
-        if ev.subject.startswith("run:") and ev.subject[4:] not in runs:
-            run = store.get_run(ev.subject[4:])
-            if run is None:
-                continue
-            runs[run.id] = run
-        rows.append(to_row(ev, store, runs))
-    return rows
+    runs = {r.id: r for r in store.list_runs()} if evs else {}
+    return [to_row(ev, runs) for ev in evs if ev.subject.kind != "run" or ev.subject.run_id in runs]
 
 
 def latest(rows: Iterable[ResultRow]) -> list[ResultRow]:
-    """Keep the newest row per (set, architecture): a re-evaluation under another preset replaces the view."""
+    """Keep the newest row per (set, architecture), preferring a run's current images over earlier ones."""
     best: dict[tuple[str, str], ResultRow] = {}
     for r in rows:
         k = (r.subject, r.architecture)
-        if k not in best or r.created >= best[k].created:
+        if k not in best or (r.current, r.created) >= (best[k].current, best[k].created):
             best[k] = r
     return sorted(best.values(), key=lambda r: r.created)
 

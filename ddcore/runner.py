@@ -1,16 +1,14 @@
-"""The runner: drives any distillation method step by step, with snapshots, checkpoints and evaluation.
+"""The runner: steps any distillation method, with its speed, snapshots, checkpoints and NaN handling.
 
-Why one runner: the CLI, the library and the UI's job manager all need the same bookkeeping
-(timing, ETA, periodic snapshots for the live view, checkpoints for resume, NaN handling that
-keeps the last good set), so it lives here and not in each method.
+Why: the bookkeeping around a method's step() (timing, ETA, the current images as uint8 for a live
+view, checkpoints for resume, keeping the last good set when the loss explodes) is the same for every
+method. Saving a run is the distill task's job (ddcore/tasks/distill.py), which the job queue, the
+CLI and the benchmarks all call.
 """
 from __future__ import annotations
 
-import math
-import threading
-import time
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,38 +18,10 @@ from .device import resolve_device
 from .methods import DistillMethod, DivergenceError, create_method
 from .synthetic import SyntheticSet
 
+if TYPE_CHECKING:
+    from .tasks.distill import DistillSpec
+
 STATE_VERSION = 1
-
-
-@dataclass
-class RunSpec:
-    """Everything that defines a run; JSON-serialisable (to_dict / from_dict)."""
-
-    dataset: str
-    method: str
-    ipc: int
-    preset: str = "quick"
-    overrides: dict[str, Any] = field(default_factory=dict)  # method config fields, e.g. {"iterations": 200}
-    architecture: str = "convnet"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"width": 64}
-    seed: int = 0
-    device: str = "auto"
-    data_root: str | None = None
-    snapshot_every_s: float = 0.5  # at most this often (and always at the first and last iteration)
-    checkpoint_every: int = 50  # iterations
-    eval_every: int | None = None  # iterations; a quick one-seed evaluation
-    eval_preset: str = "quick"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunSpec":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"RunSpec has no field(s) {', '.join(unknown)}")
-        return cls(**d)
 
 
 @dataclass
@@ -69,10 +39,8 @@ class Snapshot:
 
 
 class Runner:
-    def __init__(self, spec: RunSpec, data: LoadedDataset | None = None, *,
-                 on_snapshot: Callable[[Snapshot], None] | None = None,
-                 on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
-                 on_metrics: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, spec: "DistillSpec", data: LoadedDataset | None = None, *,
+                 artefacts: dict[str, Any] | None = None) -> None:
         self.spec = spec
         self.device = resolve_device(spec.device)
         self.data = data if data is not None else load_dataset(spec.dataset, spec.data_root)
@@ -80,11 +48,9 @@ class Runner:
                                                    seed=spec.seed, device=str(self.device),
                                                    architecture=spec.architecture,
                                                    model_kwargs=dict(spec.model_kwargs or {}) or None,
-                                                   **dict(spec.overrides or {}))
-        self.on_snapshot, self.on_checkpoint, self.on_metrics = on_snapshot, on_checkpoint, on_metrics
+                                                   artefacts=artefacts, **dict(spec.overrides or {}))
         self.history: list[dict[str, Any]] = []
         self.error: str | None = None
-        self._last_snapshot_t = -math.inf
         self._good = self._capture()
         self._recent: list[tuple[float, int]] = []  # (elapsed_s, iteration) for the speed estimate
 
@@ -110,8 +76,6 @@ class Runner:
         if self.done:
             raise RuntimeError("the run is finished" if self.error is None else f"the run failed: {self.error}")
         m = self.method
-        if m.iteration == 0 and not self.history:
-            self._maybe_snapshot(force=True)
         self._good = self._capture()
         try:
             metrics = m.step()
@@ -119,7 +83,6 @@ class Runner:
             self._restore_good()
             self.error = (f"{e}. The loss exploded or became NaN; the set from iteration {m.iteration} (the last "
                           "good one) is kept. Try a smaller image learning rate (lr_img).")
-            self._maybe_snapshot(force=True)
             raise DivergenceError(self.error) from e
         row = {"iteration": m.iteration, "time": round(m.elapsed_s, 4), **{k: float(v) for k, v in metrics.items()}}
         self._recent.append((m.elapsed_s, m.iteration))
@@ -127,12 +90,6 @@ class Runner:
         if self.spec.eval_every and (m.iteration % int(self.spec.eval_every) == 0 or m.done):
             row.update(self.evaluate_now())
         self.history.append(row)
-        if self.on_metrics is not None:
-            self.on_metrics(row)
-        if self.on_checkpoint is not None and self.spec.checkpoint_every and (
-                m.iteration % int(self.spec.checkpoint_every) == 0 or m.done):
-            self.on_checkpoint(self.checkpoint())
-        self._maybe_snapshot(force=m.done)
         return row
 
     def evaluate_now(self, seeds: int = 1) -> dict[str, float]:
@@ -161,14 +118,6 @@ class Runner:
                         labels=s.hard_labels().numpy(), metrics=metrics, elapsed_s=m.elapsed_s, its_per_s=speed,
                         eta_s=(remaining / speed) if speed > 0 else None)
 
-    def _maybe_snapshot(self, force: bool = False) -> None:
-        if self.on_snapshot is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last_snapshot_t >= self.spec.snapshot_every_s:
-            self._last_snapshot_t = now
-            self.on_snapshot(self.snapshot())
-
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self) -> dict[str, Any]:
         """Method state (images, optimiser, iteration) plus spec and history; see ddcore.checkpoint to save it."""
@@ -186,16 +135,7 @@ class Runner:
         self._recent = []
         self._good = self._capture()
 
-    # ------------------------------------------------------------------ convenience
-    def run(self, stop_event: threading.Event | None = None,
-            progress: Callable[[dict[str, Any]], None] | None = None) -> SyntheticSet:
-        """Step until done or stop_event is set; progress(row) after every iteration."""
-        while not self.done and not (stop_event is not None and stop_event.is_set()):
-            row = self.step()
-            if progress is not None:
-                progress(row)
-        return self.result()
-
+    # ------------------------------------------------------------------ output
     def result(self) -> SyntheticSet:
         s = self.method.synthetic()
         s.meta.notes = self.error or ""
@@ -203,4 +143,4 @@ class Runner:
         return s
 
 
-__all__ = ["DivergenceError", "RunSpec", "Runner", "Snapshot"]
+__all__ = ["DivergenceError", "Runner", "Snapshot"]

@@ -6,23 +6,22 @@ import streamlit as st
 import torch
 
 from app.samples import dataset as cached_dataset
-from app.state import job_manager
+from app.state import studio as get_studio
 from app.widgets import (fmt_accuracy, init_from_query, png_bytes, show_image, side_by_side, status_badge,
                          sync_query)
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info
-from ddcore.jobs import EvalSpec
-from ddcore.synthetic import SyntheticSetFileError
+from ddcore.platform.bridge import EvalSpec, Subject, SyntheticSetFileError
 
-manager = job_manager()
-store = manager.store
+studio = get_studio()
+store = studio.store  # the runs' set files
 MAX_RUNS = 4
 
 st.title("Compare")
 st.caption("Put 2–4 runs of the same dataset side by side. Rows are aligned by class; the first block shows real "
            "training images of each class. The address bar keeps your selection, so the link reproduces this view.")
 
-with_sets = [r for r in store.list_runs() if store.set_path(r.id).is_file()]
+with_sets = [r for r in studio.runs() if r.fingerprint]
 if not with_sets:
     st.info("No finished runs yet: start one on the **Distill** page (runs appear here once they have a set).")
     st.stop()
@@ -30,7 +29,7 @@ if not with_sets:
 datasets = sorted({r.dataset for r in with_sets})
 url_runs = [r for r in (st.query_params.get("runs") or "").split(",") if r]
 if "compare_dataset" not in st.session_state and url_runs:
-    first = store.get_run(url_runs[0])
+    first = studio.run(url_runs[0])
     if first is not None:
         st.session_state.compare_dataset = first.dataset
 init_from_query("compare_dataset", "dataset", datasets[0], allowed=datasets)
@@ -99,17 +98,16 @@ cols = st.columns(len(sets))
 for col, (record, s) in zip(cols, sets):
     with col.container(border=True):
         st.markdown(f"**{record.name}**  \n{record.method.upper()} · IPC {record.ipc} · {record.architecture}")
-        acc = store.get_run(record.id).accuracy
-        std = store.get_run(record.id).accuracy_std
-        st.metric("Quick evaluation", fmt_accuracy(acc, std))
+        acc, std, seeds = record.accuracy, record.accuracy_std, record.accuracy_seeds
+        st.metric("Quick evaluation", fmt_accuracy(acc, std, seeds))
         try:
             rows = published.lookup(ds, record.method, record.ipc)
         except Exception:
             rows = []
         st.caption(f"Published: {rows[0].label()} % ({rows[0].paper})" if rows else "No published number")
-        busy = [j for j in manager.evaluation_jobs(f"run:{record.id}") if j.status in ("queued", "running")]
-        if busy:
+        state = studio.evaluation_state(EvalSpec(Subject.run(record.id), architecture=record.architecture))
+        if state.busy:
             st.caption("evaluating…")
-        elif acc is None and st.button("Evaluate", key=f"cmp_eval_{record.id}"):
-            manager.submit_evaluation(EvalSpec.for_run(record.id, architecture=record.architecture))
+        elif acc is None and state.spec is not None and st.button("Evaluate", key=f"cmp_eval_{record.id}"):
+            studio.submit(state.spec)
             st.rerun()

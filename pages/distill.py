@@ -8,19 +8,16 @@ import numpy as np
 import streamlit as st
 
 from app.samples import dataset as cached_dataset
-from app.state import job_manager
+from app.state import studio as get_studio
 from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, jobs_panel, labelled_grid, loss_figure,
-                         method_help, show_image, status_badge, sync_query)
+                         method_help, show_image, spread, status_badge, sync_query)
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info, list_datasets
-from ddcore.device import available_devices
-from ddcore.jobs import EvalSpec
 from ddcore.methods import list_methods, make_config, method_class
 from ddcore.models import list_models
-from ddcore.runner import RunSpec
+from ddcore.platform.bridge import DistillSpec, EvalSpec, Subject, available_devices, make_grid
 
-manager = job_manager()
-store = manager.store
+studio = get_studio()
 
 DATASETS = [d for d in list_datasets() if d != "folder"]
 METHODS = list_methods()
@@ -58,7 +55,6 @@ with settings:
     g = np.random.default_rng(0)
     idx = [int(data.train.class_indices[c][g.integers(len(data.train.class_indices[c]))]) for c in strip_classes]
     strip = data.train.images[idx].permute(0, 2, 3, 1).numpy()
-    from ddcore.synthetic import make_grid
     strip_img = make_grid(strip, [list(range(len(idx)))], pad=2, scale=2 if info.image_size <= 32 else 1)
     st.image(strip_img, caption="One real image per class: " + ", ".join(info.class_names[c] for c in strip_classes)
              + (" …" if info.num_classes > len(strip_classes) else ""), width="content")
@@ -130,10 +126,10 @@ with settings:
     start = st.button("▶ Start", type="primary", disabled=bool(problems), width="stretch",
                       key="distill_start")
     if start:
-        spec = RunSpec(dataset=dataset_name, method=method, ipc=ipc, preset=base_preset, overrides=overrides,
-                       architecture=architecture, seed=seed, device=device)
+        spec = DistillSpec(dataset=dataset_name, method=method, ipc=ipc, preset=base_preset, overrides=overrides,
+                           architecture=architecture, seed=seed, device=device)
         try:
-            job = manager.submit_distill(spec, data=data)
+            job = studio.submit(spec, data=data)
         except Exception as e:
             st.error(f"Could not start the run: {e}")
         else:
@@ -160,36 +156,40 @@ def _published_row(dataset: str, method_name: str, ipc_value: int, arch: str):
 
 
 def _evaluation_panel(run_id: str, record) -> bool:
-    """Accuracy of the finished set beside the random-real baseline and the paper; True while evaluating."""
-    run_eval = EvalSpec.for_run(run_id, architecture=record.architecture, device=record.spec.get("device", "auto"))
-    base_eval = EvalSpec.random_real(record.dataset, record.ipc, record.seed, architecture=record.architecture,
-                                     device=record.spec.get("device", "auto"))
-    busy = False
+    """Accuracy of the set as it is now beside the random-real baseline and the paper; True while evaluating."""
+    device = record.spec.get("device", "auto")
+    states = [studio.evaluation_state(EvalSpec(Subject.run(run_id), architecture=record.architecture, device=device)),
+              studio.evaluation_state(EvalSpec(Subject.random(record.dataset, record.ipc, record.seed),
+                                               architecture=record.architecture, device=device))]
     cells = []
-    for spec in (run_eval, base_eval):
-        stored = store.get_evaluation(spec.key())
-        running = [j.snapshot() for j in manager.evaluation_jobs(spec.subject) if j.spec.key() == spec.key()]
-        live_snap = running[-1] if running else None
-        if stored is not None:
-            cells.append((fmt_accuracy(stored.mean), f"± {stored.std:.1f} (std over seeds)" if stored.std is not None
-                          else None))
-        elif live_snap is not None and live_snap.active:
-            busy = True
+    for state in states:
+        live_snap = state.job
+        if state.stored is not None:
+            cells.append((fmt_accuracy(state.stored.mean), spread(state.stored.std, state.stored.seeds)))
+        elif state.busy and live_snap is not None:
             where = f"queued #{live_snap.position}" if live_snap.position else \
                 f"evaluating… {live_snap.progress:.0%}" if live_snap.total else "starting…"
             cells.append(("…", where))
         elif live_snap is not None and live_snap.status == "failed":
             cells.append(("failed", live_snap.message[:120]))
         else:
-            cells.append(("—", "not evaluated"))
+            cells.append(("—", "not evaluated" if not state.problem else state.problem[:120]))
+    iteration = states[0].spec.subject.iteration if states[0].spec is not None else None
+    earlier = [e for e in studio.evaluations(run_id) if e.architecture == record.architecture
+               and states[0].spec is not None and e.subject.fingerprint != states[0].spec.subject.fingerprint]
     pub = _published_row(record.dataset, record.method, record.ipc, record.architecture)
     pub_base = _published_row(record.dataset, "random", record.ipc, record.architecture)
     st.markdown("**Quick evaluation** — test accuracy of a fresh "
-                f"{record.architecture} trained only on the images")
+                f"{record.architecture} trained only on the images"
+                + (f" (the set at iteration {iteration:,})" if iteration is not None else ""))
     m1, m2, m3 = st.columns(3)
     m1.metric("This set", cells[0][0], help="ddcore.evaluate, quick preset", border=True)
     if cells[0][1]:
         m1.caption(cells[0][1])
+    if earlier:
+        last = earlier[-1]
+        m1.caption(f"Earlier images (iteration {last.subject.iteration if last.subject.iteration is not None else '?'})"
+                   f": {fmt_accuracy(last.mean)}")
     m2.metric(f"Random real, IPC {record.ipc}", cells[1][0], border=True,
               help="The same number of real images per class, picked at random, evaluated the same way")
     if cells[1][1]:
@@ -199,10 +199,12 @@ def _evaluation_panel(run_id: str, record) -> bool:
     m3.caption(f"{pub.label()} % · {pub.paper} ({pub.table})" if pub else f"No published {record.method.upper()} number at IPC {record.ipc}")
     if pub_base:
         m2.caption(f"Published random real: {pub_base.label()} %")
-    if not busy and cells[0][0] == "—" and record.status in ("done", "stopped"):
+    busy = any(state.busy for state in states)
+    if not busy and cells[0][0] == "—" and states[0].spec is not None and record.status in ("done", "stopped"):
         if st.button("Evaluate now", key=f"eval_{run_id}"):
-            _act(manager.submit_evaluation, run_eval)
-            _act(manager.submit_evaluation, base_eval)
+            for state in states:
+                if state.spec is not None and state.stored is None:
+                    _act(studio.submit, state.spec)
             st.rerun()
     return busy
 
@@ -212,46 +214,43 @@ def _live_view() -> None:
     if st.session_state.get("distill_error"):
         st.error(st.session_state.pop("distill_error"))
     if not run_id:
-        active = [j for j in manager.jobs(active=True, kind="distill")]
+        active = studio.jobs(active=True, kind="distill")
         st.info("Press **Start** to run the chosen method. The default — DM on MNIST at IPC 10, quick preset — "
                 "shows its first images within seconds.")
         if active:
-            snap = active[-1].snapshot()
+            snap = active[-1]
             if st.button(f"Watch the run in progress: {snap.name}", key="watch_active"):
                 st.session_state.distill_run = snap.run_id
                 st.rerun()
         return
-    record = store.get_run(run_id)
-    if record is None:
+    view = studio.run_view(run_id)
+    if view is None:
         st.warning(f"There is no run {run_id!r} in the store (deleted?).")
         st.session_state.distill_run = None
         return
-    job = manager.job_for_run(run_id)
-    snap = job.snapshot() if job is not None else None
-    status = snap.status if snap is not None else record.status
+    record, snap, status = view.record, view.job, view.status
     header = st.container()
     header.markdown(f"### {record.name}  \n{status_badge(status)}"
                     + (f" · position {snap.position} in the queue" if snap and snap.position else "")
                     + f" · `{run_id}`")
 
-    iteration = snap.iteration if snap else record.iteration
-    total = snap.total if snap and snap.total else record.total
-    if snap is not None and snap.active:
+    iteration, total = view.iteration, view.total
+    if view.live and snap is not None:
         text = (f"Iteration {iteration:,} / {total:,} · {snap.its_per_s:.2f} it/s · "
                 f"ETA {fmt_duration(snap.eta_s)}" if total else (snap.message or "Starting…"))
         st.progress(min(1.0, iteration / total) if total else 0.0, text=text)
         b1, b2, b3, b4 = st.columns(4)
-        if status == "paused" or (job is not None and job.paused_requested):
-            b1.button("▶ Resume", on_click=_act, args=(manager.resume, job.id), key="ctl_resume",
+        if status == "paused":
+            b1.button("▶ Resume", on_click=_act, args=(studio.resume, snap.id), key="ctl_resume",
                       width="stretch")
-            b2.button("⏭ Step", on_click=_act, args=(manager.step, job.id), key="ctl_step",
+            b2.button("⏭ Step", on_click=_act, args=(studio.step, snap.id), key="ctl_step",
                       help="Advance one iteration while paused", width="stretch")
         else:
-            b1.button("⏸ Pause", on_click=_act, args=(manager.pause, job.id), key="ctl_pause",
+            b1.button("⏸ Pause", on_click=_act, args=(studio.pause, snap.id), key="ctl_pause",
                       width="stretch", disabled=status == "queued")
             b2.button("⏭ Step", disabled=True, key="ctl_step_off", width="stretch",
                       help="Pause first, then step one iteration at a time")
-        b3.button("⏹ Stop", on_click=_act, args=(manager.stop, job.id), key="ctl_stop", width="stretch",
+        b3.button("⏹ Stop", on_click=_act, args=(studio.stop, snap.id), key="ctl_stop", width="stretch",
                   help="End now and keep the current images (the run can be resumed)")
         b4.caption(f"elapsed {fmt_duration(snap.elapsed_s)}")
     else:
@@ -261,31 +260,21 @@ def _live_view() -> None:
             (st.error if status == "failed" else st.info)(record.message)
         if record.resumable:
             if st.button("▶ Resume from the last checkpoint", key="ctl_resume_run"):
-                _act(manager.resume_run, run_id)
+                _act(studio.resume_run, run_id)
                 st.rerun()
 
     # The images: live from the job, or the stored set / last frame.
-    images = labels = None
+    images, labels = view.images, view.labels
     class_names = tuple(get_dataset_info(record.dataset).class_names)
-    if snap is not None and snap.images is not None:
-        images, labels = snap.images, snap.labels
-    else:
-        stored = store.load_set(run_id)
-        if stored is not None:
-            images, labels = stored.to_uint8(), stored.hard_labels().numpy()
-        else:
-            frames = store.frame_iterations(run_id)
-            if frames:
-                images, labels = store.load_frame(run_id, frames[-1])
     grid_col, plot_col = st.columns([3, 2])
     with grid_col:
         if images is not None:
             show_image(labelled_grid(images, labels, class_names, max_per_class=20),
-                       f"Synthetic set at iteration {iteration:,}" + (" (live)" if snap and snap.active else ""))
+                       f"Synthetic set at iteration {view.image_iteration or 0:,}" + (" (live)" if view.live else ""))
         else:
             st.caption("Waiting for the first images…")
     with plot_col:
-        metrics = list(snap.metrics) if snap is not None and snap.metrics else store.read_metrics(run_id)
+        metrics = list(view.metrics)
         if metrics:
             st.plotly_chart(loss_figure(metrics), width="stretch", key="distill_loss",
                             config={"displayModeBar": False})
@@ -294,7 +283,7 @@ def _live_view() -> None:
     evaluating = False
     if status in ("done", "stopped") or record.status in ("done", "stopped"):
         evaluating = _evaluation_panel(run_id, record)
-    active_now = (snap is not None and snap.active) or evaluating
+    active_now = view.live or evaluating
     was_active = st.session_state.get("distill_was_active", False)
     st.session_state.distill_was_active = active_now
     if was_active and not active_now:
@@ -304,11 +293,10 @@ def _live_view() -> None:
 def _is_active() -> bool:
     run_id = st.session_state.get("distill_run")
     if not run_id:
-        return bool(manager.jobs(active=True, kind="distill"))
-    job = manager.job_for_run(run_id)
-    if job is not None and job.status in ("queued", "running", "paused"):
+        return studio.any_active("distill")
+    if studio.active_job_for_run(run_id) is not None:
         return True
-    return any(j.status in ("queued", "running") for j in manager.evaluation_jobs(f"run:{run_id}"))
+    return any(j.run_id == run_id or j.kind == "evaluate" for j in studio.jobs(active=True, kind="evaluate"))
 
 
 with live:
@@ -320,10 +308,10 @@ with live:
 # ---------------------------------------------------------------------------------------------- timelapse
 def _timelapse() -> None:
     run_id = st.session_state.get("distill_run")
-    if not run_id or store.get_run(run_id) is None:
+    record = studio.run(run_id) if run_id else None
+    if record is None:
         return
-    record = store.get_run(run_id)
-    frames = store.frame_iterations(run_id)
+    frames = studio.store.frame_iterations(run_id)
     st.divider()
     st.subheader("Timelapse")
     if len(frames) < 1:
@@ -344,7 +332,7 @@ def _timelapse() -> None:
         else:
             pos = 0
         it = frames[pos]
-        images, labels = store.load_frame(run_id, it)
+        images, labels = studio.store.load_frame(run_id, it)
         show_image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
                    f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)")
     with right:
@@ -369,4 +357,4 @@ st.fragment(run_every=_timelapse_every)(_timelapse)()
 
 with st.sidebar:  # last, so a job started in this run is already listed and polled
     st.subheader("Jobs on this server")
-    st.fragment(run_every=1.0 if manager.jobs(active=True) else None)(lambda: jobs_panel(manager))()
+    st.fragment(run_every=1.0 if studio.any_active() else None)(lambda: jobs_panel(studio))()

@@ -1,6 +1,6 @@
 """Evaluate: how good is a synthetic set, on which networks, compared with what?
 
-Evaluations run as background jobs (one manager per server, see app/state.py); every plot is drawn
+Evaluations run as background jobs (one Studio per server, see app/state.py); every plot is drawn
 from the run store, so re-opening the page shows what was measured without recomputing it.
 """
 from __future__ import annotations
@@ -9,17 +9,15 @@ from __future__ import annotations
 import streamlit as st
 
 from app import exports, plots
-from app.state import job_manager
+from app.state import studio as get_studio
 from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_panel, status_badge, sync_query
 from ddcore import published
 from ddcore.data import get_dataset_info, list_datasets
-from ddcore.device import available_devices
-from ddcore.jobs import EvalSpec
 from ddcore.models import list_models, model_descriptions
-from ddcore.results import FAMILIES, collect, compare_published, custom_preset, latest, set_labels
+from ddcore.platform.bridge import (EvalSpec, Subject, available_devices, collect, compare_published, custom_preset,
+                                    family_of, latest, set_labels)
 
-manager = job_manager()
-store = manager.store
+studio = get_studio()
 
 DATASETS = [d for d in list_datasets() if d != "folder"]
 ARCHITECTURES = list_models()
@@ -52,7 +50,7 @@ def _keep(key: str, options: list) -> None:
 
 
 def _datasets_with_data() -> list[str]:
-    have = {r.dataset for r in store.list_runs()} | {e.dataset for e in store.list_evaluations() if e.dataset}
+    have = {r.dataset for r in studio.runs()} | {r.dataset for r in collect(studio.store)}
     return [d for d in DATASETS if d in have] + [d for d in DATASETS if d not in have]
 
 
@@ -60,7 +58,7 @@ def _datasets_with_data() -> list[str]:
 init_from_query("eval_dataset", "dataset", "mnist", allowed=DATASETS)
 with st.sidebar:
     st.subheader("Jobs on this server")
-    jobs_panel(manager)
+    jobs_panel(studio)
 
 st.title("Evaluate")
 st.caption("Train fresh networks on stored synthetic sets, across architectures, and set the accuracies beside the "
@@ -76,8 +74,7 @@ tab_run, tab_results, tab_published, tab_export = st.tabs(
 
 # ---------------------------------------------------------------------------------------------- run
 with tab_run:
-    runs = [r for r in store.list_runs(dataset=dataset) if r.status in ("done", "stopped")
-            and store.set_path(r.id).is_file()]
+    runs = [r for r in studio.runs(dataset=dataset) if r.status in ("done", "stopped") and r.fingerprint]
     run_label = {r.id: f"{r.name} ({r.architecture}{', stopped' if r.status == 'stopped' else ''})" for r in runs}
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -130,22 +127,22 @@ with tab_run:
         devices = ["auto"] + available_devices()
         device = st.selectbox("Device", devices, key="eval_device")
 
-    subjects: list[tuple[str, str]] = [(f"run:{i}", run_label.get(i, i)) for i in chosen]
+    subjects: list[tuple[Subject, str]] = [(Subject.run(i, dataset), run_label.get(i, i)) for i in chosen]
     if with_random:
-        subjects += [(f"random:{dataset}:{ipc}:0", f"random real · IPC {ipc}") for ipc in random_ipcs]
+        subjects += [(Subject.random(dataset, ipc, 0), f"random real · IPC {ipc}") for ipc in random_ipcs]
     if with_whole:
-        subjects.append((f"whole:{dataset}", "whole dataset"))
+        subjects.append((Subject.whole(dataset), "whole dataset"))
         if preset != "custom" and "cuda" not in available_devices():
             st.warning(f"The whole-dataset reference trains on every {info.display_name} training image for "
                        f"{'60–150' if preset == 'quick' else '300–1000'} epochs: hours on a CPU. A custom preset "
                        "with a few epochs gives a rough line sooner (it is stored under its own preset name).")
 
-    def make_spec(subject: str, arch: str) -> EvalSpec:
+    def make_spec(subject: Subject, arch: str) -> EvalSpec:
         return EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device,
                         seeds=None if seeds == default_seeds else seeds)
 
     specs = [make_spec(s, a) for s, _ in subjects for a in archs]
-    stored = sum(1 for s in specs if store.get_evaluation(s.key()) is not None)
+    stored = sum(1 for s in specs if studio.evaluation_state(s).stored is not None)
     n_new = len(specs) - stored
     st.caption(f"{len(subjects)} set(s) × {len(archs)} architecture(s) = {len(specs)} evaluation(s): "
                f"{stored} already stored (reused), {n_new} to compute.")
@@ -154,27 +151,27 @@ with tab_run:
         reused = 0
         for spec in specs:
             try:
-                job = manager.submit_evaluation(spec)
-            except (KeyError, ValueError, RuntimeError) as e:
-                st.error(f"{spec.subject} on {spec.architecture}: {e}")
+                job = studio.submit(spec)
+            except (KeyError, ValueError, RuntimeError, FileNotFoundError) as e:
+                st.error(f"{spec.subject.label} on {spec.architecture}: {e}")
                 continue
-            reused += int(job.snapshot().reused)
+            reused += int(job.snapshot().status == "done")
             if job.id not in ids:
                 ids.append(job.id)
         st.session_state.eval_jobs = ids
         st.toast(f"Queued {len(specs) - reused} evaluation(s); {reused} reused from the store.")
 
     def _progress() -> None:
-        mine = [manager.get(i) for i in st.session_state.get("eval_jobs", [])]
-        active_elsewhere = [j for j in manager.jobs(active=True, kind="evaluate") if j not in mine]
-        jobs = [j for j in mine if j is not None] + active_elsewhere
+        mine = [studio.job(i) for i in st.session_state.get("eval_jobs", [])]
+        mine = [j for j in mine if j is not None]
+        mine_ids = {j.id for j in mine}
+        jobs = mine + [j for j in studio.jobs(active=True, kind="evaluate") if j.id not in mine_ids]
         if not jobs:
             st.caption("No evaluations started from this tab yet; stored results are under **Results**.")
             return
         active = [j for j in jobs if j.status in ("queued", "running")]
         st.markdown(f"**Evaluations** — {len(active)} active, {len(jobs) - len(active)} finished")
-        for job in jobs:
-            snap = job.snapshot()
+        for snap in jobs:
             c1, c2 = st.columns([6, 1])
             extra = " (stored result reused)" if snap.reused else ""
             if snap.status == "running":
@@ -184,23 +181,24 @@ with tab_run:
             elif snap.status == "queued":
                 c1.progress(0.0, text=f"{snap.name} · queued" + (f" #{snap.position}" if snap.position else ""))
             else:
-                acc = fmt_accuracy(snap.accuracy, snap.accuracy_std) if snap.status == "done" else snap.message
+                acc = fmt_accuracy(snap.accuracy, snap.accuracy_std, getattr(snap.result, "seeds", None)) \
+                    if snap.status == "done" else snap.message
                 c1.markdown(f"{status_badge(snap.status)} {snap.name}: **{acc}**{extra}")
             if snap.active:
-                c2.button("Cancel", key=f"eval_cancel_{snap.id}", on_click=manager.cancel, args=(snap.id,))
+                c2.button("Cancel", key=f"eval_cancel_{snap.id}", on_click=studio.stop, args=(snap.id,))
         now_active = bool(active)
         if st.session_state.get("eval_was_active") and not now_active:
             st.session_state.eval_was_active = False
             st.rerun()  # redraw everything once so the plots include the new results
         st.session_state.eval_was_active = now_active
 
-    polling = bool(manager.jobs(active=True, kind="evaluate"))
+    polling = studio.any_active("evaluate")
     st.session_state.eval_was_active = polling
     with st.container(key="eval_progress"):
         st.fragment(run_every=1.0 if polling else None)(_progress)()
 
 # ---------------------------------------------------------------------------------------------- results
-everything = collect(store)  # every dataset: the published explorer compares across them
+everything = collect(studio.store)  # every dataset: the published explorer compares across them
 all_rows = [r for r in everything if r.dataset == dataset]
 with tab_results:
     if not all_rows:
@@ -269,7 +267,7 @@ with tab_published:
                             key="pub_datasets")
     pub_ipcs = sorted({r["ipc"] for r in table if r["ipc"]})
     sel_ipc = p2.multiselect("IPC", pub_ipcs, default=[i for i in (1, 10, 50) if i in pub_ipcs], key="pub_ipcs")
-    families = list(dict.fromkeys(FAMILIES.values()))
+    families = list(dict.fromkeys(r["family"] for r in table))
     sel_fam = p3.multiselect("Method family", families, default=families, key="pub_families")
     q1, q2 = st.columns(2)
     only_ours = q1.checkbox("Only rows we measured too", value=False, key="pub_only_ours")

@@ -7,16 +7,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.state import job_manager
+from app.state import studio as get_studio
 from app.widgets import (display_scale, fmt_accuracy, fmt_duration, fmt_when, init_from_query, labelled_grid, loss_figure,
                          mosaic, png_bytes, show_image, status_badge, sync_query)
 from ddcore.data import get_dataset_info
-from ddcore.jobs import EvalSpec
-from ddcore.store import STATUSES
-from ddcore.synthetic import SyntheticSetFileError, make_grid
+from ddcore.platform.bridge import RUN_STATUSES, EvalSpec, Subject, SyntheticSetFileError
 
-manager = job_manager()
-store = manager.store
+studio = get_studio()
+store = studio.store  # the run's files (set, frames, metrics)
 ALL = "All"
 
 
@@ -47,11 +45,11 @@ def _options(values, current):
     return opts
 
 
-runs_all = store.list_runs()
+runs_all = studio.runs()
 init_from_query("gallery_dataset", "dataset", ALL)
 init_from_query("gallery_method", "method", ALL)
 init_from_query("gallery_ipc", "ipc", ALL, lambda s: int(s))
-init_from_query("gallery_status", "status", ALL, allowed=[ALL, *STATUSES])
+init_from_query("gallery_status", "status", ALL, allowed=[ALL, *RUN_STATUSES])
 if "gallery_run" not in st.session_state:
     st.session_state.gallery_run = st.query_params.get("run")
 
@@ -60,14 +58,14 @@ st.title("Gallery")
 
 # ---------------------------------------------------------------------------------------------- one run
 def _detail(run_id: str) -> None:
-    record = store.get_run(run_id)
+    record = studio.run(run_id)
     if record is None:
         st.warning(f"No run {run_id!r} in the store (it may have been deleted).")
         st.button("← All runs", on_click=_open, args=(None,))
         return
     st.button("← All runs", on_click=_open, args=(None,), key="back")
-    job = manager.job_for_run(run_id)
-    status = job.status if job is not None and job.status in ("queued", "running", "paused") else record.status
+    job = studio.active_job_for_run(run_id)
+    status = job.status if job is not None else record.status
     st.subheader(record.name)
     st.markdown(f"{status_badge(status)} · {record.method.upper()} on {get_dataset_info(record.dataset).display_name} "
                 f"· IPC {record.ipc} · {record.architecture} · preset {record.preset} · seed {record.seed} · "
@@ -117,18 +115,22 @@ def _detail(run_id: str) -> None:
         else:
             st.caption("No metrics recorded.")
     with tab_eval:
-        evals = store.run_evaluations(run_id)
+        evals = studio.evaluations(run_id)
         if evals:
             st.dataframe(pd.DataFrame([{"architecture": e.architecture, "preset": e.preset,
-                                        "accuracy": fmt_accuracy(e.mean, e.std), "when": fmt_when(e.created)}
+                                        "accuracy": fmt_accuracy(e.mean, e.std, e.seeds),
+                                        "images of iteration": e.subject.iteration,
+                                        "current images": e.subject.fingerprint == record.fingerprint,
+                                        "when": fmt_when(e.created)}
                                        for e in evals]), hide_index=True, width="stretch")
         else:
             st.caption("Not evaluated yet.")
-        running = [j.snapshot() for j in manager.evaluation_jobs(f"run:{run_id}") if j.status in ("queued", "running")]
-        if running:
-            st.info(f"Evaluation in progress: {running[-1].progress:.0%}")
-        elif synthetic is not None and st.button("Evaluate (quick)", key="gallery_eval"):
-            manager.submit_evaluation(EvalSpec.for_run(run_id, architecture=record.architecture))
+        state = studio.evaluation_state(EvalSpec(Subject.run(run_id), architecture=record.architecture))
+        if state.busy and state.job is not None:
+            st.info(f"Evaluation in progress: {state.job.progress:.0%}")
+        elif synthetic is not None and state.stored is None and state.spec is not None \
+                and st.button("Evaluate (quick)", key="gallery_eval"):
+            studio.submit(state.spec)
             st.rerun()
     with tab_config:
         st.json(record.spec, expanded=True)
@@ -144,7 +146,7 @@ def _detail(run_id: str) -> None:
             new_name = st.text_input("Name", value=record.name, key=f"name_{run_id}")
             if st.form_submit_button("Rename"):
                 try:
-                    store.rename_run(run_id, new_name)
+                    studio.rename_run(run_id, new_name)
                 except ValueError as e:
                     st.error(str(e))
                 else:
@@ -152,16 +154,16 @@ def _detail(run_id: str) -> None:
                     st.rerun()
     with a2:
         st.markdown("&nbsp;")
-        if record.resumable and not (job and job.status in ("queued", "running", "paused")):
+        if record.resumable and job is None:
             if st.button("▶ Resume run", key="gallery_resume", width="stretch"):
                 try:
-                    manager.resume_run(run_id)
+                    studio.resume_run(run_id)
                 except Exception as e:
                     st.error(str(e))
                 else:
                     st.session_state.distill_run = run_id
                     st.switch_page("pages/distill.py")
-        others = [r.id for r in store.list_runs(dataset=record.dataset) if r.id != run_id][:1]
+        others = [r.id for r in studio.runs(dataset=record.dataset) if r.id != run_id][:1]
         st.markdown(f"[🔀 Compare with other runs](./compare?dataset={record.dataset}&runs={','.join([run_id, *others])})")
     with a3:
         st.markdown("&nbsp;")
@@ -170,9 +172,7 @@ def _detail(run_id: str) -> None:
             sure = st.checkbox("Yes, delete it", key=f"confirm_{run_id}")
             if st.button("Delete permanently", type="primary", disabled=not sure, key=f"delete_{run_id}"):
                 try:
-                    if job is not None and job.status in ("queued", "running", "paused"):
-                        raise RuntimeError("Stop the run before deleting it")
-                    store.delete_run(run_id)
+                    studio.delete_run(run_id)
                 except Exception as e:
                     st.error(str(e))
                 else:
@@ -199,7 +199,7 @@ def _browse() -> None:
                       format_func=lambda m: m if m == ALL else m.upper())
     ipc = f3.selectbox("IPC", _options([r.ipc for r in runs_all], None), key="gallery_ipc")
     status = f4.selectbox("Status", _options([r.status for r in runs_all], None), key="gallery_status")
-    runs = store.list_runs(dataset=None if ds == ALL else ds, method=None if me == ALL else me,
+    runs = studio.runs(dataset=None if ds == ALL else ds, method=None if me == ALL else me,
                            ipc=None if ipc == ALL else ipc, status=None if status == ALL else status)
     sync_query({"dataset": None if ds == ALL else ds, "method": None if me == ALL else me,
                 "ipc": None if ipc == ALL else ipc, "status": None if status == ALL else status})
@@ -214,9 +214,38 @@ def _browse() -> None:
                     st.image(thumb, width=220)
                 else:
                     st.caption("no images yet")
-                st.markdown(f"**{r.name}**  \n{status_badge(r.status)} · acc {fmt_accuracy(r.accuracy)}")
+                st.markdown(f"**{r.name}**  \n{status_badge(r.status)} · acc "
+                            f"{fmt_accuracy(r.accuracy, r.accuracy_std, r.accuracy_seeds)}")
                 st.caption(f"{fmt_when(r.created)} · it {r.iteration:,}/{r.total:,}")
                 st.button("Open", key=f"open_{r.id}", on_click=_open, args=(r.id,), width="stretch")
+
+
+def _artefacts() -> None:
+    """Stored artefacts (expert trajectories, trained networks, ...) with their lineage and dependents."""
+    rows = studio.artefacts()
+    if not rows:
+        return
+    st.divider()
+    st.subheader("Artefacts")
+    st.caption("Objects a run needed before it could start (made once by their own job, then reused).")
+    for record, runs in rows:
+        with st.container(border=True):
+            c1, c2 = st.columns([4, 1])
+            producer = record.producer or {}
+            c1.markdown(f"**{record.name}** · `{record.kind}` · {record.size_bytes / 1e6:.2f} MB · made "
+                        f"{fmt_when(record.created)} by job `{producer.get('job', '?')}`")
+            c1.caption("Used by: " + (", ".join(r.name for r in runs) if runs else "no run yet"))
+            with c2.popover("🗑 Delete", width="stretch"):
+                if runs:
+                    st.warning(f"{len(runs)} run(s) used it; they keep their images but cannot resume without it.")
+                force = st.checkbox("Yes, delete it", key=f"art_confirm_{record.key}")
+                if st.button("Delete", key=f"art_delete_{record.key}", disabled=not force):
+                    try:
+                        studio.delete_artefact(record.key, force=True)
+                    except (RuntimeError, ValueError) as e:
+                        st.error(str(e))
+                    else:
+                        st.rerun()
 
 
 if st.session_state.gallery_run:
@@ -225,3 +254,4 @@ if st.session_state.gallery_run:
 else:
     sync_query({"run": None})
     _browse()
+    _artefacts()

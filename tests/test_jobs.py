@@ -1,4 +1,4 @@
-"""The job manager: queue order and positions, pause/step/resume, stop and cancel, failures captured,
+"""The job queue: order and positions, pause/step/resume, stop and cancel, failures captured,
 several concurrent readers, evaluation jobs whose stored results are reused."""
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import pytest
 
 import tests.tiny_method  # noqa: F401  (registers the 'tinypull' method)
 from ddcore.data import load_dataset
-from ddcore.jobs import EvalSpec, JobManager, random_real_set
-from ddcore.runner import RunSpec
-from ddcore.store import RunStore
+from ddcore.methods.random import random_real_set
+from ddcore.platform.queue import JobManager
+from ddcore.platform.records import Subject
+from ddcore.platform.store import Store
+from ddcore.registry import UnknownNameError
+from ddcore.tasks.distill import DistillSpec
+from ddcore.tasks.evaluate import EvalSpec
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +27,14 @@ def mnist():
 
 @pytest.fixture
 def manager(tmp_path: Path):
-    m = JobManager(RunStore(tmp_path))
+    m = JobManager(Store(tmp_path))
     yield m
     m.shutdown(wait=10)
 
 
-def tiny(iterations: int = 10, **overrides) -> RunSpec:
-    return RunSpec(dataset="mnist", method="tinypull", ipc=2, overrides={"iterations": iterations, **overrides},
-                   device="cpu", checkpoint_every=5)
+def tiny(iterations: int = 10, **overrides) -> DistillSpec:
+    return DistillSpec(dataset="mnist", method="tinypull", ipc=2, overrides={"iterations": iterations, **overrides},
+                       device="cpu", checkpoint_every=5, evaluate_after=False)
 
 
 def wait_until(predicate, timeout: float = 30.0, every: float = 0.01) -> None:
@@ -42,7 +46,7 @@ def wait_until(predicate, timeout: float = 30.0, every: float = 0.01) -> None:
 
 
 def test_queue_runs_in_order_with_visible_positions(manager: JobManager, mnist) -> None:
-    jobs = [manager.submit_distill(tiny(8, sleep_s=0.03), data=mnist, evaluate_after=False) for _ in range(3)]
+    jobs = [manager.submit(tiny(8, sleep_s=0.03), data=mnist) for _ in range(3)]
     wait_until(lambda: jobs[0].status == "running")
     assert [j.snapshot().position for j in jobs] == [None, 1, 2]
     assert [j.snapshot().status for j in jobs[1:]] == ["queued", "queued"]
@@ -60,7 +64,7 @@ def test_queue_runs_in_order_with_visible_positions(manager: JobManager, mnist) 
 
 
 def test_pause_step_resume_and_stop(manager: JobManager, mnist) -> None:
-    job = manager.submit_distill(tiny(400, sleep_s=0.01), data=mnist, evaluate_after=False)
+    job = manager.submit(tiny(400, sleep_s=0.01), data=mnist)
     wait_until(lambda: job.snapshot().iteration >= 2)
     manager.pause(job.id)
     wait_until(lambda: job.snapshot().status == "paused" and job.holding)
@@ -85,10 +89,10 @@ def test_pause_step_resume_and_stop(manager: JobManager, mnist) -> None:
 
 
 def test_cancel_a_queued_job_and_capture_failures(manager: JobManager, mnist) -> None:
-    running = manager.submit_distill(tiny(300, sleep_s=0.01), data=mnist, evaluate_after=False)
-    failing = manager.submit_distill(tiny(20, fail_at=4), data=mnist, evaluate_after=False)
-    cancelled = manager.submit_distill(tiny(20), data=mnist, evaluate_after=False)
-    diverging = manager.submit_distill(tiny(20, diverge_at=6), data=mnist, evaluate_after=False)
+    running = manager.submit(tiny(300, sleep_s=0.01), data=mnist)
+    failing = manager.submit(tiny(20, fail_at=4), data=mnist)
+    cancelled = manager.submit(tiny(20), data=mnist)
+    diverging = manager.submit(tiny(20, diverge_at=6), data=mnist)
     wait_until(lambda: running.status == "running")
     manager.cancel(cancelled.id)
     assert cancelled.snapshot().status == "cancelled"
@@ -102,18 +106,20 @@ def test_cancel_a_queued_job_and_capture_failures(manager: JobManager, mnist) ->
     div = manager.wait(diverging.id, 30)
     assert div.status == "failed" and "DivergenceError" in div.message
     assert manager.store.get_run(cancelled.run_id).status == "cancelled"
-    assert cancelled.thread is None  # never started
+    assert not cancelled.started
     # The manager keeps working after failures.
-    after = manager.submit_distill(tiny(3), data=mnist, evaluate_after=False)
+    after = manager.submit(tiny(3), data=mnist)
     assert manager.wait(after.id, 30).status == "done"
-    with pytest.raises(Exception):
-        manager.submit_distill(RunSpec(dataset="mnist", method="no-such-method", ipc=2), data=mnist)
-    with pytest.raises(ValueError):
-        manager.submit_distill(tiny(3).__class__(dataset="mnist", method="tinypull", ipc=0), data=mnist)
+    runs_before = len(manager.store.list_runs())
+    with pytest.raises(UnknownNameError, match="Unknown method 'no-such-method'"):
+        manager.submit(DistillSpec(dataset="mnist", method="no-such-method", ipc=2), data=mnist)
+    with pytest.raises(ValueError, match="IPC must be at least 1, not 0"):
+        manager.submit(DistillSpec(dataset="mnist", method="tinypull", ipc=0), data=mnist)
+    assert len(manager.store.list_runs()) == runs_before  # refused before anything was stored
 
 
 def test_two_concurrent_readers_see_consistent_snapshots(manager: JobManager, mnist) -> None:
-    job = manager.submit_distill(tiny(60, sleep_s=0.005), data=mnist, evaluate_after=False)
+    job = manager.submit(tiny(60, sleep_s=0.005), data=mnist)
     seen: list[list[tuple[int, int]]] = [[], []]
     errors: list[BaseException] = []
 
@@ -143,9 +149,9 @@ def test_two_concurrent_readers_see_consistent_snapshots(manager: JobManager, mn
 
 
 def test_a_second_manager_on_the_same_store_sees_the_runs(manager: JobManager, mnist, tmp_path: Path) -> None:
-    job = manager.submit_distill(tiny(3), data=mnist, evaluate_after=False)
+    job = manager.submit(tiny(3), data=mnist)
     manager.wait(job.id, 30)
-    other = JobManager(RunStore(tmp_path))  # another server process on the same home
+    other = JobManager(Store(tmp_path))  # another server process on the same home
     assert other.interrupted == []  # this process is alive: nothing is wrongly marked
     assert other.store.get_run(job.run_id).status == "done"
 
@@ -156,31 +162,62 @@ def test_random_real_baseline_set(mnist) -> None:
     assert np.array_equal(random_real_set(mnist, 3, seed=1).to_uint8(), s.to_uint8())
 
 
-def test_evaluation_spec_validation() -> None:
-    assert EvalSpec.random_real("mnist", 10, 0).subject == "random:mnist:10:0"
-    assert EvalSpec.for_run("abc").run_id == "abc"
-    assert EvalSpec.for_run("abc").key() != EvalSpec.for_run("abc", preset="paper").key()
-    for bad in ("nothing", "random:mnist:x:0", "run:"):
+def test_evaluation_subjects_are_validated_and_keyed_to_content(manager: JobManager, mnist) -> None:
+    from ddcore.tasks.evaluate import prepare_spec
+
+    for bad in (dict(kind="nothing", dataset="mnist"), dict(kind="random", dataset="mnist", ipc=0),
+                dict(kind="run", dataset="mnist")):
         with pytest.raises(ValueError):
-            EvalSpec(subject=bad)
+            Subject(**bad)
+    random_spec, _ = prepare_spec(EvalSpec(Subject.random("mnist", 10, 0)), manager.store)
+    assert random_spec.seeds == 1 and random_spec.subject.fingerprint  # the quick preset trains one network
+    assert random_spec.key() != prepare_spec(EvalSpec(Subject.random("mnist", 10, 1)), manager.store)[0].key()
+    assert random_spec.key() != prepare_spec(EvalSpec(Subject.random("mnist", 10, 0), preset="paper"),
+                                             manager.store)[0].key()
+    with pytest.raises(ValueError, match="prepared spec"):
+        EvalSpec(Subject.random("mnist", 10, 0)).key()
 
 
 def test_evaluation_job_stores_its_result_and_reuses_it(manager: JobManager, mnist) -> None:
-    run = manager.submit_distill(tiny(3), data=mnist, evaluate_after=False)
+    run = manager.submit(tiny(3), data=mnist)
     manager.wait(run.id, 30)
     fast = {"epochs_no_aug": 3, "test_limit": 200}
-    spec = EvalSpec.for_run(run.run_id, seeds=1, device="cpu", options=fast)
-    job = manager.submit_evaluation(spec)
-    assert manager.submit_evaluation(spec) is job  # the same evaluation in flight is shared
+    spec = EvalSpec(Subject.run(run.run_id), seeds=1, device="cpu", options=fast)
+    job = manager.submit(spec)
+    assert manager.submit(spec) is job  # the same evaluation in flight is shared
     snap = manager.wait(job.id, 180)
     assert snap.status == "done" and not snap.reused, snap.message
     assert 0.0 <= snap.accuracy <= 100.0
-    stored = manager.store.get_evaluation(spec.key())
+    stored = manager.store.get_evaluation(job.spec.key())
     assert stored is not None and stored.run_id == run.run_id and stored.mean == pytest.approx(snap.accuracy)
+    assert stored.subject.iteration == 3 and stored.subject.fingerprint == manager.store.get_run(run.run_id).fingerprint
     assert manager.store.get_run(run.run_id).accuracy == pytest.approx(snap.accuracy)
-    again = manager.submit_evaluation(spec)
-    assert again is not job and again.snapshot().status == "done" and again.snapshot().reused
+    assert manager.submit(spec) is job  # asked again on this server: the same (finished) job, no duplicate
+    fresh = JobManager(manager.store)  # another server on the same store reuses the stored result
+    again = fresh.submit(spec)
+    assert again.snapshot().status == "done" and again.snapshot().reused
     assert again.snapshot().accuracy == pytest.approx(snap.accuracy)
     # An evaluation of a run that does not exist is refused at once.
     with pytest.raises(KeyError):
-        manager.submit_evaluation(EvalSpec.for_run("no-such-run"))
+        manager.submit(EvalSpec(Subject.run("no-such-run")))
+
+
+def test_a_resumed_run_is_not_shown_the_accuracy_of_its_earlier_images(manager: JobManager, mnist) -> None:
+    """Evaluations are keyed to the images: after a resume the run's accuracy is that of its new images."""
+    from ddcore.tasks.distill import resume_spec
+
+    job = manager.submit(tiny(200, sleep_s=0.01), data=mnist)
+    wait_until(lambda: job.snapshot().iteration >= 6)
+    manager.stop(job.id)
+    manager.wait(job.id, 30)
+    fast = {"epochs_no_aug": 2, "test_limit": 200}
+    first = manager.wait(manager.submit(EvalSpec(Subject.run(job.run_id), seeds=1, device="cpu", options=fast)).id, 180)
+    assert manager.store.get_run(job.run_id).accuracy == pytest.approx(first.accuracy)
+    resumed = manager.submit(resume_spec(manager.store, job.run_id, evaluate_after=False).__class__(
+        **{**resume_spec(manager.store, job.run_id).to_dict(), "evaluate_after": False,
+           "overrides": {"iterations": 200, "sleep_s": 0.0}}), data=mnist)
+    assert manager.wait(resumed.id, 60).status == "done"
+    record = manager.store.get_run(job.run_id)
+    assert record.iteration == 200 and record.accuracy is None  # the stored accuracy measured iteration ~6's images
+    old = manager.store.run_evaluations(job.run_id)
+    assert len(old) == 1 and old[0].subject.iteration == first.result.subject.iteration < 200

@@ -1,7 +1,6 @@
-"""The runner: snapshots, checkpoints that resume exactly, NaN handling, and pickle-free checkpoint files."""
+"""The runner and the one distillation loop (tasks.distill.distil): live images, the saved run,
+checkpoints that resume exactly, stopping, NaN handling, and pickle-free checkpoint files."""
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import pytest
@@ -10,7 +9,10 @@ import torch
 from ddcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, state_from_bytes, state_to_bytes
 from ddcore.data import LoadedDataset, load_dataset
 from ddcore.methods import DivergenceError
-from ddcore.runner import Runner, RunSpec, Snapshot
+from ddcore.platform.recorder import EventControl
+from ddcore.platform.store import Store
+from ddcore.runner import Runner
+from ddcore.tasks.distill import DistillSpec, distil
 
 
 @pytest.fixture(scope="module")
@@ -20,53 +22,85 @@ def tiny() -> LoadedDataset:
     return LoadedDataset(d.info, d.train.subset_per_class(10, g), d.test.subset_per_class(5, g), "tiny mnist")
 
 
-def spec(**kw) -> RunSpec:
+def spec(**kw) -> DistillSpec:
     base = dict(dataset="mnist", method="dm", ipc=2, preset="paper", device="cpu", seed=5,
                 overrides={"iterations": 6, "batch_real": 6}, model_kwargs={"width": 8, "depth": 2},
-                snapshot_every_s=0.0, checkpoint_every=2)
+                checkpoint_every=2, evaluate_after=False)
     base.update(kw)
-    return RunSpec(**base)
+    return DistillSpec(**base)
+
+
+class ListRecorder:
+    """Keeps everything a task reports."""
+
+    def __init__(self) -> None:
+        self.progress_calls, self.rows, self.frames, self.states = [], [], [], []
+
+    def progress(self, done, total, message=""):
+        self.progress_calls.append((done, total))
+
+    def metrics(self, row):
+        self.rows.append(row)
+
+    def images(self, images, labels, class_names):
+        self.frames.append((images, labels))
+
+    def state(self, status):
+        self.states.append(status)
+
+
+def run_to_end(runner: Runner) -> None:
+    while not runner.done:
+        runner.step()
 
 
 def test_spec_round_trips_and_refuses_unknown_fields():
     s = spec()
-    assert RunSpec.from_dict(s.to_dict()) == s
+    assert DistillSpec.from_dict(s.to_dict()) == s
     with pytest.raises(ValueError, match="no field"):
-        RunSpec.from_dict({**s.to_dict(), "bogus": 1})
+        DistillSpec.from_dict({**s.to_dict(), "bogus": 1})
 
 
-def test_snapshots_history_checkpoints(tiny):
-    snaps: list[Snapshot] = []
-    ckpts: list[dict] = []
-    r = Runner(spec(), tiny, on_snapshot=snaps.append, on_checkpoint=ckpts.append)
-    result = r.run()
-    assert r.done and r.method.iteration == 6 and len(r.history) == 6
-    assert [h["iteration"] for h in r.history] == [1, 2, 3, 4, 5, 6] and all("loss" in h and "time" in h for h in r.history)
-    assert snaps[0].iteration == 0 and snaps[-1].iteration == 6 and snaps[-1].eta_s == 0
-    assert snaps[-1].images.dtype == np.uint8 and snaps[-1].images.shape == (20, 28, 28, 1)
-    assert [c["method"]["iteration"] for c in ckpts] == [2, 4, 6]
-    assert result.meta.iteration == 6 and len(result) == 20
+def test_the_loop_reports_live_and_saves_the_run(tiny, tmp_path):
+    store = Store(tmp_path)
+    run_id = store.create_run(spec().stored()).id
+    rec = ListRecorder()
+    r, outcome = distil(spec(), tiny, store=store, run_id=run_id, recorder=rec)
+    assert outcome.status == "done" and outcome.iteration == 6 and r.done and len(r.history) == 6
+    assert [h["iteration"] for h in rec.rows] == [1, 2, 3, 4, 5, 6] and all("loss" in h and "time" in h for h in rec.rows)
+    assert rec.progress_calls[0] == (0, 6) and rec.progress_calls[-1] == (6, 6)
+    assert rec.frames[-1][0].dtype == np.uint8 and rec.frames[-1][0].shape == (20, 28, 28, 1)
+    assert [row["iteration"] for row in store.read_metrics(run_id)] == [1, 2, 3, 4, 5, 6]
+    assert store.load_checkpoint(run_id)["method"]["iteration"] == 6
+    assert store.frame_iterations(run_id)[0] == 0 and store.frame_iterations(run_id)[-1] == 6
+    saved = store.get_run(run_id)
+    assert saved.status == "done" and saved.iteration == 6 and saved.total == 6 and saved.fingerprint
+    assert store.load_set(run_id).meta.iteration == 6 and len(store.load_set(run_id)) == 20
 
 
 def test_checkpoint_file_resume_equals_uninterrupted(tiny, tmp_path):
     straight = Runner(spec(method="dsa", overrides={"iterations": 3, "batch_real": 6, "outer_loop": 2, "inner_loop": 2}), tiny)
-    straight.run()
+    run_to_end(straight)
     first = Runner(straight.spec, tiny)
     first.step()
     path = save_checkpoint(first.checkpoint(), tmp_path / "run.ckpt")
     again = Runner(straight.spec, tiny)
     again.restore(load_checkpoint(path))
     assert again.method.iteration == 1 and len(again.history) == 1
-    final = again.run()
+    run_to_end(again)
+    final = again.result()
     assert torch.equal(final.images, straight.result().images)
     assert [h["loss"] for h in again.history] == [h["loss"] for h in straight.history]
 
 
-def test_stop_event_stops(tiny):
-    stop = threading.Event()
-    r = Runner(spec(), tiny)
-    r.run(stop, progress=lambda row: stop.set() if row["iteration"] == 2 else None)
-    assert r.method.iteration == 2 and not r.done
+def test_a_stop_request_ends_the_loop_with_the_set_kept(tiny, tmp_path):
+    control = EventControl()
+    store = Store(tmp_path)
+    run_id = store.create_run(spec().stored()).id
+    r, outcome = distil(spec(), tiny, store=store, run_id=run_id, control=control,
+                        on_step=lambda runner, row: control.event.set() if row["iteration"] == 2 else None)
+    assert r.method.iteration == 2 and not r.done and outcome.status == "stopped"
+    assert store.get_run(run_id).status == "stopped" and store.load_set(run_id).meta.iteration == 2
 
 
 def test_divergence_keeps_last_good_set(tiny):

@@ -177,10 +177,10 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
     if progress is not None:
         progress({"stage": "test", "fraction": 1.0, "seeds": seed_list, "test_images": int(test_x.shape[0])})
     preds = predict(outcome.group, test_x, chunk=2000 if dev.type != "cpu" else 500, should_stop=should_stop)
-    accs = [float((p == test_y).float().mean()) for p in preds]
+    accs = [100.0 * float((p == test_y).float().mean()) for p in preds]
     # over every network: summed confusion counts, so per-class accuracy is the mean over seeds
     conf = sum(confusion_matrix(p.cpu(), test_y.cpu(), info.num_classes) for p in preds)
-    per_class = (conf.diag().float() / conf.sum(1).clamp_min(1).float()).tolist()
+    per_class = (100.0 * conf.diag().float() / conf.sum(1).clamp_min(1).float()).tolist()
     test_time = time.perf_counter() - t_test
     mean, std = mean_std(accs)
     return EvalResult(set_id=prep.set_id, dataset=info.name, method=prep.method, ipc=prep.ipc,
@@ -219,7 +219,7 @@ class EvalMatrix:
             row: dict[str, Any] = {"set": sid}
             for arch in self.architectures:
                 r = self.results[sid].get(arch)
-                row[arch] = f"{r.mean_pct:.1f} ± {r.std_pct:.1f}" if r is not None else "error"
+                row[arch] = f"{r.mean:.1f} ± {r.std:.1f}" if r is not None else "error"
             rows.append(row)
         return rows
 

@@ -84,7 +84,7 @@ def train_on_real(dataset: str, architecture: str = "convnet", preset: str | Rea
     info = data.info
     key = plan.key(info.name, architecture)
     folder = _folder()
-    weights_file, record_file = folder / f"{key}.safetensors", folder / f"{key}.json"
+    weights_file, record_file = folder / f"{key}.safetensors", folder / f"{key}.percent.json"  # records in percent
     dev = resolve_device(device)
     net = create_model(architecture, info.channels, info.num_classes, info.image_size)
     if weights_file.exists() and record_file.exists():
@@ -115,7 +115,7 @@ def train_on_real(dataset: str, architecture: str = "convnet", preset: str | Rea
     t = time.perf_counter()
     pred = predict(outcome.group, test_x, chunk=2000 if dev.type != "cpu" else 500, should_stop=should_stop)[0]
     conf = confusion_matrix(pred.cpu(), test_y.cpu(), info.num_classes)
-    acc = float((pred == test_y).float().mean())
+    acc = 100.0 * float((pred == test_y).float().mean())
     mean, std = mean_std([acc])
     record = EvalResult(set_id=f"{info.name}-whole" + ("" if plan.per_class is None else f"-{plan.per_class}pc"),
                         dataset=info.name, method="whole dataset", ipc=None, num_images=int(images.shape[0]),
@@ -124,7 +124,7 @@ def train_on_real(dataset: str, architecture: str = "convnet", preset: str | Rea
                         wall_time_s=round(time.perf_counter() - wall, 3), train_time_s=round(outcome.train_time_s, 3),
                         test_time_s=round(time.perf_counter() - t, 3), device=_device_name(dev),
                         versions=library_versions(), test_images=int(test_x.shape[0]), curves=outcome.curves,
-                        per_class_accuracy=(conf.diag().float() / conf.sum(1).clamp_min(1).float()).tolist(),
+                        per_class_accuracy=(100.0 * conf.diag().float() / conf.sum(1).clamp_min(1).float()).tolist(),
                         confusion=conf.tolist(), class_names=list(info.class_names))
     trained = outcome.group.module(0).cpu()
     try:

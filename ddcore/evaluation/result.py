@@ -1,4 +1,7 @@
-"""EvalResult: one evaluation as a JSON-serialisable record (what the Evaluate page and benchmarks read)."""
+"""EvalResult: one evaluation as a JSON-serialisable record (what the Evaluate page and benchmarks read).
+
+Every accuracy in it (per seed, mean, std, per class, training curves) is in percent, the one unit
+accuracy has everywhere in DD Studio."""
 from __future__ import annotations
 
 import json
@@ -25,7 +28,7 @@ class EvalResult:
     preset: str
     config: dict[str, Any]
     seeds: list[int]
-    accuracies: list[float]  # test accuracy per seed, in [0, 1]
+    accuracies: list[float]  # test accuracy per seed, percent
     mean: float
     std: float  # population std (numpy default), as the reference reports
     wall_time_s: float
@@ -35,7 +38,7 @@ class EvalResult:
     versions: dict[str, str]
     test_images: int
     curves: dict[str, list] = field(default_factory=dict)  # 'epoch', and per seed 'loss'/'train_acc' lists
-    per_class_accuracy: list[float] = field(default_factory=list)  # mean over the seeds' networks
+    per_class_accuracy: list[float] = field(default_factory=list)  # percent, mean over the seeds' networks
     confusion: list[list[int]] = field(default_factory=list)  # rows: true class, cols: predicted; summed over seeds
     class_stats_over: str = "last seed"  # what per_class_accuracy/confusion cover (records before 2026-11-25: last seed)
     class_names: list[str] = field(default_factory=list)
@@ -43,17 +46,9 @@ class EvalResult:
     created: float = field(default_factory=time.time)
 
     # ------------------------------------------------------------------ views
-    @property
-    def mean_pct(self) -> float:
-        return 100.0 * self.mean
-
-    @property
-    def std_pct(self) -> float:
-        return 100.0 * self.std
-
     def summary(self) -> str:
         return (f"{self.dataset} {self.method} ipc={self.ipc} {self.architecture} [{self.preset}]: "
-                f"{self.mean_pct:.2f} ± {self.std_pct:.2f}% over {len(self.seeds)} seed(s), {self.wall_time_s:.1f} s on {self.device}")
+                f"{self.mean:.2f} ± {self.std:.2f}% over {len(self.seeds)} seed(s), {self.wall_time_s:.1f} s on {self.device}")
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

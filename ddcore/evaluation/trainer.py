@@ -229,12 +229,12 @@ def _train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch
             opt = make_opt()  # the reference builds a new SGD: momentum restarts
         if ep % keep_every == 0 or ep == cfg.passes - 1:
             loss_ep = (loss_sum / n).tolist()
-            acc_ep = (correct / n).tolist()
+            acc_ep = (100.0 * correct / n).tolist()  # percent, as every accuracy
             curves["epoch"].append(ep)
             curves["lr"].append(lr)
             for s, lv, av in zip(seeds, loss_ep, acc_ep):
                 curves[f"loss_{s}"].append(round(float(lv), 5))
-                curves[f"train_acc_{s}"].append(round(float(av), 5))
+                curves[f"train_acc_{s}"].append(round(float(av), 3))
     group.train(False)
     return TrainOutcome(group, curves, time.perf_counter() - start)
 

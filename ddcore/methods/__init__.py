@@ -5,7 +5,7 @@ from typing import Any
 
 from ..data import LoadedDataset
 from ..registry import Registry, drop_none
-from .base import PRESETS, DistillMethod, DivergenceError, MethodConfig
+from .base import PRESETS, DistillMethod, DivergenceError, MethodConfig, Requirement
 
 METHODS: Registry[type[DistillMethod]] = Registry("method")
 
@@ -40,11 +40,13 @@ def make_config(name: str, data_info, ipc: int, preset: str = "quick", **overrid
 
 def create_method(name: str, data: LoadedDataset, ipc: int, config: MethodConfig | None = None, *,
                   preset: str = "quick", seed: int = 0, device: str = "cpu", architecture: str = "convnet",
-                  model_kwargs: dict | None = None, **overrides: Any) -> DistillMethod:
+                  model_kwargs: dict | None = None, artefacts: dict[str, Any] | None = None,
+                  **overrides: Any) -> DistillMethod:
     cls = method_class(name)
     if config is None:
         config = make_config(name, data.info, ipc, preset, **overrides)
-    return cls(data, ipc, config, architecture=architecture, model_kwargs=model_kwargs, seed=seed, device=device)
+    return cls(data, ipc, config, architecture=architecture, model_kwargs=model_kwargs, seed=seed, device=device,
+               artefacts=artefacts)
 
 
 def _register_builtin() -> None:
@@ -59,5 +61,5 @@ def _register_builtin() -> None:
 
 _register_builtin()
 
-__all__ = ["METHODS", "PRESETS", "DistillMethod", "DivergenceError", "MethodConfig", "create_method",
+__all__ = ["METHODS", "PRESETS", "DistillMethod", "DivergenceError", "MethodConfig", "Requirement", "create_method",
            "list_methods", "make_config", "method_class", "register_method"]

@@ -46,7 +46,7 @@ class DistillMethod(ABC):
 
     def __init__(self, data: LoadedDataset, ipc: int, config: MethodConfig | None = None, *,
                  architecture: str = "convnet", model_kwargs: dict[str, Any] | None = None,
-                 seed: int = 0, device: str | torch.device = "cpu") -> None:
+                 seed: int = 0, device: str | torch.device = "cpu", artefacts: dict[str, Any] | None = None) -> None:
         if ipc < 1:
             raise ValueError(f"IPC must be at least 1, not {ipc}")
         smallest = min(data.train.class_counts())
@@ -58,6 +58,7 @@ class DistillMethod(ABC):
         self.config = config if config is not None else self.default_config(data.info, ipc, "paper")
         if not isinstance(self.config, self.Config):
             raise TypeError(f"{self.name} expects a {self.Config.__name__}, got {type(self.config).__name__}")
+        self.artefacts = dict(artefacts or {})
         self.architecture = architecture
         self.model_kwargs = dict(model_kwargs or {})
         self.seed = int(seed)
@@ -75,6 +76,11 @@ class DistillMethod(ABC):
         if preset not in cls.presets:
             raise ValueError(f"{cls.name} has presets {', '.join(cls.presets)}, not '{preset}'")
         return cls.Config()
+
+    @classmethod
+    def requires(cls, info: DatasetInfo, ipc: int, config: MethodConfig, architecture: str) -> tuple["Requirement", ...]:
+        """Artefacts this method needs before its first step; none by default."""
+        return ()
 
     @classmethod
     def config_fields(cls) -> list[dataclasses.Field]:
@@ -150,3 +156,26 @@ class DistillMethod(ABC):
         self.iteration = int(state["iteration"])
         self.elapsed_s = float(state.get("elapsed_s", 0.0))
         self.lr = state.get("lr")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """An artefact a method needs before its first step (expert trajectories, a trained network, ...).
+
+    `params` identify it (sorted items); the platform produces it once, stores it, and hands the method
+    the loaded object under `kind` in `self.artefacts`."""
+
+    kind: str
+    params: tuple[tuple[str, Any], ...] = ()
+    label: str = ""
+
+    @classmethod
+    def from_dict(cls, kind: str, params: dict[str, Any], label: str = "") -> "Requirement":
+        return cls(kind, tuple(sorted(params.items())), label)
+
+    def key(self) -> str:
+        import hashlib
+        import json
+
+        text = json.dumps({"kind": self.kind, "params": dict(self.params)}, sort_keys=True, default=str)
+        return f"{self.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"

@@ -92,3 +92,11 @@ class RandomSubset(CoresetMethod):
     def select(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
         idx = self.data.train.sample_class(cls, self.ipc, generator)
         return idx, self.mean_gap(cls, idx)
+
+
+def random_real_set(data, ipc: int, seed: int = 0) -> SyntheticSet:
+    """IPC random real training images per class (the baseline every method must beat)."""
+    g = torch.Generator().manual_seed(int(seed) + 12345)
+    idx = torch.cat([data.train.sample_class(c, ipc, g) for c in range(data.info.num_classes)])
+    meta = SetMeta.for_dataset(data.info, "random", ipc, seed=int(seed), notes="random real images (baseline)")
+    return SyntheticSet(data.normalize(data.train.images[idx]), torch.arange(data.info.num_classes).repeat_interleave(ipc), meta)

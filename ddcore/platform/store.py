@@ -1,35 +1,32 @@
-"""The run store: an SQLite index of runs and evaluation results plus one folder per run.
+"""The store: an SQLite index of runs, evaluations and artefacts, plus one folder per run and per artefact.
 
-Why: a run is worth keeping (the Gallery browses it, Compare puts it beside others, Evaluate
-measures it) and a server killed mid-run must lose nothing already checkpointed.
+Why: a run is worth keeping (the Gallery browses it, Compare puts it beside others, Evaluate measures
+it), an artefact (expert trajectories, a trained network) is worth reusing, and a server killed
+mid-run must lose nothing already checkpointed.
 
-API (all paths below ``RunStore.root``, by default ``ddcore.paths.home_dir()`` = $DDCORE_HOME):
-
-    store = RunStore()                      # or RunStore(root); safe to share between threads
+    store = Store()                         # or Store(root); safe to share between threads; migrates old files
     rec = store.create_run(spec_dict, name=None, status="queued")   # -> RunRecord (rec.id)
     store.update_run(run_id, status=..., iteration=..., total=..., message=..., elapsed_s=...)
-    store.get_run(run_id) -> RunRecord | None
-    store.list_runs(dataset=None, method=None, ipc=None, status=None) -> list[RunRecord]  (newest first)
-    store.rename_run(run_id, name); store.delete_run(run_id)
+    store.get_run(run_id); store.list_runs(dataset=, method=, ipc=, status=); store.rename_run; store.delete_run
     store.mark_interrupted() -> list[str]   # runs left active by a dead process -> "interrupted"
 
-    # files of a run (runs/<run_id>/)
-    store.save_set(run_id, synthetic_set); store.load_set(run_id) -> SyntheticSet | None
-    store.save_checkpoint(run_id, state); store.load_checkpoint(run_id) -> dict | None
-    store.append_metrics(run_id, [row, ...]); store.read_metrics(run_id) -> list[dict]
-    store.add_frame(run_id, iteration, images_uint8, labels); store.frame_iterations(run_id)
-    store.load_frame(run_id, iteration) -> (images N×H×W×C uint8, labels)   # timelapse
-    HistoryWriter(store, run_id, max_frames=64).offer(iteration, get_images)  # thinned history
+    # files of a run (runs/<run_id>/): set, checkpoint, metrics.jsonl, history/<iteration>.npz
+    store.save_set / load_set / save_checkpoint / load_checkpoint / append_metrics / read_metrics
+    store.add_frame / frame_iterations / load_frame;  HistoryWriter(store, run_id).offer(iteration, get_frame)
 
-    # evaluation results, keyed so that a result already stored is reused
-    key = evaluation_key(subject, architecture=..., preset=..., seeds=...)
-    store.get_evaluation(key) -> EvaluationRecord | None
-    store.save_evaluation(key, record_dict, subject=..., run_id=None, dataset=..., ipc=..., ...)
-    store.run_evaluations(run_id) -> list[EvaluationRecord]
+    # evaluations, keyed to the content they measured (records.Subject.fingerprint)
+    store.save_evaluation(key, subject, architecture, preset, seeds, result) -> EvaluationRecord
+    store.get_evaluation(key); store.run_evaluations(run_id); store.list_evaluations(dataset=)
 
-A run's ``status`` is one of STATUSES. Files are pickle-free: config.json, metrics.jsonl,
-set.safetensors (SyntheticSet.save), checkpoint via ddcore.checkpoint, history/<iteration>.npz
-(uint8 arrays read with allow_pickle=False).
+    # artefacts with lineage, and who depends on them
+    store.put_artefact(key, kind, name, params, producer=..., inputs=...) -> ArtefactRecord (files in artefact_dir(key))
+    store.get_artefact(key); store.list_artefacts(kind=); store.add_artefact_use(key, run_id)
+    store.artefact_dependents(key) -> list[str]; store.delete_artefact(key, force=False)
+
+Files are pickle-free: config.json, metrics.jsonl, set.safetensors (SyntheticSet.save), checkpoint via
+ddcore.checkpoint, history/<iteration>.npz (uint8 arrays read with allow_pickle=False).
+Schema versions (PRAGMA user_version): 0 = the first release (evaluations keyed by subject strings,
+accuracies as fractions in the record); 1 = typed subjects keyed to content, percent, artefacts.
 """
 from __future__ import annotations
 
@@ -43,30 +40,39 @@ import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .paths import home_dir
-from .synthetic import SyntheticSet
+from ..evaluation.api import set_fingerprint
+from ..evaluation.result import EvalResult
+from ..paths import home_dir
+from ..synthetic import SyntheticSet
+from .records import ACTIVE_RUN, RESUMABLE, RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 
-STATUSES = ("queued", "running", "paused", "done", "stopped", "failed", "cancelled", "interrupted")
-ACTIVE = ("queued", "running", "paused")  # a process owns the run
-RESUMABLE = ("stopped", "interrupted", "failed")
+STATUSES = RUN_STATUSES
+ACTIVE = ACTIVE_RUN
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, dataset TEXT NOT NULL, method TEXT NOT NULL, ipc INTEGER NOT NULL,
     architecture TEXT, preset TEXT, seed INTEGER, status TEXT NOT NULL, message TEXT DEFAULT '',
     iteration INTEGER DEFAULT 0, total INTEGER DEFAULT 0, elapsed_s REAL DEFAULT 0,
-    created REAL NOT NULL, updated REAL NOT NULL, owner TEXT DEFAULT '', spec TEXT NOT NULL);
+    created REAL NOT NULL, updated REAL NOT NULL, owner TEXT DEFAULT '', spec TEXT NOT NULL,
+    fingerprint TEXT DEFAULT '');
 CREATE INDEX IF NOT EXISTS runs_filter ON runs(dataset, method, ipc, status);
 CREATE TABLE IF NOT EXISTS evaluations (
-    key TEXT PRIMARY KEY, subject TEXT NOT NULL, run_id TEXT, dataset TEXT, ipc INTEGER, architecture TEXT,
-    preset TEXT, mean REAL, std REAL, created REAL NOT NULL, record TEXT NOT NULL);
+    key TEXT PRIMARY KEY, run_id TEXT, subject TEXT NOT NULL, subject_kind TEXT NOT NULL, dataset TEXT,
+    ipc INTEGER, fingerprint TEXT, iteration INTEGER, architecture TEXT NOT NULL, preset TEXT NOT NULL,
+    seeds INTEGER NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, created REAL NOT NULL, record TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS evaluations_run ON evaluations(run_id);
+CREATE TABLE IF NOT EXISTS artefacts (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, params TEXT NOT NULL, path TEXT NOT NULL,
+    size_bytes INTEGER DEFAULT 0, created REAL NOT NULL, producer TEXT NOT NULL, inputs TEXT NOT NULL,
+    code_version TEXT DEFAULT '');
+CREATE TABLE IF NOT EXISTS artefact_uses (artefact TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (artefact, run_id));
 """
 
 # Who owns active runs: this process (pid + a token unique to this start).
@@ -106,80 +112,11 @@ def _pid_is_running(pid: int) -> bool:
         return True  # no /proc (macOS): trust os.kill
 
 
-@dataclass
-class RunRecord:
-    id: str
-    name: str
-    dataset: str
-    method: str
-    ipc: int
-    architecture: str
-    preset: str
-    seed: int
-    status: str
-    message: str
-    iteration: int
-    total: int
-    elapsed_s: float
-    created: float
-    updated: float
-    owner: str
-    spec: dict[str, Any]
-    accuracy: float | None = None  # mean of the run's first stored evaluation on its own architecture
-    accuracy_std: float | None = None
-
-    @property
-    def resumable(self) -> bool:
-        return self.status in RESUMABLE
-
-    @property
-    def progress(self) -> float:
-        return min(1.0, self.iteration / self.total) if self.total else 0.0
-
-
-@dataclass
-class EvaluationRecord:
-    key: str
-    subject: str
-    run_id: str | None
-    dataset: str | None
-    ipc: int | None
-    architecture: str | None
-    preset: str | None
-    mean: float | None
-    std: float | None
-    created: float
-    record: dict[str, Any] = field(default_factory=dict)
-
-
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
-def evaluation_key(subject: str, **params: Any) -> str:
-    """A stable key for 'this subject evaluated this way' (subject: 'run:<id>' or 'random:<ds>:<ipc>:<seed>')."""
-    text = json.dumps({"subject": subject, **params}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def accuracy_of(record: dict[str, Any]) -> tuple[float | None, float | None]:
-    """(mean, std) test accuracy in percent from an evaluation record, whatever its exact layout."""
-    for mean_key, std_key in (("mean", "std"), ("accuracy", "accuracy_std"), ("acc_mean", "acc_std"),
-                              ("mean_accuracy", "std_accuracy"), ("test_accuracy", "test_accuracy_std")):
-        if isinstance(record.get(mean_key), (int, float)):
-            mean = float(record[mean_key])
-            std = record.get(std_key)
-            scale = 100.0 if mean <= 1.0 and record.get("unit") != "percent" and "percent" not in mean_key else 1.0
-            return mean * scale, (float(std) * scale if isinstance(std, (int, float)) else None)
-    for value in record.values():  # nested {"summary": {...}} layouts
-        if isinstance(value, dict):
-            found = accuracy_of(value)
-            if found[0] is not None:
-                return found
-    return None, None
-
-
-class RunStore:
+class Store:
     """Thread-safe: one sqlite3 connection behind a lock (WAL, so other processes read while we write)."""
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
@@ -190,10 +127,22 @@ class RunStore:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
+        self.artefacts_dir = self.root / "artefacts"
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            legacy = version == 0 and self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name='runs'").fetchone() is not None
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.db_path} was written by a newer DD Studio (schema {version}; this one "
+                                   f"reads up to {SCHEMA_VERSION})")
+            if legacy:
+                from .migrations import migrate_v0
+
+                migrate_v0(self)
             self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -269,6 +218,7 @@ class RunStore:
         if record is not None and record.status in ACTIVE and _owner_alive(record.owner):
             raise RuntimeError(f"Run {run_id} is {record.status}; stop it before deleting it")
         self._execute("DELETE FROM evaluations WHERE run_id = ?", (run_id,))
+        self._execute("DELETE FROM artefact_uses WHERE run_id = ?", (run_id,))
         self._execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
@@ -291,7 +241,11 @@ class RunStore:
         return self.run_dir(run_id) / "set.safetensors"
 
     def save_set(self, run_id: str, synthetic: SyntheticSet) -> Path:
-        return synthetic.save(self.set_path(run_id))
+        """Write the run's set and remember its fingerprint (what its evaluations are keyed to)."""
+        path = synthetic.save(self.set_path(run_id))
+        self._execute("UPDATE runs SET fingerprint = ?, updated = ? WHERE id = ?",
+                      (set_fingerprint(synthetic.images, synthetic.labels), time.time(), run_id))
+        return path
 
     def load_set(self, run_id: str) -> SyntheticSet | None:
         path = self.set_path(run_id)
@@ -301,14 +255,14 @@ class RunStore:
         return self.run_dir(run_id) / "checkpoint.safetensors"
 
     def save_checkpoint(self, run_id: str, state: dict[str, Any]) -> Path:
-        from .checkpoint import save_checkpoint
+        from ..checkpoint import save_checkpoint
 
         path = self.checkpoint_path(run_id)
         save_checkpoint(state, path)
         return path
 
     def load_checkpoint(self, run_id: str) -> dict[str, Any] | None:
-        from .checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
 
         path = self.checkpoint_path(run_id)
         return load_checkpoint(path) if path.exists() else None
@@ -371,15 +325,14 @@ class RunStore:
         rows = self._execute("SELECT * FROM evaluations WHERE key = ?", (key,))
         return _eval_from_row(rows[0]) if rows else None
 
-    def save_evaluation(self, key: str, record: dict[str, Any], *, subject: str, run_id: str | None = None,
-                        dataset: str | None = None, ipc: int | None = None, architecture: str | None = None,
-                        preset: str | None = None) -> EvaluationRecord:
-        mean, std = accuracy_of(record)
+    def save_evaluation(self, key: str, subject: Subject, architecture: str, preset: str, seeds: int,
+                        result: EvalResult) -> EvaluationRecord:
         self._execute(
-            "INSERT OR REPLACE INTO evaluations (key, subject, run_id, dataset, ipc, architecture, preset, mean, std, "
-            "created, record) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (key, subject, run_id, dataset, ipc, architecture, preset, mean, std, time.time(),
-             json.dumps(_jsonable(record))))
+            "INSERT OR REPLACE INTO evaluations (key, run_id, subject, subject_kind, dataset, ipc, fingerprint, "
+            "iteration, architecture, preset, seeds, mean, std, created, record) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (key, subject.run_id, json.dumps(subject.to_dict()), subject.kind, subject.dataset, subject.ipc,
+             subject.fingerprint, subject.iteration, architecture, preset, int(seeds), float(result.mean),
+             float(result.std), time.time(), json.dumps(_jsonable(result.to_dict()))))
         found = self.get_evaluation(key)
         assert found is not None
         return found
@@ -388,23 +341,77 @@ class RunStore:
         rows = self._execute("SELECT * FROM evaluations WHERE run_id = ? ORDER BY created", (run_id,))
         return [_eval_from_row(r) for r in rows]
 
-    def list_evaluations(self, dataset: str | None = None, subject_prefix: str | None = None) -> list[EvaluationRecord]:
+    def list_evaluations(self, dataset: str | None = None, kind: str | None = None) -> list[EvaluationRecord]:
         where, params = [], []
-        if dataset is not None:
-            where.append("dataset = ?")
-            params.append(dataset)
-        if subject_prefix is not None:
-            where.append("subject LIKE ?")
-            params.append(subject_prefix.replace("%", "") + "%")
+        for col, value in (("dataset", dataset), ("subject_kind", kind)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                params.append(value)
         sql = "SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created"
         return [_eval_from_row(r) for r in self._execute(sql, params)]
+
+    # ------------------------------------------------------------------ artefacts
+    def artefact_dir(self, key: str) -> Path:
+        if not key or not all(ch.isalnum() or ch in "-_" for ch in key):
+            raise ValueError(f"invalid artefact key {key!r}")
+        return self.artefacts_dir / key
+
+    def put_artefact(self, key: str, kind: str, name: str, params: dict[str, Any], *,
+                     producer: dict[str, Any] | None = None, inputs: Iterable[str] = (),
+                     code_version: str = "") -> ArtefactRecord:
+        """Index an artefact whose files the producer wrote into artefact_dir(key)."""
+        folder = self.artefact_dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        self._execute(
+            "INSERT OR REPLACE INTO artefacts (key, kind, name, params, path, size_bytes, created, producer, inputs, "
+            "code_version) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (key, kind, name, json.dumps(_jsonable(params), sort_keys=True), key, size, time.time(),
+             json.dumps(_jsonable(producer or {})), json.dumps(list(inputs)), code_version))
+        found = self.get_artefact(key)
+        assert found is not None
+        return found
+
+    def get_artefact(self, key: str) -> ArtefactRecord | None:
+        rows = self._execute("SELECT * FROM artefacts WHERE key = ?", (key,))
+        return _artefact_from_row(rows[0]) if rows else None
+
+    def list_artefacts(self, kind: str | None = None) -> list[ArtefactRecord]:
+        sql, params = "SELECT * FROM artefacts", []
+        if kind is not None:
+            sql, params = sql + " WHERE kind = ?", [kind]
+        return [_artefact_from_row(r) for r in self._execute(sql + " ORDER BY created DESC", params)]
+
+    def add_artefact_use(self, key: str, run_id: str) -> None:
+        self._execute("INSERT OR IGNORE INTO artefact_uses (artefact, run_id) VALUES (?, ?)", (key, run_id))
+
+    def artefact_dependents(self, key: str) -> list[str]:
+        """Ids of the runs that used this artefact (and still exist)."""
+        rows = self._execute("SELECT u.run_id FROM artefact_uses u JOIN runs r ON r.id = u.run_id "
+                             "WHERE u.artefact = ? ORDER BY r.created", (key,))
+        return [r["run_id"] for r in rows]
+
+    def delete_artefact(self, key: str, force: bool = False) -> None:
+        """Refused while an active run depends on it; with dependents that are not active, only with force."""
+        dependents = [self.get_run(r) for r in self.artefact_dependents(key)]
+        active = [r for r in dependents if r is not None and r.active and _owner_alive(r.owner)]
+        if active:
+            raise RuntimeError(f"artefact {key} is in use by run(s) {', '.join(r.name for r in active)}: stop them "
+                               "before deleting it")
+        if dependents and not force:
+            raise ValueError(f"artefact {key} was used by {len(dependents)} run(s) "
+                             f"({', '.join(r.name for r in dependents if r)}); delete it with force=True to "
+                             "drop it anyway (those runs keep their sets but can no longer resume)")
+        self._execute("DELETE FROM artefact_uses WHERE artefact = ?", (key,))
+        self._execute("DELETE FROM artefacts WHERE key = ?", (key,))
+        shutil.rmtree(self.artefact_dir(key), ignore_errors=True)
 
 
 class HistoryWriter:
     """Keeps at most ~max_frames evenly spaced frames: every `stride` iterations, doubling the stride
     (and dropping every other stored frame) whenever the budget is exceeded."""
 
-    def __init__(self, store: RunStore, run_id: str, max_frames: int = 64) -> None:
+    def __init__(self, store: Store, run_id: str, max_frames: int = 64) -> None:
         self.store, self.run_id, self.max_frames = store, run_id, max(4, max_frames)
         self.stride = 1
         existing = store.frame_iterations(run_id)  # a resumed run continues its history
@@ -442,10 +449,9 @@ class HistoryWriter:
 
 # ---------------------------------------------------------------------- helpers
 _RUN_SELECT = (
-    "SELECT r.*, (SELECT e.mean FROM evaluations e WHERE e.run_id = r.id AND (e.architecture = r.architecture "
-    "OR e.architecture IS NULL) ORDER BY e.created LIMIT 1) AS acc_mean, (SELECT e.std FROM evaluations e WHERE "
-    "e.run_id = r.id AND (e.architecture = r.architecture OR e.architecture IS NULL) ORDER BY e.created LIMIT 1) "
-    "AS acc_std FROM runs r")
+    "SELECT r.*, e.mean AS acc_mean, e.std AS acc_std, e.seeds AS acc_seeds FROM runs r LEFT JOIN evaluations e ON "
+    "e.key = (SELECT k.key FROM evaluations k WHERE k.run_id = r.id AND k.fingerprint = r.fingerprint AND "
+    "k.architecture = r.architecture ORDER BY k.created DESC LIMIT 1)")
 
 
 def _run_from_row(row: sqlite3.Row) -> RunRecord:
@@ -454,13 +460,21 @@ def _run_from_row(row: sqlite3.Row) -> RunRecord:
                      seed=row["seed"] or 0, status=row["status"], message=row["message"] or "",
                      iteration=row["iteration"] or 0, total=row["total"] or 0, elapsed_s=row["elapsed_s"] or 0.0,
                      created=row["created"], updated=row["updated"], owner=row["owner"] or "",
-                     spec=json.loads(row["spec"]), accuracy=row["acc_mean"], accuracy_std=row["acc_std"])
+                     spec=json.loads(row["spec"]), fingerprint=row["fingerprint"] or "", accuracy=row["acc_mean"],
+                     accuracy_std=row["acc_std"], accuracy_seeds=row["acc_seeds"])
 
 
 def _eval_from_row(row: sqlite3.Row) -> EvaluationRecord:
-    return EvaluationRecord(key=row["key"], subject=row["subject"], run_id=row["run_id"], dataset=row["dataset"],
-                            ipc=row["ipc"], architecture=row["architecture"], preset=row["preset"], mean=row["mean"],
-                            std=row["std"], created=row["created"], record=json.loads(row["record"]))
+    return EvaluationRecord(key=row["key"], subject=Subject.from_dict(json.loads(row["subject"])),
+                            architecture=row["architecture"], preset=row["preset"], seeds=row["seeds"],
+                            created=row["created"], result=EvalResult.from_dict(json.loads(row["record"])))
+
+
+def _artefact_from_row(row: sqlite3.Row) -> ArtefactRecord:
+    return ArtefactRecord(key=row["key"], kind=row["kind"], name=row["name"], params=json.loads(row["params"]),
+                          path=row["path"], size_bytes=row["size_bytes"] or 0, created=row["created"],
+                          producer=json.loads(row["producer"]), inputs=tuple(json.loads(row["inputs"])),
+                          code_version=row["code_version"] or "")
 
 
 def default_run_name(spec: dict[str, Any]) -> str:

@@ -1,0 +1,202 @@
+"""The bridge: the one engine module the UI imports for jobs, runs, evaluations and artefacts.
+
+Pages hold one `Studio` per server (app/state.py caches it) and call it; they never reach into the
+queue or the store. Specs and records are re-exported so a page needs nothing else from the platform.
+
+    studio = Studio(home)
+    job = studio.submit(DistillSpec(...), data=loaded)          # or EvalSpec(Subject.run(id), ...)
+    view = studio.run_view(run_id)        # this run now: live from its job, else stored
+    studio.pause(job_id) / resume / step / stop; studio.resume_run(run_id)
+    studio.evaluation_state(spec)         # stored result, or the job computing it, or nothing
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..device import available_devices
+from ..paths import home_dir as default_home
+from ..results import (EvalDetail, ResultRow, collect, compare_published, custom_preset, detail, family_of, latest,
+                       published_architecture, set_labels)
+from ..synthetic import SyntheticSet, SyntheticSetFileError, make_grid
+from ..tasks.distill import DistillSpec, resume_spec
+from ..tasks.evaluate import EvalSpec, prepare_spec
+from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot
+from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
+from .store import Store
+
+__all__ = ["ACTIVE_JOB", "RUN_STATUSES", "ArtefactRecord", "DistillSpec", "EvalDetail", "EvalSpec", "EvalState",
+           "EvaluationRecord", "JobSnapshot", "ResultRow", "RunRecord", "RunView", "Studio", "Subject", "SyntheticSet",
+           "SyntheticSetFileError", "available_devices", "collect", "default_home", "compare_published", "custom_preset", "detail",
+           "family_of", "latest", "make_grid", "published_architecture", "set_labels"]
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run as the pages show it now: live from its job when one is active, else from the store."""
+
+    record: RunRecord
+    job: JobSnapshot | None
+    status: str
+    live: bool
+    iteration: int
+    total: int
+    images: np.ndarray | None  # uint8 N×H×W×C
+    labels: np.ndarray | None
+    image_iteration: int | None  # the iteration the images belong to
+    metrics: tuple[dict[str, Any], ...]
+
+    @property
+    def paused(self) -> bool:
+        return self.status == "paused"
+
+
+@dataclass(frozen=True)
+class EvalState:
+    """Where one evaluation stands: its stored result (of exactly this content), or its job."""
+
+    spec: EvalSpec | None  # None: the subject cannot be evaluated yet (no set)
+    stored: EvaluationRecord | None
+    job: JobSnapshot | None
+    problem: str = ""
+
+    @property
+    def busy(self) -> bool:
+        return self.stored is None and self.job is not None and self.job.active
+
+
+class Studio:
+    """One per server: the job queue and the store behind the pages."""
+
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.store = Store(home)
+        self.manager = JobManager(self.store)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ jobs
+    def submit(self, spec: Any, *, name: str | None = None, data: Any = None, start_paused: bool = False) -> Job:
+        return self.manager.submit(spec, name=name, data=data, start_paused=start_paused)
+
+    def resume_run(self, run_id: str, data: Any = None) -> Job:
+        current = self.manager.job_for_run(run_id)
+        if current is not None and current.status in ACTIVE_JOB:
+            return current
+        return self.manager.submit(resume_spec(self.store, run_id), data=data)
+
+    def pause(self, job_id: str) -> None:
+        self.manager.pause(job_id)
+
+    def resume(self, job_id: str) -> None:
+        self.manager.resume(job_id)
+
+    def step(self, job_id: str) -> None:
+        self.manager.step(job_id)
+
+    def stop(self, job_id: str) -> None:
+        self.manager.stop(job_id)
+
+    def jobs(self, active: bool = False, kind: str | None = None) -> list[JobSnapshot]:
+        """Snapshots, oldest first, one per job (named after their run as it is called now)."""
+        out = []
+        names = {}
+        for job in self.manager.jobs(active=active, kind=kind):
+            snap = job.snapshot()
+            if snap.run_id and snap.kind == "distill":
+                if snap.run_id not in names:
+                    record = self.store.get_run(snap.run_id)
+                    names[snap.run_id] = record.name if record else None
+                if names[snap.run_id] is None:
+                    continue  # its run was deleted
+                snap = _renamed(snap, names[snap.run_id])
+            out.append(snap)
+        return out
+
+    def job(self, job_id: str) -> JobSnapshot | None:
+        job = self.manager.get(job_id)
+        return job.snapshot() if job is not None else None
+
+    def active_job_for_run(self, run_id: str) -> JobSnapshot | None:
+        job = self.manager.job_for_run(run_id)
+        return job.snapshot() if job is not None and job.status in ACTIVE_JOB else None
+
+    def any_active(self, kind: str | None = None) -> bool:
+        return bool(self.manager.jobs(active=True, kind=kind))
+
+    # ------------------------------------------------------------------ runs
+    def runs(self, **filters: Any) -> list[RunRecord]:
+        return self.store.list_runs(**filters)
+
+    def run(self, run_id: str) -> RunRecord | None:
+        return self.store.get_run(run_id)
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        self.store.rename_run(run_id, name)
+
+    def delete_run(self, run_id: str) -> None:
+        if self.active_job_for_run(run_id) is not None:
+            raise RuntimeError("Stop the run before deleting it")
+        self.store.delete_run(run_id)
+
+    def run_view(self, run_id: str) -> RunView | None:
+        record = self.store.get_run(run_id)
+        if record is None:
+            return None
+        job = self.manager.job_for_run(run_id)
+        snap = job.snapshot() if job is not None else None
+        live = snap is not None and snap.active
+        status = snap.status if live else record.status
+        iteration = int(snap.iteration) if live and snap is not None else record.iteration
+        total = int(snap.total or record.total) if live and snap is not None else record.total
+        images = labels = None
+        image_iteration = None
+        if snap is not None and snap.images is not None and (live or snap.updated >= record.updated - 5):
+            images, labels, image_iteration = snap.images, snap.labels, int(snap.iteration)
+        else:
+            stored = self.store.load_set(run_id)
+            if stored is not None:
+                images, labels = stored.to_uint8(), stored.hard_labels().numpy()
+                image_iteration = stored.meta.iteration
+            else:
+                frames = self.store.frame_iterations(run_id)
+                if frames:
+                    images, labels = self.store.load_frame(run_id, frames[-1])
+                    image_iteration = frames[-1]
+        metrics = tuple(snap.metrics) if snap is not None and snap.metrics else tuple(self.store.read_metrics(run_id))
+        return RunView(record, snap, status, live, iteration, total, images, labels, image_iteration, metrics)
+
+    # ------------------------------------------------------------------ evaluations
+    def evaluation_state(self, spec: EvalSpec) -> EvalState:
+        """The stored result for the subject's current content, else the job computing it (if any)."""
+        try:
+            prepared, _ = prepare_spec(spec, self.store)
+        except (FileNotFoundError, KeyError, ValueError) as e:
+            return EvalState(None, None, None, str(e))
+        key = prepared.key()
+        stored = self.store.get_evaluation(key)
+        job = next((j.snapshot() for j in reversed(self.manager.jobs(kind="evaluate")) if j.key == key), None)
+        return EvalState(prepared, stored, job)
+
+    def evaluations(self, run_id: str) -> list[EvaluationRecord]:
+        return self.store.run_evaluations(run_id)
+
+    # ------------------------------------------------------------------ artefacts
+    def artefacts(self, kind: str | None = None) -> list[tuple[ArtefactRecord, list[RunRecord]]]:
+        """Every stored artefact with the runs that used it."""
+        out = []
+        for a in self.store.list_artefacts(kind):
+            runs = [r for r in (self.store.get_run(i) for i in self.store.artefact_dependents(a.key)) if r]
+            out.append((a, runs))
+        return out
+
+    def delete_artefact(self, key: str, force: bool = False) -> None:
+        self.store.delete_artefact(key, force=force)
+
+
+def _renamed(snap: JobSnapshot, name: str | None) -> JobSnapshot:
+    from dataclasses import replace
+
+    return snap if not name or name == snap.name else replace(snap, name=name)

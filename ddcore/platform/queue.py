@@ -1,0 +1,438 @@
+"""The job queue: background work of every task kind, and the live state every browser tab reads.
+
+Why: distillation, evaluation and the coming kinds take seconds to hours, and Streamlit re-runs page
+scripts on every click. Jobs therefore run outside the page (on an executor), never touch the UI, and
+publish plain, immutable snapshots (`Job.snapshot()`), so they survive page switches, reloads and
+several tabs. The queue knows no kind by name: a kind is a `ddcore.tasks.Task`.
+
+    manager = JobManager(store=None, slots=None)     # slots: concurrent jobs per device type, default 1
+    job = manager.submit(spec)                       # DistillSpec, EvalSpec, ... (validated; bad input raises)
+    manager.pause(id) / resume(id) / step(id) / stop(id)   # where the kind supports it; stop on a queued
+                                                     # job cancels it
+    manager.jobs(active=False, kind=None); manager.get(id); manager.job_for_run(run_id); manager.wait(id, t)
+
+A job may require artefacts (its task's `requires`): one that is stored is reused; one that is not is
+produced first by a job of the producing kind (its own progress, shared by every job that needs it).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from ..device import resolve_device, set_threads
+from ..tasks import TASKS, TaskContext, producer_of, task_for
+from ..tasks.base import Cancelled
+from .executors import Executor, ThreadExecutor
+from .recorder import ProgressRate
+from .store import Store
+
+JOB_STATUSES = ("queued", "running", "paused", "done", "stopped", "failed", "cancelled")
+ACTIVE_JOB = ("queued", "running", "paused")
+
+
+def job_threads() -> int:
+    """Torch threads for jobs on CPU: all cores but one, so the server keeps answering clicks."""
+    env = os.environ.get("DDCORE_JOB_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A job's state at one moment: plain data, never mutated, cheap to hand to any reader."""
+
+    id: str
+    kind: str
+    status: str
+    name: str
+    run_id: str | None = None
+    device: str = "cpu"
+    position: int | None = None  # 1-based place among queued jobs of its device
+    iteration: float = 0  # units done (iterations, percent of an evaluation, ...)
+    total: float = 0
+    its_per_s: float = 0.0
+    eta_s: float | None = None
+    elapsed_s: float = 0.0
+    images: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
+    frame: int = 0  # increments with each new image
+    metrics: tuple[dict[str, Any], ...] = ()
+    message: str = ""
+    result: Any = None  # the task's typed result (EvaluationRecord, DistillResult, ArtefactRecord, ...)
+    reused: bool = False
+    followups: tuple[str, ...] = ()
+    waiting_for: tuple[str, ...] = ()  # ids of the jobs producing artefacts this one needs
+    controls: frozenset[str] = frozenset()
+    spec: Any = None
+    created: float = 0.0
+    updated: float = 0.0
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.iteration / self.total) if self.total else (1.0 if self.status == "done" else 0.0)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_JOB
+
+    @property
+    def accuracy(self) -> float | None:
+        """Percent, for a finished evaluation."""
+        return getattr(self.result, "mean", None)
+
+    @property
+    def accuracy_std(self) -> float | None:
+        return getattr(self.result, "std", None)
+
+
+class Job:
+    """One unit of background work; its mutable state is behind a lock, readers get snapshots.
+
+    It is also the recorder and the control its task reports through (ddcore.platform.recorder)."""
+
+    _counter = 0
+    _counter_lock = threading.Lock()
+
+    def __init__(self, kind: str, spec: Any, name: str, device: str, run_id: str | None, controls: frozenset[str],
+                 key: str | None) -> None:
+        with Job._counter_lock:
+            Job._counter += 1
+            self.id = f"{kind[0]}{Job._counter:04d}-{int(time.time()) % 100000:05d}"
+        self.kind, self.spec, self.device, self.run_id, self.key = kind, spec, device, run_id, key
+        self.depends: list[Job] = []
+        self.data: Any = None
+        self.started = False
+        self._cond = threading.Condition()
+        self._stop = self._paused = False
+        self._steps = 0  # single steps requested while paused
+        self._holding = False
+        self._rate = ProgressRate()
+        self._metrics: list[dict[str, Any]] = []
+        self._position: Callable[[Job], int | None] = lambda job: None
+        self._snap = JobSnapshot(id=self.id, kind=kind, status="queued", name=name, run_id=run_id, device=device,
+                                 controls=controls, spec=spec, created=time.time(), updated=time.time())
+        self.finished = threading.Event()
+
+    # ---------------------------------------------------------------- reading
+    def snapshot(self) -> JobSnapshot:
+        snap = self._snap
+        if snap.status == "queued":
+            return replace(snap, position=self._position(self),
+                           waiting_for=tuple(j.id for j in self.depends if not j.finished.is_set()))
+        return snap
+
+    @property
+    def status(self) -> str:
+        return self._snap.status
+
+    def publish(self, **changes: Any) -> JobSnapshot:
+        with self._cond:
+            if self._metrics and len(self._metrics) != len(self._snap.metrics):
+                changes.setdefault("metrics", tuple(self._metrics))
+            self._snap = replace(self._snap, updated=time.time(), **changes)
+            return self._snap
+
+    # ---------------------------------------------------------------- Recorder
+    def progress(self, done: float, total: float, message: str = "") -> None:
+        rate, elapsed = self._rate.add(done)
+        eta = (total - done) / rate if rate > 0 and total else None
+        self.publish(iteration=done, total=total, its_per_s=rate, eta_s=eta, elapsed_s=elapsed, message=message)
+
+    def metrics(self, row: dict[str, Any]) -> None:
+        with self._cond:
+            self._metrics.append(dict(row))
+
+    def images(self, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]) -> None:
+        self.publish(images=images, labels=labels, class_names=class_names, frame=self._snap.frame + 1)
+
+    def state(self, status: str) -> None:
+        self.publish(status=status)
+
+    # ---------------------------------------------------------------- Control
+    def request(self, *, stop: bool | None = None, paused: bool | None = None, step: bool = False) -> None:
+        with self._cond:
+            if stop is not None:
+                self._stop = stop
+            if paused is not None:
+                self._paused = paused
+            if step:
+                self._steps += 1
+            self._cond.notify_all()
+
+    def wait_turn(self) -> bool:
+        with self._cond:
+            while self._paused and not self._stop and self._steps == 0:
+                self._holding = True
+                self._cond.wait(0.5)
+            self._holding = False
+            if self._stop:
+                return False
+            if self._paused:
+                self._steps -= 1
+            return True
+
+    @property
+    def holding(self) -> bool:
+        """True while the worker waits in pause: nothing changes until resume, step or stop."""
+        return self._holding
+
+    @property
+    def paused_requested(self) -> bool:
+        return self._paused
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop
+
+
+class JobManager:
+    """Queues jobs per device type and runs up to `slots[device]` of them at once on its executor."""
+
+    def __init__(self, store: Store | None = None, slots: dict[str, int] | None = None,
+                 threads: int | None = None, executor: Executor | None = None) -> None:
+        self.store = store or Store()
+        self.slots = {"cpu": 1, "cuda": 1, "mps": 1, **(slots or {})}
+        self.threads = threads or job_threads()
+        self.executor = executor or ThreadExecutor()
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._order: list[str] = []
+        self._closed = False
+        self.interrupted = self.store.mark_interrupted()
+        threading.Thread(target=_warm_up, daemon=True, name="ddjobs-warmup").start()
+
+    # ---------------------------------------------------------------- submitting
+    def submit(self, spec: Any, *, name: str | None = None, start_paused: bool = False, data: Any = None) -> Job:
+        """Validate and queue a task spec; a stored result makes the job done at once (reused), and an
+        identical active submission returns the job already there."""
+        task = task_for(spec)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job manager is shut down")
+        prepared = task.prepare(spec, self.store)
+        with self._lock:
+            if prepared.key is not None:
+                for job in self._jobs.values():
+                    if job.key == prepared.key and (job.status in ACTIVE_JOB or prepared.reused is not None):
+                        return job
+        device = resolve_device(getattr(prepared.spec, "device", "auto")).type
+        job = Job(task.kind, prepared.spec, name or prepared.name, device, prepared.run_id, task.controls,
+                  prepared.key)
+        job.data = data
+        if name and prepared.run_id:
+            self.store.rename_run(prepared.run_id, name)
+        if prepared.reused is not None:
+            job.publish(status="done", result=prepared.reused, reused=True, iteration=1, total=1)
+            job.finished.set()
+            with self._lock:
+                self._jobs[job.id] = job
+                self._order.append(job.id)
+            return job
+        for requirement in task.requires(prepared.spec):
+            if self.store.get_artefact(requirement.key()) is None:
+                producer = producer_of(requirement.kind)
+                job.depends.append(self.submit(producer.spec_for(requirement, job.device), data=data))
+        if start_paused and "pause" in task.controls:
+            job.request(paused=True)
+        return self._enqueue(job)
+
+    def _enqueue(self, job: Job) -> Job:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job manager is shut down")
+            job._position = self._position
+            self._jobs[job.id] = job
+            self._order.append(job.id)
+            self._schedule()
+        return job
+
+    # ---------------------------------------------------------------- control
+    def pause(self, job_id: str) -> None:
+        job = self._controllable(job_id, "pause")
+        job.request(paused=True)
+        if job.status == "running":
+            job.publish(status="paused")
+            if job.run_id:
+                self.store.update_run(job.run_id, status="paused")
+
+    def resume(self, job_id: str) -> None:
+        job = self._controllable(job_id, "pause")
+        job.request(paused=False)
+        if job.status == "paused":
+            job.publish(status="running")
+            if job.run_id:
+                self.store.update_run(job.run_id, status="running")
+
+    def step(self, job_id: str) -> None:
+        """One more unit of work while paused (pauses a running job first)."""
+        job = self._controllable(job_id, "step")
+        if not job.paused_requested:
+            self.pause(job_id)
+        job.request(step=True)
+
+    def stop(self, job_id: str) -> None:
+        """A running job ends now (a distillation keeps its set, resumable); a queued one is cancelled."""
+        job = self._require(job_id)
+        with self._lock:
+            if job.status == "queued" and not job.started:
+                job.request(stop=True)
+                job.publish(status="cancelled", message="Cancelled before it started")
+                job.finished.set()
+                if job.run_id and job.kind == "distill":
+                    self.store.update_run(job.run_id, status="cancelled", message="Cancelled before it started.")
+                return
+        job.request(stop=True)
+
+    cancel = stop
+
+    # ---------------------------------------------------------------- reading
+    def jobs(self, active: bool = False, kind: str | None = None) -> list[Job]:
+        with self._lock:
+            out = [self._jobs[i] for i in self._order]
+        return [j for j in out if (not active or j.status in ACTIVE_JOB) and (kind is None or j.kind == kind)]
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def job_for_run(self, run_id: str, kind: str = "distill") -> Job | None:
+        """The newest job of `kind` working on this run."""
+        with self._lock:
+            for job_id in reversed(self._order):
+                job = self._jobs[job_id]
+                if job.run_id == run_id and job.kind == kind:
+                    return job
+        return None
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobSnapshot:
+        job = self._require(job_id)
+        if not job.finished.wait(timeout):
+            raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")
+        return job.snapshot()
+
+    def shutdown(self, wait: float = 0.0) -> None:
+        with self._lock:
+            self._closed = True
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            if job.status in ACTIVE_JOB:
+                self.stop(job.id)
+        deadline = time.monotonic() + wait
+        for job in jobs:
+            job.finished.wait(max(0.0, deadline - time.monotonic()))
+
+    # ---------------------------------------------------------------- scheduling
+    def _require(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job is None:
+            raise KeyError(f"No job {job_id!r}")
+        return job
+
+    def _controllable(self, job_id: str, control: str) -> Job:
+        job = self._require(job_id)
+        if control not in job.snapshot().controls:
+            raise ValueError(f"{TASKS.entry(job.kind).obj.title or job.kind} jobs cannot {control}")
+        if job.status not in ACTIVE_JOB:
+            raise ValueError(f"job {job.id} is {job.status}; only a queued, running or paused job can {control}")
+        return job
+
+    def _position(self, job: Job) -> int | None:
+        with self._lock:
+            queued = [j for j in (self._jobs[i] for i in self._order)
+                      if j.status == "queued" and not j.started and j.device == job.device]
+        return queued.index(job) + 1 if job in queued else None
+
+    def _schedule(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            busy: dict[str, int] = {}
+            for j in self._jobs.values():
+                if j.started and not j.finished.is_set():
+                    busy[j.device] = busy.get(j.device, 0) + 1
+            for job_id in self._order:
+                job = self._jobs[job_id]
+                if job.status != "queued" or job.started:
+                    continue
+                failed = [d for d in job.depends if d.finished.is_set() and d.status != "done"]
+                if failed:
+                    d = failed[0].snapshot()
+                    job.publish(status="failed", message=f"needs {d.name}, which {d.status}: {d.message}".strip(": "))
+                    job.finished.set()
+                    if job.run_id and job.kind == "distill":
+                        self.store.update_run(job.run_id, status="failed", message=job.snapshot().message)
+                    continue
+                if any(not d.finished.is_set() for d in job.depends):
+                    continue
+                if busy.get(job.device, 0) >= self.slots.get(job.device, 1):
+                    continue
+                busy[job.device] = busy.get(job.device, 0) + 1
+                job.started = True
+                self.executor.start(job, lambda job=job: self._work(job))
+
+    def _work(self, job: Job) -> None:
+        task = TASKS.get(job.kind)
+        try:
+            if job.device == "cpu":
+                set_threads(self.threads)
+            job.publish(status="paused" if job.paused_requested else "running", message="")
+            artefacts = {r.kind: self.store.get_artefact(r.key()) for r in task.requires(job.spec)}
+            missing = [kind for kind, rec in artefacts.items() if rec is None]
+            if missing:
+                raise RuntimeError(f"required artefact(s) {', '.join(missing)} are not in the store")
+            ctx = TaskContext(store=self.store, recorder=job, control=job, job_id=job.id, run_id=job.run_id,
+                              artefacts=artefacts, data=job.data)  # type: ignore[arg-type]
+            result = task.run(job.spec, ctx)
+            status = getattr(result, "status", "done")
+            followups: tuple[str, ...] = ()
+            with self._lock:
+                closed = self._closed
+            if not closed:
+                followups = tuple(self.submit(s, data=job.data).id for s in getattr(result, "followups", ()))
+            job.publish(status=status if status in JOB_STATUSES else "done", result=result, followups=followups,
+                        message=getattr(result, "message", "") or "")
+        except Cancelled as e:
+            job.publish(status="cancelled", message=str(e))
+        except BaseException as e:  # never let a job take the server down
+            job.publish(status="failed", message=error_message(e))
+            if job.run_id and job.kind == "distill":
+                try:
+                    record = self.store.get_run(job.run_id)
+                    if record is not None and record.status != "failed":
+                        self.store.update_run(job.run_id, status="failed", message=error_message(e))
+                except Exception:
+                    pass
+            if not isinstance(e, Exception):
+                raise
+        finally:
+            job.finished.set()
+            self._schedule()
+
+
+def _warm_up() -> None:
+    """Pay one-time import costs (torch.optim pulls in torch._dynamo: seconds) before the first Start."""
+    try:
+        import torch
+
+        from .. import runner  # noqa: F401
+
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    except Exception:
+        pass
+
+
+def error_message(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}"
+    frames = traceback.extract_tb(e.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {os.path.basename(last.filename)}:{last.lineno})"
+    return text

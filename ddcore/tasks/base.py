@@ -1,0 +1,101 @@
+"""The task contract: one kind of work (distill, evaluate, experts, privacy, ...) is one registered class.
+
+    class MyTask(Task):
+        kind = "mykind"                     # the registry name
+        Spec = MySpec                       # a frozen dataclass with `kind` and `device`; validated by `prepare`
+        controls = frozenset({"stop"})      # what a user may do while it runs (pause, step, stop)
+        produces = None                     # or the artefact kind its jobs produce (then `artefact_key`)
+
+        def prepare(self, spec, store) -> Prepared   # validate once at the edge; name; run record; reuse
+        def requires(self, spec) -> tuple[Requirement, ...]   # artefacts needed first
+        def run(self, spec, ctx) -> result            # reports through ctx.recorder, obeys ctx.control
+
+The queue (ddcore.platform.queue) is generic over these: it never names a kind.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+from ..methods.base import Requirement
+
+if TYPE_CHECKING:
+    from ..data import LoadedDataset
+    from ..platform.recorder import Control, Recorder
+    from ..platform.records import ArtefactRecord
+    from ..platform.store import Store
+
+
+class Cancelled(Exception):
+    """Raised by a task that was told to stop and keeps nothing (a cancelled evaluation)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `Task.prepare` decided about a submission."""
+
+    spec: Any  # the validated (possibly completed) spec
+    name: str
+    run_id: str | None = None  # a store run the job works on
+    reused: Any = None  # a stored result: the job is done at once
+    key: str | None = None  # identical submissions share one job while it is active
+
+
+@dataclass
+class TaskContext:
+    """What a running task may use: the store, its reporter and controls, and its resolved artefacts."""
+
+    store: "Store"
+    recorder: "Recorder"
+    control: "Control"
+    job_id: str = ""
+    run_id: str | None = None
+    artefacts: Mapping[str, "ArtefactRecord"] = field(default_factory=dict)
+    data: "LoadedDataset | None" = None  # preloaded data handed in by the submitter (the UI has it in memory)
+
+    def dataset(self, name: str, root: str | None = None) -> "LoadedDataset":
+        from ..data import load_dataset
+
+        if self.data is not None and self.data.info.name == name:
+            return self.data
+        return load_dataset(name, root)
+
+
+class Task:
+    kind: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    Spec: ClassVar[type] = object
+    controls: ClassVar[frozenset[str]] = frozenset({"stop"})
+    produces: ClassVar[str | None] = None  # artefact kind
+
+    def prepare(self, spec: Any, store: "Store") -> Prepared:
+        return Prepared(spec=spec, name=self.title or self.kind)
+
+    def requires(self, spec: Any) -> tuple[Requirement, ...]:
+        return ()
+
+    def run(self, spec: Any, ctx: TaskContext) -> Any:
+        raise NotImplementedError
+
+    # artefact producers only
+    def spec_for(self, requirement: Requirement, device: str) -> Any:
+        """The spec of a job that produces `requirement`."""
+        raise NotImplementedError(f"task {self.kind} produces no artefacts")
+
+    def load_artefact(self, record: "ArtefactRecord", store: "Store") -> Any:
+        """The object a method receives for this artefact (default: its folder)."""
+        return store.artefact_dir(record.key)
+
+
+def spec_to_dict(spec: Any) -> dict[str, Any]:
+    return dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec)
+
+
+def spec_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """A spec from plain data; unknown fields are refused with the known ones named."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {', '.join(unknown)}; it has {', '.join(sorted(known))}")
+    return cls(**data)

@@ -1,0 +1,206 @@
+"""The distill task: condense a dataset with one method into a stored run, live.
+
+`distil()` is the one loop that drives a method: the job queue (through DistillTask), the CLI and the
+benchmarks call it, each with its own Recorder / Control, and with or without a store run to save into.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..platform.recorder import Control, EventControl, NullRecorder, Recorder, RunRecorder
+from . import register_task
+from .base import Prepared, Requirement, Task, TaskContext, spec_from_dict, spec_to_dict
+
+if TYPE_CHECKING:
+    from ..data import LoadedDataset
+    from ..platform.store import Store
+    from ..runner import Runner
+
+PUBLISH_EVERY_S = 0.25  # how often a running job refreshes its live images (each costs a copy)
+
+
+@dataclass(frozen=True)
+class DistillSpec:
+    """Everything that defines a distillation run; plain data (to_dict / from_dict)."""
+
+    kind: ClassVar[str] = "distill"
+    dataset: str
+    method: str
+    ipc: int
+    preset: str = "quick"
+    overrides: dict[str, Any] = field(default_factory=dict)  # method config fields, e.g. {"iterations": 200}
+    architecture: str = "convnet"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"width": 64}
+    seed: int = 0
+    device: str = "auto"
+    data_root: str | None = None
+    checkpoint_every: int = 50  # iterations
+    eval_every: int | None = None  # iterations; a quick one-seed evaluation into the metrics
+    eval_preset: str = "quick"
+    evaluate_after: bool = True  # when done: evaluate the set and the random-real baseline
+    run_id: str | None = None  # continue this stored run from its last checkpoint
+
+    def to_dict(self) -> dict[str, Any]:
+        return spec_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DistillSpec":
+        return spec_from_dict(cls, d)
+
+    def stored(self) -> dict[str, Any]:
+        """What a run record keeps (not where it runs from)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("run_id", "evaluate_after")}
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    run_id: str | None
+    status: str  # done | stopped
+    iteration: int
+    message: str = ""
+    followups: tuple[Any, ...] = ()  # specs the queue submits next (the evaluations of the set)
+
+
+def validate(spec: DistillSpec) -> None:
+    """Refuse bad input before anything is stored: unknown names, IPC < 1, a preset the method lacks."""
+    from ..data import get_dataset_info
+    from ..methods import make_config
+    from ..models import MODELS
+
+    info = get_dataset_info(spec.dataset)
+    if int(spec.ipc) < 1:
+        raise ValueError(f"IPC must be at least 1, not {spec.ipc}")
+    MODELS.entry(spec.architecture)
+    make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
+
+
+def requirements(spec: DistillSpec) -> tuple[Requirement, ...]:
+    from ..data import get_dataset_info
+    from ..methods import make_config, method_class
+
+    info = get_dataset_info(spec.dataset)
+    config = make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
+    return tuple(method_class(spec.method).requires(info, int(spec.ipc), config, spec.architecture))
+
+
+def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = None, run_id: str | None = None,
+           recorder: Recorder | None = None, control: Control | None = None,
+           resume_state: dict[str, Any] | None = None, artefacts: dict[str, Any] | None = None,
+           on_step: Any = None) -> tuple["Runner", DistillResult]:
+    """Step the method until done or stopped, reporting live and saving into `store`'s run `run_id` if given.
+    A method's failure is saved (status 'failed', the last good set kept) and raised."""
+    from ..runner import Runner
+
+    recorder = recorder or NullRecorder()
+    control = control or EventControl()
+    runner = Runner(spec, data, artefacts=artefacts)
+    if resume_state is not None:
+        runner.restore(resume_state)
+    saver = RunRecorder(store, run_id, spec.checkpoint_every) if store is not None and run_id else None
+    if saver is not None:
+        saver.start(runner, resumed=resume_state is not None)
+    names = tuple(runner.method.info.class_names)
+
+    def publish() -> None:
+        snap = runner.snapshot()
+        recorder.progress(snap.iteration, snap.total)
+        recorder.images(snap.images, np.asarray(snap.labels), names)
+
+    publish()
+    last_publish = time.monotonic()
+    status = "done"
+    try:
+        while not runner.done:
+            was_paused = control.paused_requested
+            if not control.wait_turn():
+                status = "stopped"
+                break
+            if was_paused:
+                recorder.state("paused" if control.paused_requested else "running")
+            row = runner.step()
+            recorder.metrics(row)
+            if saver is not None:
+                saver.step(runner, row)
+            if on_step is not None:
+                on_step(runner, row)
+            now = time.monotonic()
+            if control.paused_requested or now - last_publish >= PUBLISH_EVERY_S or runner.done:
+                publish()
+                last_publish = now
+    except Exception as e:
+        if saver is not None:
+            saver.finish(runner, "failed", f"{type(e).__name__}: {e}")
+        raise
+    message = ""
+    if saver is not None:
+        status, message = saver.finish(runner, status)
+    publish()
+    followups: tuple[Any, ...] = ()
+    if status == "done" and spec.evaluate_after and run_id:
+        from ..platform.records import Subject
+        from .evaluate import EvalSpec
+
+        followups = (EvalSpec(Subject.run(run_id, spec.dataset), architecture=spec.architecture, device=spec.device),
+                     EvalSpec(Subject.random(spec.dataset, spec.ipc, spec.seed), architecture=spec.architecture,
+                              device=spec.device))
+    return runner, DistillResult(run_id, status, runner.method.iteration, message, followups)
+
+
+@register_task
+class DistillTask(Task):
+    kind = "distill"
+    title = "Distillation"
+    Spec = DistillSpec
+    controls = frozenset({"pause", "step", "stop"})
+
+    def prepare(self, spec: DistillSpec, store: "Store") -> Prepared:
+        if isinstance(spec, dict):
+            spec = DistillSpec.from_dict(spec)
+        if spec.run_id is None:
+            validate(spec)
+            record = store.create_run(spec.stored(), status="queued")
+            spec = DistillSpec.from_dict({**spec.to_dict(), "run_id": record.id})
+            return Prepared(spec, record.name, run_id=record.id, key=f"run:{record.id}")
+        record = store.get_run(spec.run_id)
+        if record is None:
+            raise KeyError(f"No run {spec.run_id!r} in the store")
+        if not record.resumable:
+            raise ValueError(f"Run {record.name!r} is {record.status}; only stopped, interrupted or failed runs "
+                             "resume")
+        store.update_run(record.id, status="queued", message="")
+        return Prepared(spec, record.name, run_id=record.id, key=f"run:{record.id}")
+
+    def requires(self, spec: DistillSpec) -> tuple[Requirement, ...]:
+        return requirements(spec)
+
+    def run(self, spec: DistillSpec, ctx: TaskContext) -> DistillResult:
+        data = ctx.dataset(spec.dataset, spec.data_root)
+        assert spec.run_id is not None
+        resume = ctx.store.load_checkpoint(spec.run_id)  # None for a new run
+        from . import producer_of
+
+        artefacts = {kind: producer_of(kind).load_artefact(record, ctx.store) for kind, record in ctx.artefacts.items()}
+        for record in ctx.artefacts.values():
+            ctx.store.add_artefact_use(record.key, spec.run_id)
+        if ctx.control.stop_requested:
+            ctx.store.update_run(spec.run_id, status="stopped", message="Stopped before it started.")
+            return DistillResult(spec.run_id, "stopped", 0, "Stopped before it started.")
+        _, result = distil(spec, data, store=ctx.store, run_id=spec.run_id, recorder=ctx.recorder,
+                           control=ctx.control, resume_state=resume, artefacts=artefacts)
+        return result
+
+
+def resume_spec(store: "Store", run_id: str, evaluate_after: bool = True) -> DistillSpec:
+    """The spec that continues a stored run from its last checkpoint."""
+    record = store.get_run(run_id)
+    if record is None:
+        raise KeyError(f"No run {run_id!r} in the store")
+    stored = {k: v for k, v in record.spec.items() if k not in LEGACY_FIELDS}
+    return DistillSpec.from_dict({**stored, "run_id": run_id, "evaluate_after": evaluate_after})
+
+
+LEGACY_FIELDS = ("snapshot_every_s",)  # stored by the first release; the live view now has its own rate

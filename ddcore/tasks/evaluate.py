@@ -1,0 +1,129 @@
+"""The evaluate task: train fresh networks on a set (a stored run's, random real images, or the whole
+training set) and store the result keyed to the content measured."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..platform.records import EvaluationRecord, Subject, evaluation_key
+from . import register_task
+from .base import Cancelled, Prepared, Task, TaskContext, spec_to_dict
+
+if TYPE_CHECKING:
+    from ..platform.store import Store
+    from ..synthetic import SyntheticSet
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """What to evaluate and how; `key()` identifies the result in the store (so it is reused)."""
+
+    kind: ClassVar[str] = "evaluate"
+    subject: Subject
+    architecture: str = "convnet"
+    preset: str = "quick"
+    seeds: int | None = None  # None: the preset's number of seeds (filled in by prepare)
+    device: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)  # EvalConfig field overrides, e.g. {"epochs_no_aug": 5}
+
+    def key(self) -> str:
+        if self.seeds is None or (self.subject.kind != "whole" and not self.subject.fingerprint):
+            raise ValueError("an evaluation's key needs its prepared spec (seeds and the set's fingerprint)")
+        return evaluation_key(self.subject, self.architecture, self.preset, self.seeds, self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        return spec_to_dict(self)
+
+
+def subject_set(subject: Subject, store: "Store", data: Any = None) -> "SyntheticSet":
+    """The images an evaluation subject stands for."""
+    from ..data import load_dataset
+
+    if subject.kind == "run":
+        assert subject.run_id is not None
+        synthetic = store.load_set(subject.run_id)
+        if synthetic is None:
+            raise FileNotFoundError(f"Run {subject.run_id} has no stored set to evaluate yet")
+        return synthetic
+    data = data if data is not None and data.info.name == subject.dataset else load_dataset(subject.dataset)
+    if subject.kind == "whole":
+        return whole_set(data)
+    from ..methods.random import random_real_set
+
+    return random_real_set(data, int(subject.ipc or 1), subject.seed)
+
+
+def whole_set(data: Any) -> "SyntheticSet":
+    """The whole training set as a SyntheticSet (the upper reference line)."""
+    from ..synthetic import SetMeta, SyntheticSet
+
+    meta = SetMeta.for_dataset(data.info, "whole", 0, notes="the whole training set")
+    return SyntheticSet(data.normalize(data.train.images), data.train.labels.clone(), meta)
+
+
+def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[EvalSpec, str]:
+    """Validate names and ranges, resolve the seeds and the subject's content; returns (spec, display name)."""
+    from ..data import get_dataset_info
+    from ..evaluation.api import set_fingerprint
+    from ..evaluation.protocol import get_preset
+    from ..models import MODELS
+
+    MODELS.entry(spec.architecture)
+    config = get_preset(spec.preset)
+    if spec.options:
+        config = config.with_(**spec.options)
+    seeds = config.num_seeds if spec.seeds is None else int(spec.seeds)
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, not {seeds}")
+    subject = spec.subject
+    if subject.kind == "run":
+        record = store.get_run(subject.run_id or "")
+        if record is None:
+            raise KeyError(f"No run {subject.run_id!r} to evaluate")
+        synthetic = subject_set(subject, store)
+        subject = Subject.run(record.id, record.dataset, set_fingerprint(synthetic.images, synthetic.labels),
+                              synthetic.meta.iteration, record.ipc)
+        target = f"{record.name} (iteration {synthetic.meta.iteration:,})"
+    else:
+        get_dataset_info(subject.dataset)
+        if subject.kind == "random":
+            synthetic = subject_set(subject, store, data)
+            subject = Subject.random(subject.dataset, int(subject.ipc or 1), subject.seed,
+                                     set_fingerprint(synthetic.images, synthetic.labels))
+        target = subject.label
+    spec = replace(spec, subject=subject, seeds=seeds)
+    return spec, f"Evaluate {target} on {spec.architecture} ({spec.preset})"
+
+
+@register_task
+class EvaluateTask(Task):
+    kind = "evaluate"
+    title = "Evaluation"
+    Spec = EvalSpec
+    controls = frozenset({"stop"})
+
+    def prepare(self, spec: EvalSpec, store: "Store") -> Prepared:
+        spec, name = prepare_spec(spec, store)
+        key = spec.key()
+        return Prepared(spec, name, run_id=spec.subject.run_id, reused=store.get_evaluation(key), key=key)
+
+    def run(self, spec: EvalSpec, ctx: TaskContext) -> EvaluationRecord:
+        from ..evaluation import EvaluationCancelled, evaluate
+
+        ctx.recorder.progress(0, 0, "Preparing the set…")
+        synthetic = subject_set(spec.subject, ctx.store, ctx.data)
+        start = time.monotonic()
+
+        def progress(info: dict[str, Any]) -> None:
+            if isinstance(info.get("fraction"), (int, float)):
+                ctx.recorder.progress(round(100 * float(info["fraction"]), 1), 100.0)
+
+        try:
+            result = evaluate(synthetic, spec.architecture, spec.preset, seeds=spec.seeds, device=spec.device,
+                              progress=progress, should_stop=lambda: ctx.control.stop_requested, **spec.options)
+        except EvaluationCancelled as e:
+            raise Cancelled("Evaluation cancelled") from e
+        ctx.recorder.progress(1, 1, f"{time.monotonic() - start:.1f} s")
+        return ctx.store.save_evaluation(spec.key(), spec.subject, spec.architecture, spec.preset, int(spec.seeds or 1),
+                                         result)
