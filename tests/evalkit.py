@@ -9,10 +9,13 @@ import time
 from pathlib import Path
 
 from ddcore.data import load_dataset
-from ddcore.jobs import EvalSpec, JobManager
+from ddcore.evaluation.result import EvalResult
 from ddcore.methods import create_method
+from ddcore.platform.queue import JobManager
+from ddcore.platform.records import Subject
+from ddcore.platform.store import Store
 from ddcore.results import custom_preset
-from ddcore.store import RunStore
+from ddcore.tasks.evaluate import EvalSpec
 
 TINY = dict(epochs=3, test_limit=300, augmentation="none")  # ~1 s per evaluation on a busy CPU
 
@@ -21,7 +24,7 @@ def tiny_preset() -> str:
     return custom_preset(**TINY)
 
 
-def make_runs(store: RunStore, methods: tuple[str, ...] = ("random", "dm"), ipc: int = 1,
+def make_runs(store: Store, methods: tuple[str, ...] = ("random", "dm"), ipc: int = 1,
               prefix: str | None = None) -> list[str]:
     """Distil real MNIST sets (random real coreset; DM for one iteration) and store them as finished runs."""
     data = load_dataset("mnist")
@@ -40,20 +43,19 @@ def make_runs(store: RunStore, methods: tuple[str, ...] = ("random", "dm"), ipc:
     return ids
 
 
-def evaluate_all(manager: JobManager, subjects: list[str], architectures: list[str], preset: str,
+def evaluate_all(manager: JobManager, subjects: list[Subject], architectures: list[str], preset: str,
                  timeout: float = 240.0) -> list[str]:
     """Submit every (subject, architecture) and wait; returns the store keys."""
-    jobs = [manager.submit_evaluation(EvalSpec(subject=s, architecture=a, preset=preset))
-            for s in subjects for a in architectures]
+    jobs = [manager.submit(EvalSpec(s, architecture=a, preset=preset)) for s in subjects for a in architectures]
     for job in jobs:
         snap = manager.wait(job.id, timeout)
         assert snap.status == "done", (snap.name, snap.status, snap.message)
     return [job.spec.key() for job in jobs]
 
 
-def wait_for_keys(root: Path, keys: list[str], timeout: float = 240.0) -> RunStore:
+def wait_for_keys(root: Path, keys: list[str], timeout: float = 240.0) -> Store:
     """Poll a store (as another reader would) until every key holds a result."""
-    store = RunStore(root)
+    store = Store(root)
     deadline = time.time() + timeout
     while time.time() < deadline:
         if all(store.get_evaluation(k) is not None for k in keys):
@@ -61,3 +63,11 @@ def wait_for_keys(root: Path, keys: list[str], timeout: float = 240.0) -> RunSto
         time.sleep(0.5)
     missing = [k for k in keys if store.get_evaluation(k) is None]
     raise TimeoutError(f"{len(missing)} evaluation(s) still missing after {timeout} s")
+
+
+def stored_result(mean: float, std: float, accuracies: list[float], dataset: str = "mnist") -> EvalResult:
+    """An EvalResult to store where a test is about storage, not about training (percent, as everywhere)."""
+    return EvalResult(set_id="test", dataset=dataset, method="test", ipc=1, num_images=10, architecture="convnet",
+                      preset="quick", config={}, seeds=list(range(len(accuracies))), accuracies=accuracies, mean=mean,
+                      std=std, wall_time_s=0.0, train_time_s=0.0, test_time_s=0.0, device="cpu", versions={},
+                      test_images=100)

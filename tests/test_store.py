@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from ddcore.store import HistoryWriter, RunStore, accuracy_of, evaluation_key
+from ddcore.platform.records import Subject, evaluation_key
+from ddcore.platform.store import HistoryWriter, Store
 from ddcore.synthetic import SetMeta, SyntheticSet
 from tests.conftest import ROOT
+from tests.evalkit import stored_result
 
 SPEC = {"dataset": "mnist", "method": "dm", "ipc": 2, "preset": "quick", "architecture": "convnet", "seed": 0}
 
 
 def test_create_list_filter_rename_delete(tmp_path: Path) -> None:
-    store = RunStore(tmp_path)
+    store = Store(tmp_path)
     a = store.create_run(SPEC)
     b = store.create_run({**SPEC, "method": "dc", "ipc": 10}, name="my DC run")
     assert a.status == "queued" and a.name == "DM · mnist · IPC 2" and (tmp_path / "runs" / a.id / "config.json").is_file()
@@ -36,11 +38,11 @@ def test_create_list_filter_rename_delete(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         store.update_run(a.id, status="exploded")
     # A second store on the same folder (another process, another tab) sees the same index.
-    assert [r.name for r in RunStore(tmp_path).list_runs()] == ["renamed"]
+    assert [r.name for r in Store(tmp_path).list_runs()] == ["renamed"]
 
 
 def test_set_metrics_and_evaluations_round_trip(tmp_path: Path) -> None:
-    store = RunStore(tmp_path)
+    store = Store(tmp_path)
     run = store.create_run(SPEC)
     meta = SetMeta(dataset="mnist", method="dm", ipc=2, class_names=[str(i) for i in range(10)], mean=[0.1307],
                    std=[0.3081])
@@ -54,24 +56,24 @@ def test_set_metrics_and_evaluations_round_trip(tmp_path: Path) -> None:
     store.truncate_metrics(run.id, 3)
     assert [r["iteration"] for r in store.read_metrics(run.id)] == [1, 2, 3]
 
-    key = evaluation_key(f"run:{run.id}", architecture="convnet", preset="quick", seeds=None)
+    fingerprint = store.get_run(run.id).fingerprint
+    assert fingerprint  # save_set remembered what the run's images are
+    subject = Subject.run(run.id, "mnist", fingerprint, iteration=0, ipc=2)
+    key = evaluation_key(subject, "convnet", "quick", 2, {})
     assert store.get_evaluation(key) is None
-    store.save_evaluation(key, {"mean": 0.912, "std": 0.004, "accuracies": [0.91, 0.914]}, subject=f"run:{run.id}",
-                          run_id=run.id, dataset="mnist", ipc=2, architecture="convnet", preset="quick")
+    store.save_evaluation(key, subject, "convnet", "quick", 2, stored_result(91.2, 0.4, [90.8, 91.6]))
     found = store.get_evaluation(key)
-    assert found.mean == pytest.approx(91.2) and found.std == pytest.approx(0.4)
-    assert store.get_run(run.id).accuracy == pytest.approx(91.2)
+    assert found.mean == pytest.approx(91.2) and found.std == pytest.approx(0.4) and found.subject == subject
+    assert found.result.accuracies == [90.8, 91.6]
+    assert store.get_run(run.id).accuracy == pytest.approx(91.2) and store.get_run(run.id).accuracy_seeds == 2
     assert [e.key for e in store.run_evaluations(run.id)] == [key]
-
-
-def test_accuracy_of_accepts_percent_and_fraction() -> None:
-    assert accuracy_of({"mean": 91.5, "std": 0.3}) == (91.5, 0.3)
-    assert accuracy_of({"summary": {"accuracy": 0.5}}) == (50.0, None)
-    assert accuracy_of({"nothing": 1}) == (None, None)
+    # New images (a resumed run): the stored accuracy no longer belongs to the run's set.
+    store.save_set(run.id, SyntheticSet(s.images + 1, s.labels, meta))
+    assert store.get_run(run.id).accuracy is None and store.get_evaluation(key) is not None
 
 
 def test_history_stays_thin_and_evenly_spaced(tmp_path: Path) -> None:
-    store = RunStore(tmp_path)
+    store = Store(tmp_path)
     run = store.create_run(SPEC)
     writer = HistoryWriter(store, run.id, max_frames=8)
     for it in range(0, 101):
@@ -91,13 +93,13 @@ def test_history_stays_thin_and_evenly_spaced(tmp_path: Path) -> None:
 def test_runs_of_a_dead_process_are_marked_interrupted(tmp_path: Path) -> None:
     """Simulates a server killed mid-run: its process is gone, its runs are still 'running' in the index."""
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r});"
-            "from ddcore.store import RunStore;"
-            f"s = RunStore({str(tmp_path)!r});"
+            "from ddcore.platform.store import Store;"
+            f"s = Store({str(tmp_path)!r});"
             "r = s.create_run({'dataset': 'mnist', 'method': 'dm', 'ipc': 1});"
             "s.update_run(r.id, status='running', iteration=7); print(r.id)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     dead_id = out.stdout.strip()
-    store = RunStore(tmp_path)
+    store = Store(tmp_path)
     mine = store.create_run(SPEC)
     store.update_run(mine.id, status="running")
     assert store.mark_interrupted() == [dead_id]
@@ -109,22 +111,23 @@ def test_killed_server_run_is_interrupted_then_resumes_from_its_checkpoint(tmp_p
     """A real kill -9 of a process running a job; a new manager resumes the run where its checkpoint was."""
     import tests.tiny_method  # noqa: F401
     from ddcore.data import load_dataset
-    from ddcore.jobs import JobManager
-    from ddcore.runner import RunSpec
+    from ddcore.platform.queue import JobManager
+    from ddcore.tasks.distill import DistillSpec, resume_spec
 
     overrides = {"iterations": 60, "sleep_s": 0.04}
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
             "import tests.tiny_method\n"
-            "from ddcore.jobs import JobManager\nfrom ddcore.store import RunStore\nfrom ddcore.runner import RunSpec\n"
-            f"m = JobManager(RunStore({str(tmp_path)!r}))\n"
-            f"job = m.submit_distill(RunSpec(dataset='mnist', method='tinypull', ipc=2, overrides={overrides!r}, "
-            "device='cpu', checkpoint_every=5), evaluate_after=False)\n"
+            "from ddcore.platform.queue import JobManager\nfrom ddcore.platform.store import Store\n"
+            "from ddcore.tasks.distill import DistillSpec\n"
+            f"m = JobManager(Store({str(tmp_path)!r}))\n"
+            f"job = m.submit(DistillSpec(dataset='mnist', method='tinypull', ipc=2, overrides={overrides!r}, "
+            "device='cpu', checkpoint_every=5, evaluate_after=False))\n"
             "print(job.run_id, flush=True)\njob.finished.wait()\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
     try:
         run_id = proc.stdout.readline().strip()
-        store = RunStore(tmp_path)
+        store = Store(tmp_path)
         deadline = time.time() + 120
         while len(store.read_metrics(run_id)) < 12:  # metrics are flushed at each checkpoint (every 5 iterations)
             assert proc.poll() is None and time.time() < deadline, "the job process ended early"
@@ -135,12 +138,12 @@ def test_killed_server_run_is_interrupted_then_resumes_from_its_checkpoint(tmp_p
     assert store.get_run(run_id).status == "running"  # what the dead process left behind
     assert store.checkpoint_path(run_id).is_file()
 
-    manager = JobManager(RunStore(tmp_path))  # "restart the server"
+    manager = JobManager(Store(tmp_path))  # "restart the server"
     try:
         assert manager.interrupted == [run_id]
         assert manager.store.get_run(run_id).status == "interrupted"
         mnist = load_dataset("mnist")
-        job = manager.resume_run(run_id, data=mnist, evaluate_after=False)
+        job = manager.submit(resume_spec(manager.store, run_id, evaluate_after=False), data=mnist)
         while job.snapshot().images is None:
             time.sleep(0.01)
         first = job.snapshot().iteration
@@ -151,9 +154,9 @@ def test_killed_server_run_is_interrupted_then_resumes_from_its_checkpoint(tmp_p
         assert [r["iteration"] for r in rows] == list(range(1, 61))  # no gap, no repeat across the crash
 
         # The resumed run ends exactly where an uninterrupted one does.
-        straight = manager.submit_distill(RunSpec(dataset="mnist", method="tinypull", ipc=2,
-                                                  overrides={**overrides, "sleep_s": 0.0}, device="cpu"),
-                                          data=mnist, evaluate_after=False)
+        straight = manager.submit(DistillSpec(dataset="mnist", method="tinypull", ipc=2,
+                                              overrides={**overrides, "sleep_s": 0.0}, device="cpu",
+                                              evaluate_after=False), data=mnist)
         manager.wait(straight.id, 60)
         assert torch.allclose(manager.store.load_set(run_id).images, manager.store.load_set(straight.run_id).images,
                               atol=1e-6)

@@ -1,0 +1,84 @@
+"""A store written by the previous version (tests/fixtures/store-v0, made by commit 0bb1ea8's code) opens
+with today's code: its runs and evaluations show unchanged (accuracies now in percent everywhere),
+its results are reused, and its stopped run resumes from its checkpoint."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import tests.tiny_method  # noqa: F401  (the fixture's stopped run used the 'tinypull' test method)
+from ddcore.data import load_dataset
+from ddcore.platform.queue import JobManager
+from ddcore.platform.records import Subject
+from ddcore.platform.store import SCHEMA_VERSION, Store
+from ddcore.results import collect
+from ddcore.tasks.distill import resume_spec
+from ddcore.tasks.evaluate import EvalSpec
+
+FIXTURE = Path(__file__).parent / "fixtures" / "store-v0"
+
+
+@pytest.fixture
+def old_store(tmp_path: Path) -> tuple[Path, list[sqlite3.Row], list[sqlite3.Row]]:
+    root = tmp_path / "home"
+    shutil.copytree(FIXTURE, root)
+    db = sqlite3.connect(root / "studio.sqlite3")
+    db.row_factory = sqlite3.Row
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0  # really the old layout
+    runs = db.execute("SELECT * FROM runs").fetchall()
+    evals = db.execute("SELECT * FROM evaluations").fetchall()
+    db.close()
+    return root, runs, evals
+
+
+def test_old_runs_and_evaluations_show_unchanged(old_store) -> None:
+    root, old_runs, old_evals = old_store
+    store = Store(root)
+    assert sqlite3.connect(root / "studio.sqlite3").execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    runs = {r.id: r for r in store.list_runs()}
+    assert set(runs) == {r["id"] for r in old_runs}
+    for old in old_runs:
+        new = runs[old["id"]]
+        assert (new.name, new.status, new.iteration, new.total, new.method, new.ipc) == \
+               (old["name"], old["status"], old["iteration"], old["total"], old["method"], old["ipc"])
+        assert new.spec == json.loads(old["spec"])
+    rows = {(r.subject, r.architecture): r for r in collect(store)}
+    assert len(rows) == len(old_evals) == 3
+    for old in old_evals:
+        kind, _, rest = old["subject"].partition(":")
+        group = old["subject"] if kind == "run" else f"random:{rest.rsplit(':', 1)[0]}"
+        row = rows[(group, old["architecture"])]
+        assert row.mean == pytest.approx(old["mean"]) and row.std == pytest.approx(old["std"])  # percent then and now
+        record = json.loads(old["record"])
+        assert row.accuracies == pytest.approx([100 * a for a in record["accuracies"]])  # fractions became percent
+        assert row.current  # the done run's set is the one that was measured
+    done = next(r for r in runs.values() if r.status == "done")
+    convnet = next(e for e in old_evals if e["subject"] == f"run:{done.id}" and e["architecture"] == "convnet")
+    assert done.accuracy == pytest.approx(convnet["mean"])  # the Gallery's number is the same
+    again = Store(root)  # opening twice migrates once
+    assert len(again.list_evaluations()) == 3
+
+
+def test_old_results_are_reused_and_the_stopped_run_resumes(old_store) -> None:
+    root, old_runs, old_evals = old_store
+    manager = JobManager(Store(root))
+    try:
+        done = next(r for r in manager.store.list_runs() if r.status == "done")
+        old = next(e for e in old_evals if e["subject"] == f"run:{done.id}" and e["architecture"] == "mlp")
+        job = manager.submit(EvalSpec(Subject.run(done.id), architecture="mlp", preset=old["preset"]))
+        snap = job.snapshot()
+        assert snap.status == "done" and snap.reused and snap.accuracy == pytest.approx(old["mean"])
+        stopped = next(r for r in manager.store.list_runs() if r.status == "stopped")
+        resumed = manager.submit(resume_spec(manager.store, stopped.id, evaluate_after=False), data=load_dataset("mnist"))
+        while resumed.snapshot().images is None:
+            pass
+        assert resumed.snapshot().iteration >= 10  # from its checkpoint, not from zero
+        final = manager.wait(resumed.id, 120)
+        assert final.status == "done" and final.iteration == final.total == 50
+        assert [r["iteration"] for r in manager.store.read_metrics(stopped.id)] == list(range(1, 51))
+    finally:
+        manager.shutdown(wait=10)
