@@ -117,7 +117,10 @@ class EvalDetail:
 # ---------------------------------------------------------------------- reading records
 def detail(record: EvaluationRecord | ResultRow) -> EvalDetail:
     """The per-seed, per-class, confusion and curve data of one evaluation."""
-    result = (record.evaluation if isinstance(record, ResultRow) else record).result
+    evaluation = record.evaluation if isinstance(record, ResultRow) else record
+    if evaluation is None:
+        return EvalDetail(accuracies=[], class_names=[], per_class=None, per_class_std=None, confusion=None, curves=[])
+    result = evaluation.result
     n = len(result.per_class_accuracy or result.confusion or [])
     names = list(result.class_names) or [str(i) for i in range(n)]
     curves = []

@@ -71,3 +71,20 @@ def stored_result(mean: float, std: float, accuracies: list[float], dataset: str
                       preset="quick", config={}, seeds=list(range(len(accuracies))), accuracies=accuracies, mean=mean,
                       std=std, wall_time_s=0.0, train_time_s=0.0, test_time_s=0.0, device="cpu", versions={},
                       test_images=100)
+
+
+def key_of(store: Store, subject: Subject, architecture: str, preset: str) -> str:
+    """The store key an evaluation of this subject's current content gets."""
+    from ddcore.tasks.evaluate import prepare_spec
+
+    return prepare_spec(EvalSpec(subject, architecture=architecture, preset=preset), store)[0].key()
+
+
+def store_result(store: Store, subject: Subject, result: EvalResult, architecture: str = "convnet",
+                 preset: str = "quick") -> str:
+    """Store `result` as the evaluation of the subject's current content (with the result's seed count)."""
+    from ddcore.tasks.evaluate import prepare_spec
+
+    spec = prepare_spec(EvalSpec(subject, architecture=architecture, preset=preset, seeds=len(result.seeds)), store)[0]
+    store.save_evaluation(spec.key(), spec.subject, architecture, preset, len(result.seeds), result)
+    return spec.key()

@@ -8,10 +8,10 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ddcore.jobs import EvalSpec
-from ddcore.store import RunStore
+from ddcore.platform.records import Subject
+from ddcore.platform.store import Store
 from tests.conftest import ROOT
-from tests.evalkit import TINY, make_runs, tiny_preset, wait_for_keys
+from tests.evalkit import TINY, key_of, make_runs, tiny_preset, wait_for_keys
 
 PAGE = str(ROOT / "pages" / "evaluate.py")
 ARCHS = ["convnet", "mlp"]
@@ -23,7 +23,7 @@ def home(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("evaluate-page")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DDCORE_HOME", str(root))
-        run_ids = make_runs(RunStore(root))
+        run_ids = make_runs(Store(root))
         yield root, run_ids
 
 
@@ -64,7 +64,7 @@ def test_page_lists_stored_runs_and_counts_the_work(home) -> None:
 
 def test_evaluate_stores_and_reopening_reuses(home) -> None:
     root, run_ids = home
-    subjects = [f"run:{i}" for i in run_ids] + ["random:mnist:1:0"]
+    subjects = [Subject.run(i) for i in run_ids] + [Subject.random("mnist", 1, 0)]
     at = _open(eval_preset="custom", eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"],
                eval_custom_aug=TINY["augmentation"])
     at.multiselect(key="eval_sets_mnist").set_value(run_ids)
@@ -73,7 +73,7 @@ def test_evaluate_stores_and_reopening_reuses(home) -> None:
     assert "3 set(s) × 2 architecture(s) = 6 evaluation(s): 0 already stored (reused), 6 to compute" in _captions(at)
     at.button(key="eval_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    keys = [EvalSpec(subject=s, architecture=a, preset=tiny_preset()).key() for s in subjects for a in ARCHS]
+    keys = [key_of(Store(root), s, a, tiny_preset()) for s in subjects for a in ARCHS]
     store = wait_for_keys(root, keys)
     before = {e.key: e.created for e in store.list_evaluations()}
     assert set(keys) <= set(before)
@@ -89,7 +89,7 @@ def test_evaluate_stores_and_reopening_reuses(home) -> None:
     assert sorted(z) == pytest.approx(sorted(stored.values()))
     at.button(key="eval_start").click().run()  # evaluating again reuses every stored result
     assert not at.exception
-    after = {e.key: e.created for e in RunStore(root).list_evaluations()}
+    after = {e.key: e.created for e in Store(root).list_evaluations()}
     assert after == before
 
 
@@ -122,7 +122,7 @@ def test_results_explorer_and_export_tabs(home) -> None:
 
 def test_a_running_evaluation_shows_progress_and_cancels(home) -> None:
     root, run_ids = home
-    from app.state import job_manager
+    from app.state import studio
 
     # The paper preset on ConvNet takes minutes on a CPU: long enough to cancel it from the page.
     at = _open(eval_preset="paper", eval_sets_mnist=run_ids[:1], eval_archs=["convnet"], eval_random=False)
@@ -132,11 +132,10 @@ def test_a_running_evaluation_shows_progress_and_cancels(home) -> None:
     cancel = [b for b in at.button if (b.key or "").startswith("eval_cancel_")]
     assert len(cancel) == 1
     job_id = cancel[0].key.removeprefix("eval_cancel_")
-    assert job_manager().get(job_id) is not None  # the page and this test share the server's manager
+    assert studio().job(job_id) is not None  # the page and this test share the server's Studio
     cancel[0].click().run()
-    snap = job_manager().wait(job_id, 120)
+    snap = studio().manager.wait(job_id, 120)
     assert snap.status == "cancelled"
-    spec = EvalSpec(subject=f"run:{run_ids[0]}", architecture="convnet", preset="paper")
-    assert RunStore(root).get_evaluation(spec.key()) is None  # nothing half-done is stored
+    assert not [e for e in Store(root).list_evaluations() if e.preset == "paper"]  # nothing half-done is stored
     at.run()
     assert "cancelled" in "\n".join(m.value for m in at.markdown)

@@ -9,9 +9,11 @@ from streamlit.testing.v1 import AppTest
 
 import tests.tiny_method  # noqa: F401  (registers 'tinypull': a fast real method for UI tests)
 from ddcore.data import load_dataset
-from ddcore.jobs import EvalSpec, JobManager
-from ddcore.runner import RunSpec
-from ddcore.store import RunStore
+from ddcore.platform.queue import JobManager
+from ddcore.platform.records import Subject
+from ddcore.tasks.distill import DistillSpec
+from ddcore.platform.store import Store
+from tests.evalkit import store_result, stored_result
 from tests.conftest import ROOT
 
 PAGES = ROOT / "pages"
@@ -62,7 +64,7 @@ def own_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def manager(own_home):
-    m = JobManager(RunStore())  # the same home as the pages' manager: a second server on one store
+    m = JobManager(Store())  # the same home as the pages' manager: a second server on one store
     yield m
     m.shutdown(wait=10)
 
@@ -71,14 +73,11 @@ def manager(own_home):
 def finished_runs(manager):
     """Three small finished runs (two methods' worth of settings) for the Gallery and Compare."""
     data = load_dataset("mnist")
-    jobs = [manager.submit_distill(RunSpec(dataset="mnist", method="tinypull", ipc=ipc, seed=seed,
-                                           overrides={"iterations": 4}, device="cpu"), data=data,
-                                   evaluate_after=False)
+    jobs = [manager.submit(DistillSpec(dataset="mnist", method="tinypull", ipc=ipc, seed=seed,
+                                       overrides={"iterations": 4}, device="cpu", evaluate_after=False), data=data)
             for ipc, seed in ((2, 0), (3, 1), (2, 2))]
     ids = [manager.wait(j.id, 60).run_id for j in jobs]
-    key = EvalSpec.for_run(ids[0]).key()
-    manager.store.save_evaluation(key, {"mean": 0.615, "std": 0.012}, subject=f"run:{ids[0]}", run_id=ids[0],
-                                  dataset="mnist", ipc=2, architecture="convnet", preset="quick")
+    store_result(manager.store, Subject.run(ids[0]), stored_result(61.5, 1.2, [60.3, 62.7]))
     return ids
 
 
@@ -89,10 +88,10 @@ def test_distill_defaults_show_dm_on_mnist(manager) -> None:
     assert at.number_input(key="distill_ipc").value == 10
     assert at.session_state["distill_preset"] == "quick"
     body = texts(at)
-    assert "Distribution Matching" in body and "arxiv" in body.lower() or "WACV" in body
+    assert "Distribution Matching" in body and "WACV 2023" in body and "arxiv.org/abs/2110.04181" in body
     assert "100 synthetic images" in body
     assert any(b.label.endswith("Start") for b in at.button)
-    assert at.query_params["method"] == ["dm"] or at.query_params["method"] == "dm"
+    assert at.query_params["method"] == "dm"
     # Custom preset exposes the method's hyperparameters.
     at.session_state["distill_preset"] = "custom"
     ok(at.run())
@@ -119,7 +118,7 @@ def _tiny_settings(at: AppTest, **fields) -> AppTest:
 
 
 def test_distill_start_pause_step_resume_finish(manager) -> None:
-    from app.state import job_manager
+    from app.state import studio
 
     at = _tiny_settings(page("distill.py"), iterations=12, sleep_s=0.25)
     at.button(key="distill_start").click()
@@ -130,7 +129,7 @@ def test_distill_start_pause_step_resume_finish(manager) -> None:
     poll(at, lambda a: any(b.label.endswith("Pause") for b in a.button))
     at.button(key="ctl_pause").click()
     poll(at, lambda a: any(b.label.endswith("Resume") for b in a.button))
-    pages_manager = job_manager()
+    pages_manager = studio().manager
     job = pages_manager.job_for_run(run_id)
     poll(at, lambda a: job.holding)  # the iteration in flight has finished
     held = job.snapshot().iteration
@@ -146,13 +145,12 @@ def test_distill_start_pause_step_resume_finish(manager) -> None:
         pages_manager.stop(follow)
     store = pages_manager.store
     record = store.get_run(run_id)
-    for spec, mean in ((EvalSpec.for_run(run_id, architecture="convnet"), 0.70),
-                       (EvalSpec.random_real("mnist", 2, 0, architecture="convnet"), 0.55)):
-        store.save_evaluation(spec.key(), {"mean": mean, "std": 0.02}, subject=spec.subject, run_id=spec.run_id,
-                              dataset="mnist", ipc=2, architecture="convnet", preset="quick")
+    store_result(store, Subject.run(run_id), stored_result(70.0, 0.0, [70.0]))
+    store_result(store, Subject.random("mnist", 2, 0), stored_result(55.0, 0.0, [55.0]))
     at = poll(at, lambda a: {m.label: m.value for m in a.metric}.get("This set") == "70.0 %")
     values = {m.label: m.value for m in at.metric}
-    assert values["Random real, IPC 2"] == "55.0 %" and "± 2.0 (std over seeds)" in texts(at)
+    assert values["Random real, IPC 2"] == "55.0 %" and "one network" in texts(at) and "± 0.0" not in texts(at)
+    assert "the set at iteration 12" in texts(at)
     assert record.status == "done" and len(store.frame_iterations(run_id)) >= 2
     # The timelapse scrubs over the stored snapshots.
     slider = at.slider[0]
@@ -183,7 +181,7 @@ def test_gallery_filters_open_rename_delete(finished_runs) -> None:
     at.text_input(key=f"name_{finished_runs[0]}").set_value("Pulled digits")
     at.button[[b.label for b in at.button].index("Rename")].click()  # the form's submit button
     ok(at.run())
-    assert RunStore().get_run(finished_runs[0]).name == "Pulled digits"
+    assert Store().get_run(finished_runs[0]).name == "Pulled digits"
     # Delete needs the confirmation box ticked.
     victim = finished_runs[2]
     at = ok(page("gallery.py", run=victim).run())
@@ -192,7 +190,7 @@ def test_gallery_filters_open_rename_delete(finished_runs) -> None:
     ok(at.run())
     at.button(key=f"delete_{victim}").click()
     ok(at.run())
-    assert RunStore().get_run(victim) is None
+    assert Store().get_run(victim) is None
 
 
 def test_compare_from_the_url(finished_runs) -> None:
@@ -209,7 +207,7 @@ def test_compare_from_the_url(finished_runs) -> None:
 
 def test_timelapse_keeps_the_chosen_snapshot_when_a_new_one_arrives(finished_runs) -> None:
     """A live run adds snapshots while someone scrubs: their position stays; at the right end it follows."""
-    store = RunStore()
+    store = Store()
     run_id = finished_runs[1]
     at = page("distill.py", run=run_id)
     at.session_state["distill_run"] = run_id

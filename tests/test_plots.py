@@ -14,9 +14,10 @@ import pytest
 
 from app import exports, plots
 from ddcore import published
-from ddcore.jobs import JobManager
+from ddcore.platform.queue import JobManager
+from ddcore.platform.records import Subject
 from ddcore.results import ResultRow, collect, compare_published, detail, latest
-from ddcore.store import RunStore
+from ddcore.platform.store import Store
 from tests.evalkit import evaluate_all, make_runs, tiny_preset
 
 ARCHS = ["convnet", "mlp"]
@@ -25,19 +26,19 @@ ARCHS = ["convnet", "mlp"]
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("plots-store")
-    manager = JobManager(RunStore(root), threads=1)
+    manager = JobManager(Store(root), threads=1)
     try:
         run_ids = make_runs(manager.store)
-        subjects = [f"run:{i}" for i in run_ids] + ["random:mnist:1:0"]
-        evaluate_all(manager, subjects, ARCHS, tiny_preset())
+        evaluated = [Subject.run(i, "mnist") for i in run_ids] + [Subject.random("mnist", 1, 0)]
+        evaluate_all(manager, evaluated, ARCHS, tiny_preset())
     finally:
         manager.shutdown()
-    store = RunStore(root)
-    return store, run_ids, subjects
+    store = Store(root)
+    return store, run_ids, [s.group for s in evaluated]  # a row's subject is its set group
 
 
-def _by_cell(store: RunStore) -> dict[tuple[str, str], object]:
-    return {(e.subject, e.architecture): e for e in store.list_evaluations()}
+def _by_cell(store: Store) -> dict[tuple[str, str], object]:
+    return {(e.subject.group, e.architecture): e for e in store.list_evaluations()}
 
 
 def test_rows_carry_the_stored_numbers(stored) -> None:
@@ -48,7 +49,7 @@ def test_rows_carry_the_stored_numbers(stored) -> None:
     for r in rows:
         ev = cells[(r.subject, r.architecture)]
         assert r.mean == pytest.approx(ev.mean) and r.std == pytest.approx(ev.std)
-        assert r.accuracies == pytest.approx([a * 100 for a in ev.record["accuracies"]])
+        assert r.accuracies == pytest.approx(ev.result.accuracies)
         assert r.preset == tiny_preset() and r.n_seeds == 1
         if r.kind == "run":
             assert r.train_architecture == "convnet" and r.method in ("random", "dm")
@@ -115,18 +116,18 @@ def test_bars_and_ipc_plot_equal_the_store(stored) -> None:
 def test_detail_plots_equal_the_record(stored) -> None:
     store, run_ids, _ = stored
     row = next(r for r in collect(store) if r.run_id == run_ids[1] and r.architecture == "convnet")
-    record = store.get_evaluation(row.key).record
+    record = store.get_evaluation(row.key).result
     pc = plots.per_class(row)
-    assert list(pc.figure.data[0].y) == pytest.approx([v * 100 for v in record["per_class_accuracy"]])
-    assert list(pc.figure.data[0].x) == record["class_names"]
+    assert list(pc.figure.data[0].y) == pytest.approx(record.per_class_accuracy)
+    assert list(pc.figure.data[0].x) == record.class_names
     cm = plots.confusion(row)
-    assert [list(r) for r in cm.figure.data[0].customdata] == record["confusion"]
+    assert [list(r) for r in cm.figure.data[0].customdata] == record.confusion
     assert all(sum(r) == pytest.approx(100) for r in cm.figure.data[0].z)  # rows normalised to percent
     curves = plots.training_curves(row).figure
     loss = next(t for t in curves.data if t.name.startswith("loss"))
-    assert list(loss.y) == pytest.approx(record["curves"]["loss_0"])
+    assert list(loss.y) == pytest.approx(record.curves["loss_0"])
     acc = next(t for t in curves.data if t.name.startswith("train_acc"))
-    assert list(acc.y) == pytest.approx([v * 100 for v in record["curves"]["train_acc_0"]])
+    assert list(acc.y) == pytest.approx(record.curves["train_acc_0"])
     for p in (pc, cm, plots.training_curves(row)):
         assert row.preset in p.caption and "seed" in p.caption
 
@@ -171,6 +172,6 @@ def test_plots_without_results_say_so() -> None:
         assert plot.caption == "" and plot.figure.layout.annotations
     row = ResultRow(key="k", subject="random:mnist:1:0", kind="random", label="random real · IPC 1", method="random",
                     dataset="mnist", ipc=1, architecture="mlp", train_architecture=None, preset="quick", n_seeds=2,
-                    mean=50.0, std=1.0, record={"mean": 0.5})
+                    mean=50.0, std=1.0)  # a row whose stored result is not at hand
     assert detail(row).per_class is None and plots.per_class(row).caption == ""
     assert math.isclose(plots.heatmap([row]).figure.data[0].z[0][0], 50.0)
