@@ -52,3 +52,61 @@ def test_no_pickle_loading_in_the_code() -> None:
         for line in text.splitlines():
             if torch_load in line:
                 assert "weights_only=True" in line, f"{path}: {line.strip()}"
+
+
+# The layering, as enforced (DESIGN.md "Wave 2"):
+#   science  ddcore.{data, models, methods, evaluation, augment, zca, synthetic, checkpoint, published, registry, ...}
+#   tasks    ddcore.tasks: one file per task kind, joins science and platform
+#   platform ddcore.platform: store, queue, executors, recorder, bridge
+#   UI       app/, pages/: only the bridge and the registries
+UI_MAY_IMPORT = {"ddcore.platform.bridge", "ddcore.data", "ddcore.methods", "ddcore.models", "ddcore.published"}
+SCIENCE = ("data", "models", "methods", "evaluation", "augment.py", "zca.py", "synthetic.py", "checkpoint.py",
+           "published.py", "registry.py", "device.py", "paths.py", "catalog.py")
+
+
+def _ddcore_imports(path: Path) -> list[str]:
+    """Absolute names of the ddcore modules a file imports (relative imports resolved)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            # `from ddcore import published` imports the module ddcore.published
+            out += [f"{module}.{a.name}" for a in node.names] if module == "ddcore" else [module]
+    return [name for name in out if name == "ddcore" or name.startswith("ddcore.")]
+
+
+def test_pages_and_app_import_only_the_bridge_and_the_registries() -> None:
+    offenders = {}
+    for path in [*(ROOT / "pages").glob("*.py"), *(ROOT / "app").glob("*.py")]:
+        bad = [m for m in _ddcore_imports(path) if m not in UI_MAY_IMPORT]
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = bad
+    assert not offenders, offenders
+
+
+def test_science_modules_never_import_the_platform_or_the_tasks() -> None:
+    offenders = {}
+    for name in SCIENCE:
+        target = ROOT / "ddcore" / name
+        for path in ([target] if target.is_file() else target.rglob("*.py")):
+            bad = [m for m in _ddcore_imports(path) if m.startswith(("ddcore.platform", "ddcore.tasks"))]
+            if bad:
+                offenders[str(path.relative_to(ROOT))] = bad
+    assert not offenders, offenders
+
+
+def test_the_layering_test_sees_a_violation(tmp_path: Path) -> None:
+    """The checks above can fail: a page importing the store directly is caught."""
+    fake = ROOT / "pages" / "_layering_probe.py"
+    fake.write_text("from ddcore.platform.store import Store\nfrom ddcore import published, jobs\n")
+    try:
+        assert [m for m in _ddcore_imports(fake) if m not in UI_MAY_IMPORT] == ["ddcore.platform.store", "ddcore.jobs"]
+    finally:
+        fake.unlink()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ddcore.results import collect, latest
-from ddcore.store import RunStore
+from ddcore.platform.store import Store
 from tests.conftest import wait_for_app
 from tests.evalkit import TINY, make_runs, tiny_preset
 
@@ -36,7 +36,7 @@ def _set_number(page, label: str, value: int) -> None:
 
 @pytest.mark.browser
 def test_cross_architecture_evaluation_in_chromium(streamlit_server, page, artifacts_dir: Path, isolated_home) -> None:
-    store = RunStore(isolated_home)
+    store = Store(isolated_home)
     run_ids = make_runs(store, prefix="E2E")  # two real MNIST IPC-1 sets: random real coreset and DM
     page.goto(f"{streamlit_server.url}/evaluate?dataset=mnist")
     wait_for_app(page)
@@ -60,8 +60,8 @@ def test_cross_architecture_evaluation_in_chromium(streamlit_server, page, artif
     wait_for_app(page)
     page.screenshot(path=str(artifacts_dir / "evaluate-run.png"), full_page=True)
 
-    subjects = [f"run:{i}" for i in run_ids] + ["random:mnist:1:0"]
-    rows = [r for r in latest(collect(RunStore(isolated_home), dataset="mnist")) if r.preset == tiny_preset()]
+    subjects = [f"run:{i}" for i in run_ids] + ["random:mnist:1"]  # the rows' set groups
+    rows = [r for r in latest(collect(Store(isolated_home), dataset="mnist")) if r.preset == tiny_preset()]
     mine = {(r.subject, r.architecture): r for r in rows if r.subject in subjects}
     assert len(mine) == 6
 

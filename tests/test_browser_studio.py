@@ -105,13 +105,13 @@ def test_studio_distill_gallery_compare(streamlit_server, page, artifacts_dir: P
 
     # A second run (made by another process on the same store) and a Compare view opened from a URL.
     import tests.tiny_method  # noqa: F401
-    from ddcore.jobs import JobManager
-    from ddcore.runner import RunSpec
-    from ddcore.store import RunStore
+    from ddcore.platform.queue import JobManager
+    from ddcore.platform.store import Store
+    from ddcore.tasks.distill import DistillSpec
 
-    other = JobManager(RunStore(isolated_home))
-    job = other.submit_distill(RunSpec(dataset="mnist", method="tinypull", ipc=3, overrides={"iterations": 5},
-                                       device="cpu"), evaluate_after=False)
+    other = JobManager(Store(isolated_home))
+    job = other.submit(DistillSpec(dataset="mnist", method="tinypull", ipc=3, overrides={"iterations": 5},
+                                   device="cpu", evaluate_after=False))
     second = other.wait(job.id, 120).run_id
     other.shutdown()
     page.goto(f"{streamlit_server.url}/compare?runs={run_id},{second}")

@@ -71,7 +71,7 @@ def test_record_fields_and_json_round_trip(tmp_path):
     data = toy_data()
     seen: list[dict] = []
     r = evaluate(toy_set(data), "convnet", "quick", seeds=[3, 4], test_data=data, progress=seen.append, **FAST)
-    assert r.seeds == [3, 4] and len(r.accuracies) == 2 and all(0 <= a <= 1 for a in r.accuracies)
+    assert r.seeds == [3, 4] and len(r.accuracies) == 2 and all(0 <= a <= 100 for a in r.accuracies)
     assert r.mean == pytest.approx(sum(r.accuracies) / 2) and r.std >= 0
     assert r.preset == "quick" and r.config["passes"] == 15 and r.config["lr"] == 0.01
     assert r.dataset == "toy" and r.architecture == "convnet" and r.num_images == 40 and r.ipc == 10
@@ -79,7 +79,7 @@ def test_record_fields_and_json_round_trip(tmp_path):
     # confusion counts summed over both seeds' networks; per-class accuracy is their mean
     assert r.test_images == 200 and sum(map(sum, r.confusion)) == 2 * 200 and len(r.per_class_accuracy) == 4
     assert r.class_stats_over == "all seeds"
-    assert sum(r.confusion[c][c] for c in range(4)) / 400 == pytest.approx(r.mean, abs=1e-6)
+    assert 100 * sum(r.confusion[c][c] for c in range(4)) / 400 == pytest.approx(r.mean, abs=1e-4)
     assert len(r.curves["epoch"]) == 15 and len(r.curves["loss_3"]) == 15
     assert seen and seen[-1]["stage"] == "test" and any(s.get("fraction") == 1.0 for s in seen)
     back = EvalResult.from_json(r.to_json())
@@ -92,8 +92,8 @@ def test_separable_set_learns_and_random_labels_do_not():
     data = toy_data()
     good = evaluate(toy_set(data), "convnet", "quick", seeds=1, test_data=data, **FAST)
     bad = evaluate(toy_set(data, shuffle_labels=True), "convnet", "quick", seeds=1, test_data=data, **FAST)
-    assert good.mean > 0.95
-    assert bad.mean < 0.6
+    assert good.mean > 95
+    assert bad.mean < 60
 
 
 def test_tiny_real_subset_learns_and_is_reproducible():
@@ -104,7 +104,7 @@ def test_tiny_real_subset_learns_and_is_reproducible():
     kw = dict(dataset="mnist", epochs=20, test_limit=300, model_kwargs=SMALL, device="cpu", augmentation="none")
     a = evaluate(pair, "convnet", "quick", seeds=[0], **kw)
     b = evaluate(pair, "convnet", "quick", seeds=[0], **kw)
-    assert a.mean > 0.4  # chance is 0.1
+    assert a.mean > 40  # chance is 10
     assert a.accuracies == b.accuracies and a.set_id == b.set_id
 
 
@@ -114,8 +114,8 @@ def test_batched_seeds_equal_one_by_one():
     loop = evaluate(s, "convnet", "quick", seeds=[0, 1], test_data=data, batch_seeds="loop", **FAST)
     vmap = evaluate(s, "convnet", "quick", seeds=[0, 1], test_data=data, batch_seeds="vmap", **FAST)
     one = evaluate(s, "convnet", "quick", seeds=[1], test_data=data, **FAST)
-    assert loop.accuracies == pytest.approx(vmap.accuracies, abs=0.011)
-    assert loop.accuracies[1] == pytest.approx(one.accuracies[0], abs=1e-6)
+    assert loop.accuracies == pytest.approx(vmap.accuracies, abs=1.1)
+    assert loop.accuracies[1] == pytest.approx(one.accuracies[0], abs=1e-4)
 
 
 def test_cancellation_raises_clearly():
@@ -138,7 +138,7 @@ def test_soft_labels_and_learned_lr_are_accepted():
     soft_set = SyntheticSet(s.images, soft, s.meta, s.lr)
     r = evaluate(soft_set, "convnet", "quick", seeds=1, test_data=data, augmentation="none", **FAST)
     assert r.config["lr"] == 0.02 and r.config["lr_source"] == "learned"
-    assert r.mean > 0.9
+    assert r.mean > 90
     dsa = evaluate(s, "convnet", EvalConfig(name="mine", epochs=3, test_limit=None), seeds=1, test_data=data,
                    model_kwargs=SMALL, device="cpu", use_learned_lr=False)
     assert dsa.config["augmentation"] == "dsa" and dsa.config["lr"] == 0.01 and dsa.preset == "mine"
@@ -177,7 +177,7 @@ def test_reference_accuracy_is_computed_once_and_cached(tmp_path, monkeypatch):
     plan = RealTraining("test", epochs=25)
     assert reference_accuracy("toy", "mlp", plan, device="cpu", data=data, compute=False) is None
     first = reference_accuracy("toy", "mlp", plan, device="cpu", data=data)
-    assert first is not None and first.method == "whole dataset" and first.mean > 0.8
+    assert first is not None and first.method == "whole dataset" and first.mean > 80
     assert list((tmp_path / "reference").glob("*.json"))
     again = reference_accuracy("toy", "mlp", plan, device="cpu", data=data, compute=False)
     assert again == first
