@@ -24,7 +24,7 @@ def test_same_features_and_logits_as_the_module(name: str, channels: int, size: 
     assert got_f.shape == want_f.shape and got_y.shape == want_y.shape
     scale = want_f.abs().max()
     assert (got_f - want_f).abs().max() <= 1e-4 * scale  # Winograd rounds differently; nothing more
-    assert torch.equal(got_y.argmax(1), want_y.argmax(1)) or (got_y - want_y).abs().max() < 1e-3
+    assert (got_y - want_y).abs().max() <= 1e-4 * want_y.abs().max()  # measured: at most 1.1e-5 of the scale
 
 
 def test_odd_feature_maps_pool_like_avgpool() -> None:
