@@ -88,11 +88,6 @@ class SyntheticSet:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def detached(self) -> "SyntheticSet":
-        """A CPU copy that shares nothing with a running optimisation."""
-        return SyntheticSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(),
-                            SetMeta(**asdict(self.meta)), self.lr)
-
     def to_unit(self) -> torch.Tensor:
         """Images de-normalised to [0, 1] (clamped) for display and export."""
         mean = torch.tensor(self.meta.mean, dtype=torch.float32).view(1, -1, 1, 1)

@@ -13,7 +13,7 @@ from ..registry import Registry
 from .errors import DatasetCorruptError, DatasetNotFoundError
 from .imagefolder import read_image_tree
 from .info import BUILTIN_INFOS, DatasetInfo, canonical_name
-from .sources import EMBEDDED, LAYOUTS, DOWNLOAD_HOSTS, Arrays, network_reachable, torchvision_download
+from .sources import DOWNLOAD_HOSTS, EMBEDDED, LAYOUTS, Arrays, network_reachable, torchvision_download
 from .split import ImageSplit, LoadedDataset
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")

@@ -42,19 +42,6 @@ class EvalResult:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
 
-    # ------------------------------------------------------------------ views
-    @property
-    def mean_pct(self) -> float:
-        return 100.0 * self.mean
-
-    @property
-    def std_pct(self) -> float:
-        return 100.0 * self.std
-
-    def summary(self) -> str:
-        return (f"{self.dataset} {self.method} ipc={self.ipc} {self.architecture} [{self.preset}]: "
-                f"{self.mean_pct:.2f} ± {self.std_pct:.2f}% over {len(self.seeds)} seed(s), {self.wall_time_s:.1f} s on {self.device}")
-
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -85,17 +85,6 @@ class NetworkGroup:
         out = vmap(call)(self.params, self.buffers, torch.stack(xs))
         return list(out.unbind(0))
 
-    def forward_shared(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (K, B, classes) of every network on the same batch."""
-        if self.mode == "loop":
-            return torch.stack([net(x) for net in self.nets])
-        from torch.func import functional_call, vmap
-
-        def call(p, b, xx):
-            return functional_call(self.base, (p, b), (xx,))
-
-        return vmap(call, in_dims=(0, 0, None))(self.params, self.buffers, x)
-
     def module(self, k: int) -> nn.Module:
         """Network k as an ordinary module with its trained weights (for saving or inspection)."""
         net = self.nets[k]

@@ -70,7 +70,6 @@ class ConvNet(nn.Module):
             channels = width
 
         self.in_channels, self.num_classes, self.image_size = in_channels, num_classes, hw
-        self.feature_shape = (width, h, w)
         self.feature_dim = width * h * w
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(self.feature_dim, num_classes)
@@ -124,5 +123,3 @@ _VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
 
 for _name, (_preset, _description) in _VARIANTS.items():
     register_model(_name, _description, family="convnet", **_preset)(_variant(**_preset))
-
-VARIANT_NAMES: tuple[str, ...] = tuple(_VARIANTS)
