@@ -39,7 +39,8 @@ def toy_data(n_train: int = 40, n_test: int = 200, classes: int = 4, size: int =
     return LoadedDataset(info, split(n_train), split(n_test), "memory")
 
 
-def toy_set(data: LoadedDataset, method: str = "random", shuffle_labels: bool = False, lr: float | None = None) -> SyntheticSet:
+def toy_set(data: LoadedDataset, method: str = "random", shuffle_labels: bool = False,
+            lr: float | None = None) -> SyntheticSet:
     x = data.normalize(data.train.images)
     y = data.train.labels.clone()
     if shuffle_labels:
@@ -58,7 +59,8 @@ def test_paper_preset_values_equal_the_reference():
     assert (dc.epochs, dc.passes, dc.lr_decay_epoch, dc.lr_decay_factor) == (300, 301, 151, 0.1)
     assert dc.augmentation == "none" and dc.test_limit is None and paper.num_seeds == 5
     mnist = paper.resolve("mnist", "convnet", "random")  # get_daparam: MNIST -> crop_scale_rotate, 1000 epochs
-    assert (mnist.augmentation, mnist.strategy, mnist.epochs, mnist.lr_decay_epoch) == ("dc", "crop_scale_rotate", 1000, 501)
+    assert (mnist.augmentation, mnist.strategy, mnist.epochs, mnist.lr_decay_epoch) == \
+        ("dc", "crop_scale_rotate", 1000, 501)
     assert paper.resolve("cifar10", "convnetbn", "dc").strategy == "crop_noise"
     for method in ("dsa", "dm", "mtt"):
         r = paper.resolve("cifar10", "convnet", method)

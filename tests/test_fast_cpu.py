@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from ddcore.models import create_model
 import torch.nn.functional as F
 
+from ddcore.models import create_model
 from ddcore.models.fast_cpu import chunked_backward, fast_embed, fast_forward, fast_logits, supports_fast_cpu
 
 
@@ -54,8 +53,8 @@ def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got - want).norm() / want.norm().clamp_min(1e-12))
 
 
-@pytest.mark.parametrize("name,channels,size", [("convnetaswish", 1, 28), ("convnetaswish", 3, 32), ("convnetas", 3, 28),
-                                                ("convnetaswishbn", 3, 32)])
+@pytest.mark.parametrize("name,channels,size", [("convnetaswish", 1, 28), ("convnetaswish", 3, 32),
+                                                ("convnetas", 3, 28), ("convnetaswishbn", 3, 32)])
 def test_chunked_gradients_equal_autograd_of_the_module(name: str, channels: int, size: int) -> None:
     """With a smooth activation every parameter's gradient agrees to ~1e-5 (Winograd rounding, nothing more)."""
     torch.manual_seed(0)

@@ -66,6 +66,7 @@ class LoadedDataset:
         std = torch.tensor(self.info.std, device=images_uint8.device).view(1, -1, 1, 1)
         return (images_uint8.float().div_(255.0) - mean) / std
 
-    def normalized_split(self, split: str = "train", device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def normalized_split(self, split: str = "train",
+                         device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         part = self.train if split == "train" else self.test
         return self.normalize(part.images.to(device)), part.labels.to(device)

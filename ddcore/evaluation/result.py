@@ -37,7 +37,8 @@ class EvalResult:
     curves: dict[str, list] = field(default_factory=dict)  # 'epoch', and per seed 'loss'/'train_acc' lists
     per_class_accuracy: list[float] = field(default_factory=list)  # mean over the seeds' networks
     confusion: list[list[int]] = field(default_factory=list)  # rows: true class, cols: predicted; summed over seeds
-    class_stats_over: str = "last seed"  # what per_class_accuracy/confusion cover (records before 2026-11-25: last seed)
+    # what per_class_accuracy/confusion cover (records before 2026-11-25: last seed)
+    class_stats_over: str = "last seed"
     class_names: list[str] = field(default_factory=list)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)

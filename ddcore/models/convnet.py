@@ -82,7 +82,8 @@ class ConvNet(nn.Module):
         return self.classifier(self.embed(x))
 
 
-register_model("convnet", "ConvNet-3, width 128, instancenorm, ReLU, avg pooling (the DD default)", family="convnet")(ConvNet)
+register_model("convnet", "ConvNet-3, width 128, instancenorm, ReLU, avg pooling (the DD default)",
+               family="convnet")(ConvNet)
 
 
 CONVNET_OPTIONS: tuple[str, ...] = ("width", "depth", "norm", "activation", "pooling")
