@@ -67,12 +67,14 @@ def table(cells: list[dict], title: str, command: str, started: str, load_start:
     for c in cells:
         groups.setdefault((c["dataset"], c["method"], c["ipc"]), []).append(c)
     lines = [f"# {title}", "", f"Command: `{command}`  ", f"Started {started}; machine: {platform.machine()} "
-             f"{os.cpu_count()} CPU(s), torch {torch.__version__}; load average at start {load_start}, now {load_avg()} "
-             "(the CPU is shared with other jobs: times are noisy).", "",
-             "Ours: mean ± population std over seeds (each seed = its own coreset + one fresh ConvNet), test accuracy %. "
+             f"{os.cpu_count()} CPU(s), torch {torch.__version__}; load average at start {load_start}, "
+             f"now {load_avg()} (the CPU is shared with other jobs: times are noisy).", "",
+             "Ours: mean ± population std over seeds (each seed = its own coreset + one fresh ConvNet), "
+             "test accuracy %. "
              "Published: DC paper Table 1 (5 sets x 20 ConvNets) via ddcore.published; '?' = marked uncertain there. "
              "'±2σ' = |ours − published| ≤ 2 × published std.", "",
-             "| dataset | method | IPC | ours | n | published | ±2σ | select s | eval s / network | test images | preset (epochs, aug) |",
+             "| dataset | method | IPC | ours | n | published | ±2σ | select s | eval s / network | test images "
+             "| preset (epochs, aug) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (ds, method, ipc), cs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         accs = [c["accuracy"] for c in cs]
@@ -93,7 +95,8 @@ def table(cells: list[dict], title: str, command: str, started: str, load_start:
     return "\n".join(lines) + "\n"
 
 
-def naive_evaluate(images: torch.Tensor, labels: torch.Tensor, data, passes: int, seeds: list[int]) -> tuple[list[float], float]:
+def naive_evaluate(images: torch.Tensor, labels: torch.Tensor, data, passes: int,
+                   seeds: list[int]) -> tuple[list[float], float]:
     """The reference's way (refdc/utils.py evaluate_synset + epoch), written plainly: a DataLoader per
     network, one optimiser each, testing the whole test set through a DataLoader of 256. The 'before'
     of the speed comparison (same maths as ddcore.evaluate without augmentation)."""
@@ -152,8 +155,8 @@ def speed(dataset: str, ipc: int, out: Path) -> None:
     add(f"evaluate(preset='quick'): {len(r.seeds)} seeds x {r.config['passes']} passes, {r.test_images} test images "
         f"(train {r.train_time_s:.1f} s, test {r.test_time_s:.1f} s)", r.wall_time_s, r.accuracies)
     full = evaluate(s, "convnet", "quick", seeds=[0], device="cpu", test_data=data, test_limit=None)
-    add(f"evaluate, 1 seed, quick passes, full test set (train {full.train_time_s:.1f} s, test {full.test_time_s:.1f} s)",
-        full.wall_time_s, full.accuracies)
+    add("evaluate, 1 seed, quick passes, full test set "
+        f"(train {full.train_time_s:.1f} s, test {full.test_time_s:.1f} s)", full.wall_time_s, full.accuracies)
     accs, wall = naive_evaluate(s.images, s.labels, data, quick.epochs_no_aug, [0])
     add("naive reference-style loop (DataLoader, 2 threads), same 1 seed and passes, full test set via DataLoader(256)",
         wall, accs)
@@ -164,7 +167,8 @@ def speed(dataset: str, ipc: int, out: Path) -> None:
             rr.accuracies)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         evaluate(s, "convnet", "quick", seeds=1, device="cpu", test_data=data, epochs=3, test_limit=500)
-    rows += ["", "Profile of a short quick evaluation (1 seed, 3 passes, 500 test images), top operators by self CPU time:",
+    rows += ["", "Profile of a short quick evaluation (1 seed, 3 passes, 500 test images), "
+             "top operators by self CPU time:",
              "", "```", prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), "```"]
     out.write_text("\n".join(rows) + "\n")
 
@@ -181,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="results file stem (default coresets-<preset>)")
     p.add_argument("--resume", action="store_true", help="skip cells already in the JSON-lines file")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--speed", action="store_true", help="time one quick evaluation of a random set (first dataset and IPC)")
+    p.add_argument("--speed", action="store_true",
+                   help="time one quick evaluation of a random set (first dataset and IPC)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -193,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     stem = args.name or f"coresets-{args.preset}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     jsonl, md = RESULTS / f"{stem}.jsonl", RESULTS / f"{stem}.md"
-    cells = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()] if args.resume and jsonl.exists() else []
+    cells = ([json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+             if args.resume and jsonl.exists() else [])
     if not args.resume and jsonl.exists():
         jsonl.unlink()
     done = {(c["dataset"], c["method"], c["ipc"], c["seed"]) for c in cells}
@@ -215,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                         f.write(json.dumps(cell) + "\n")
                     md.write_text(table(cells, title, command, started, load_start))
                     print(f"{ds} {method} ipc{ipc} seed{seed}: {cell['accuracy']:.2f}% "
-                          f"(select {cell['select_s']:.1f} s, eval {cell['eval_s']:.1f} s, load {cell['load']})", flush=True)
+                          f"(select {cell['select_s']:.1f} s, eval {cell['eval_s']:.1f} s, load {cell['load']})",
+                          flush=True)
     md.write_text(table(cells, title, command, started, load_start))
     print(md.read_text())
     return 0

@@ -93,8 +93,8 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
             "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset, "test_images": res.test_images,
             "preset": preset, "device": res.device, "data_source": data.source,
             "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
-            "load_avg": os.getloadavg(), "torch": torch.__version__, "when": time.strftime("%Y-%m-%d %H:%M"), "overrides": overrides,
-            "command": COMMAND}
+            "load_avg": os.getloadavg(), "torch": torch.__version__, "when": time.strftime("%Y-%m-%d %H:%M"),
+            "overrides": overrides, "command": COMMAND}
 
 
 def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
@@ -111,7 +111,8 @@ def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
              f"{sorted({r.get('eval_preset', 'quick') for r in rows})} protocol. 'vs random': (ours − random) / random "
              "std at the same IPC.", "",
              "| dataset | method | IPC | accuracy % | n | target | random real % | vs random (σ) | published | "
-             "vs published (σ) | distill s (iters done/planned) | eval s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "vs published (σ) | distill s (iters done/planned) | eval s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (d, m, i), v in sorted(cells.items()):
         acc = np.concatenate([x["accuracies"] for x in v])
         rnd = randoms.get((d, i))
@@ -125,8 +126,8 @@ def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
         if m == "random":
             dist, its = "–", "no distillation"
         pub, vs_pub = published(d, m, i, acc.mean())
-        lines.append(f"| {d} | {m} | {i} | {acc.mean():.1f} ± {acc.std():.1f} | {len(acc)} | {tgt} | {rnd_txt} | {sig} | "
-                     f"{pub} | {vs_pub} | {dist} ({its}) | {', '.join(str(x['eval_s']) for x in v)} |")
+        lines.append(f"| {d} | {m} | {i} | {acc.mean():.1f} ± {acc.std():.1f} | {len(acc)} | {tgt} | {rnd_txt} "
+                     f"| {sig} | {pub} | {vs_pub} | {dist} ({its}) | {', '.join(str(x['eval_s']) for x in v)} |")
     TABLE.write_text("\n".join(lines) + "\n")
 
 

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from ddcore.data import load_dataset
-from ddcore.methods import create_method
 from ddcore.device import cpu_has_bf16
+from ddcore.methods import create_method
 from ddcore.methods.matching import get_loops
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -66,8 +66,9 @@ class Reference:
         if outer:
             self.outer_loop = min(outer, self.outer_loop)
         strategy = "color_crop_cutout_scale_rotate" if info.name == "mnist" else "color_crop_cutout_flip_scale_rotate"
-        self.args = argparse.Namespace(device=device, dis_metric="ours", dsa=method in ("dsa", "dm"), dsa_strategy=strategy,
-                                       dsa_param=ref.ParamDiffAug(), dc_aug_param=None, batch_train=256)
+        self.args = argparse.Namespace(device=device, dis_metric="ours", dsa=method in ("dsa", "dm"),
+                                       dsa_strategy=strategy, dsa_param=ref.ParamDiffAug(), dc_aug_param=None,
+                                       batch_train=256)
 
     def get_images(self, c: int, n: int) -> torch.Tensor:
         return self.images_all[np.random.permutation(self.indices_class[c])[:n]]
@@ -165,14 +166,16 @@ def write_table(jsonl: Path, out: Path) -> None:
              "reference / ours fp32. DC/DSA rows time the first `outer_timed` outer loops of an iteration "
              "(`outer_full` in a whole one) for both implementations. * = from an earlier run of the cell, before "
              "the first-order fast passes and under load ~3 (the newest timed fp32 and the reference only).", "",
-             "| dataset | method | IPC | threads | outer timed/full | reference s | " + " | ".join(f"{m} s" for m in modes)
-             + " | speed-up fp32 | when | load before |",
+             "| dataset | method | IPC | threads | outer timed/full | reference s | "
+             + " | ".join(f"{m} s" for m in modes) + " | speed-up fp32 | when | load before |",
              "|---|---|---|---|---|---|" + "---|" * len(modes) + "---|---|---|"]
     for (ds, method, ipc, threads), r in sorted(newest.items()):
-        med = {k: statistics.median(v) for k, v in r.items() if k in ("reference", *modes) and isinstance(v, list) and v}
+        med = {k: statistics.median(v) for k, v in r.items()
+               if k in ("reference", *modes) and isinstance(v, list) and v}
         ref, fp = med.get("reference"), med.get("fp32")
         outer = f"{r['outer_timed']}/{r['outer_full']}" if r.get("outer_timed") else "–"
-        older = {m: statistics.median(v) for m, v in earlier.get((ds, method, ipc, threads), {}).items() if m not in med}
+        older = {m: statistics.median(v) for m, v in earlier.get((ds, method, ipc, threads), {}).items()
+                 if m not in med}
         cells = " | ".join(f"{seconds(med[m])}" if m in med else f"{seconds(older[m])}*" if m in older else "–"
                            for m in modes)
         speed = f"{ref / fp:.2f}x" if ref and fp else "–"
@@ -218,8 +221,8 @@ def main() -> None:
     cells = [(ds, m, i) for ds in args.datasets for m in args.methods for i in args.ipcs]
     if not args.in_process and len(cells) > 1:
         for ds, m, i in cells:
-            subprocess.run([sys.executable, "-m", "benchmarks.methods_speed", *_shared_args(sys.argv[1:]), "--in-process",
-                            "--datasets", ds, "--methods", m, "--ipcs", str(i)], check=True)
+            subprocess.run([sys.executable, "-m", "benchmarks.methods_speed", *_shared_args(sys.argv[1:]),
+                            "--in-process", "--datasets", ds, "--methods", m, "--ipcs", str(i)], check=True)
         return
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -251,8 +254,8 @@ def main() -> None:
                         m.step()  # compile outside the timing
                     row[mode] = timed(m.step, repeats, warmup if mode != "compile" else 0, args.device)
                 row["load_after"] = os.getloadavg()
-                summary = {k: round(statistics.median(v), 3) for k, v in row.items() if isinstance(v, list) and k != "load_before"
-                           and k != "load_after"}
+                summary = {k: round(statistics.median(v), 3) for k, v in row.items()
+                           if isinstance(v, list) and k not in ("load_before", "load_after")}
                 print(json.dumps({"cell": f"{ds}:{method}:{ipc}", **summary}), flush=True)
                 with open(args.out, "a") as f:
                     machine = (torch.cuda.get_device_name() if args.device.startswith("cuda")

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import os
-import random
 
-import numpy as np
 import torch
 
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
@@ -38,18 +36,6 @@ def available_devices() -> list[str]:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         found.insert(0, "mps")
     return found
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch; return a CPU generator seeded the same way."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    return gen
 
 
 def cpu_has_bf16() -> bool:

@@ -153,11 +153,6 @@ def canonical_architecture(name: str) -> str:
 # --------------------------------------------------------------------------- loading
 
 
-def default_path() -> Path:
-    """The packaged CSV (ddcore/resources/published.csv)."""
-    return Path(str(resources.files("ddcore.resources").joinpath("published.csv")))
-
-
 def _parse_percent(value: str, column: str, where: str, required: bool) -> float | None:
     value = value.strip()
     if not value:
@@ -310,8 +305,3 @@ def datasets(rows: Iterable[PublishedResult] | None = None) -> list[str]:
     """Dataset ids present in the table, in KNOWN_DATASETS order."""
     present = {r.dataset for r in (load_published() if rows is None else rows)}
     return [d for d in KNOWN_DATASETS if d in present]
-
-
-def to_rows(results: Iterable[PublishedResult] | None = None) -> list[dict[str, Any]]:
-    """Plain dicts (keys = CSV columns) for a dataframe or table widget; all rows by default."""
-    return [r.as_dict() for r in (load_published() if results is None else results)]

@@ -88,11 +88,6 @@ class SyntheticSet:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def detached(self) -> "SyntheticSet":
-        """A CPU copy that shares nothing with a running optimisation."""
-        return SyntheticSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(),
-                            SetMeta(**asdict(self.meta)), self.lr)
-
     def to_unit(self) -> torch.Tensor:
         """Images de-normalised to [0, 1] (clamped) for display and export."""
         mean = torch.tensor(self.meta.mean, dtype=torch.float32).view(1, -1, 1, 1)
@@ -133,14 +128,16 @@ class SyntheticSet:
             tensors = st_load(data)
             header = _read_header(data)
         except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as e:
-            raise SyntheticSetFileError(f"{name} is not a readable DD Studio set file (truncated or corrupt): {e}") from e
+            raise SyntheticSetFileError(
+                f"{name} is not a readable DD Studio set file (truncated or corrupt): {e}") from e
         if header.get("format") != "ddstudio.syntheticset":
             raise SyntheticSetFileError(f"{name} is a safetensors file but not a DD Studio synthetic set")
         if set(tensors) != {"images", "labels"}:
             raise SyntheticSetFileError(f"{name} holds tensors {sorted(tensors)}; expected images and labels")
         for key, shape in header.get("shapes", {}).items():
             if list(tensors[key].shape) != shape:
-                raise SyntheticSetFileError(f"{name}: {key} has shape {list(tensors[key].shape)}, metadata says {shape}")
+                raise SyntheticSetFileError(
+                    f"{name}: {key} has shape {list(tensors[key].shape)}, metadata says {shape}")
         if _tensor_digest(tensors) != header.get("sha256"):
             raise SyntheticSetFileError(f"{name}: the image data does not match its checksum (the file was altered)")
         try:
@@ -149,7 +146,8 @@ class SyntheticSet:
             if not torch.isfinite(images).all():
                 raise ValueError("images contain NaN or infinite values")
             if labels.ndim == 1:
-                if labels.dtype != torch.int64 or (len(labels) and (labels.min() < 0 or labels.max() >= len(meta.class_names))):
+                n_classes = len(meta.class_names)
+                if labels.dtype != torch.int64 or (len(labels) and (labels.min() < 0 or labels.max() >= n_classes)):
                     raise ValueError("labels are not class ids of this dataset")
             return cls(images, labels, meta, header.get("lr"))
         except (TypeError, ValueError, KeyError) as e:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what is missing (dev packages, Debian's chromium), then run the whole suite.
+# Install what is missing (dev packages, Debian's chromium), lint with ruff, then run the whole suite.
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 ensure_venv requirements-dev.txt
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
@@ -10,4 +10,5 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     chromium chromium-driver fonts-noto-color-emoji >/dev/null
 fi
 export DDCORE_OFFLINE="${DDCORE_OFFLINE:-1}"
+.venv/bin/python -m ruff check . || exit 1  # a lint finding fails the command before any test runs
 exec .venv/bin/python -m pytest "$@"

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ddcore.data import load_dataset
 from tests.conftest import ROOT, wait_for_app
 
 
@@ -23,7 +24,10 @@ def test_home_switches_dataset() -> None:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     captions = " ".join(c.value for c in at.caption)
-    assert "50,000 training and 10,000 test images" in captions
+    # Full CIFAR-10 (50,000/10,000) where ../shared/datasets or DDCORE_DATA has it, else the embedded 5,000/1,000
+    # subset in assets/: the caption states the counts and the source of whichever the loader used.
+    data = load_dataset("cifar10")
+    assert f"{len(data.train):,} training and {len(data.test):,} test images · source: {data.source}" in captions
 
 
 @pytest.mark.browser

@@ -1,4 +1,4 @@
-"""ddcore.evaluate: protocol values, records, learning, reproducibility, cancellation, refusal, matrices."""
+"""ddcore.evaluate: protocol values, records, learning, reproducibility, cancellation, refusal, real-data training."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,15 @@ import torch
 
 from ddcore.data import ImageSplit, LoadedDataset, load_dataset
 from ddcore.data.info import DatasetInfo
-from ddcore.evaluate import (EvalConfig, EvalResult, EvaluationCancelled, RealTraining, evaluate, evaluate_matrix,
-                             get_preset, reference_accuracy)
+from ddcore.evaluate import (
+    EvalConfig,
+    EvalResult,
+    EvaluationCancelled,
+    RealTraining,
+    evaluate,
+    get_preset,
+    train_on_real,
+)
 from ddcore.synthetic import SetMeta, SyntheticSet
 
 SMALL = {"width": 16, "depth": 2}  # a real ConvNet, narrow so tests stay fast
@@ -32,7 +39,8 @@ def toy_data(n_train: int = 40, n_test: int = 200, classes: int = 4, size: int =
     return LoadedDataset(info, split(n_train), split(n_test), "memory")
 
 
-def toy_set(data: LoadedDataset, method: str = "random", shuffle_labels: bool = False, lr: float | None = None) -> SyntheticSet:
+def toy_set(data: LoadedDataset, method: str = "random", shuffle_labels: bool = False,
+            lr: float | None = None) -> SyntheticSet:
     x = data.normalize(data.train.images)
     y = data.train.labels.clone()
     if shuffle_labels:
@@ -51,7 +59,8 @@ def test_paper_preset_values_equal_the_reference():
     assert (dc.epochs, dc.passes, dc.lr_decay_epoch, dc.lr_decay_factor) == (300, 301, 151, 0.1)
     assert dc.augmentation == "none" and dc.test_limit is None and paper.num_seeds == 5
     mnist = paper.resolve("mnist", "convnet", "random")  # get_daparam: MNIST -> crop_scale_rotate, 1000 epochs
-    assert (mnist.augmentation, mnist.strategy, mnist.epochs, mnist.lr_decay_epoch) == ("dc", "crop_scale_rotate", 1000, 501)
+    assert (mnist.augmentation, mnist.strategy, mnist.epochs, mnist.lr_decay_epoch) == \
+        ("dc", "crop_scale_rotate", 1000, 501)
     assert paper.resolve("cifar10", "convnetbn", "dc").strategy == "crop_noise"
     for method in ("dsa", "dm", "mtt"):
         r = paper.resolve("cifar10", "convnet", method)
@@ -159,28 +168,17 @@ def test_mismatched_sets_are_refused():
         evaluate((torch.zeros(10, 3, 32, 32), torch.arange(10)), dataset="mnist", test_limit=10, epochs=1)
 
 
-def test_matrix_over_architectures():
-    data = toy_data()
-    m = evaluate_matrix([toy_set(data)], ["convnet", "mlp", "nosuchnet"], "quick", seeds=1, device="cpu",
-                        test_data=data, epochs=5, test_limit=None)
-    sid = m.set_ids[0]
-    assert m.results[sid]["convnet"] is not None and m.results[sid]["mlp"] is not None
-    assert m.results[sid]["nosuchnet"] is None and "nosuchnet" in m.errors[sid]
-    assert "| set | convnet | mlp | nosuchnet |" in m.to_markdown()
-    back = type(m).from_dict(json.loads(json.dumps(m.to_dict())))
-    assert back.results[sid]["mlp"] == m.results[sid]["mlp"]
-
-
-def test_reference_accuracy_is_computed_once_and_cached(tmp_path, monkeypatch):
+def test_training_on_real_is_computed_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("DDCORE_CACHE", str(tmp_path))
     data = toy_data(n_train=80)
     plan = RealTraining("test", epochs=25)
-    assert reference_accuracy("toy", "mlp", plan, device="cpu", data=data, compute=False) is None
-    first = reference_accuracy("toy", "mlp", plan, device="cpu", data=data)
-    assert first is not None and first.method == "whole dataset" and first.mean > 80
+    assert train_on_real("toy", "mlp", plan, device="cpu", data=data, compute=False) is None
+    net, first = train_on_real("toy", "mlp", plan, device="cpu", data=data)
+    assert first.method == "whole dataset" and first.mean > 80
     assert list((tmp_path / "reference").glob("*.json"))
-    again = reference_accuracy("toy", "mlp", plan, device="cpu", data=data, compute=False)
-    assert again == first
+    cached = train_on_real("toy", "mlp", plan, device="cpu", data=data, compute=False)
+    assert cached is not None and cached[1] == first
+    assert all(torch.equal(a, b) for a, b in zip(cached[0].state_dict().values(), net.state_dict().values()))
 
 
 def test_custom_preset_names_resolve_in_any_process():

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from ddcore.models import create_model
 import torch.nn.functional as F
 
+from ddcore.models import create_model
 from ddcore.models.fast_cpu import chunked_backward, fast_embed, fast_forward, fast_logits, supports_fast_cpu
 
 
@@ -24,7 +23,7 @@ def test_same_features_and_logits_as_the_module(name: str, channels: int, size: 
     assert got_f.shape == want_f.shape and got_y.shape == want_y.shape
     scale = want_f.abs().max()
     assert (got_f - want_f).abs().max() <= 1e-4 * scale  # Winograd rounds differently; nothing more
-    assert torch.equal(got_y.argmax(1), want_y.argmax(1)) or (got_y - want_y).abs().max() < 1e-3
+    assert (got_y - want_y).abs().max() <= 1e-4 * want_y.abs().max()  # measured: at most 1.1e-5 of the scale
 
 
 def test_odd_feature_maps_pool_like_avgpool() -> None:
@@ -54,8 +53,8 @@ def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got - want).norm() / want.norm().clamp_min(1e-12))
 
 
-@pytest.mark.parametrize("name,channels,size", [("convnetaswish", 1, 28), ("convnetaswish", 3, 32), ("convnetas", 3, 28),
-                                                ("convnetaswishbn", 3, 32)])
+@pytest.mark.parametrize("name,channels,size", [("convnetaswish", 1, 28), ("convnetaswish", 3, 32),
+                                                ("convnetas", 3, 28), ("convnetaswishbn", 3, 32)])
 def test_chunked_gradients_equal_autograd_of_the_module(name: str, channels: int, size: int) -> None:
     """With a smooth activation every parameter's gradient agrees to ~1e-5 (Winograd rounding, nothing more)."""
     torch.manual_seed(0)

@@ -3,7 +3,6 @@ and a malformed file fails loudly with the line that is wrong."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
@@ -52,7 +51,6 @@ def test_packaged_table_loads_and_validates() -> None:
     rows = load_published()
     assert len(rows) > 100
     assert all(isinstance(r, PublishedResult) for r in rows)
-    assert pub.default_path().is_file()
     for r in rows:
         assert r.dataset in KNOWN_DATASETS and r.method in KNOWN_METHODS
         assert 0.0 <= r.mean <= 100.0
@@ -73,7 +71,9 @@ def test_load_is_cached_but_returns_a_fresh_list() -> None:
 @pytest.mark.parametrize("ipc", IPCS)
 def test_grid_has_random_and_a_matching_method(dataset: str, ipc: int) -> None:
     assert lookup(dataset, "random", ipc), f"no random baseline for {dataset} ipc {ipc}"
-    assert lookup(dataset, "dc", ipc) or lookup(dataset, "dm", ipc), f"no DC/DM row for {dataset} ipc {ipc}"
+    # DC reports CIFAR-100 at IPC 1 and 10 only; DM reports no FashionMNIST: every other cell has both.
+    assert bool(lookup(dataset, "dc", ipc)) == ((dataset, ipc) != ("cifar100", 50)), f"DC row for {dataset} ipc {ipc}"
+    assert bool(lookup(dataset, "dm", ipc)) == (dataset != "fashionmnist"), f"DM row for {dataset} ipc {ipc}"
 
 
 @pytest.mark.parametrize("dataset", KNOWN_DATASETS)
@@ -148,15 +148,6 @@ def test_unknown_names_raise_with_suggestions_known_but_unreported_is_empty() ->
     assert lookup("cifar10", "dc", ipc=1000) == []
     with pytest.raises(TypeError):
         lookup("cifar10", "dc", ipc="10")  # type: ignore[arg-type]
-
-
-def test_to_rows_gives_plain_serialisable_dicts() -> None:
-    rows = pub.to_rows()
-    assert len(rows) == len(load_published())
-    assert all(list(r) == list(COLUMNS) for r in rows)
-    json.dumps(rows)  # plain types only
-    subset = pub.to_rows(lookup("svhn", "dc"))
-    assert [r["ipc"] for r in subset] == [1, 10, 50]
 
 
 def test_label_formats_mean_and_std() -> None:

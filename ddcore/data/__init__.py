@@ -2,7 +2,7 @@
 from .errors import DatasetCorruptError, DatasetNotFoundError
 from .info import DatasetInfo, canonical_name
 from .loader import DATASETS, clear_cache, get_dataset_info, list_datasets, load_dataset
-from .split import ImageSplit, LoadedDataset, denormalize
+from .split import ImageSplit, LoadedDataset
 
 __all__ = ["DATASETS", "DatasetCorruptError", "DatasetInfo", "DatasetNotFoundError", "ImageSplit", "LoadedDataset",
-           "canonical_name", "clear_cache", "denormalize", "get_dataset_info", "list_datasets", "load_dataset"]
+           "canonical_name", "clear_cache", "get_dataset_info", "list_datasets", "load_dataset"]

@@ -38,7 +38,6 @@ CIFAR10_PY_MD5 = {
 }
 CIFAR100_PY_MD5 = {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc"}
 SVHN_MD5 = {"train_32x32.mat": "e26dedcc434d2e4c54c9b2d4a06d8373", "test_32x32.mat": "eb5a983be6a315427106f1b69d2a6a6d"}
-CIFAR10_JPG_ZIP_SHA256 = "a841a7cf47af83a7bb5190b4f08b18a9ec146ff14ef965f07c08081f988c201e"
 
 
 def file_digest(path: Path, algorithm: str = "md5") -> str:

@@ -84,7 +84,8 @@ def decode_image(data: bytes, size: int, channels: int) -> np.ndarray:
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
-def safe_zip_members(zf: zipfile.ZipFile, max_files: int = 200_000, max_total_bytes: int = 2 << 30) -> list[zipfile.ZipInfo]:
+def safe_zip_members(zf: zipfile.ZipFile, max_files: int = 200_000,
+                     max_total_bytes: int = 2 << 30) -> list[zipfile.ZipInfo]:
     """Zip entries that are plain relative paths; refuse traversal, absurd counts and zip bombs."""
     infos = [i for i in zf.infolist() if not i.is_dir()]
     if len(infos) > max_files:
@@ -96,7 +97,9 @@ def safe_zip_members(zf: zipfile.ZipFile, max_files: int = 200_000, max_total_by
             raise DatasetCorruptError(f"zip entry '{name}' has an unsafe path")
         total += info.file_size
         if info.compress_size and info.file_size / max(info.compress_size, 1) > 1000:
-            raise DatasetCorruptError(f"zip entry '{name}' expands {info.file_size / info.compress_size:.0f}× (zip bomb?)")
+            ratio = info.file_size / info.compress_size
+            raise DatasetCorruptError(f"zip entry '{name}' expands {ratio:.0f}× (zip bomb?)")
     if total > max_total_bytes:
-        raise DatasetCorruptError(f"zip expands to {total / 2**30:.1f} GiB; the limit is {max_total_bytes / 2**30:.0f} GiB")
+        raise DatasetCorruptError(
+            f"zip expands to {total / 2**30:.1f} GiB; the limit is {max_total_bytes / 2**30:.0f} GiB")
     return infos

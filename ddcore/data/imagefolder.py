@@ -61,7 +61,8 @@ def read_image_tree(path: Path, image_size: int, channels: int, class_names: lis
     entries = _list_entries(path)
     if not any(split == "train" for split, _, _ in entries):
         raise DatasetNotFoundError(
-            f"{path} holds no images under train/<class>/ (expected train/<class>/<image>, optional test/<class>/<image>)")
+            f"{path} holds no images under train/<class>/ "
+            "(expected train/<class>/<image>, optional test/<class>/<image>)")
     names = list(class_names) if class_names else sorted({c for s, c, _ in entries if s == "train"}, key=_natural_key)
     index = {c: i for i, c in enumerate(names)}
     unknown = sorted({c for _, c, _ in entries} - set(index))

@@ -33,7 +33,8 @@ class DatasetInfo:
 
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR100_CLASSES = (
     "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can "
@@ -54,10 +55,12 @@ BUILTIN_INFOS: dict[str, DatasetInfo] = {
                                 "Zalando clothing, 60,000 train / 10,000 test, 28×28 grey.",
                                 "https://github.com/zalandoresearch/fashion-mnist"),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10", 3, 32, 10, CIFAR10_CLASSES, (0.4914, 0.4822, 0.4465),
-                           (0.2023, 0.1994, 0.2010), "Natural images in 10 classes, 50,000 train / 10,000 test, 32×32 RGB.",
+                           (0.2023, 0.1994, 0.2010),
+                           "Natural images in 10 classes, 50,000 train / 10,000 test, 32×32 RGB.",
                            "https://www.cs.toronto.edu/~kriz/cifar.html"),
     "cifar100": DatasetInfo("cifar100", "CIFAR-100", 3, 32, 100, CIFAR100_CLASSES, (0.5071, 0.4866, 0.4409),
-                            (0.2673, 0.2564, 0.2762), "Natural images in 100 classes, 50,000 train / 10,000 test, 32×32 RGB.",
+                            (0.2673, 0.2564, 0.2762),
+                            "Natural images in 100 classes, 50,000 train / 10,000 test, 32×32 RGB.",
                             "https://www.cs.toronto.edu/~kriz/cifar.html"),
     "svhn": DatasetInfo("svhn", "SVHN", 3, 32, 10, MNIST_CLASSES, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
                         "Street View house numbers, 73,257 train / 26,032 test, 32×32 RGB.",

@@ -13,7 +13,7 @@ from ..registry import Registry
 from .errors import DatasetCorruptError, DatasetNotFoundError
 from .imagefolder import read_image_tree
 from .info import BUILTIN_INFOS, DatasetInfo, canonical_name
-from .sources import EMBEDDED, LAYOUTS, DOWNLOAD_HOSTS, Arrays, network_reachable, torchvision_download
+from .sources import DOWNLOAD_HOSTS, EMBEDDED, LAYOUTS, Arrays, network_reachable, torchvision_download
 from .split import ImageSplit, LoadedDataset
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
@@ -37,8 +37,8 @@ def get_dataset_info(name: str) -> DatasetInfo:
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, roots: list | None = None,
-                 download: bool | None = None, embedded: bool = True, image_size: int | None = None, channels: int | None = None,
-                 test_fraction: float = 0.2) -> LoadedDataset:
+                 download: bool | None = None, embedded: bool = True, image_size: int | None = None,
+                 channels: int | None = None, test_fraction: float = 0.2) -> LoadedDataset:
     """Load a dataset into memory as uint8 tensors.
 
     Sources, in order: `root` if given (only that root); otherwise `roots` if given, else $DDCORE_DATA and
@@ -50,7 +50,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, roots: lis
     key_name = canonical_name(name)
     DATASETS.get(key_name)  # unknown names fail here with close matches
     search = None if roots is None else tuple(str(Path(r).resolve()) for r in roots)
-    key = (key_name, str(Path(root).resolve()) if root else None, search, download, embedded, image_size, channels, test_fraction)
+    key = (key_name, str(Path(root).resolve()) if root else None, search, download, embedded, image_size, channels,
+           test_fraction)
     with _LOCK:
         if key not in _CACHE:
             if key_name == "folder":
@@ -104,7 +105,8 @@ def _not_found_message(info: DatasetInfo, roots: list[Path], tried_download, tri
     lines = [f"{info.display_name} was not found. Looked in: {places}.",
              f"Expected, inside a root folder: {expected}."]
     if tried_download is True or isinstance(tried_download, str):
-        lines.append(f"torchvision download {tried_download if isinstance(tried_download, str) else 'did not provide it'}.")
+        outcome = tried_download if isinstance(tried_download, str) else "did not provide it"
+        lines.append(f"torchvision download {outcome}.")
     else:
         lines.append("torchvision download was not attempted (offline, or download=False).")
     if tried_embedded:
@@ -121,7 +123,8 @@ def _build(info: DatasetInfo, arrays: Arrays, source: str) -> LoadedDataset:
             raise DatasetCorruptError(f"{info.display_name}: the {split} split is missing ({source})")
         images, labels = arrays[split]
         if tuple(images.shape[1:]) != info.shape:
-            raise DatasetCorruptError(f"{info.display_name}: images have shape {images.shape[1:]}, expected {info.shape}")
+            raise DatasetCorruptError(
+                f"{info.display_name}: images have shape {images.shape[1:]}, expected {info.shape}")
         splits[split] = ImageSplit(torch.from_numpy(np.array(images, dtype=np.uint8, copy=True)),
                                    torch.from_numpy(np.asarray(labels, dtype=np.int64)), info.num_classes)
     return LoadedDataset(info, splits["train"], splits["test"], source)

@@ -123,7 +123,8 @@ def cifar100_layouts() -> list[Layout]:
         d = root / "cifar-100-binary"
         if not ((d / "train.bin").is_file() and (d / "test.bin").is_file()):
             return None
-        return lambda: {"train": read_cifar_binary(d / "train.bin", 2, 1), "test": read_cifar_binary(d / "test.bin", 2, 1)}
+        return lambda: {"train": read_cifar_binary(d / "train.bin", 2, 1),
+                        "test": read_cifar_binary(d / "test.bin", 2, 1)}
 
     def py_probe(root: Path) -> Loader | None:
         d = root / "cifar-100-python"
@@ -155,11 +156,13 @@ def svhn_layouts() -> list[Layout]:
                 return load
         return None
 
-    return [Layout("SVHN .mat files", "svhn/{train_32x32.mat, test_32x32.mat} (torchvision layout: the root itself)", probe)]
+    return [Layout("SVHN .mat files", "svhn/{train_32x32.mat, test_32x32.mat} (torchvision layout: the root itself)",
+                   probe)]
 
 
 # ---------------------------------------------------------------- torchvision download
-DOWNLOAD_HOSTS = {"mnist": "ossci-datasets.s3.amazonaws.com", "fashionmnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+DOWNLOAD_HOSTS = {"mnist": "ossci-datasets.s3.amazonaws.com",
+                  "fashionmnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
                   "cifar10": "www.cs.toronto.edu", "cifar100": "www.cs.toronto.edu", "svhn": "ufldl.stanford.edu"}
 
 

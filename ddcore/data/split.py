@@ -66,16 +66,7 @@ class LoadedDataset:
         std = torch.tensor(self.info.std, device=images_uint8.device).view(1, -1, 1, 1)
         return (images_uint8.float().div_(255.0) - mean) / std
 
-    def denormalize(self, images: torch.Tensor) -> torch.Tensor:
-        return denormalize(images, self.info)
-
-    def normalized_split(self, split: str = "train", device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def normalized_split(self, split: str = "train",
+                         device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         part = self.train if split == "train" else self.test
         return self.normalize(part.images.to(device)), part.labels.to(device)
-
-
-def denormalize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
-    """Normalised float → [0, 1] float (clamped), for display and export."""
-    mean = torch.tensor(info.mean, device=images.device).view(1, -1, 1, 1)
-    std = torch.tensor(info.std, device=images.device).view(1, -1, 1, 1)
-    return (images * std + mean).clamp_(0.0, 1.0)

@@ -1,11 +1,10 @@
-"""Evaluation of synthetic sets: protocols (presets), the batched trainer, records, cross-architecture
-matrices and whole-dataset reference accuracies. `ddcore.evaluate` re-exports the public API."""
-from .api import DEFAULT_ARCHITECTURES, EvalMatrix, check_set, evaluate, evaluate_matrix, set_fingerprint, test_tensors
+"""Evaluation of synthetic sets: protocols (presets), the batched trainer, records and training on the
+whole dataset (cached). `ddcore.evaluate` re-exports the public API."""
+from .api import check_set, evaluate, set_fingerprint, test_tensors
 from .protocol import DSA_METHODS, PRESETS, EvalConfig, ResolvedConfig, get_preset, paper_config, quick_config
-from .reference import REFERENCE_PRESETS, RealTraining, reference_accuracy, train_on_real
+from .reference import REFERENCE_PRESETS, RealTraining, train_on_real
 from .result import EvalResult, EvaluationCancelled, library_versions
 
-__all__ = ["DEFAULT_ARCHITECTURES", "DSA_METHODS", "PRESETS", "REFERENCE_PRESETS", "EvalConfig", "EvalMatrix", "EvalResult",
-           "EvaluationCancelled", "RealTraining", "ResolvedConfig", "check_set", "evaluate", "evaluate_matrix", "get_preset",
-           "library_versions", "paper_config", "quick_config", "reference_accuracy", "set_fingerprint", "test_tensors",
-           "train_on_real"]
+__all__ = ["DSA_METHODS", "PRESETS", "REFERENCE_PRESETS", "EvalConfig", "EvalResult", "EvaluationCancelled",
+           "RealTraining", "ResolvedConfig", "check_set", "evaluate", "get_preset", "library_versions", "paper_config",
+           "quick_config", "set_fingerprint", "test_tensors", "train_on_real"]

@@ -1,10 +1,10 @@
-"""evaluate(): train fresh networks on a set and test them; evaluate_matrix(): across architectures."""
+"""evaluate(): train fresh networks on a set and test them."""
 from __future__ import annotations
 
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -198,87 +198,3 @@ def _device_name(dev: torch.device) -> str:
         return f"cuda ({torch.cuda.get_device_name(dev)})"
     n = torch.get_num_threads()
     return f"{dev.type} ({n} thread{'s' if n != 1 else ''})"
-
-
-# ---------------------------------------------------------------------- cross-architecture
-DEFAULT_ARCHITECTURES = ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18")
-
-
-@dataclass
-class EvalMatrix:
-    """rows: set ids; cols: architectures; cells: EvalResult (or None when that cell failed)."""
-
-    set_ids: list[str]
-    architectures: list[str]
-    results: dict[str, dict[str, EvalResult | None]]
-    errors: dict[str, dict[str, str]]
-
-    def table(self) -> list[dict[str, Any]]:
-        rows = []
-        for sid in self.set_ids:
-            row: dict[str, Any] = {"set": sid}
-            for arch in self.architectures:
-                r = self.results[sid].get(arch)
-                row[arch] = f"{r.mean:.1f} ± {r.std:.1f}" if r is not None else "error"
-            rows.append(row)
-        return rows
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"set_ids": self.set_ids, "architectures": self.architectures, "errors": self.errors,
-                "results": {s: {a: (r.to_dict() if r else None) for a, r in row.items()} for s, row in self.results.items()}}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EvalMatrix":
-        return cls(d["set_ids"], d["architectures"],
-                   {s: {a: (EvalResult.from_dict(r) if r else None) for a, r in row.items()} for s, row in d["results"].items()},
-                   d.get("errors", {}))
-
-    def to_markdown(self) -> str:
-        head = "| set | " + " | ".join(self.architectures) + " |"
-        sep = "|---|" + "---|" * len(self.architectures)
-        return "\n".join([head, sep] + ["| " + " | ".join(str(r[c]) for c in ["set", *self.architectures]) + " |"
-                                        for r in self.table()])
-
-
-def evaluate_matrix(sets: SetLike | Sequence[SetLike], architectures: Sequence[str] = DEFAULT_ARCHITECTURES,
-                    preset: str | EvalConfig | None = "quick", seeds: int | Sequence[int] | None = None,
-                    device: str | torch.device = "auto", progress: ProgressFn | None = None,
-                    should_stop: StopFn | None = None, *, stop_on_error: bool = False, **kwargs: Any) -> EvalMatrix:
-    """Every set on every architecture; a failing cell is recorded (not fatal) unless stop_on_error.
-    Cancellation always propagates. progress gets 'cell' and 'cells' besides the inner fields."""
-    if isinstance(sets, SyntheticSet) or (isinstance(sets, tuple) and len(sets) == 2 and isinstance(sets[0], torch.Tensor)):
-        sets = [sets]  # type: ignore[list-item]
-    sets = list(sets)  # type: ignore[arg-type]
-    archs = list(architectures)
-    results: dict[str, dict[str, EvalResult | None]] = {}
-    errors: dict[str, dict[str, str]] = {}
-    ids: list[str] = []
-    total, cell = len(sets) * len(archs), 0
-    for s in sets:
-        sid = None
-        row: dict[str, EvalResult | None] = {}
-        err: dict[str, str] = {}
-        for arch in archs:
-            cell += 1
-
-            def inner(info: dict, _cell=cell) -> None:
-                if progress is not None:
-                    progress({**info, "cell": _cell, "cells": total, "architecture": arch})
-
-            try:
-                r = evaluate(s, arch, preset, seeds, device, inner, should_stop, **kwargs)
-                sid = r.set_id
-                row[arch] = r
-            except EvaluationCancelled:
-                raise
-            except Exception as e:  # noqa: BLE001 - one architecture's failure must not lose the others
-                if stop_on_error:
-                    raise
-                row[arch] = None
-                err[arch] = f"{type(e).__name__}: {e}"
-        sid = sid or f"set{len(ids)}"
-        ids.append(sid)
-        results[sid] = row
-        if err:
-            errors[sid] = err
-    return EvalMatrix(ids, archs, results, errors)

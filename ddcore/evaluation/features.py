@@ -17,7 +17,6 @@ from ..models import create_model
 from .reference import RealTraining, train_on_real
 from .trainer import build_seeded
 
-
 _FEATURES: dict[tuple, torch.Tensor] = {}  # (network key, class, pool) -> features, within one process
 
 

@@ -67,7 +67,8 @@ class EvalConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def resolve(self, dataset: str, architecture: str, method: str = "", learned_lr: float | None = None) -> "ResolvedConfig":
+    def resolve(self, dataset: str, architecture: str, method: str = "",
+                learned_lr: float | None = None) -> "ResolvedConfig":
         """Concrete values for one set: augmentation, epochs, lr, decay epoch."""
         aug = self.augmentation.strip().lower()
         if aug not in AUGMENTATIONS:
@@ -206,5 +207,6 @@ def get_preset(preset: "str | EvalConfig | None") -> EvalConfig:
     if key.startswith(CUSTOM_PREFIX):
         return parse_custom_preset(key)
     if key not in PRESETS:
-        raise ValueError(f"Unknown evaluation preset '{preset}'. Choose one of: {', '.join(PRESETS)} (or pass an EvalConfig).")
+        raise ValueError(
+            f"Unknown evaluation preset '{preset}'. Choose one of: {', '.join(PRESETS)} (or pass an EvalConfig).")
     return PRESETS[key]()

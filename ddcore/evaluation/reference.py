@@ -134,12 +134,3 @@ def train_on_real(dataset: str, architecture: str = "convnet", preset: str | Rea
         pass
     return trained.to(dev).eval(), record
 
-
-def reference_accuracy(dataset: str, architecture: str = "convnet", preset: str | RealTraining = "quick",
-                       device: str | torch.device = "auto", compute: bool = True,
-                       progress: ProgressFn | None = None, should_stop: StopFn | None = None,
-                       data: LoadedDataset | None = None) -> EvalResult | None:
-    """Test accuracy of `architecture` trained on the whole training set (cached; None if absent and compute=False)."""
-    out = train_on_real(dataset, architecture, preset, device, data=data, progress=progress, should_stop=should_stop,
-                        compute=compute)
-    return None if out is None else out[1]

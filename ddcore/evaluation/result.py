@@ -40,15 +40,11 @@ class EvalResult:
     curves: dict[str, list] = field(default_factory=dict)  # 'epoch', and per seed 'loss'/'train_acc' lists
     per_class_accuracy: list[float] = field(default_factory=list)  # percent, mean over the seeds' networks
     confusion: list[list[int]] = field(default_factory=list)  # rows: true class, cols: predicted; summed over seeds
-    class_stats_over: str = "last seed"  # what per_class_accuracy/confusion cover (records before 2026-11-25: last seed)
+    # what per_class_accuracy/confusion cover (records before 2026-11-25: last seed)
+    class_stats_over: str = "last seed"
     class_names: list[str] = field(default_factory=list)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
-
-    # ------------------------------------------------------------------ views
-    def summary(self) -> str:
-        return (f"{self.dataset} {self.method} ipc={self.ipc} {self.architecture} [{self.preset}]: "
-                f"{self.mean:.2f} ± {self.std:.2f}% over {len(self.seeds)} seed(s), {self.wall_time_s:.1f} s on {self.device}")
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

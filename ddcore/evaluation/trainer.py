@@ -85,17 +85,6 @@ class NetworkGroup:
         out = vmap(call)(self.params, self.buffers, torch.stack(xs))
         return list(out.unbind(0))
 
-    def forward_shared(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (K, B, classes) of every network on the same batch."""
-        if self.mode == "loop":
-            return torch.stack([net(x) for net in self.nets])
-        from torch.func import functional_call, vmap
-
-        def call(p, b, xx):
-            return functional_call(self.base, (p, b), (xx,))
-
-        return vmap(call, in_dims=(0, 0, None))(self.params, self.buffers, x)
-
     def module(self, k: int) -> nn.Module:
         """Network k as an ordinary module with its trained weights (for saving or inspection)."""
         net = self.nets[k]
@@ -115,7 +104,8 @@ def prepare_targets(labels: torch.Tensor, num_classes: int, soft_loss: str) -> t
         return labels
     if soft_loss != "ce":
         raise ValueError(f"soft_label_loss must be 'ce' or 'mse', not '{soft_loss}'")
-    is_distribution = bool((labels >= 0).all()) and torch.allclose(labels.sum(1), torch.ones(len(labels), device=labels.device), atol=1e-3)
+    ones = torch.ones(len(labels), device=labels.device)
+    is_distribution = bool((labels >= 0).all()) and torch.allclose(labels.sum(1), ones, atol=1e-3)
     return labels if is_distribution else labels.softmax(1)
 
 
@@ -196,7 +186,8 @@ def _train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch
 
     opt = make_opt()
     keep_every = max(1, cfg.passes // max(1, cfg.curve_points))
-    curves: dict[str, list] = {"epoch": [], "lr": [], **{f"loss_{s}": [] for s in seeds}, **{f"train_acc_{s}": [] for s in seeds}}
+    curves: dict[str, list] = {"epoch": [], "lr": [], **{f"loss_{s}": [] for s in seeds},
+                               **{f"train_acc_{s}": [] for s in seeds}}
     batches = (n + bs - 1) // bs
     total_steps = cfg.passes * batches
     report_every = max(1, total_steps // 100)
@@ -218,7 +209,8 @@ def _train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch
             with torch.no_grad():
                 m = len(idxs[0])
                 loss_sum += losses.detach() * m
-                correct += torch.stack([(lg.argmax(1) == (y if y.ndim == 1 else y.argmax(1))).sum() for lg, y in zip(logits, ys)])
+                correct += torch.stack([(lg.argmax(1) == (y if y.ndim == 1 else y.argmax(1))).sum()
+                                        for lg, y in zip(logits, ys)])
             step += 1
             if progress is not None and (step % report_every == 0 or step == total_steps):
                 progress({"stage": stage, "pass": ep + 1, "passes": cfg.passes, "fraction": step / total_steps,

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from ddcore.registry import UnknownNameError
 
+# Importing the family modules (alexnet ... vgg) registers their models; the registry lists them sorted by name.
+from .alexnet import AlexNet, AlexNetBN
+from .convnet import ConvNet
+from .lenet import LeNet
+from .mlp import MLP
 from .registry import MODELS, ModelFactory, create_model, list_models, model_descriptions, register_model
-
-# Importing the family modules registers their models.
-from .convnet import ConvNet  # noqa: E402
-from .mlp import MLP  # noqa: E402
-from .lenet import LeNet  # noqa: E402
-from .alexnet import AlexNet, AlexNetBN  # noqa: E402
-from .vgg import VGG, VGG11, VGG11BN  # noqa: E402
-from .resnet import ResNet, ResNet18, ResNet18AP, ResNet18BN, ResNet18BNAP  # noqa: E402
+from .resnet import ResNet, ResNet18, ResNet18AP, ResNet18BN, ResNet18BNAP
+from .vgg import VGG, VGG11, VGG11BN
 
 __all__ = [
     "MODELS",

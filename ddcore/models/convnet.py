@@ -70,7 +70,6 @@ class ConvNet(nn.Module):
             channels = width
 
         self.in_channels, self.num_classes, self.image_size = in_channels, num_classes, hw
-        self.feature_shape = (width, h, w)
         self.feature_dim = width * h * w
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(self.feature_dim, num_classes)
@@ -83,7 +82,8 @@ class ConvNet(nn.Module):
         return self.classifier(self.embed(x))
 
 
-register_model("convnet", "ConvNet-3, width 128, instancenorm, ReLU, avg pooling (the DD default)", family="convnet")(ConvNet)
+register_model("convnet", "ConvNet-3, width 128, instancenorm, ReLU, avg pooling (the DD default)",
+               family="convnet")(ConvNet)
 
 
 CONVNET_OPTIONS: tuple[str, ...] = ("width", "depth", "norm", "activation", "pooling")
@@ -124,5 +124,3 @@ _VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
 
 for _name, (_preset, _description) in _VARIANTS.items():
     register_model(_name, _description, family="convnet", **_preset)(_variant(**_preset))
-
-VARIANT_NAMES: tuple[str, ...] = tuple(_VARIANTS)

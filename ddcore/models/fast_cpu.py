@@ -70,7 +70,8 @@ def _fast_conv_kind(conv: nn.Conv2d) -> str | None:
     return None
 
 
-def _conv_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int, kind: str) -> torch.Tensor:
+def _conv_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int,
+                  kind: str) -> torch.Tensor:
     if kind == "nnpack":
         return torch._nnpack_spatial_convolution(x, weight, bias, [pad, pad], [1, 1])
     return torch._C._nn.thnn_conv2d(x, weight, [3, 3], bias, [1, 1], [pad, pad])
@@ -141,7 +142,8 @@ class _Conv3x3(torch.autograd.Function):
     """A stride-1 3x3 convolution: the fast forward above, a Winograd grad-input, ATen's grad-weight."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int, kind: str) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pad: int,
+                kind: str) -> torch.Tensor:
         x = x.contiguous()
         ctx.save_for_backward(x, weight)
         ctx.pad, ctx.kind, ctx.has_bias = pad, kind, bias is not None
