@@ -5,8 +5,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ddcore.data import LoadedDataset, load_dataset
 from app.widgets import labelled_grid
+from ddcore.data import LoadedDataset, load_dataset
 
 HOME_DATASETS = ("mnist", "fashionmnist", "cifar10")
 

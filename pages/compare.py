@@ -1,14 +1,12 @@
 """Compare: 2–4 runs of one dataset side by side, rows aligned by class, real images as reference."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 import torch
 
 from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
-from app.widgets import (fmt_accuracy, init_from_query, png_bytes, show_image, side_by_side, status_badge,
-                         sync_query)
+from app.widgets import fmt_accuracy, init_from_query, png_bytes, show_image, side_by_side, status_badge, sync_query
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info
 from ddcore.platform.bridge import EvalSpec, Subject, SyntheticSetFileError

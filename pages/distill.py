@@ -9,8 +9,19 @@ import streamlit as st
 
 from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
-from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, jobs_panel, labelled_grid, loss_figure,
-                         method_help, show_image, spread, status_badge, sync_query)
+from app.widgets import (
+    fmt_accuracy,
+    fmt_duration,
+    init_from_query,
+    jobs_panel,
+    labelled_grid,
+    loss_figure,
+    method_help,
+    show_image,
+    spread,
+    status_badge,
+    sync_query,
+)
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info, list_datasets
 from ddcore.methods import list_methods, make_config, method_class

@@ -5,7 +5,6 @@ from the run store, so re-opening the page shows what was measured without recom
 """
 from __future__ import annotations
 
-
 import streamlit as st
 
 from app import exports, plots
@@ -14,8 +13,16 @@ from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_panel,
 from ddcore import published
 from ddcore.data import get_dataset_info, list_datasets
 from ddcore.models import list_models, model_descriptions
-from ddcore.platform.bridge import (EvalSpec, Subject, available_devices, collect, compare_published, custom_preset,
-                                    family_of, latest, set_labels)
+from ddcore.platform.bridge import (
+    EvalSpec,
+    Subject,
+    available_devices,
+    collect,
+    compare_published,
+    custom_preset,
+    latest,
+    set_labels,
+)
 
 studio = get_studio()
 

@@ -1,15 +1,24 @@
 """Gallery: every stored run with filters and thumbnails; open one to see, download, rename or delete it."""
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app.state import studio as get_studio
-from app.widgets import (display_scale, fmt_accuracy, fmt_duration, fmt_when, init_from_query, labelled_grid, loss_figure,
-                         mosaic, png_bytes, show_image, status_badge, sync_query)
+from app.widgets import (
+    display_scale,
+    fmt_accuracy,
+    fmt_duration,
+    fmt_when,
+    init_from_query,
+    labelled_grid,
+    loss_figure,
+    mosaic,
+    png_bytes,
+    show_image,
+    status_badge,
+    sync_query,
+)
 from ddcore.data import get_dataset_info
 from ddcore.platform.bridge import RUN_STATUSES, EvalSpec, Subject, SyntheticSetFileError
 

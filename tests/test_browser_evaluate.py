@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ddcore.results import collect, latest
 from ddcore.platform.store import Store
+from ddcore.results import collect, latest
 from tests.conftest import wait_for_app
 from tests.evalkit import TINY, make_runs, tiny_preset
 

@@ -11,10 +11,10 @@ import tests.tiny_method  # noqa: F401  (registers 'tinypull': a fast real metho
 from ddcore.data import load_dataset
 from ddcore.platform.queue import JobManager
 from ddcore.platform.records import Subject
-from ddcore.tasks.distill import DistillSpec
 from ddcore.platform.store import Store
-from tests.evalkit import store_result, stored_result
+from ddcore.tasks.distill import DistillSpec
 from tests.conftest import ROOT
+from tests.evalkit import store_result, stored_result
 
 PAGES = ROOT / "pages"
 

@@ -16,8 +16,8 @@ from app import exports, plots
 from ddcore import published
 from ddcore.platform.queue import JobManager
 from ddcore.platform.records import Subject
-from ddcore.results import ResultRow, collect, compare_published, detail, latest
 from ddcore.platform.store import Store
+from ddcore.results import ResultRow, collect, compare_published, detail, latest
 from tests.evalkit import evaluate_all, make_runs, tiny_preset
 
 ARCHS = ["convnet", "mlp"]

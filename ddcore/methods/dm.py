@@ -16,9 +16,6 @@ from ..models.fast_cpu import fast_embed, fast_features, supports_fast_cpu
 from . import register_method
 from .matching import MatchingConfig, MatchingMethod, apply_class_plans, class_plans, class_seeds
 
-
-
-
 SYN_CHUNK_CPU = 64  # synthetic images per forward/backward group on a CPU (whole classes)
 
 

@@ -20,8 +20,18 @@ import numpy as np
 
 from ..device import available_devices
 from ..paths import home_dir as default_home
-from ..results import (EvalDetail, ResultRow, collect, compare_published, custom_preset, detail, family_of, latest,
-                       published_architecture, set_labels)
+from ..results import (
+    EvalDetail,
+    ResultRow,
+    collect,
+    compare_published,
+    custom_preset,
+    detail,
+    family_of,
+    latest,
+    published_architecture,
+    set_labels,
+)
 from ..synthetic import SyntheticSet, SyntheticSetFileError, make_grid
 from ..tasks.distill import DistillSpec, resume_spec
 from ..tasks.evaluate import EvalSpec, prepare_spec

@@ -30,7 +30,6 @@ accuracies as fractions in the record); 1 = typed subjects keyed to content, per
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -49,7 +48,7 @@ from ..evaluation.api import set_fingerprint
 from ..evaluation.result import EvalResult
 from ..paths import home_dir
 from ..synthetic import SyntheticSet
-from .records import ACTIVE_RUN, RESUMABLE, RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
+from .records import ACTIVE_RUN, RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 
 STATUSES = RUN_STATUSES
 ACTIVE = ACTIVE_RUN
