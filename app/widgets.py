@@ -134,8 +134,9 @@ def mosaic(images: np.ndarray, labels: np.ndarray, per_class: int = 4, max_image
 
 
 def show_image(image: np.ndarray, caption: str | None = None) -> None:
-    """st.image at the grid's own pixel size (never blurred by stretching)."""
-    st.image(image, caption=caption, width=int(image.shape[1]))
+    """st.image at the grid's own pixel size (never blurred by stretching), scaled down to its column's width
+    where the column is narrower ("content"; an integer width overflows the column in Streamlit 1.67)."""
+    st.image(image, caption=caption, width="content")
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -277,17 +277,18 @@ def _live_view() -> None:
             frames = store.frame_iterations(run_id)
             if frames:
                 images, labels = store.load_frame(run_id, frames[-1])
-    grid_col, plot_col = st.columns([3, 2])
-    with grid_col:
+    # The grid takes the live column's whole width (show_image scales it down to fit, never past it) and the
+    # loss curve goes under it: side by side, a 10-per-row grid overflowed its column onto the chart.
+    with st.container(key="distill_grid"):
         if images is not None:
             show_image(labelled_grid(images, labels, class_names, max_per_class=20),
                        f"Synthetic set at iteration {iteration:,}" + (" (live)" if snap and snap.active else ""))
         else:
             st.caption("Waiting for the first images…")
-    with plot_col:
+    with st.container(key="distill_loss_chart"):
         metrics = list(snap.metrics) if snap is not None and snap.metrics else store.read_metrics(run_id)
         if metrics:
-            st.plotly_chart(loss_figure(metrics), width="stretch", key="distill_loss",
+            st.plotly_chart(loss_figure(metrics, height=220), width="stretch", key="distill_loss",
                             config={"displayModeBar": False})
         else:
             st.caption("The loss curve appears after the first iteration.")
