@@ -163,10 +163,38 @@ def fmt_when(timestamp: float) -> str:
     return _dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
-def fmt_accuracy(mean: float | None, std: float | None = None) -> str:
+def fmt_accuracy(mean: float | None, std: float | None = None, n_seeds: int | None = None) -> str:
+    """'61.5 ± 1.2 %'; from a single network (n_seeds == 1) there is no spread to show: '61.5 % (one network)'."""
     if mean is None:
         return "—"
+    if n_seeds == 1:
+        return f"{mean:.1f} % (one network)"
     return f"{mean:.1f} %" if std is None else f"{mean:.1f} ± {std:.1f} %"
+
+
+def seed_count(record: dict[str, Any] | None) -> int | None:
+    """How many networks (seeds) a stored evaluation record or a job's result averages; None if it does not say."""
+    if not record:
+        return None
+    from ddcore.results import seed_accuracies
+
+    accs = seed_accuracies(record)
+    if accs:
+        return len(accs)
+    seeds = record.get("seeds")
+    if isinstance(seeds, (list, tuple)) and seeds:
+        return len(seeds)
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
+        return seeds
+    return None
+
+
+def run_seed_count(store: Any, record: Any) -> int | None:
+    """The seed count behind a run's accuracy (RunRecord.accuracy: its first evaluation on its own architecture)."""
+    for ev in store.run_evaluations(record.id):
+        if ev.architecture in (record.architecture, None):
+            return seed_count(ev.record)
+    return None
 
 
 def status_badge(status: str) -> str:

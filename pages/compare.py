@@ -7,8 +7,8 @@ import torch
 
 from app.samples import dataset as cached_dataset
 from app.state import job_manager
-from app.widgets import (fmt_accuracy, init_from_query, png_bytes, show_image, side_by_side, status_badge,
-                         sync_query)
+from app.widgets import (fmt_accuracy, init_from_query, png_bytes, run_seed_count, show_image, side_by_side,
+                         status_badge, sync_query)
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info
 from ddcore.jobs import EvalSpec
@@ -99,9 +99,12 @@ cols = st.columns(len(sets))
 for col, (record, s) in zip(cols, sets):
     with col.container(border=True):
         st.markdown(f"**{record.name}**  \n{record.method.upper()} · IPC {record.ipc} · {record.architecture}")
-        acc = store.get_run(record.id).accuracy
-        std = store.get_run(record.id).accuracy_std
-        st.metric("Quick evaluation", fmt_accuracy(acc, std))
+        current = store.get_run(record.id) or record
+        acc, std = current.accuracy, current.accuracy_std
+        n_seeds = run_seed_count(store, current) if acc is not None else None
+        st.metric("Quick evaluation", fmt_accuracy(acc, None if n_seeds == 1 else std))
+        if n_seeds == 1:
+            st.caption("one network (a single seed: no spread)")
         try:
             rows = published.lookup(ds, record.method, record.ipc)
         except Exception:

@@ -10,7 +10,7 @@ import streamlit as st
 from app.samples import dataset as cached_dataset
 from app.state import job_manager
 from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, jobs_panel, labelled_grid, loss_figure,
-                         method_help, show_image, status_badge, sync_query)
+                         method_help, seed_count, show_image, status_badge, sync_query)
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info, list_datasets
 from ddcore.device import available_devices
@@ -171,8 +171,11 @@ def _evaluation_panel(run_id: str, record) -> bool:
         running = [j.snapshot() for j in manager.evaluation_jobs(spec.subject) if j.spec.key() == spec.key()]
         live_snap = running[-1] if running else None
         if stored is not None:
-            cells.append((fmt_accuracy(stored.mean), f"± {stored.std:.1f} (std over seeds)" if stored.std is not None
-                          else None))
+            n_seeds = seed_count(stored.record)
+            spread = ("one network (a single seed: no spread)" if n_seeds == 1 else
+                      f"± {stored.std:.1f} (std over {f'{n_seeds} ' if n_seeds else ''}seeds)" if stored.std is not None
+                      else None)
+            cells.append((fmt_accuracy(stored.mean), spread))
         elif live_snap is not None and live_snap.active:
             busy = True
             where = f"queued #{live_snap.position}" if live_snap.position else \

@@ -10,7 +10,8 @@ import streamlit as st
 
 from app import exports, plots
 from app.state import job_manager
-from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_panel, status_badge, sync_query
+from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, jobs_panel, seed_count, status_badge,
+                         sync_query)
 from ddcore import published
 from ddcore.data import get_dataset_info, list_datasets
 from ddcore.device import available_devices
@@ -184,7 +185,8 @@ with tab_run:
             elif snap.status == "queued":
                 c1.progress(0.0, text=f"{snap.name} · queued" + (f" #{snap.position}" if snap.position else ""))
             else:
-                acc = fmt_accuracy(snap.accuracy, snap.accuracy_std) if snap.status == "done" else snap.message
+                acc = (fmt_accuracy(snap.accuracy, snap.accuracy_std, seed_count(snap.result)) if snap.status == "done"
+                       else snap.message)
                 c1.markdown(f"{status_badge(snap.status)} {snap.name}: **{acc}**{extra}")
             if snap.active:
                 c2.button("Cancel", key=f"eval_cancel_{snap.id}", on_click=manager.cancel, args=(snap.id,))
@@ -248,7 +250,9 @@ with tab_results:
         seeds_text = ", ".join(f"{a:.1f}" for a in row.accuracies) or "—"
         wall = "—" if row.wall_time_s is None else (f"{row.wall_time_s:.1f} s" if row.wall_time_s < 60
                                                     else fmt_duration(row.wall_time_s))
-        st.markdown(f"**{fmt_accuracy(row.mean, row.std)}** over {row.n_seeds} seed(s) (per seed: {seeds_text}) · "
+        one = seed_count(row.record) == 1  # (row.n_seeds is 1 also when the record does not say)
+        seeds_part = "" if one else f" over {row.n_seeds} seed(s) (per seed: {seeds_text})"
+        st.markdown(f"**{fmt_accuracy(row.mean, row.std, 1 if one else None)}**{seeds_part} · "
                     f"{row.preset} preset · {row.test_images or '?'} test images · {wall} on {row.device or '?'}")
         d1, d2 = st.columns(2)
         with d1:

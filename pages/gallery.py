@@ -10,7 +10,7 @@ import streamlit as st
 from app.navigation import page as app_page
 from app.state import job_manager
 from app.widgets import (display_scale, fmt_accuracy, fmt_duration, fmt_when, init_from_query, labelled_grid, loss_figure,
-                         mosaic, png_bytes, show_image, status_badge, sync_query)
+                         mosaic, png_bytes, seed_count, show_image, status_badge, sync_query)
 from ddcore.data import get_dataset_info
 from ddcore.jobs import EvalSpec
 from ddcore.store import STATUSES
@@ -121,7 +121,7 @@ def _detail(run_id: str) -> None:
         evals = store.run_evaluations(run_id)
         if evals:
             st.dataframe(pd.DataFrame([{"architecture": e.architecture, "preset": e.preset,
-                                        "accuracy": fmt_accuracy(e.mean, e.std), "when": fmt_when(e.created)}
+                                        "accuracy": fmt_accuracy(e.mean, e.std, seed_count(e.record)), "when": fmt_when(e.created)}
                                        for e in evals]), hide_index=True, width="stretch")
         else:
             st.caption("Not evaluated yet.")
