@@ -257,6 +257,26 @@ def init_from_query(key: str, param: str, default: Any, parse: Callable[[str], A
     st.session_state[key] = value
 
 
+def job_label(snap: Any, store: Any = None) -> str:
+    """A job's name as the store has it now: a run renamed in the Gallery shows its new name (the job keeps the
+    name it was submitted with); a deleted run says so."""
+    run_id = getattr(snap, "run_id", None)
+    if not run_id or store is None:
+        return snap.name
+    try:
+        record = store.get_run(run_id)
+    except Exception:  # a store being rewritten under us: the job's own name will do
+        return snap.name
+    if record is None:
+        return f"{snap.name} (run deleted)"
+    if snap.kind == "distill":
+        return record.name
+    spec = getattr(snap, "spec", None) or {}
+    if spec.get("architecture") and spec.get("preset"):
+        return f"Evaluate {record.name} on {spec['architecture']} ({spec['preset']})"
+    return snap.name
+
+
 def jobs_panel(manager: Any, limit: int = 8) -> None:
     """The queue as every tab sees it: active jobs first, with their positions."""
     jobs = [j.snapshot() for j in manager.jobs()]
@@ -265,9 +285,21 @@ def jobs_panel(manager: Any, limit: int = 8) -> None:
     if not jobs:
         st.caption("No jobs yet in this server session.")
         return
+    store = getattr(manager, "store", None)
     for snap in active + recent:
         where = f" · #{snap.position} in queue" if snap.position else ""
         pct = f" · {snap.progress:.0%}" if snap.status in ("running", "paused") and snap.total else ""
-        st.markdown(f"{STATUS_ICONS.get(snap.status, '•')} **{snap.name}**  \n"
+        st.markdown(f"{STATUS_ICONS.get(snap.status, '•')} **{job_label(snap, store)}**  \n"
                     f"<span style='color:#6b7080;font-size:0.85em'>{snap.kind} · {snap.status}{where}{pct}</span>",
                     unsafe_allow_html=True)
+
+
+def jobs_sidebar(manager: Any, every: float = 1.0) -> None:
+    """'Jobs on this server' in the sidebar, re-drawn every `every` s while any job is active.
+
+    Call it last on a page, so a job started in this script run is already listed and polled; an action that
+    changes a job from inside a fragment (Cancel) calls st.rerun() so this panel is drawn again at once.
+    """
+    with st.sidebar:
+        st.subheader("Jobs on this server")
+        st.fragment(run_every=every if manager.jobs(active=True) else None)(lambda: jobs_panel(manager))()

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app.samples import dataset as cached_dataset
 from app.state import job_manager
-from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, jobs_panel, labelled_grid, loss_figure,
+from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, jobs_sidebar, labelled_grid, loss_figure,
                          method_help, seed_count, show_image, status_badge, sync_query)
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info, list_datasets
@@ -371,6 +371,4 @@ _timelapse_every = 2.0 if polling else None
 st.fragment(run_every=_timelapse_every)(_timelapse)()
 
 
-with st.sidebar:  # last, so a job started in this run is already listed and polled
-    st.subheader("Jobs on this server")
-    st.fragment(run_every=1.0 if manager.jobs(active=True) else None)(lambda: jobs_panel(manager))()
+jobs_sidebar(manager)  # last, so a job started in this run is already listed and polled

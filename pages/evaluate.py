@@ -10,8 +10,8 @@ import streamlit as st
 
 from app import exports, plots
 from app.state import job_manager
-from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, jobs_panel, seed_count, status_badge,
-                         sync_query)
+from app.widgets import (fmt_accuracy, fmt_duration, init_from_query, job_label, jobs_sidebar, seed_count,
+                         status_badge, sync_query)
 from ddcore import published
 from ddcore.data import get_dataset_info, list_datasets
 from ddcore.device import available_devices
@@ -59,9 +59,6 @@ def _datasets_with_data() -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- header
 init_from_query("eval_dataset", "dataset", "mnist", allowed=DATASETS)
-with st.sidebar:
-    st.subheader("Jobs on this server")
-    jobs_panel(manager)
 
 st.title("Evaluate")
 st.caption("Train fresh networks on stored synthetic sets, across architectures, and set the accuracies beside the "
@@ -176,20 +173,22 @@ with tab_run:
         st.markdown(f"**Evaluations** — {len(active)} active, {len(jobs) - len(active)} finished")
         for job in jobs:
             snap = job.snapshot()
+            name = job_label(snap, store)  # the run's current name (renamed in the Gallery?)
             c1, c2 = st.columns([6, 1])
             extra = " (stored result reused)" if snap.reused else ""
             if snap.status == "running":
                 eta = f" · ETA {fmt_duration(snap.eta_s)}" if snap.eta_s is not None else ""
-                c1.progress(snap.progress, text=f"{snap.name} · {snap.progress:.0%} · {fmt_duration(snap.elapsed_s)}"
+                c1.progress(snap.progress, text=f"{name} · {snap.progress:.0%} · {fmt_duration(snap.elapsed_s)}"
                                                 f" elapsed{eta}")
             elif snap.status == "queued":
-                c1.progress(0.0, text=f"{snap.name} · queued" + (f" #{snap.position}" if snap.position else ""))
+                c1.progress(0.0, text=f"{name} · queued" + (f" #{snap.position}" if snap.position else ""))
             else:
                 acc = (fmt_accuracy(snap.accuracy, snap.accuracy_std, seed_count(snap.result)) if snap.status == "done"
                        else snap.message)
-                c1.markdown(f"{status_badge(snap.status)} {snap.name}: **{acc}**{extra}")
-            if snap.active:
-                c2.button("Cancel", key=f"eval_cancel_{snap.id}", on_click=manager.cancel, args=(snap.id,))
+                c1.markdown(f"{status_badge(snap.status)} {name}: **{acc}**{extra}")
+            if snap.active and c2.button("Cancel", key=f"eval_cancel_{snap.id}"):
+                manager.cancel(snap.id)
+                st.rerun()  # the whole page, so the sidebar's jobs panel shows it at once
         now_active = bool(active)
         if st.session_state.get("eval_was_active") and not now_active:
             st.session_state.eval_was_active = False
@@ -324,3 +323,5 @@ with tab_export:
             st.markdown(md)
         st.download_button("Summary (Markdown)", md, f"{dataset}-summary.md", "text/markdown", key="export_md")
         st.caption("Every plot downloads as PNG from the camera icon in its toolbar.")
+
+jobs_sidebar(manager)  # last, so a job started in this run is already listed and polled
