@@ -48,3 +48,16 @@ ALL_PAGES: dict[str, list[PageDef]] = {
 # Only the pages that exist in this build are shown (later issues add more).
 PAGES: dict[str, list[PageDef]] = {s: [p for p in ps if p.exists()] for s, ps in ALL_PAGES.items()}
 PAGES = {s: ps for s, ps in PAGES.items() if ps}
+
+
+def page(file: str):
+    """The st.Page of one of the app's pages, for st.page_link / st.switch_page from any page.
+
+    (A bare "pages/x.py" path resolves against app/, where main.py lives, and raises
+    StreamlitPageNotFoundError.)
+    """
+    for pages in PAGES.values():
+        for p in pages:
+            if p.file == file:
+                return p.st_page()
+    raise KeyError(f"no page {file!r} in this build")

@@ -6,6 +6,7 @@ The image builders are plain numpy/PIL (testable without Streamlit); the rest dr
 from __future__ import annotations
 
 import datetime as _dt
+import html
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
@@ -134,8 +135,9 @@ def mosaic(images: np.ndarray, labels: np.ndarray, per_class: int = 4, max_image
 
 
 def show_image(image: np.ndarray, caption: str | None = None) -> None:
-    """st.image at the grid's own pixel size (never blurred by stretching)."""
-    st.image(image, caption=caption, width=int(image.shape[1]))
+    """st.image at the grid's own pixel size (never blurred by stretching), scaled down to its column's width
+    where the column is narrower ("content"; an integer width overflows the column in Streamlit 1.67)."""
+    st.image(image, caption=caption, width="content")
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -251,6 +253,18 @@ def jobs_panel(studio: Any, limit: int = 8) -> None:
     for snap in active + recent:
         where = f" · #{snap.position} in queue" if snap.position else ""
         pct = f" · {snap.progress:.0%}" if snap.status in ("running", "paused") and snap.total else ""
-        st.markdown(f"{STATUS_ICONS.get(snap.status, '•')} **{snap.name}**  \n"
+        name = html.escape(snap.name).replace("*", "&#42;")  # a user's run name never becomes markup
+        st.markdown(f"{STATUS_ICONS.get(snap.status, '•')} **{name}**  \n"
                     f"<span style='color:#6b7080;font-size:0.85em'>{snap.kind} · {snap.status}{where}{pct}</span>",
                     unsafe_allow_html=True)
+
+
+def jobs_sidebar(studio: Any, every: float = 1.0) -> None:
+    """'Jobs on this server' in the sidebar, re-drawn every `every` s while any job is active.
+
+    Call it last on a page, so a job started in this script run is already listed and polled; an action that
+    changes a job from inside a fragment (Cancel) calls st.rerun() so this panel is drawn again at once.
+    """
+    with st.sidebar:
+        st.subheader("Jobs on this server")
+        st.fragment(run_every=every if studio.any_active() else None)(lambda: jobs_panel(studio))()

@@ -93,7 +93,7 @@ st.download_button("⬇ Comparison PNG", png_bytes(image), f"compare-{ds}-{'-'.j
 
 st.subheader("Accuracy")
 cols = st.columns(len(sets))
-for col, (record, s) in zip(cols, sets):
+for col, (record, _) in zip(cols, sets):
     with col.container(border=True):
         st.markdown(f"**{record.name}**  \n{record.method.upper()} · IPC {record.ipc} · {record.architecture}")
         acc, std, seeds = record.accuracy, record.accuracy_std, record.accuracy_seeds

@@ -13,7 +13,7 @@ from app.widgets import (
     fmt_accuracy,
     fmt_duration,
     init_from_query,
-    jobs_panel,
+    jobs_sidebar,
     labelled_grid,
     loss_figure,
     method_help,
@@ -277,17 +277,18 @@ def _live_view() -> None:
     # The images: live from the job, or the stored set / last frame.
     images, labels = view.images, view.labels
     class_names = tuple(get_dataset_info(record.dataset).class_names)
-    grid_col, plot_col = st.columns([3, 2])
-    with grid_col:
+    # The grid takes the live column's whole width (show_image scales it down to fit, never past it) and the
+    # loss curve goes under it: side by side, a 10-per-row grid overflowed its column onto the chart.
+    with st.container(key="distill_grid"):
         if images is not None:
             show_image(labelled_grid(images, labels, class_names, max_per_class=20),
                        f"Synthetic set at iteration {view.image_iteration or 0:,}" + (" (live)" if view.live else ""))
         else:
             st.caption("Waiting for the first images…")
-    with plot_col:
+    with st.container(key="distill_loss_chart"):
         metrics = list(view.metrics)
         if metrics:
-            st.plotly_chart(loss_figure(metrics), width="stretch", key="distill_loss",
+            st.plotly_chart(loss_figure(metrics, height=220), width="stretch", key="distill_loss",
                             config={"displayModeBar": False})
         else:
             st.caption("The loss curve appears after the first iteration.")
@@ -366,6 +367,4 @@ _timelapse_every = 2.0 if polling else None
 st.fragment(run_every=_timelapse_every)(_timelapse)()
 
 
-with st.sidebar:  # last, so a job started in this run is already listed and polled
-    st.subheader("Jobs on this server")
-    st.fragment(run_every=1.0 if studio.any_active() else None)(lambda: jobs_panel(studio))()
+jobs_sidebar(studio)  # last, so a job started in this run is already listed and polled

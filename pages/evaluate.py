@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import exports, plots
 from app.state import studio as get_studio
-from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_panel, status_badge, sync_query
+from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_sidebar, status_badge, sync_query
 from ddcore import published
 from ddcore.data import get_dataset_info, list_datasets
 from ddcore.models import list_models, model_descriptions
@@ -63,9 +63,6 @@ def _datasets_with_data() -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- header
 init_from_query("eval_dataset", "dataset", "mnist", allowed=DATASETS)
-with st.sidebar:
-    st.subheader("Jobs on this server")
-    jobs_panel(studio)
 
 st.title("Evaluate")
 st.caption("Train fresh networks on stored synthetic sets, across architectures, and set the accuracies beside the "
@@ -191,8 +188,9 @@ with tab_run:
                 acc = fmt_accuracy(snap.accuracy, snap.accuracy_std, getattr(snap.result, "seeds", None)) \
                     if snap.status == "done" else snap.message
                 c1.markdown(f"{status_badge(snap.status)} {snap.name}: **{acc}**{extra}")
-            if snap.active:
-                c2.button("Cancel", key=f"eval_cancel_{snap.id}", on_click=studio.stop, args=(snap.id,))
+            if snap.active and c2.button("Cancel", key=f"eval_cancel_{snap.id}"):
+                studio.stop(snap.id)
+                st.rerun()  # the whole page, so the sidebar's jobs panel shows it at once
         now_active = bool(active)
         if st.session_state.get("eval_was_active") and not now_active:
             st.session_state.eval_was_active = False
@@ -253,7 +251,9 @@ with tab_results:
         seeds_text = ", ".join(f"{a:.1f}" for a in row.accuracies) or "—"
         wall = "—" if row.wall_time_s is None else (f"{row.wall_time_s:.1f} s" if row.wall_time_s < 60
                                                     else fmt_duration(row.wall_time_s))
-        st.markdown(f"**{fmt_accuracy(row.mean, row.std)}** over {row.n_seeds} seed(s) (per seed: {seeds_text}) · "
+        one = row.n_seeds == 1
+        seeds_part = "" if one else f" over {row.n_seeds} seed(s) (per seed: {seeds_text})"
+        st.markdown(f"**{fmt_accuracy(row.mean, row.std, 1 if one else None)}**{seeds_part} · "
                     f"{row.preset} preset · {row.test_images or '?'} test images · {wall} on {row.device or '?'}")
         d1, d2 = st.columns(2)
         with d1:
@@ -325,3 +325,5 @@ with tab_export:
             st.markdown(md)
         st.download_button("Summary (Markdown)", md, f"{dataset}-summary.md", "text/markdown", key="export_md")
         st.caption("Every plot downloads as PNG from the camera icon in its toolbar.")
+
+jobs_sidebar(studio)  # last, so a job started in this run is already listed and polled

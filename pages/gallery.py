@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app.navigation import page as app_page
 from app.state import studio as get_studio
 from app.widgets import (
     display_scale,
@@ -171,7 +172,7 @@ def _detail(run_id: str) -> None:
                     st.error(str(e))
                 else:
                     st.session_state.distill_run = run_id
-                    st.switch_page("pages/distill.py")
+                    st.switch_page(app_page("distill.py"))
         others = [r.id for r in studio.runs(dataset=record.dataset) if r.id != run_id][:1]
         st.markdown(f"[🔀 Compare with other runs](./compare?dataset={record.dataset}&runs={','.join([run_id, *others])})")
     with a3:
@@ -193,7 +194,7 @@ def _detail(run_id: str) -> None:
 def _browse() -> None:
     if not runs_all:
         st.info("No runs stored yet. Start one on the **Distill** page; it appears here at once.")
-        st.page_link("pages/distill.py", label="Go to Distill", icon="🧪")
+        st.page_link(app_page("distill.py"), label="Go to Distill", icon="🧪")
         return
     f1, f2, f3, f4 = st.columns(4)
     for key, values in (("gallery_dataset", [r.dataset for r in runs_all]),

@@ -6,20 +6,43 @@ import streamlit as st
 from app.navigation import PAGES
 from app.samples import HOME_DATASETS, class_samples_grid, dataset
 from ddcore.data import DatasetNotFoundError, get_dataset_info
+from ddcore.methods import list_methods, method_class
+
+# What the methods match, per family; only families with a method in this build are mentioned.
+MATCHES = {
+    "gradient matching": "the **gradients** a network computes on real and synthetic batches",
+    "distribution matching": "the **feature distributions** of the two",
+    "trajectory matching": "whole **training trajectories**",
+}
+
+
+def _methods_sentence() -> str:
+    by_family: dict[str, list[str]] = {}
+    for name in list_methods():
+        by_family.setdefault(method_class(name).family, []).append(name)
+    parts = [f"{phrase} ({', '.join(n.upper() for n in by_family[family])})"
+             for family, phrase in MATCHES.items() if by_family.get(family)]
+    text = ""
+    if parts:
+        listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+        text = f"The methods here match what training sees: {listed}. "
+    if by_family.get("coreset"):
+        text += f"Coreset baselines ({', '.join(by_family['coreset'])}) pick real images instead. "
+    return text
+
 
 st.title("DD Studio")
 st.markdown(
     "**Dataset distillation** condenses a large training set into a handful of *synthetic* images per class "
     "(IPC) such that a network trained only on them comes close to one trained on all the data. "
-    "Methods match what training sees: the **gradients** a network computes on real and synthetic batches "
-    "(DC, DSA), the **feature distributions** of the two (DM), or whole **training trajectories** (MTT). "
-    "Here you can run them live, watch the images evolve, and measure how well they train fresh networks."
+    + _methods_sentence()
+    + "Here you can run them live, watch the images evolve, and measure how well they train fresh networks."
 )
 
 left, right = st.columns([3, 2], gap="large")
 with right:
     st.subheader("Start here")
-    for section, pages in PAGES.items():
+    for pages in PAGES.values():
         for page in pages:
             if page.default:
                 continue

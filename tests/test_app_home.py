@@ -18,6 +18,24 @@ def test_home_renders_real_samples_per_class() -> None:
     assert "60,000 training and 10,000 test images" in captions  # full MNIST
 
 
+def test_home_describes_only_methods_that_exist() -> None:
+    """No promise of trajectory matching (MTT) or any method the build does not have."""
+    from ddcore.methods import list_methods, method_class
+
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    intro = at.markdown[0].value
+    assert "Dataset distillation" in intro
+    methods = {m: method_class(m).family for m in list_methods()}
+    if "mtt" not in methods:
+        assert "MTT" not in intro and "trajector" not in intro.lower(), intro
+    for name, family in methods.items():
+        if family in ("gradient matching", "distribution matching"):
+            assert name.upper() in intro, (name, intro)
+        elif family == "coreset":
+            assert name in intro, (name, intro)
+
+
 def test_home_switches_dataset() -> None:
     at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=120)
     at.session_state["home_dataset"] = "CIFAR-10"
