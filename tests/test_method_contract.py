@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -22,8 +21,9 @@ import pytest
 import torch
 
 from ddcore.data import get_dataset_info, load_dataset
-from ddcore.methods import (METHODS, DistillMethod, MethodConfig, PluginError, PresetRule, Requirement, create_method,
-                            describe_method, known_methods, load_plugins, make_config, method_class)
+from ddcore.methods import (METHODS, DistillMethod, MethodConfig, MissingArtefactsError, PluginError, PresetRule,
+                            Requirement, create_method, describe_method, known_methods, load_plugins, make_config,
+                            method_class)
 from ddcore.methods.matching import get_loops
 from tests.conftest import ROOT
 
@@ -316,6 +316,26 @@ def test_requirement_identity_and_artefacts_reach_the_method() -> None:
     m = create_method("random", data, 1, artefacts={"expert-trajectories": ["buffer"]})
     assert m.artefacts == {"expert-trajectories": ["buffer"]}
     assert create_method("random", data, 1).artefacts == {}
+
+
+def test_a_method_with_a_prerequisite_gets_it_or_refuses_to_start() -> None:
+    from ddcore.methods.random import RandomSubset
+
+    class NeedsExperts(RandomSubset):  # not registered: constructed directly
+        name = "needs-experts"
+
+        @classmethod
+        def requires(cls, info, ipc, config, architecture):
+            return (Requirement.from_dict("expert-trajectories", {"dataset": info.name, "architecture": architecture},
+                                          label=f"expert trajectories on {info.name}"),)
+
+    data = load_dataset("mnist")
+    (req,) = NeedsExperts.requires(data.info, 1, NeedsExperts.default_config(data.info, 1), "convnet")
+    assert req.params == (("architecture", "convnet"), ("dataset", "mnist"))
+    with pytest.raises(MissingArtefactsError, match="needs expert trajectories on mnist before it can start"):
+        NeedsExperts(data, 1)
+    m = NeedsExperts(data, 1, artefacts={req.kind: "the buffers"})
+    assert m.artefacts[req.kind] == "the buffers"
 
 
 # ---------------------------------------------------------------------- one random-real baseline set

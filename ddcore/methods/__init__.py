@@ -28,8 +28,8 @@ from typing import Any, Mapping
 
 from ..data import LoadedDataset
 from ..registry import Registry, drop_none
-from .base import (EVAL_AUGMENTATIONS, PRESETS, DistillMethod, DivergenceError, MethodConfig, PresetRule,
-                   Requirement)
+from .base import (EVAL_AUGMENTATIONS, PRESETS, DistillMethod, DivergenceError, MethodConfig, MissingArtefactsError,
+                   PresetRule, Requirement)
 
 METHODS: Registry[type[DistillMethod]] = Registry("method")
 PLUGINS_ENV = "DDCORE_PLUGINS"
@@ -74,7 +74,7 @@ def create_method(name: str, data: LoadedDataset, ipc: int, config: MethodConfig
                   model_kwargs: dict | None = None, artefacts: Mapping[str, Any] | None = None,
                   **overrides: Any) -> DistillMethod:
     """The method, ready to step. `artefacts` maps each of its requirements' kinds (cls.requires(...))
-    to the loaded artefact; the caller resolves them first."""
+    to the loaded artefact; the caller resolves them first (a missing one: MissingArtefactsError)."""
     cls = method_class(name)
     if config is None:
         config = make_config(name, data.info, ipc, preset, **overrides)
@@ -149,5 +149,5 @@ _register_builtin()
 load_plugins()
 
 __all__ = ["EVAL_AUGMENTATIONS", "METHODS", "PLUGINS_ENV", "PRESETS", "DistillMethod", "DivergenceError", "MethodConfig",
-           "MethodInfo", "PluginError", "PresetRule", "Requirement", "create_method", "describe_method", "known_methods",
+           "MethodInfo", "MissingArtefactsError", "PluginError", "PresetRule", "Requirement", "create_method", "describe_method", "known_methods",
            "list_methods", "load_plugins", "make_config", "method_class", "register_method"]

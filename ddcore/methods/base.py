@@ -132,6 +132,10 @@ def step_generator(seed: int, iteration: int, stream: int = 0) -> torch.Generato
     return g
 
 
+class MissingArtefactsError(ValueError):
+    """A method was constructed without an artefact its `requires()` names."""
+
+
 class DivergenceError(RuntimeError):
     """The loss became NaN/inf or exploded; the last good synthetic set is kept by the caller."""
 
@@ -194,6 +198,11 @@ class DistillMethod(ABC):
         self.seed = int(seed)
         self.device = torch.device(device)
         self.artefacts: dict[str, Any] = dict(artefacts or {})  # requirement kind -> the loaded artefact
+        missing = [r for r in self.requires(self.info, ipc, self.config, architecture) if r.kind not in self.artefacts]
+        if missing:
+            raise MissingArtefactsError(
+                f"{self.name} needs {'; '.join(r.label or f'{r.kind} {dict(r.params)}' for r in missing)} before it "
+                f"can start: resolve {self.name}.requires(...) and pass them as artefacts={{kind: artefact}}")
         self.iteration = 0
         self.elapsed_s = 0.0
         self.lr: float | None = None
