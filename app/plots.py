@@ -16,6 +16,8 @@ from plotly.colors import qualitative
 from ddcore.results import EvalDetail, ResultRow, detail, published_architecture, set_labels
 
 PALETTE = qualitative.Plotly + qualitative.D3
+# Colours for methods that declare none: the palette, then more, so that many undeclared ids stay distinct.
+METHOD_PALETTE = list(dict.fromkeys(c.upper() for c in PALETTE + qualitative.Dark24 + qualitative.Light24))
 DROP_COLOR = "#c62828"
 TRAIN_OUTLINE = "#ff6d00"
 PUBLISHED_SYMBOL = "diamond-open"
@@ -50,8 +52,8 @@ def _undeclared_palette() -> tuple[list[str], dict[str, int]]:
     from ddcore.methods import describe_method, known_methods
 
     infos = [describe_method(m) for m in known_methods()]
-    declared = {i.colour.lower() for i in infos if i is not None and i.colour}
-    free = [c for c in PALETTE if c.lower() not in declared] or list(PALETTE)
+    declared = {i.colour.upper() for i in infos if i is not None and i.colour}
+    free = [c for c in METHOD_PALETTE if c not in declared] or list(METHOD_PALETTE)
     undeclared = [i.name for i in infos if i is not None and not i.colour]
     return free, {name: n for n, name in enumerate(undeclared)}
 
