@@ -15,6 +15,11 @@ class UnknownNameError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class PluginError(ImportError):
+    """A module named in DDCORE_PLUGINS could not be imported (the message names it and why). Defined here,
+    not in ddcore.methods, so a caller can catch it without importing (and so loading) the plugins."""
+
+
 @dataclass
 class Entry(Generic[T]):
     name: str

@@ -27,16 +27,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..data import LoadedDataset
-from ..registry import Registry, drop_none
+from ..registry import PluginError, Registry, drop_none
 from .base import (EVAL_AUGMENTATIONS, PRESETS, DistillMethod, DivergenceError, MethodConfig, MissingArtefactsError,
                    PresetRule, Requirement)
 
 METHODS: Registry[type[DistillMethod]] = Registry("method")
 PLUGINS_ENV = "DDCORE_PLUGINS"
-
-
-class PluginError(ImportError):
-    """A module named in DDCORE_PLUGINS could not be imported (the message names it and why)."""
 
 
 def register_method(cls: type[DistillMethod]) -> type[DistillMethod]:
