@@ -16,6 +16,8 @@ from plotly.colors import qualitative
 from ddcore.platform.bridge import EvalDetail, ResultRow, detail, published_architecture, set_labels
 
 PALETTE = qualitative.Plotly + qualitative.D3
+# Colours for methods that declare none: the palette, then more, so that many undeclared ids stay distinct.
+METHOD_PALETTE = list(dict.fromkeys(c.upper() for c in PALETTE + qualitative.Dark24 + qualitative.Light24))
 DROP_COLOR = "#c62828"
 TRAIN_OUTLINE = "#ff6d00"
 PUBLISHED_SYMBOL = "diamond-open"
@@ -29,15 +31,31 @@ class Plot:
 
 
 # ---------------------------------------------------------------------- helpers
-def method_color(method: str, order: Sequence[str] = ()) -> str:
-    """One colour per method, stable across figures (random/whole get greys)."""
-    fixed = {"random": "#616161", "whole": "#212121"}
-    if method in fixed:
-        return fixed[method]
-    known = ["dc", "dsa", "dm", "mtt", "herding", "kcenter", "idc", "cafe", "kip", "frepo", "tesla", "datm", "dd"]
-    names = list(order) + [m for m in known if m not in order]
-    i = names.index(method) if method in names else sum(map(ord, method))
-    return PALETTE[i % len(PALETTE)]
+def method_color(method: str) -> str:
+    """One colour per method id, the same in every figure: the method's declared colour (a registered
+    method's `colour` class attribute, or the published-methods table's colour column), else the next
+    palette colour not declared by anyone, in the stable order of `ddcore.methods.known_methods()`
+    (built-ins, plugins, published-only ids); ids nobody knows get a colour from their name."""
+    from ddcore.methods import describe_method
+
+    info = describe_method(method)
+    if info is not None and info.colour:
+        return info.colour
+    free, position = _undeclared_palette()
+    key = (method or "").strip().lower()
+    i = position[key] if key in position else sum(map(ord, key))
+    return free[i % len(free)]
+
+
+def _undeclared_palette() -> tuple[list[str], dict[str, int]]:
+    """The palette without the declared colours, and each undeclared known method's position in it."""
+    from ddcore.methods import describe_method, known_methods
+
+    infos = [describe_method(m) for m in known_methods()]
+    declared = {i.colour.upper() for i in infos if i is not None and i.colour}
+    free = [c for c in METHOD_PALETTE if c not in declared] or list(METHOD_PALETTE)
+    undeclared = [i.name for i in infos if i is not None and not i.colour]
+    return free, {name: n for n, name in enumerate(undeclared)}
 
 
 def subject_colours(rows: Sequence[ResultRow], subjects: Sequence[str]) -> dict[str, str]:
@@ -45,7 +63,7 @@ def subject_colours(rows: Sequence[ResultRow], subjects: Sequence[str]) -> dict[
     method = {r.subject: r.method for r in rows}
     methods = list(dict.fromkeys(method[s] for s in subjects))
     count = {m: sum(1 for s in subjects if method[s] == m) for m in methods}
-    return {s: method_color(method[s], methods) if count[method[s]] == 1 else PALETTE[(i + 3) % len(PALETTE)]
+    return {s: method_color(method[s]) if count[method[s]] == 1 else PALETTE[(i + 3) % len(PALETTE)]
             for i, s in enumerate(subjects)}
 
 
@@ -212,7 +230,7 @@ def accuracy_vs_ipc(rows: Sequence[ResultRow], architecture: str, published: Seq
         name = "random real (measured)" if m == "random" else f"{m.upper()} (measured)"
         fig.add_scatter(
             x=[p[0] for p in pts], y=[p[1].mean for p in pts], name=name, mode="lines+markers",
-            line=dict(color=method_color(m, methods), dash="dash" if m == "random" else "solid", width=2.5),
+            line=dict(color=method_color(m), dash="dash" if m == "random" else "solid", width=2.5),
             marker=dict(size=10, symbol="circle"),
             error_y=dict(type="data", array=[p[1].std or 0.0 for p in pts], visible=True),
             customdata=[[p[1].std, p[1].n_seeds, p[1].preset] for p in pts],
@@ -233,7 +251,7 @@ def accuracy_vs_ipc(rows: Sequence[ResultRow], architecture: str, published: Seq
         ps = sorted((p for p in pub if p.method == m), key=lambda p: p.ipc or 0)
         fig.add_scatter(
             x=[p.ipc for p in ps], y=[p.mean for p in ps], mode="markers", name=f"{m.upper() if m != 'random' else 'random real'} (published)",
-            marker=dict(symbol=PUBLISHED_SYMBOL, size=11, line=dict(width=2), color=method_color(m, methods)),
+            marker=dict(symbol=PUBLISHED_SYMBOL, size=11, line=dict(width=2), color=method_color(m)),
             error_y=dict(type="data", array=[p.std or 0.0 for p in ps], visible=True, thickness=1),
             customdata=[[p.paper, p.table, "unverified" if p.uncertain else "checked", p.std if p.std is not None else math.nan]
                         for p in ps],
@@ -342,13 +360,12 @@ def published_scatter(table: Sequence[dict[str, Any]]) -> Plot:
     if not rows:
         return Plot(_empty("No published rows match the filters."), "")
     fig = go.Figure()
-    methods = list(dict.fromkeys(r["method"] for r in rows))
     several = len({r["dataset"] for r in rows}) > 1
     groups = list(dict.fromkeys((r["dataset"], r["method"], r["architecture"]) for r in rows))
     for ds, m, arch in groups:
         rs = sorted((r for r in rows if (r["dataset"], r["method"], r["architecture"]) == (ds, m, arch)),
                     key=lambda r: r["ipc"])
-        color = method_color(m, methods)
+        color = method_color(m)
         name = (f"{ds} · " if several else "") + (m if arch == "convnet" else f"{m} · {arch}")
         fig.add_scatter(x=[r["ipc"] for r in rs], y=[r["mean"] for r in rs], mode="lines+markers",
                         name=f"{name} (published)", legendgroup=name, line=dict(color=color, width=1, dash="dot"),

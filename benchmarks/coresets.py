@@ -1,4 +1,5 @@
-"""Coreset baselines (random, herding, k-center) evaluated with ConvNet, beside the published numbers.
+"""Coreset baselines (every registered method of family 'coreset': random, herding, k-center, plugins)
+evaluated with ConvNet, beside the published numbers.
 
     flock /tmp/ddstudio-bench.lock .venv/bin/python -m benchmarks.coresets --preset quick
     flock /tmp/ddstudio-bench.lock .venv/bin/python -m benchmarks.coresets --preset paper \
@@ -25,17 +26,23 @@ import torch
 from ddcore.data import load_dataset
 from ddcore.device import resolve_device
 from ddcore.evaluate import evaluate, get_preset
-from ddcore.methods import create_method
+from ddcore.methods import create_method, list_methods, method_class
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def coreset_methods() -> list[str]:
+    """The registered coreset methods (family 'coreset'), in the registry's order."""
+    return [m for m in list_methods() if method_class(m).family == "coreset"]
 
 
 def published(dataset: str, method: str, ipc: int) -> tuple[float, float | None, bool] | None:
     try:
         from ddcore.published import lookup
-    except ImportError:
+
+        rows = lookup(dataset, method, ipc, "convnet")
+    except (ImportError, KeyError):  # no table, or a method the papers do not report (UnknownNameError)
         return None
-    rows = lookup(dataset, method, ipc, "convnet")
     if not rows:
         return None
     r = rows[0]
@@ -178,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="quick", choices=["quick", "paper"], help="evaluation preset")
     p.add_argument("--coreset-preset", default=None, help="preset of herding/k-center features (default: --preset)")
     p.add_argument("--datasets", nargs="+", default=["mnist", "fashionmnist", "cifar10"])
-    p.add_argument("--methods", nargs="+", default=["random", "herding", "kcenter"])
+    p.add_argument("--methods", nargs="+", default=coreset_methods(), choices=coreset_methods(),
+                   help="default: every registered coreset method")
     p.add_argument("--ipcs", nargs="+", type=int, default=[1, 10, 50])
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--device", default="auto")

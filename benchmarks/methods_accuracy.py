@@ -26,6 +26,7 @@ import torch
 
 from ddcore.data import load_dataset
 from ddcore.evaluate import evaluate
+from ddcore.methods import list_methods, method_class
 from ddcore.platform.recorder import EventControl
 from ddcore.tasks.distill import DistillSpec, distil
 
@@ -34,12 +35,28 @@ JSONL = RESULTS / "methods-accuracy.jsonl"
 TABLE = RESULTS / "methods-accuracy.md"
 COMMAND = "python -m benchmarks.methods_accuracy " + " ".join(os.sys.argv[1:])
 
-# Priority order: the issue's targets first.
-DEFAULT_CELLS = ["cifar10:dm:10", "mnist:dc:1", "cifar10:dc:1", "cifar10:dsa:1", "cifar10:random:10",
-                 "cifar10:random:1", "mnist:random:1", "mnist:dsa:1", "mnist:dm:1", "cifar10:dm:1",
-                 "mnist:dm:10", "fashionmnist:dc:1", "fashionmnist:dsa:1", "fashionmnist:dm:1", "fashionmnist:dm:10",
-                 "fashionmnist:random:1", "fashionmnist:random:10", "mnist:random:10", "mnist:dc:10",
-                 "cifar10:dc:10", "cifar10:dsa:10", "mnist:dsa:10", "fashionmnist:dc:10", "fashionmnist:dsa:10"]
+# Priority order: the issue's targets first; then every other registered distillation method (not a coreset:
+# benchmarks/coresets.py has those) and random real, on the same datasets and IPCs.
+PRIORITY_CELLS = ["cifar10:dm:10", "mnist:dc:1", "cifar10:dc:1", "cifar10:dsa:1", "cifar10:random:10",
+                  "cifar10:random:1", "mnist:random:1", "mnist:dsa:1", "mnist:dm:1", "cifar10:dm:1",
+                  "mnist:dm:10", "fashionmnist:dc:1", "fashionmnist:dsa:1", "fashionmnist:dm:1", "fashionmnist:dm:10",
+                  "fashionmnist:random:1", "fashionmnist:random:10", "mnist:random:10", "mnist:dc:10",
+                  "cifar10:dc:10", "cifar10:dsa:10", "mnist:dsa:10", "fashionmnist:dc:10", "fashionmnist:dsa:10"]
+DATASETS, IPCS = ("mnist", "fashionmnist", "cifar10"), (1, 10)
+
+
+def distillation_methods() -> list[str]:
+    """Registered methods that are not coresets, plus the random real baseline."""
+    return [m for m in list_methods() if m == "random" or method_class(m).family != "coreset"]
+
+
+def default_cells() -> list[str]:
+    cells = [c for c in PRIORITY_CELLS if c.split(":")[1] in list_methods()]
+    extra = [f"{d}:{m}:{i}" for m in distillation_methods() for d in DATASETS for i in IPCS]
+    return cells + [c for c in extra if c not in cells]
+
+
+DEFAULT_CELLS = default_cells()
 TARGETS = {("cifar10", "dm", 10): 40.0, ("cifar10", "dc", 1): 24.0, ("cifar10", "dsa", 1): 24.0,
            ("mnist", "dc", 1): 85.0}
 
@@ -133,7 +150,8 @@ def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cells", nargs="+", default=DEFAULT_CELLS, help="dataset:method:ipc")
+    p.add_argument("--cells", nargs="+", default=DEFAULT_CELLS,
+                   help="dataset:method:ipc (default: the priority cells, then every registered distillation method)")
     p.add_argument("--distill-seeds", nargs="+", type=int, default=[0])
     p.add_argument("--eval-seeds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
@@ -163,6 +181,9 @@ def main() -> None:
         write_table(rows, f"python -m benchmarks.methods_accuracy --preset {args.preset} --resume --cells …  "
                           "(several runs; each row's command line is in the .jsonl)", args.preset)
         return
+    unknown = sorted({c.split(":")[1] for c in args.cells} - set(list_methods()))
+    if unknown:
+        p.error(f"unknown method(s) {', '.join(unknown)}; registered: {', '.join(list_methods())}")
     for cell in args.cells:
         ds, method, ipc = cell.split(":")
         data = load_dataset(ds)

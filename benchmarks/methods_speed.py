@@ -37,10 +37,21 @@ import torch
 
 from ddcore.data import load_dataset
 from ddcore.device import cpu_has_bf16
-from ddcore.methods import create_method
+from ddcore.methods import create_method, list_methods, method_class
 from ddcore.methods.matching import get_loops
 
 RESULTS = Path(__file__).resolve().parent / "results"
+REFERENCE_METHODS = ("dc", "dsa", "dm")  # what the Reference class below can run of refdc's code
+
+
+def timed_methods() -> list[str]:
+    """Registered methods with speed modes (the matching methods' `speed_mode` setting)."""
+    return [m for m in list_methods() if "speed_mode" in {f.name for f in method_class(m).config_fields()}]
+
+
+def has_loops(method: str) -> bool:
+    """Gradient matching (DC, DSA): an iteration is outer loops of matching plus inner training."""
+    return "outer_loop" in {f.name for f in method_class(method).config_fields()}
 
 
 class Reference:
@@ -201,7 +212,8 @@ def _shared_args(argv: list[str]) -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", nargs="+", default=["dm", "dc", "dsa"])
+    p.add_argument("--methods", nargs="+", default=timed_methods(), choices=timed_methods(),
+                   help="default: every registered method with speed modes")
     p.add_argument("--datasets", nargs="+", default=["mnist", "cifar10"])
     p.add_argument("--ipcs", nargs="+", type=int, default=[1, 10, 50])
     p.add_argument("--modes", nargs="+", default=["fp32", "channels_last", "bf16", "compile"])
@@ -231,20 +243,21 @@ def main() -> None:
         for method in args.methods:
             for ipc in args.ipcs:
                 outer_full, _ = get_loops(ipc)
-                outer = outer_full if method == "dm" or not args.dc_outer else min(args.dc_outer, outer_full)
-                extra = {} if method == "dm" else {"outer_loop": outer}
+                loops = has_loops(method)
+                outer = outer_full if not loops or not args.dc_outer else min(args.dc_outer, outer_full)
+                extra = {"outer_loop": outer} if loops else {}
                 # DC/DSA iterations are long: no warm-up beyond the first (untimed) network build.
-                warmup, repeats = (1, args.repeats) if method == "dm" else (0, 1)
-                row = {"dataset": ds, "method": method, "ipc": ipc, "outer_timed": outer if method != "dm" else None,
-                       "outer_full": outer_full if method != "dm" else None, "threads": args.threads,
+                warmup, repeats = (0, 1) if loops else (1, args.repeats)
+                row = {"dataset": ds, "method": method, "ipc": ipc, "outer_timed": outer if loops else None,
+                       "outer_full": outer_full if loops else None, "threads": args.threads,
                        "when": time.strftime("%Y-%m-%d %H:%M"), "load_before": os.getloadavg()}
-                if args.reference:
+                if args.reference and method in REFERENCE_METHODS:
                     np.random.seed(0)
                     torch.manual_seed(0)
-                    r = Reference(args.reference, data, method, ipc, outer if method != "dm" else None, args.device)
+                    r = Reference(args.reference, data, method, ipc, outer if loops else None, args.device)
                     row["reference"] = timed(r.step, repeats, warmup, args.device)
                 for mode in args.modes:
-                    if mode == "compile" and method != "dm":
+                    if mode == "compile" and loops:
                         continue  # double backward (create_graph) is not supported by torch.compile
                     if mode == "bf16" and args.device == "cpu" and not cpu_has_bf16():
                         row["bf16_skipped"] = "no native bfloat16 on this CPU (a bf16 conv measured ~80x slower)"

@@ -34,8 +34,13 @@ def model_rows() -> list[CatalogRow]:
 def method_rows() -> list[CatalogRow]:
     from .methods import METHODS
 
-    return [CatalogRow(e.name, e.description, f"{e.obj.family}; presets: {', '.join(e.obj.presets)}")
-            for e in METHODS.entries()]
+    rows = []
+    for e in METHODS.entries():
+        cls = e.obj
+        detail = (f"{cls.family or 'other'}; presets: {', '.join(cls.preset_names())}; "
+                  f"evaluated with: {cls.eval_augmentation}")
+        rows.append(CatalogRow(e.name, e.description, detail))
+    return rows
 
 
 def format_rows(rows: list[CatalogRow]) -> str:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .registry import UnknownNameError
+from .registry import PluginError, UnknownNameError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -183,6 +183,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except BrokenPipeError:  # e.g. `python -m ddcore models | head`
         return 0
-    except (UnknownNameError, ValueError, FileNotFoundError, RuntimeError) as e:
+    except (UnknownNameError, PluginError, ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -21,6 +21,10 @@ Conventions:
   readings of one method (KIP as kernel regression and as a trained ConvNet). Read ``paper``
   and ``protocol_notes`` before comparing.
 
+Methods that appear here but have no implementation in ddcore (MTT, KIP, ...) keep their family,
+evaluation augmentation and plot colour in ``resources/published_methods.csv`` (`published_method`);
+implemented methods declare them on their class (ddcore/methods/base.py).
+
 Unknown names: ``lookup`` raises :class:`~ddcore.registry.UnknownNameError` (with close matches)
 for a dataset or method id that the table's vocabulary does not know, and returns ``[]`` for a
 known dataset/method pair that no paper reports (e.g. K-Center on Tiny-ImageNet).
@@ -299,6 +303,67 @@ def methods(rows: Iterable[PublishedResult] | None = None) -> list[str]:
     """Method ids present in the table, in KNOWN_METHODS order."""
     present = {r.method for r in (load_published() if rows is None else rows)}
     return [m for m in KNOWN_METHODS if m in present]
+
+
+# --------------------------------------------------------------------------- published-only methods
+
+METHOD_COLUMNS: tuple[str, ...] = ("method", "title", "family", "eval_augmentation", "colour", "source")
+_EVAL_AUGMENTATIONS = ("dsa", "dc", "none", "auto")  # as ddcore.methods.base.EVAL_AUGMENTATIONS
+
+
+@dataclass(frozen=True)
+class PublishedMethod:
+    """A method id of the published numbers that has no implementation here (MTT, KIP, ...): what a
+    registered method declares on its class (family, evaluation augmentation, colour), from
+    ``resources/published_methods.csv``, each row naming its source."""
+
+    method: str
+    title: str
+    family: str
+    eval_augmentation: str
+    colour: str | None
+    source: str
+
+
+def parse_published_methods(text: str, name: str = "published_methods.csv") -> dict[str, PublishedMethod]:
+    """Parse and validate the published-methods table (method id -> row, in file order)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != METHOD_COLUMNS:
+        raise PublishedTableError(f"{name} line 1: header must be {','.join(METHOD_COLUMNS)}")
+    out: dict[str, PublishedMethod] = {}
+    for raw in reader:
+        where = f"{name} line {reader.line_num}"
+        if not raw or all(not cell.strip() for cell in raw):
+            continue
+        if len(raw) != len(METHOD_COLUMNS):
+            raise PublishedTableError(f"{where}: expected {len(METHOD_COLUMNS)} columns, got {len(raw)}")
+        cells = {k: v.strip() for k, v in zip(METHOD_COLUMNS, raw)}
+        for column in ("method", "family", "eval_augmentation", "source"):
+            if not cells[column]:
+                raise PublishedTableError(f"{where}: column '{column}' is empty")
+        if cells["eval_augmentation"] not in _EVAL_AUGMENTATIONS:
+            raise PublishedTableError(f"{where}: eval_augmentation must be one of {', '.join(_EVAL_AUGMENTATIONS)}")
+        if cells["colour"] and not re.fullmatch(r"#[0-9A-Fa-f]{6}", cells["colour"]):
+            raise PublishedTableError(f"{where}: colour must be '#rrggbb' or empty, not {cells['colour']!r}")
+        method = cells["method"].lower()
+        if method in out:
+            raise PublishedTableError(f"{where}: method {method!r} appears twice")
+        out[method] = PublishedMethod(method, cells["title"] or method, cells["family"], cells["eval_augmentation"],
+                                      cells["colour"] or None, cells["source"])
+    return out
+
+
+@lru_cache(maxsize=1)
+def published_methods() -> dict[str, PublishedMethod]:
+    """The packaged published-only methods table (parsed once)."""
+    text = resources.files("ddcore.resources").joinpath("published_methods.csv").read_text(encoding="utf-8")
+    return parse_published_methods(text)
+
+
+def published_method(name: str) -> PublishedMethod | None:
+    """The published-only method's row for an exact id ('mtt', case-insensitive), or None."""
+    return published_methods().get((name or "").strip().lower())
 
 
 def datasets(rows: Iterable[PublishedResult] | None = None) -> list[str]:

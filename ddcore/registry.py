@@ -15,6 +15,11 @@ class UnknownNameError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class PluginError(ImportError):
+    """A module named in DDCORE_PLUGINS could not be imported (the message names it and why). Defined here,
+    not in ddcore.methods, so a caller can catch it without importing (and so loading) the plugins."""
+
+
 @dataclass
 class Entry(Generic[T]):
     name: str
@@ -59,8 +64,19 @@ class Registry(Generic[T]):
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         return f"Unknown {self.kind} '{name}'.{hint} Available: {', '.join(sorted(self._entries))}."
 
+    def remove(self, name: str) -> Entry[T]:
+        """Unregister a name (tests that register a temporary entry clean up with this)."""
+        key = self._key(name)
+        if key not in self._entries:
+            raise UnknownNameError(self.unknown_message(name))
+        return self._entries.pop(key)
+
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+    def registered(self) -> list[str]:
+        """Names in the order they were registered (stable when later entries are added)."""
+        return list(self._entries)
 
     def entries(self) -> list[Entry[T]]:
         return [self._entries[k] for k in self.names()]

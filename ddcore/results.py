@@ -22,17 +22,6 @@ from typing import Any, Iterable
 from .platform.records import EvaluationRecord, RunRecord
 from .platform.store import Store
 
-# Published method id -> family (the review's taxonomy; registry families for our own methods).
-FAMILIES: dict[str, str] = {
-    "random": "coreset", "herding": "coreset", "kcenter": "coreset", "forgetting": "coreset",
-    "dd": "meta-learning", "ld": "meta-learning",
-    "dc": "gradient matching", "dsa": "gradient matching", "idc": "gradient matching",
-    "dm": "distribution matching", "cafe": "distribution matching", "cafe_dsa": "distribution matching",
-    "kip": "kernel", "kip_fc": "kernel", "frepo": "kernel",
-    "mtt": "trajectory", "tesla": "trajectory", "ftd": "trajectory", "datm": "trajectory",
-    "whole": "whole dataset",
-}
-
 # Our model names -> the published table's architecture ids (None: no paper reports it).
 _PUBLISHED_ARCH: dict[str, str] = {
     "convnet": "convnet", "convnetd3": "convnet", "convnetw128": "convnet", "convnetin": "convnet",
@@ -46,14 +35,19 @@ def published_architecture(architecture: str | None) -> str | None:
 
 
 def family_of(method: str) -> str:
-    if method in FAMILIES:
-        return FAMILIES[method]
-    try:
-        from .methods import METHODS
+    """A method id's family: the registered method class's `family`, else the published-only methods
+    table's (ddcore/resources/published_methods.csv), else 'other'."""
+    from .methods import describe_method
 
-        return str(METHODS.entry(method).tags.get("family") or "other")
-    except Exception:
-        return "other"
+    info = describe_method(method)
+    return (info.family or "other") if info is not None else "other"
+
+
+def families() -> list[str]:
+    """Every family name, in the order of `ddcore.methods.known_methods()` (for filters)."""
+    from .methods import known_methods
+
+    return list(dict.fromkeys(family_of(m) for m in known_methods()))
 
 
 @dataclass

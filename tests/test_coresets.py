@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from ddcore.data import load_dataset
-from ddcore.evaluation.features import herding_order, kcenter_order
 from ddcore.methods import create_method, list_methods, make_config
+from ddcore.methods.selection import herding_order, kcenter_order
 
 FAST = {"embedding": "random", "pool_per_class": 40}
 

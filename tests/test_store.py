@@ -77,7 +77,7 @@ def test_history_stays_thin_and_evenly_spaced(tmp_path: Path) -> None:
     run = store.create_run(SPEC)
     writer = HistoryWriter(store, run.id, max_frames=8)
     for it in range(0, 101):
-        writer.offer(it, lambda: (np.full((2, 4, 4, 1), it % 256, np.uint8), np.array([0, 1])))
+        writer.offer(it, lambda it=it: (np.full((2, 4, 4, 1), it % 256, np.uint8), np.array([0, 1])))
     writer.offer(101, lambda: (np.zeros((2, 4, 4, 1), np.uint8), np.array([0, 1])), force=True)
     frames = store.frame_iterations(run.id)
     assert len(frames) <= 9 and frames[0] == 0 and frames[-1] == 101

@@ -17,11 +17,20 @@ from typing import Any
 
 from ..augment import default_dc_strategy, default_strategy
 
-# Sets from these methods were distilled with DSA augmentation and are evaluated with it
-# (DSA paper, DM main_DM.py, MTT/TESLA/DATM/FTD distill.py all pass dsa=True to evaluate_synset).
-DSA_METHODS = frozenset({"dsa", "dm", "mtt", "tesla", "datm", "ftd", "cafe", "idm", "pad"})
-
 AUGMENTATIONS = ("auto", "dsa", "dc", "none")
+
+
+def method_augmentation(method: str) -> str:
+    """The augmentation a method's sets are evaluated with under 'auto': the registered method class's
+    `eval_augmentation` (ddcore/methods), else the published-only methods table's
+    (resources/published_methods.csv: MTT, TESLA, ... distilled with DSA), else 'auto' (the DC paper's
+    default). DSA and DM sets use DSA per their papers; DC and the coresets the DC paper's get_daparam."""
+    if not (method or "").strip():
+        return "auto"
+    from ..methods import describe_method  # lazily: the methods import the evaluation package
+
+    info = describe_method(method)
+    return info.eval_augmentation if info is not None else "auto"
 
 
 @dataclass
@@ -41,7 +50,8 @@ class EvalConfig:
     batch_size: int = 256
     lr_decay_epoch: int | None = None  # None: epochs // 2 + 1 (reference); -1: no decay
     lr_decay_factor: float = 0.1
-    augmentation: str = "auto"  # auto: DSA for DSA_METHODS sets, else the DC paper's get_daparam
+    augmentation: str = "auto"  # auto: the method's declared eval_augmentation (method_augmentation), 'auto' there =
+    # the DC paper's get_daparam (crop/scale/rotate/noise for the dataset and architecture, or none)
     dsa_strategy: str | None = None  # None: augment.default_strategy(dataset)
     dc_strategy: str | None = None  # None: augment.default_dc_strategy(dataset, architecture)
     num_seeds: int = 5
@@ -76,7 +86,9 @@ class EvalConfig:
         dsa_strategy = self.dsa_strategy or default_strategy(dataset)
         dc_strategy = self.dc_strategy or default_dc_strategy(dataset, architecture)
         if aug == "auto":
-            aug = "dsa" if method.strip().lower() in DSA_METHODS else ("dc" if dc_strategy != "none" else "none")
+            aug = method_augmentation(method)
+        if aug == "auto":
+            aug = "dc"
         if aug == "dc" and dc_strategy == "none":
             aug = "none"
         strategy = dsa_strategy if aug == "dsa" else dc_strategy if aug == "dc" else "none"

@@ -1,17 +1,52 @@
-"""The method registry: `list_methods`, `create_method`, one file per method."""
+"""The method registry: `list_methods`, `create_method`; one file per method.
+
+Adding a method is one new file: a `DistillMethod` subclass (see methods/base.py for the contract:
+family, explanation, paper, eval_augmentation, colour, Config, presets and preset_rules, requires())
+decorated with `@register_method`. The registry imports every module of this package, then every
+module named in the environment variable DDCORE_PLUGINS:
+
+    DDCORE_PLUGINS=mylab.methods.fancy,other_plugin python -m ddcore methods
+
+(comma-separated module names, imported with importlib in that order, so they must be importable:
+on PYTHONPATH or installed). A plugin that fails to import stops the import of ddcore.methods with a
+`PluginError` naming it; nothing is skipped silently. A plugin registers exactly like a built-in
+method (`from ddcore.methods import DistillMethod, register_method`), and then appears everywhere:
+the CLI's `methods` and `distill`, the Distill page, evaluation ('auto' augmentation from its
+eval_augmentation), result families and plot colours.
+
+Methods that have no implementation here but appear in the published numbers (MTT, TESLA, KIP, ...)
+keep their family and evaluation augmentation in ddcore/resources/published_methods.csv;
+`describe_method` answers for both.
+"""
 from __future__ import annotations
 
-from typing import Any
+import importlib
+import os
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 from ..data import LoadedDataset
-from ..registry import Registry, drop_none
-from .base import PRESETS, DistillMethod, DivergenceError, MethodConfig, Requirement
+from ..registry import PluginError, Registry, drop_none
+from .base import (
+    EVAL_AUGMENTATIONS,
+    PRESETS,
+    DistillMethod,
+    DivergenceError,
+    MethodConfig,
+    MissingArtefactsError,
+    PresetRule,
+    Requirement,
+)
 
 METHODS: Registry[type[DistillMethod]] = Registry("method")
+PLUGINS_ENV = "DDCORE_PLUGINS"
 
 
 def register_method(cls: type[DistillMethod]) -> type[DistillMethod]:
     """Class decorator: registers under cls.name with its title as the description."""
+    if not cls.name:
+        raise ValueError(f"{cls.__module__}.{cls.__qualname__} has no name")
     METHODS.add(cls.name, cls, cls.title, family=cls.family)
     return cls
 
@@ -40,8 +75,10 @@ def make_config(name: str, data_info, ipc: int, preset: str = "quick", **overrid
 
 def create_method(name: str, data: LoadedDataset, ipc: int, config: MethodConfig | None = None, *,
                   preset: str = "quick", seed: int = 0, device: str = "cpu", architecture: str = "convnet",
-                  model_kwargs: dict | None = None, artefacts: dict[str, Any] | None = None,
+                  model_kwargs: dict | None = None, artefacts: Mapping[str, Any] | None = None,
                   **overrides: Any) -> DistillMethod:
+    """The method, ready to step. `artefacts` maps each of its requirements' kinds (cls.requires(...))
+    to the loaded artefact; the caller resolves them first (a missing one: MissingArtefactsError)."""
     cls = method_class(name)
     if config is None:
         config = make_config(name, data.info, ipc, preset, **overrides)
@@ -49,17 +86,72 @@ def create_method(name: str, data: LoadedDataset, ipc: int, config: MethodConfig
                artefacts=artefacts)
 
 
-def _register_builtin() -> None:
-    """Import the method modules so their @register_method decorators run."""
-    import importlib
-    import pkgutil
+# ---------------------------------------------------------------------- metadata of any method id
+@dataclass(frozen=True)
+class MethodInfo:
+    """What the platform knows about a method id: a registered class, or a row of the published table."""
 
+    name: str
+    title: str
+    family: str
+    eval_augmentation: str  # dsa | dc | none | auto
+    colour: str | None
+    registered: bool
+    source: str = ""  # for published-only ids: where family and augmentation come from
+
+
+def describe_method(name: str) -> MethodInfo | None:
+    """A registered method's class attributes, else the published-methods table's row, else None."""
+    key = (name or "").strip().lower()
+    if key in METHODS:
+        cls = METHODS.get(key)
+        return MethodInfo(cls.name, cls.title, cls.family, cls.eval_augmentation, cls.colour, True,
+                          f"{cls.__module__}.{cls.__qualname__}")
+    from ..published import published_method
+
+    row = published_method(key)
+    if row is None:
+        return None
+    return MethodInfo(row.method, row.title, row.family, row.eval_augmentation, row.colour, False, row.source)
+
+
+def known_methods() -> list[str]:
+    """Every method id: the registered ones in registration order (built-ins, then plugins), then the
+    published-only ones in the table's order. The stable order behind the plots' colours."""
+    from ..published import published_methods
+
+    ids = METHODS.registered()
+    return ids + [m for m in published_methods() if m not in METHODS]
+
+
+# ---------------------------------------------------------------------- built-ins and plugins
+def plugin_names(value: str | None = None) -> list[str]:
+    raw = os.environ.get(PLUGINS_ENV, "") if value is None else value
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def load_plugins(value: str | None = None) -> list[str]:
+    """Import the modules named in DDCORE_PLUGINS (or `value`); already imported ones are not re-run."""
+    names = plugin_names(value)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 (any failure of a plugin is reported as that plugin's)
+            raise PluginError(f"{PLUGINS_ENV} names the method plugin '{name}', which failed to import: "
+                              f"{type(e).__name__}: {e}") from e
+    return names
+
+
+def _register_builtin() -> None:
+    """Import the method modules so their @register_method decorators run, then the plugins."""
     for mod in pkgutil.iter_modules(__path__):
         if mod.name not in ("base",) and not mod.name.startswith("_"):
             importlib.import_module(f"{__name__}.{mod.name}")
 
 
 _register_builtin()
+load_plugins()
 
-__all__ = ["METHODS", "PRESETS", "DistillMethod", "DivergenceError", "MethodConfig", "Requirement", "create_method",
-           "list_methods", "make_config", "method_class", "register_method"]
+__all__ = ["EVAL_AUGMENTATIONS", "METHODS", "PLUGINS_ENV", "PRESETS", "DistillMethod", "DivergenceError", "MethodConfig",
+           "MethodInfo", "MissingArtefactsError", "PluginError", "PresetRule", "Requirement", "create_method", "describe_method", "known_methods",
+           "list_methods", "load_plugins", "make_config", "method_class", "register_method"]

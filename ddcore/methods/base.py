@@ -1,17 +1,33 @@
-"""The method contract: a method owns the synthetic set and advances one outer iteration per step().
+"""The method contract: everything about a method is on its class, and adding a method is one file.
 
-Every method (coreset selection, gradient matching, distribution matching, and later trajectory and
-kernel methods) is one file with a config dataclass of the paper's defaults and named presets.
-Randomness is derived from (seed, iteration), so a run resumed from a checkpoint continues exactly
-as an uninterrupted one would.
+A method is a `DistillMethod` subclass decorated with `@register_method` (ddcore/methods/__init__.py;
+files outside ddcore are found through the DDCORE_PLUGINS variable). Its class declares:
+
+* identity and teaching text: `name`, `title`, `family`, `explanation`, `paper`, `paper_url`;
+* how its sets are evaluated: `eval_augmentation` ('dsa' | 'dc' | 'none' | 'auto'), which
+  ddcore.evaluation.protocol applies when an evaluation asks for augmentation 'auto';
+* an optional plot colour `colour` (app/plots.py; otherwise a stable colour from the registry order);
+* `Config`, a dataclass of the paper's defaults (each field's source in a comment or its docstring),
+  the preset names `presets` and the rules that make them, `preset_rules` (data, see `PresetRule`:
+  each value names its source); the generic `default_config` applies the matching rules in order;
+* `requires(info, ipc, config, architecture)`: the artefacts it needs before it can start (e.g. expert
+  trajectories), as `Requirement`s; the platform produces or finds them and hands them to the
+  constructor as `artefacts={kind: loaded object}`.
+
+The method owns the synthetic set and advances one outer iteration per step(). Randomness is derived
+from (seed, iteration), so a run resumed from a checkpoint continues exactly as an uninterrupted one.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import hashlib
+import json
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping
 
 import torch
 
@@ -19,7 +35,9 @@ from ..data import LoadedDataset
 from ..data.info import DatasetInfo
 from ..synthetic import SetMeta, SyntheticSet
 
-PRESETS = ("quick", "paper")
+PRESETS = ("quick", "paper")  # the default preset names: 'paper' = Config() as the paper has it
+EVAL_AUGMENTATIONS = ("dsa", "dc", "none", "auto")
+ANY_PRESET = "*"
 
 
 @dataclass
@@ -30,6 +48,94 @@ class MethodConfig:
     init: str = "real"  # "real" (random real images of the class) or "noise" (standard normal)
 
 
+@dataclass(frozen=True)
+class PresetRule:
+    """One row of a method's preset table: in `preset` (or every preset: '*'), for the datasets and IPCs
+    it names (None: all), set `values` on the config. `source` says where the values come from: the
+    reference code or readme, or the benchmark measurement that chose them. Rules apply in order, so a
+    later rule overrides an earlier one for the same field."""
+
+    preset: str
+    values: Mapping[str, Any] = field(hash=False)  # (a read-only mapping; rules hash by everything else)
+    source: str
+    datasets: tuple[str, ...] | None = None
+    ipcs: tuple[int, ...] | None = None
+    min_ipc: int | None = None
+    max_ipc: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        if self.datasets is not None:
+            object.__setattr__(self, "datasets", tuple(d.strip().lower() for d in self.datasets))
+        if self.ipcs is not None:
+            object.__setattr__(self, "ipcs", tuple(int(i) for i in self.ipcs))
+        if not self.source.strip():
+            raise ValueError(f"preset rule {dict(self.values)} must name its source")
+        if not self.values:
+            raise ValueError("a preset rule must set at least one value")
+
+    def matches(self, preset: str, dataset: str, ipc: int) -> bool:
+        return ((self.preset == ANY_PRESET or self.preset == preset)
+                and (self.datasets is None or dataset.strip().lower() in self.datasets)
+                and (self.ipcs is None or ipc in self.ipcs)
+                and (self.min_ipc is None or ipc >= self.min_ipc)
+                and (self.max_ipc is None or ipc <= self.max_ipc))
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable, JSON-able copy: lists become tuples, mappings sorted (key, value) tuples."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """An artefact a method needs before it starts, e.g. kind='expert-trajectories' with params
+    (('architecture', 'convnet'), ('dataset', 'cifar10'), ('epochs', 50), ...).
+
+    `params` are the sorted items that identify the artefact (two requirements with equal kind and
+    params are the same artefact, whoever asks); `key()` is a short stable id of them for caches and
+    stores; `label` is for people ('50 expert trajectories on CIFAR-10') and not part of the identity."""
+
+    kind: str
+    params: tuple[tuple[str, Any], ...] = ()
+    label: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.kind.strip():
+            raise ValueError("a requirement needs a kind")
+        items = self.params.items() if isinstance(self.params, Mapping) else self.params
+        object.__setattr__(self, "params", tuple(sorted(((str(k), _frozen(v)) for k, v in items),
+                                                        key=lambda kv: kv[0])))
+
+    @classmethod
+    def from_dict(cls, kind: str, params: Mapping[str, Any], label: str = "") -> "Requirement":
+        return cls(kind, tuple(params.items()), label)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def key(self) -> str:
+        """16 hex digits of sha256 over kind and params as JSON (stable across processes and machines)."""
+        payload = json.dumps({"kind": self.kind, "params": [[k, v] for k, v in self.params]}, sort_keys=True,
+                             separators=(",", ":"), default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def step_generator(seed: int, iteration: int, stream: int = 0) -> torch.Generator:
+    """The CPU generator `DistillMethod.rng(stream)` gives at `iteration` of a run with `seed`."""
+    g = torch.Generator()
+    g.manual_seed((int(seed) * 1_000_003 + int(iteration) * 7_919 + int(stream)) % (2**63 - 1))
+    return g
+
+
+class MissingArtefactsError(ValueError):
+    """A method was constructed without an artefact its `requires()` names."""
+
+
 class DivergenceError(RuntimeError):
     """The loss became NaN/inf or exploded; the last good synthetic set is kept by the caller."""
 
@@ -37,16 +143,45 @@ class DivergenceError(RuntimeError):
 class DistillMethod(ABC):
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
-    family: ClassVar[str] = ""  # coreset | gradient matching | distribution matching | trajectory | kernel
+    family: ClassVar[str] = ""  # coreset | gradient matching | distribution matching | trajectory | kernel | ...
     explanation: ClassVar[str] = ""  # one plain-language paragraph for the UI
     paper: ClassVar[str] = ""  # citation
     paper_url: ClassVar[str] = ""
+    # The augmentation its sets are evaluated with when an evaluation asks for 'auto': 'dsa' (DSA, DM and
+    # the methods distilled with DSA), 'dc' (the DC paper's get_daparam for the dataset/architecture:
+    # crop/scale/rotate/noise, or none), 'none', or 'auto' (the protocol's default for sets that declare
+    # nothing, which is 'dc').
+    eval_augmentation: ClassVar[str] = "auto"
+    colour: ClassVar[str | None] = None  # plot colour ('#rrggbb'); None: a stable one from the registry order
     Config: ClassVar[type[MethodConfig]] = MethodConfig
-    presets: ClassVar[tuple[str, ...]] = PRESETS
+    presets: ClassVar[tuple[str, ...]] = PRESETS  # preset names (see preset_rules for what they set)
+    preset_rules: ClassVar[tuple[PresetRule, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check the declarations when the class is defined, so a bad table fails at import, not mid-run."""
+        super().__init_subclass__(**kwargs)
+        where = f"method class {cls.__module__}.{cls.__qualname__}"
+        if cls.eval_augmentation not in EVAL_AUGMENTATIONS:
+            raise ValueError(f"{where}: eval_augmentation must be one of {', '.join(EVAL_AUGMENTATIONS)}, "
+                             f"not {cls.eval_augmentation!r}")
+        if isinstance(cls.presets, str) or not cls.presets:
+            raise ValueError(f"{where}: presets must be a non-empty tuple of names")
+        known = {f.name for f in dataclasses.fields(cls.Config)}
+        for rule in cls.preset_rules:
+            if not isinstance(rule, PresetRule):
+                raise TypeError(f"{where}: preset_rules holds {rule!r}, not a PresetRule")
+            if rule.preset != ANY_PRESET and rule.preset not in cls.presets:
+                raise ValueError(f"{where}: a preset rule names preset {rule.preset!r}, which is not one of "
+                                 f"{', '.join(cls.presets)}")
+            unknown = sorted(set(rule.values) - known)
+            if unknown:
+                raise ValueError(f"{where}: a preset rule sets {', '.join(unknown)}, which {cls.Config.__name__} "
+                                 f"does not have")
 
     def __init__(self, data: LoadedDataset, ipc: int, config: MethodConfig | None = None, *,
                  architecture: str = "convnet", model_kwargs: dict[str, Any] | None = None,
-                 seed: int = 0, device: str | torch.device = "cpu", artefacts: dict[str, Any] | None = None) -> None:
+                 seed: int = 0, device: str | torch.device = "cpu",
+                 artefacts: Mapping[str, Any] | None = None) -> None:
         if ipc < 1:
             raise ValueError(f"IPC must be at least 1, not {ipc}")
         smallest = min(data.train.class_counts())
@@ -58,29 +193,63 @@ class DistillMethod(ABC):
         self.config = config if config is not None else self.default_config(data.info, ipc, "paper")
         if not isinstance(self.config, self.Config):
             raise TypeError(f"{self.name} expects a {self.Config.__name__}, got {type(self.config).__name__}")
-        self.artefacts = dict(artefacts or {})
         self.architecture = architecture
         self.model_kwargs = dict(model_kwargs or {})
         self.seed = int(seed)
         self.device = torch.device(device)
+        self.artefacts: dict[str, Any] = dict(artefacts or {})  # requirement kind -> the loaded artefact
+        missing = [r for r in self.requires(self.info, ipc, self.config, architecture) if r.kind not in self.artefacts]
+        if missing:
+            raise MissingArtefactsError(
+                f"{self.name} needs {'; '.join(r.label or f'{r.kind} {dict(r.params)}' for r in missing)} before it "
+                f"can start: resolve {self.name}.requires(...) and pass them as artefacts={{kind: artefact}}")
         self.iteration = 0
         self.elapsed_s = 0.0
         self.lr: float | None = None
         self.labels = torch.arange(self.info.num_classes).repeat_interleave(ipc).to(self.device)
         self.images = self.initial_images().to(self.device)
 
+    # ------------------------------------------------------------------ prerequisites
+    @classmethod
+    def requires(cls, info: DatasetInfo, ipc: int, config: MethodConfig, architecture: str) -> tuple[Requirement, ...]:
+        """The artefacts this run needs before it starts (none by default). The platform resolves each
+        (produces it or finds it stored, by `Requirement.key()`) and passes them to the constructor as
+        `artefacts={requirement.kind: loaded object}`."""
+        return ()
+
     # ------------------------------------------------------------------ presets
     @classmethod
-    def default_config(cls, info: DatasetInfo, ipc: int, preset: str = "paper") -> MethodConfig:
-        """The config for a preset; methods override to make values depend on dataset and IPC."""
-        if preset not in cls.presets:
-            raise ValueError(f"{cls.name} has presets {', '.join(cls.presets)}, not '{preset}'")
-        return cls.Config()
+    def preset_names(cls) -> tuple[str, ...]:
+        return tuple(cls.presets)
 
     @classmethod
-    def requires(cls, info: DatasetInfo, ipc: int, config: MethodConfig, architecture: str) -> tuple["Requirement", ...]:
-        """Artefacts this method needs before its first step; none by default."""
-        return ()
+    def check_preset(cls, preset: str) -> str:
+        if preset not in cls.presets:
+            raise ValueError(f"{cls.name} has presets {', '.join(cls.presets)}, not '{preset}'")
+        return preset
+
+    @classmethod
+    def matching_rules(cls, info: DatasetInfo, ipc: int, preset: str) -> list[PresetRule]:
+        cls.check_preset(preset)
+        return [rule for rule in cls.preset_rules if rule.matches(preset, info.name, ipc)]
+
+    @classmethod
+    def default_config(cls, info: DatasetInfo, ipc: int, preset: str = "paper") -> MethodConfig:
+        """Config() (the paper's defaults) with the preset's matching rules applied in order."""
+        config = cls.Config()
+        for rule in cls.matching_rules(info, ipc, preset):
+            for key, value in rule.values.items():
+                setattr(config, key, copy.deepcopy(value))
+        return config
+
+    @classmethod
+    def config_sources(cls, info: DatasetInfo, ipc: int, preset: str = "paper") -> dict[str, str]:
+        """Field -> the source of its value in this preset (the last matching rule that set it); fields
+        no rule sets keep the Config default, whose source is in the Config class."""
+        out: dict[str, str] = {}
+        for rule in cls.matching_rules(info, ipc, preset):
+            out.update({key: rule.source for key in rule.values})
+        return out
 
     @classmethod
     def config_fields(cls) -> list[dataclasses.Field]:
@@ -89,9 +258,7 @@ class DistillMethod(ABC):
     # ------------------------------------------------------------------ randomness
     def rng(self, stream: int = 0) -> torch.Generator:
         """A CPU generator for this iteration and stream: resumable because it depends only on its inputs."""
-        g = torch.Generator()
-        g.manual_seed((self.seed * 1_000_003 + self.iteration * 7_919 + stream) % (2**63 - 1))
-        return g
+        return step_generator(self.seed, self.iteration, stream)
 
     def real_batch(self, cls: int, n: int, generator: torch.Generator) -> torch.Tensor:
         """n normalised real images of one class, on the method's device."""
@@ -157,25 +324,3 @@ class DistillMethod(ABC):
         self.elapsed_s = float(state.get("elapsed_s", 0.0))
         self.lr = state.get("lr")
 
-
-@dataclass(frozen=True)
-class Requirement:
-    """An artefact a method needs before its first step (expert trajectories, a trained network, ...).
-
-    `params` identify it (sorted items); the platform produces it once, stores it, and hands the method
-    the loaded object under `kind` in `self.artefacts`."""
-
-    kind: str
-    params: tuple[tuple[str, Any], ...] = ()
-    label: str = ""
-
-    @classmethod
-    def from_dict(cls, kind: str, params: dict[str, Any], label: str = "") -> "Requirement":
-        return cls(kind, tuple(sorted(params.items())), label)
-
-    def key(self) -> str:
-        import hashlib
-        import json
-
-        text = json.dumps({"kind": self.kind, "params": dict(self.params)}, sort_keys=True, default=str)
-        return f"{self.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"

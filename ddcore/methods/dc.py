@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from ..augment import apply_dsa, dsa_augment, plan_dsa
-from ..data.info import DatasetInfo
 from ..models.fast_cpu import chunked_backward
 from . import register_method
+from .base import PresetRule
 from .matching import MatchingConfig, MatchingMethod, class_seeds, cross_entropy, get_loops, match_loss
 
 BN_IMAGES_PER_CLASS = 16  # reference main.py BNSizePC
@@ -27,6 +27,10 @@ BN_IMAGES_PER_CLASS = 16  # reference main.py BNSizePC
 
 @dataclass
 class DCConfig(MatchingConfig):
+    """The paper preset: refdc main.py's argparse defaults (Iteration 1000, lr_img 0.1, lr_net 0.01,
+    batch_real 256, batch_train 256, init 'noise', dis_metric 'ours'), its SGD(momentum 0.5) on the
+    images and SGD without momentum for the network, and utils.py get_loops for the loops."""
+
     iterations: int = 1000
     init: str = "noise"
     lr_img: float = 0.1
@@ -36,6 +40,21 @@ class DCConfig(MatchingConfig):
     dis_metric: str = "ours"  # ours | mse | cos
     outer_loop: int = 0  # 0: the reference schedule for the IPC (get_loops)
     inner_loop: int = 0
+
+
+# The quick preset of DC and DSA (DSA inherits it), measured on the 2-core CPU with
+# benchmarks/methods_accuracy.py (benchmarks/README.md, results/methods-accuracy.md).
+_QUICK_BASE = ("benchmarks/methods_accuracy.py, 2-core CPU: real init, real batches of 64 instead of 256 and image lr "
+               "1.0 (10x the paper's); CIFAR-10 IPC 1 DC sets reached 25.9% after 30 iterations and 28.3% after 60 "
+               "(3 quick evaluations each) where lr 0.1 gave 20.8% after 50 and 22.4% after 100; CIFAR-10 IPC 10 "
+               "after a 15-minute budget: 37.3% at lr 1.0 vs 34.3% at lr 0.1 (random real 27.5%)")
+_QUICK_IPC1 = "benchmarks/methods_accuracy.py: IPC 1 sets reach their quick accuracy within 100 iterations (28.3% after 60)"
+_QUICK_IPCN = ("benchmarks/methods_accuracy.py: IPC > 1, 15 iterations (7-11 fit a 15-minute budget on 2 cores; CIFAR-10 "
+               "IPC 10 DC 37.4 / DSA 40.6 after 11, the same as after 7)")
+# A fifth of the reference's inner epochs, max(1, get_loops(ipc)[1] // 5): the values below are that table.
+_INNER = "a fifth of the reference's inner epochs, max(1, inner // 5), inner from refdc utils.py get_loops"
+_INNER_EXT = ("a fifth of get_loops' inner epochs, max(1, inner // 5), for IPCs outside the reference table "
+              "(matching.get_loops: inner = round(500 / IPC) in [1, 50])")
 
 
 @register_method
@@ -52,31 +71,27 @@ class DC(MatchingMethod):
     paper = "Bo Zhao, Konda Reddy Mopuri and Hakan Bilen. Dataset Condensation with Gradient Matching. ICLR 2021."
     paper_url = "https://arxiv.org/abs/2006.05929"
     Config = DCConfig
-
-    @classmethod
-    def default_config(cls, info: DatasetInfo, ipc: int, preset: str = "paper") -> DCConfig:
-        super().default_config(info, ipc, preset)  # validates the preset name
-        config = cls.Config()
-        if preset == "quick":  # tuned on a 2-core CPU (benchmarks/methods_accuracy.py)
-            cls._quick(config, info, ipc)
-        return config
-
-    @staticmethod
-    def _quick(config: DCConfig, info: DatasetInfo, ipc: int) -> None:
-        """The quick preset of DC and DSA (DSA inherits it), measured on the 2-core CPU (benchmarks/methods_accuracy.py).
-
-        Real init, real batches of 64 instead of 256 and image lr 1.0 (10x the paper's). IPC 1: 100
-        iterations; CIFAR-10 DC sets reached 25.9% after 30 iterations and 28.3% after 60 (176 s / 342 s, 3
-        quick evaluations each), where lr 0.1 gave 20.8% after 50 and 22.4% after 100. IPC > 1: 15 iterations
-        with a fifth of the reference's inner epochs; CIFAR-10 IPC 10 after a 15-minute budget (7 of 15
-        iterations): 37.3% at lr 1.0 vs 34.3% at lr 0.1 (random real 27.5%).
-        """
-        config.init, config.batch_real, config.lr_img = "real", 64, 1.0
-        if ipc == 1:
-            config.iterations = 100
-        else:
-            config.iterations = 15
-            config.inner_loop = max(1, get_loops(ipc)[1] // 5)
+    eval_augmentation = "dc"  # refdc main.py: DC sets are evaluated with get_daparam's DC augmentation
+    colour = "#636EFA"
+    preset_rules = (
+        PresetRule("quick", {"init": "real", "batch_real": 64, "lr_img": 1.0}, _QUICK_BASE),
+        PresetRule("quick", {"iterations": 100}, _QUICK_IPC1, ipcs=(1,)),
+        PresetRule("quick", {"iterations": 15}, _QUICK_IPCN, min_ipc=2),
+        PresetRule("quick", {"inner_loop": 10}, f"{_INNER} (IPC 10: 50); {_INNER_EXT} (IPC 2-9: 50)", min_ipc=2, max_ipc=10),
+        PresetRule("quick", {"inner_loop": 9}, f"{_INNER_EXT} (IPC 11: 45)", ipcs=(11,)),
+        PresetRule("quick", {"inner_loop": 8}, f"{_INNER_EXT} (IPC 12: 42)", ipcs=(12,)),
+        PresetRule("quick", {"inner_loop": 7}, f"{_INNER_EXT} (IPC 13-14: 38-36)", min_ipc=13, max_ipc=14),
+        PresetRule("quick", {"inner_loop": 6}, f"{_INNER_EXT} (IPC 15-16: 33-31)", min_ipc=15, max_ipc=16),
+        PresetRule("quick", {"inner_loop": 5}, f"{_INNER} (IPC 20: 25); {_INNER_EXT} (IPC 17-19: 29-26)",
+                   min_ipc=17, max_ipc=20),
+        PresetRule("quick", {"inner_loop": 4}, f"{_INNER_EXT} (IPC 21-25: 24-20)", min_ipc=21, max_ipc=25),
+        PresetRule("quick", {"inner_loop": 3}, f"{_INNER_EXT} (IPC 26-34: 19-15)", min_ipc=26, max_ipc=34),
+        PresetRule("quick", {"inner_loop": 4}, f"{_INNER} (IPC 30: 20)", ipcs=(30,)),
+        PresetRule("quick", {"inner_loop": 2}, f"{_INNER} (IPC 50: 10); {_INNER_EXT} (IPC 35-52: 14-10)",
+                   min_ipc=35, max_ipc=52),
+        PresetRule("quick", {"inner_loop": 3}, f"{_INNER} (IPC 40: 15)", ipcs=(40,)),
+        PresetRule("quick", {"inner_loop": 1}, f"{_INNER_EXT} (IPC 53 and more: 9 or less)", min_ipc=53),
+    )
 
     @property
     def loops(self) -> tuple[int, int]:

@@ -14,6 +14,9 @@ from .dc import DC, DCConfig
 
 @dataclass
 class DSAConfig(DCConfig):
+    """DC's defaults with refdc readme.md's DSA command: `--method DSA --init real` (main.py then sets
+    dsa=True and the readme's strategy for the dataset, augment.default_strategy)."""
+
     init: str = "real"
     dsa: bool = True
 
@@ -31,3 +34,6 @@ class DSA(DC):
     paper = "Bo Zhao and Hakan Bilen. Dataset Condensation with Differentiable Siamese Augmentation. ICML 2021."
     paper_url = "https://arxiv.org/abs/2102.08259"
     Config = DSAConfig
+    eval_augmentation = "dsa"  # refdc main.py: a DSA set is evaluated with DSA (args.dc_aug_param = None, dsa)
+    colour = "#EF553B"
+    # preset_rules: DC's (inherited), the same quick preset measured for both

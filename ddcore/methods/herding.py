@@ -2,7 +2,7 @@
 
 DC paper baseline (Zhao et al., ICLR 2021, Table 1; herding as in Welling 2009 / iCaRL), with
 distances between features of a ConvNet trained on the real training data (see
-ddcore/evaluation/features.py for how that network is trained and cached).
+ddcore/methods/selection.py for how that network is trained and cached, and the herding order).
 """
 from __future__ import annotations
 
@@ -10,14 +10,18 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.info import DatasetInfo
-from ..evaluation.features import class_pool, embed, embedding_network, herding_order
 from . import register_method
+from .base import PresetRule
 from .random import CoresetConfig, CoresetMethod
+from .selection import class_pool, embed, embedding_network, herding_order
 
 
 @dataclass
 class FeatureCoresetConfig(CoresetConfig):
+    """The paper preset: the DC paper (§4 baselines) takes features of a network trained on the training
+    set and every image of a class as a candidate; ours trains it one epoch on the whole training set
+    (what a CPU affords; the paper trained longer, benchmarks/README.md)."""
+
     embedding: str = "trained"  # 'trained': ConvNet trained on real data (cached); 'random': untrained, seeded
     embed_architecture: str = "convnet"
     embed_epochs: int = 1  # epochs of that training
@@ -28,23 +32,18 @@ class FeatureCoresetConfig(CoresetConfig):
     # so one network (cached on disk) serves every run on a dataset, as the paper's single trained model did
 
 
-def feature_config(preset: str) -> dict:
-    """'paper': whole training set (one epoch, what a CPU affords; the paper trained longer) and every
-    image a candidate; 'quick': 200 images per class for 2 epochs and 500 candidates per class."""
-    if preset == "quick":
-        return {"embed_epochs": 2, "embed_per_class": 200, "pool_per_class": 500}
-    return {"embed_epochs": 1, "embed_per_class": None, "pool_per_class": None}
+QUICK_FEATURES = PresetRule(
+    "quick", {"embed_epochs": 2, "embed_per_class": 200, "pool_per_class": 500},
+    "benchmarks/coresets.py --coreset-preset quick: features from a ConvNet trained 2 epochs on 200 images per class, "
+    "500 seeded candidates per class (one CIFAR-10 epoch on the whole set takes 10+ minutes on the 2-core CPU; the "
+    "quick features put herding above the DC paper's numbers at IPC 10, benchmarks/README.md)")
 
 
 class FeatureCoreset(CoresetMethod):
     """Shared by herding and k-center: features of each class's candidates, then an ordering."""
 
     Config = FeatureCoresetConfig
-
-    @classmethod
-    def default_config(cls, info: DatasetInfo, ipc: int, preset: str = "paper") -> FeatureCoresetConfig:
-        CoresetMethod.default_config.__func__(cls, info, ipc, preset)  # validates the preset name
-        return FeatureCoresetConfig(**feature_config(preset))
+    preset_rules = (QUICK_FEATURES,)
 
     def features(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self, "_net"):
@@ -67,6 +66,7 @@ class Herding(FeatureCoreset):
                    "as possible to the average feature of the whole class (features from a ConvNet trained on the data).")
     paper = "Welling, Herding Dynamical Weights to Learn, ICML 2009; baseline in Zhao et al., ICLR 2021"
     paper_url = "https://arxiv.org/abs/2006.05929"
+    colour = "#FFA15A"
 
     def select(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
         pool, feats = self.features(cls, generator)

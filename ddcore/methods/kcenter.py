@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.info import DatasetInfo
-from ..evaluation.features import kcenter_order
 from . import register_method
-from .herding import FeatureCoreset, FeatureCoresetConfig, feature_config
+from .herding import FeatureCoreset, FeatureCoresetConfig
+from .selection import kcenter_order
 
 
 @dataclass
@@ -33,11 +32,8 @@ class KCenter(FeatureCoreset):
     paper = "Sener & Savarese, Active Learning for CNNs: A Core-Set Approach, ICLR 2018; baseline in Zhao et al., ICLR 2021"
     paper_url = "https://arxiv.org/abs/1708.00489"
     Config = KCenterConfig
-
-    @classmethod
-    def default_config(cls, info: DatasetInfo, ipc: int, preset: str = "paper") -> KCenterConfig:
-        FeatureCoreset.default_config.__func__(cls, info, ipc, preset)  # validates the preset name
-        return KCenterConfig(**feature_config(preset))
+    colour = "#19D3F3"
+    # preset_rules: FeatureCoreset's (the quick feature network and candidate pool)
 
     def select(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
         pool, feats = self.features(cls, generator)

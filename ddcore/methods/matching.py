@@ -108,6 +108,10 @@ def apply_class_plans(x: torch.Tensor, plans: Sequence[list[DSAStep]], per_class
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class MatchingConfig(MethodConfig):
+    """Fields shared by DC, DSA and DM. Defaults from refdc main.py: SGD on the images with lr_img 0.1 and
+    momentum 0.5, batch_real 256; dsa off ('' strategy = the readme's strategy for the dataset,
+    augment.default_strategy); speed_mode is ours (fp32 = the reference's numbers)."""
+
     lr_img: float = 0.1  # SGD on the synthetic images
     momentum_img: float = 0.5
     batch_real: int = 256  # real images per class per matching step

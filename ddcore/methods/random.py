@@ -3,6 +3,9 @@
 Also home of `CoresetMethod`, the shared shape of the coreset baselines (random, herding, k-center):
 they finish in one step, keep real images unchanged, and record the chosen training indices in the
 set's metadata (config['indices']) so anyone can check the images are real.
+
+`random_real_set(data, ipc, seed)` is THE random-real baseline set: the same images (same indices) as
+the 'random' method run with that seed, without constructing a method.
 """
 from __future__ import annotations
 
@@ -10,14 +13,16 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..data.info import DatasetInfo
+from ..data import LoadedDataset
 from ..synthetic import SetMeta, SyntheticSet
 from . import register_method
-from .base import DistillMethod, MethodConfig
+from .base import DistillMethod, MethodConfig, step_generator
 
 
 @dataclass
 class CoresetConfig(MethodConfig):
+    """Ours: a coreset is chosen in one step from real images (DC paper §4 baselines)."""
+
     iterations: int = 1
     init: str = "real"
 
@@ -26,6 +31,7 @@ class CoresetMethod(DistillMethod):
     """One step: pick `ipc` training indices per class, then images = those real images (normalised)."""
 
     family = "coreset"
+    eval_augmentation = "dc"  # the DC paper evaluates its coreset baselines like DC sets (get_daparam)
     Config = CoresetConfig
 
     def initial_images(self) -> torch.Tensor:
@@ -83,20 +89,28 @@ class RandomSubset(CoresetMethod):
                    "baseline that shows how much a distillation method really adds.")
     paper = "Baseline in Zhao, Mopuri & Bilen, Dataset Condensation with Gradient Matching, ICLR 2021"
     paper_url = "https://arxiv.org/abs/2006.05929"
-
-    @classmethod
-    def default_config(cls, info: DatasetInfo, ipc: int, preset: str = "paper") -> CoresetConfig:
-        super().default_config(info, ipc, preset)
-        return CoresetConfig()
+    colour = "#616161"  # grey: the baseline, not a method
 
     def select(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, float]:
         idx = self.data.train.sample_class(cls, self.ipc, generator)
         return idx, self.mean_gap(cls, idx)
 
 
-def random_real_set(data, ipc: int, seed: int = 0) -> SyntheticSet:
-    """IPC random real training images per class (the baseline every method must beat)."""
-    g = torch.Generator().manual_seed(int(seed) + 12345)
-    idx = torch.cat([data.train.sample_class(c, ipc, g) for c in range(data.info.num_classes)])
-    meta = SetMeta.for_dataset(data.info, "random", ipc, seed=int(seed), notes="random real images (baseline)")
-    return SyntheticSet(data.normalize(data.train.images[idx]), torch.arange(data.info.num_classes).repeat_interleave(ipc), meta)
+def random_indices(data: LoadedDataset, ipc: int, seed: int = 0) -> torch.Tensor:
+    """The training indices the 'random' method picks with this seed: its one step draws them class by
+    class from the generator of iteration 0, stream 0 (`CoresetMethod._step` + `RandomSubset.select`)."""
+    g = step_generator(seed, 0, 0)
+    return torch.cat([data.train.sample_class(c, ipc, g).cpu() for c in range(data.info.num_classes)])
+
+
+def random_real_set(data: LoadedDataset, ipc: int, seed: int = 0) -> SyntheticSet:
+    """IPC random real training images per class (the baseline every method must beat), as a SyntheticSet
+    with metadata method='random': the same images as `create_method('random', data, ipc, seed=seed)`
+    after its one step, and the same config (with 'indices'), without building a method."""
+    if ipc < 1:
+        raise ValueError(f"IPC must be at least 1, not {ipc}")
+    idx = random_indices(data, ipc, seed)
+    config = {**asdict(CoresetConfig()), "indices": idx.tolist()}
+    meta = SetMeta.for_dataset(data.info, RandomSubset.name, ipc, config=config, seed=int(seed), iteration=1,
+                               notes="random real images (baseline)")
+    return SyntheticSet(data.normalize(data.train.images[idx]), data.train.labels[idx].clone(), meta)

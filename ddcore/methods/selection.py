@@ -1,4 +1,5 @@
-"""Feature space for the coreset baselines (herding, k-center): a ConvNet embedding of real images.
+"""Coreset selection: the feature space of herding and k-center (a ConvNet embedding of real
+images) and their greedy orderings. Used by methods/herding.py and methods/kcenter.py only.
 
 The DC paper (Zhao et al., ICLR 2021, §4 baselines) computes herding and k-center distances on
 features of a network trained on the training data. Training one on a whole dataset costs minutes
@@ -13,9 +14,9 @@ import torch
 from torch import nn
 
 from ..data import LoadedDataset
+from ..evaluation.reference import RealTraining, train_on_real
+from ..evaluation.trainer import build_seeded
 from ..models import create_model
-from .reference import RealTraining, train_on_real
-from .trainer import build_seeded
 
 _FEATURES: dict[tuple, torch.Tensor] = {}  # (network key, class, pool) -> features, within one process
 
