@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.navigation import PAGES
-from ddcore.store import RunStore
+from ddcore.platform.store import Store
 from tests.conftest import ROOT
 
 
@@ -20,9 +20,9 @@ def empty_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("DDCORE_HOME", str(home))
     yield home
-    from app.state import _manager_for
+    from app.state import _studio_for
 
-    _manager_for(str(home)).shutdown(wait=30)
+    _studio_for(str(home)).manager.shutdown(wait=30)
 
 
 def app() -> AppTest:
@@ -52,16 +52,16 @@ def test_every_page_renders_with_an_empty_store(empty_home) -> None:
             assert at.get("page_link"), "the Gallery links to Distill"
         if p.file == "compare.py":
             assert any("No finished runs yet" in i.value for i in at.info)
-    assert RunStore(empty_home).list_runs() == []  # looking around creates nothing
+    assert Store(empty_home).list_runs() == []  # looking around creates nothing
 
 
 def test_gallery_resume_switches_to_distill(empty_home) -> None:
     """Resume in the Gallery's run view goes to the Distill page (st.switch_page with the app's own page)."""
     import tests.tiny_method  # noqa: F401  (registers 'tinypull')
-    from ddcore.runner import RunSpec
+    from ddcore.tasks.distill import DistillSpec
 
-    spec = RunSpec(dataset="mnist", method="tinypull", ipc=2, overrides={"iterations": 3}, device="cpu")
-    record = RunStore(empty_home).create_run(spec.to_dict(), status="stopped")
+    spec = DistillSpec(dataset="mnist", method="tinypull", ipc=2, overrides={"iterations": 3}, device="cpu")
+    record = Store(empty_home).create_run(spec.stored(), status="stopped")
     at = app().run()
     at.switch_page(rel("gallery.py"))
     at.query_params["run"] = record.id

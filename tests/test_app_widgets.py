@@ -8,11 +8,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import tests.tiny_method  # noqa: F401  (registers 'tinypull')
-from app.widgets import fmt_accuracy, seed_count
-from ddcore.jobs import EvalSpec
-from ddcore.runner import RunSpec
-from ddcore.store import RunStore
+from app.widgets import fmt_accuracy
+from ddcore.platform.records import Subject
+from ddcore.platform.store import Store
+from ddcore.tasks.distill import DistillSpec
+from ddcore.tasks.evaluate import EvalSpec
 from tests.conftest import ROOT
+from tests.evalkit import store_result, stored_result
 
 
 @pytest.fixture
@@ -22,9 +24,9 @@ def home(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("DDCORE_HOME", str(root))
     yield root
-    from app.state import _manager_for
+    from app.state import _studio_for
 
-    _manager_for(str(root)).shutdown(wait=60)
+    _studio_for(str(root)).manager.shutdown(wait=60)
 
 
 def page(name: str, **query: str) -> AppTest:
@@ -48,24 +50,22 @@ def main_text(at: AppTest) -> str:
                      + [str(m.value) for m in at.main.metric])
 
 
-def one_run(store: RunStore, ipc: int = 2, seed: int = 0) -> str:
+def one_run(store: Store, ipc: int = 2, seed: int = 0) -> str:
     """A finished tinypull run, made by the pages' own job manager (so its job is on 'this server')."""
-    from app.state import job_manager
+    from app.state import studio
 
-    manager = job_manager()
-    job = manager.submit_distill(RunSpec(dataset="mnist", method="tinypull", ipc=ipc, seed=seed,
-                                         overrides={"iterations": 3}, device="cpu"), evaluate_after=False)
+    manager = studio().manager
+    job = manager.submit(DistillSpec(dataset="mnist", method="tinypull", ipc=ipc, seed=seed,
+                                     overrides={"iterations": 3}, device="cpu", evaluate_after=False))
     return manager.wait(job.id, 120).run_id
 
 
-ONE_NETWORK = {"mean": 0.905, "std": 0.0, "accuracies": [0.905], "seeds": [0]}
+ONE_NETWORK = stored_result(90.5, 0.0, [90.5])
 
 
-def save_eval(store: RunStore, run_id: str, record: dict, ipc: int = 2) -> EvalSpec:
-    spec = EvalSpec.for_run(run_id, architecture="convnet")
-    store.save_evaluation(spec.key(), record, subject=spec.subject, run_id=run_id, dataset="mnist", ipc=ipc,
-                          architecture="convnet", preset=spec.preset)
-    return spec
+def save_eval(store: Store, run_id: str, result) -> EvalSpec:
+    store_result(store, Subject.run(run_id), result)
+    return EvalSpec(Subject.run(run_id), architecture="convnet", seeds=len(result.seeds))
 
 
 # ---------------------------------------------------------------------------------------------- one network
@@ -74,23 +74,19 @@ def test_fmt_accuracy_says_one_network_instead_of_a_zero_spread() -> None:
     assert fmt_accuracy(61.5) == "61.5 %"
     assert fmt_accuracy(61.5, 1.2) == "61.5 ± 1.2 %"  # the old two-argument call is unchanged
     assert fmt_accuracy(61.5, 1.2, 3) == "61.5 ± 1.2 %"
-    assert fmt_accuracy(90.5, 0.0, n_seeds=1) == "90.5 % (one network)"
+    assert fmt_accuracy(90.5, 0.0, seeds=1) == "90.5 % (one network)"
     assert fmt_accuracy(90.5, None, 1) == "90.5 % (one network)"
-    assert seed_count({"accuracies": [0.9]}) == 1
-    assert seed_count({"mean": 0.9, "seeds": [0, 1, 2]}) == 3
-    assert seed_count({"mean": 0.9, "std": 0.01}) is None  # a record that does not say
-    assert seed_count(None) is None
 
 
 def test_pages_show_one_network_not_plus_minus_zero(home) -> None:
-    store = RunStore(home)
+    store = Store(home)
     a, b = one_run(store, seed=0), one_run(store, seed=1)
     save_eval(store, a, ONE_NETWORK)
-    save_eval(store, b, {"mean": 0.8, "std": 0.015, "accuracies": [0.79, 0.81], "seeds": [0, 1]})
+    save_eval(store, b, stored_result(80.0, 1.5, [78.5, 81.5]))
 
     at = ok(page("compare.py", runs=f"{a},{b}").run())
     values = [m.value for m in at.metric]
-    assert "90.5 %" in values and "80.0 ± 1.5 %" in values, values
+    assert "90.5 % (one network)" in values and "80.0 ± 1.5 %" in values, values
     assert "one network" in main_text(at) and "± 0.0" not in main_text(at)
 
     at = ok(page("gallery.py", run=a).run())
@@ -116,13 +112,13 @@ def test_pages_show_one_network_not_plus_minus_zero(home) -> None:
 
 # ---------------------------------------------------------------------------------------------- jobs panel
 def test_jobs_panel_shows_the_current_run_name_and_deleted_runs(home) -> None:
-    from app.state import job_manager
+    from app.state import studio
 
-    store = RunStore(home)
+    store = Store(home)
     run_id = one_run(store)
     old = store.get_run(run_id).name
     spec = save_eval(store, run_id, ONE_NETWORK)
-    job_manager().submit_evaluation(spec)  # reused from the store: done at once, named after the run
+    studio().submit(spec)  # reused from the store: done at once, named after the run
     at = ok(page("distill.py").run())
     assert old in sidebar_text(at)
 
@@ -141,7 +137,7 @@ def test_jobs_panel_shows_the_current_run_name_and_deleted_runs(home) -> None:
 def test_evaluate_sidebar_lists_a_started_job_and_its_cancellation(home) -> None:
     """Started on the Evaluate page: the sidebar lists it in the same run (it used to be drawn before the
     button was handled, and stayed 'No jobs yet' until a reload); Cancel redraws it."""
-    from app.state import job_manager
+    from app.state import studio
 
     # The paper preset takes minutes on a CPU: long enough to cancel it from the page.
     at = page("evaluate.py")
@@ -157,7 +153,7 @@ def test_evaluate_sidebar_lists_a_started_job_and_its_cancellation(home) -> None
     job_id = cancel[0].key.removeprefix("eval_cancel_")
     cancel[0].click()
     ok(at.run())
-    assert job_manager().wait(job_id, 120).status == "cancelled"
+    assert studio().manager.wait(job_id, 120).status == "cancelled"
     deadline = time.monotonic() + 30
     while "evaluate · cancelled" not in sidebar_text(at):
         assert time.monotonic() < deadline, sidebar_text(at)

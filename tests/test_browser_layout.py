@@ -18,17 +18,17 @@ WIDTHS = [(1280, 720), (1400, 1000), (420, 900)]
 @pytest.fixture(scope="module")
 def layout_server(tmp_path_factory):
     import tests.tiny_method  # noqa: F401  (registers 'tinypull')
-    from ddcore.jobs import JobManager
-    from ddcore.runner import RunSpec
-    from ddcore.store import RunStore
+    from ddcore.platform.queue import JobManager
+    from ddcore.platform.store import Store
+    from ddcore.tasks.distill import DistillSpec
 
     home = tmp_path_factory.mktemp("layout-home")
-    manager = JobManager(RunStore(home))
-    job = manager.submit_distill(RunSpec(dataset="mnist", method="tinypull", ipc=10, overrides={"iterations": 4},
-                                         device="cpu"), evaluate_after=False)
+    manager = JobManager(Store(home))
+    job = manager.submit(DistillSpec(dataset="mnist", method="tinypull", ipc=10, overrides={"iterations": 4},
+                                         device="cpu", evaluate_after=False))
     run_id = manager.wait(job.id, 120).run_id
     manager.shutdown()
-    assert RunStore(home).read_metrics(run_id), "the loss chart needs metrics"
+    assert Store(home).read_metrics(run_id), "the loss chart needs metrics"
     server = StreamlitServer(home)
     yield server, run_id
     server.stop()

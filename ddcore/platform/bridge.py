@@ -112,16 +112,20 @@ class Studio:
     def jobs(self, active: bool = False, kind: str | None = None) -> list[JobSnapshot]:
         """Snapshots, oldest first, one per job (named after their run as it is called now)."""
         out = []
-        names = {}
+        records: dict[str, RunRecord | None] = {}
         for job in self.manager.jobs(active=active, kind=kind):
             snap = job.snapshot()
-            if snap.run_id and snap.kind == "distill":
-                if snap.run_id not in names:
-                    record = self.store.get_run(snap.run_id)
-                    names[snap.run_id] = record.name if record else None
-                if names[snap.run_id] is None:
-                    continue  # its run was deleted
-                snap = _renamed(snap, names[snap.run_id])
+            if snap.run_id:
+                if snap.run_id not in records:
+                    records[snap.run_id] = self.store.get_run(snap.run_id)
+                record = records[snap.run_id]
+                if record is None:
+                    name = f"{snap.name} (run deleted)"
+                elif snap.kind == "evaluate":
+                    name = f"Evaluate {record.name} on {snap.spec.architecture} ({snap.spec.preset})"
+                else:
+                    name = record.name
+                snap = _renamed(snap, name)
             out.append(snap)
         return out
 
