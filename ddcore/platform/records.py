@@ -86,10 +86,13 @@ def content_key(**parts: Any) -> str:
 
 
 def evaluation_key(subject: Subject, architecture: str, preset: str, seeds: int, options: dict[str, Any]) -> str:
-    """The key of an evaluation: the content it measured (not the run's name or id) and how."""
+    """The key of an evaluation: what it measured (the subject and its content's fingerprint) and how.
+
+    The subject is part of it: the random-real baseline and a 'random' run of the same seed hold the same
+    images, and each keeps its own row."""
     identity = subject.fingerprint or f"{subject.kind}:{subject.dataset}"
-    return content_key(content=identity, architecture=architecture, preset=preset, seeds=int(seeds),
-                       options=options or {})
+    return content_key(subject=subject.kind, run=subject.run_id, content=identity, architecture=architecture,
+                       preset=preset, seeds=int(seeds), options=options or {})
 
 
 @dataclass(frozen=True)
