@@ -134,10 +134,18 @@ def mosaic(images: np.ndarray, labels: np.ndarray, per_class: int = 4, max_image
     return make_grid(_rgb(images), grid_rows, pad=1, scale=scale)
 
 
+# Streamlit 1.67 gives a fixed-width image `max-width: 100%` but not its container, so a grid wider than its
+# column overflowed it (onto the loss chart beside it). Style-only st.html takes no space on the page.
+_FIT_IMAGES_CSS = "<style>[data-testid='stImageContainer'] { max-width: 100%; }</style>"
+
+
 def show_image(image: np.ndarray, caption: str | None = None) -> None:
-    """st.image at the grid's own pixel size (never blurred by stretching), scaled down to its column's width
-    where the column is narrower ("content"; an integer width overflows the column in Streamlit 1.67)."""
-    st.image(image, caption=caption, width="content")
+    """st.image at the grid's own pixel size (never blurred by stretching), scaled down to fit a narrower column.
+
+    (width="content" would also fit the column, but stretches a narrow grid to the width of its caption.)
+    """
+    st.html(_FIT_IMAGES_CSS)
+    st.image(image, caption=caption, width=int(image.shape[1]))
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -72,7 +72,11 @@ if len(sets) < 2:
 
 max_ipc = max(s.hard_labels().bincount(minlength=info.num_classes).max().item() for _, s in sets)
 o1, o2 = st.columns([1, 3])
-per_class = o1.slider("Images per class shown", 1, max(1, int(max_ipc)), min(10, int(max_ipc)), key="compare_per")
+if max_ipc > 1:
+    per_class = o1.slider("Images per class shown", 1, int(max_ipc), min(10, int(max_ipc)), key="compare_per")
+else:  # IPC 1 sets: a slider from 1 to 1 raises StreamlitInvalidMinMaxError
+    per_class = 1
+    o1.caption("One image per class in each set.")
 classes = list(range(info.num_classes))
 if info.num_classes > 10:
     picked = o2.multiselect("Classes", info.class_names, default=list(info.class_names[:10]), key="compare_classes")

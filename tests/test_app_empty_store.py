@@ -1,5 +1,5 @@
 """What a new user sees first: every page through the real entry point (app/main.py and st.navigation),
-starting from an empty store; and the Gallery's links to other pages resolve."""
+starting from an empty store; the Gallery's links to other pages resolve; Compare takes first runs at IPC 1."""
 from __future__ import annotations
 
 import os
@@ -71,3 +71,25 @@ def test_gallery_resume_switches_to_distill(empty_home) -> None:
     no_exception(at, "after Resume")
     assert [t.value for t in at.title][:1] == ["Distill"]
     assert at.session_state["distill_run"] == record.id
+
+
+def test_compare_two_ipc1_runs(empty_home) -> None:
+    """Two IPC 1 runs (the smallest sets a new user makes): Compare shows them (its per-class slider from 1 to 1
+    raised StreamlitInvalidMinMaxError)."""
+    import tests.tiny_method  # noqa: F401
+    from ddcore.jobs import JobManager
+    from ddcore.runner import RunSpec
+
+    manager = JobManager(RunStore(empty_home))
+    try:
+        ids = [manager.wait(manager.submit_distill(RunSpec(dataset="mnist", method="tinypull", ipc=1, seed=seed,
+                                                           overrides={"iterations": 2}, device="cpu"),
+                                                   evaluate_after=False).id, 120).run_id for seed in (0, 1)]
+    finally:
+        manager.shutdown()
+    at = app().run()
+    at.switch_page(rel("compare.py"))
+    at.query_params["runs"] = ",".join(ids)
+    at.run()
+    no_exception(at, "compare")
+    assert len(at.get("image")) == 1 and any("One image per class" in c.value for c in at.caption)

@@ -1,5 +1,6 @@
 """Layout in headless Chromium: the Distill page's synthetic grid fits its column and stays clear of the loss
-chart at common widths (a 10-per-row MNIST grid once overflowed its column and the chart was drawn over it).
+chart at common widths (a 10-per-row MNIST grid once overflowed its column and the chart was drawn over it),
+and no image is stretched past its own pixels.
 
 Its own server and home: one finished 'tinypull' run (MNIST, IPC 10) made in this process; the server only
 reads the stored set, snapshots and metrics, so it needs no knowledge of the test method.
@@ -76,9 +77,11 @@ def test_distill_grid_fits_its_column_beside_the_chart(layout_server, browser, a
         assert chart is not None and _overlap(img, chart) <= tol, (width, boxes)  # not under the chart
         # Scaled to the column, not shrunk past it: as wide as the column allows, up to its own pixels.
         assert img["r"] - img["l"] >= min(boxes["natural"], col["r"] - col["l"]) - 2, (width, boxes)
-        for other in boxes["images"]:  # every image on the page stays inside its column and the window
+        for other in boxes["images"]:  # every image on the page stays inside its column and the window ...
             assert other["img"]["r"] <= other["col"]["r"] + tol and other["img"]["r"] <= boxes["viewport"] + tol, \
                 (width, other)
+            # ... and is never stretched past its own pixels (blurred), e.g. to the width of its caption
+            assert other["img"]["r"] - other["img"]["l"] <= other["natural"] + tol, (width, other)
         page.screenshot(path=str(artifacts_dir / f"layout-distill-{width}.png"))
     finally:
         context.close()
