@@ -24,6 +24,7 @@ def test_nothing_under_ddcore_imports_streamlit() -> None:
     assert not offenders
 
 
+@pytest.mark.slow  # ~5 s: a fresh interpreter imports torch and every ddcore module
 def test_importing_every_ddcore_module_does_not_load_streamlit() -> None:
     code = ("import importlib, pkgutil, sys, ddcore\n"
             "for m in pkgutil.walk_packages(ddcore.__path__, 'ddcore.'):\n"

@@ -10,8 +10,14 @@ from ddcore.models import create_model
 from ddcore.models.fast_cpu import chunked_backward, fast_embed, fast_forward, fast_logits, supports_fast_cpu
 
 
-@pytest.mark.parametrize("name,channels,size", [("convnet", 1, 28), ("convnet", 3, 32), ("convnetd4", 3, 32),
-                                                ("convnetw32", 1, 28), ("convnetnp", 3, 32), ("convnetmp", 1, 28)])
+def breadth(*values):
+    """A further architecture for the same check: only in the full run (the fast tier keeps the first cases)."""
+    return pytest.param(*values, marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("name,channels,size", [("convnet", 1, 28), ("convnet", 3, 32), breadth("convnetd4", 3, 32),
+                                                breadth("convnetw32", 1, 28), breadth("convnetnp", 3, 32),
+                                                breadth("convnetmp", 1, 28)])
 def test_same_features_and_logits_as_the_module(name: str, channels: int, size: int) -> None:
     torch.manual_seed(0)
     net = create_model(name, channels, 10, size)
@@ -53,8 +59,8 @@ def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got - want).norm() / want.norm().clamp_min(1e-12))
 
 
-@pytest.mark.parametrize("name,channels,size", [("convnetaswish", 1, 28), ("convnetaswish", 3, 32),
-                                                ("convnetas", 3, 28), ("convnetaswishbn", 3, 32)])
+@pytest.mark.parametrize("name,channels,size", [("convnetaswish", 1, 28), ("convnetaswishbn", 3, 32),
+                                                breadth("convnetaswish", 3, 32), breadth("convnetas", 3, 28)])
 def test_chunked_gradients_equal_autograd_of_the_module(name: str, channels: int, size: int) -> None:
     """With a smooth activation every parameter's gradient agrees to ~1e-5 (Winograd rounding, nothing more)."""
     torch.manual_seed(0)
@@ -75,9 +81,10 @@ def test_chunked_gradients_equal_autograd_of_the_module(name: str, channels: int
     assert max(_relative_error(p.grad, w) for p, w in zip(params, want) if w.ndim > 1) < 1e-4
 
 
-@pytest.mark.parametrize("name,channels,size", [("convnet", 1, 28), ("convnet", 3, 32), ("convnet", 3, 28),
-                                                ("convnetd4", 3, 32), ("convnetw32", 1, 28), ("convnetnp", 3, 16),
-                                                ("convnetmp", 1, 28), ("convnetal", 3, 32), ("convnetln", 3, 32)])
+@pytest.mark.parametrize("name,channels,size", [("convnet", 1, 28), ("convnet", 3, 32), breadth("convnet", 3, 28),
+                                                breadth("convnetd4", 3, 32), breadth("convnetw32", 1, 28),
+                                                breadth("convnetnp", 3, 16), breadth("convnetmp", 1, 28),
+                                                breadth("convnetal", 3, 32), breadth("convnetln", 3, 32)])
 def test_chunked_gradients_of_relu_nets_agree_within_rounding_of_the_kinks(name: str, channels: int, size: int) -> None:
     """ReLU nets: Winograd's ~4e-6 rounding flips the odd activation that sits at zero, which moves the gradients
     of the early layers by up to ~3e-3 of their norm (oneDNN in fp32 is itself 4e-4 from float64 here). Every
