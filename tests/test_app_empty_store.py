@@ -77,14 +77,14 @@ def test_compare_two_ipc1_runs(empty_home) -> None:
     """Two IPC 1 runs (the smallest sets a new user makes): Compare shows them (its per-class slider from 1 to 1
     raised StreamlitInvalidMinMaxError)."""
     import tests.tiny_method  # noqa: F401
-    from ddcore.jobs import JobManager
-    from ddcore.runner import RunSpec
+    from ddcore.platform.queue import JobManager
+    from ddcore.tasks.distill import DistillSpec
 
-    manager = JobManager(RunStore(empty_home))
+    manager = JobManager(Store(empty_home))
     try:
-        ids = [manager.wait(manager.submit_distill(RunSpec(dataset="mnist", method="tinypull", ipc=1, seed=seed,
-                                                           overrides={"iterations": 2}, device="cpu"),
-                                                   evaluate_after=False).id, 120).run_id for seed in (0, 1)]
+        ids = [manager.wait(manager.submit(DistillSpec(dataset="mnist", method="tinypull", ipc=1, seed=seed,
+                                                       overrides={"iterations": 2}, device="cpu",
+                                                       evaluate_after=False)).id, 120).run_id for seed in (0, 1)]
     finally:
         manager.shutdown()
     at = app().run()
