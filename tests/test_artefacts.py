@@ -89,6 +89,17 @@ class PullToMeans(DistillMethod):
         return {"loss": float(diff.pow(2).mean())}
 
 
+class NeedsTheUnmakeable(PullToMeans):
+    name = "needs-unmakeable"
+    title = "Needs an artefact no task makes (test method)"
+
+    @classmethod
+    def requires(cls, info, ipc, config, architecture):
+        return (Requirement.from_dict("no-such-artefact", {"dataset": info.name}),)
+
+
+if "needs-unmakeable" not in METHODS:
+    register_method(NeedsTheUnmakeable)
 if "toy-class-means" not in TASKS:
     register_task(ClassMeansTask)
 if "pull-to-means" not in METHODS:
@@ -141,3 +152,13 @@ def test_a_required_artefact_is_made_first_then_reused_and_guarded(tmp_path: Pat
         assert len(third.depends) == 1 and manager.wait(third.id, 60).status == "done"
     finally:
         manager.shutdown(wait=10)
+
+
+def test_an_artefact_no_task_makes_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    manager = JobManager(Store(tmp_path))
+    try:
+        with pytest.raises(LookupError, match="no task kind produces 'no-such-artefact' artefacts"):
+            manager.submit(DistillSpec(dataset="mnist", method="needs-unmakeable", ipc=1, device="cpu"))
+        assert manager.store.list_runs() == [] and manager.jobs() == []
+    finally:
+        manager.shutdown()

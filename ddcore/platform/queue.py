@@ -217,6 +217,9 @@ class JobManager:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job manager is shut down")
+        for requirement in task.requires(spec):  # an artefact nothing can make: refused before anything is stored
+            if self.store.get_artefact(requirement.key()) is None:
+                producer_of(requirement.kind)
         prepared = task.prepare(spec, self.store)
         with self._lock:
             if prepared.key is not None:

@@ -82,6 +82,7 @@ def requirements(spec: DistillSpec) -> tuple[Requirement, ...]:
     from ..data import get_dataset_info
     from ..methods import make_config, method_class
 
+    validate(spec)
     info = get_dataset_info(spec.dataset)
     config = make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
     return tuple(method_class(spec.method).requires(info, int(spec.ipc), config, spec.architecture))
