@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.conftest import ROOT
@@ -16,6 +17,7 @@ def ddcore(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                                             "HOME": str(Path.home())})
 
 
+@pytest.mark.slow
 def test_listings_name_every_registry_entry() -> None:
     from ddcore.data import list_datasets
     from ddcore.methods import METHODS
@@ -30,6 +32,7 @@ def test_listings_name_every_registry_entry() -> None:
         assert listed == set(names)
 
 
+@pytest.mark.slow
 def test_wrong_names_suggest_close_matches() -> None:
     out = ddcore("distill", "--dataset", "mnist", "--method", "herdng", "--ipc", "1")
     assert out.returncode == 2 and "Did you mean: herding" in out.stderr and "Traceback" not in out.stderr
@@ -37,6 +40,7 @@ def test_wrong_names_suggest_close_matches() -> None:
     assert out.returncode == 2 and "cifar10" in out.stderr
 
 
+@pytest.mark.slow
 def test_distill_a_coreset_then_show_it(tmp_path: Path) -> None:
     target = tmp_path / "r.ddset"
     out = ddcore("distill", "--dataset", "mnist", "--method", "random", "--ipc", "2", "--out", str(target), "--quiet")

@@ -178,6 +178,7 @@ def test_evaluation_subjects_are_validated_and_keyed_to_content(manager: JobMana
         EvalSpec(Subject.random("mnist", 10, 0)).key()
 
 
+@pytest.mark.slow
 def test_evaluation_job_stores_its_result_and_reuses_it(manager: JobManager, mnist) -> None:
     run = manager.submit(tiny(3), data=mnist)
     manager.wait(run.id, 30)
@@ -202,6 +203,7 @@ def test_evaluation_job_stores_its_result_and_reuses_it(manager: JobManager, mni
         manager.submit(EvalSpec(Subject.run("no-such-run")))
 
 
+@pytest.mark.slow
 def test_a_resumed_run_is_not_shown_the_accuracy_of_its_earlier_images(manager: JobManager, mnist) -> None:
     """Evaluations are keyed to the images: after a resume the run's accuracy is that of its new images."""
     from ddcore.tasks.distill import resume_spec

@@ -131,6 +131,7 @@ def cli(*args: str, plugin_root: Path, module: str, home: Path) -> subprocess.Co
 
 
 # ---------------------------------------------------------------------- (a) the CLI, in a fresh process
+@pytest.mark.slow
 def test_a_plugin_is_listed_and_distils_and_evaluates_with_its_augmentation(plugin, tmp_path) -> None:
     root, module, name = plugin
     out = cli("methods", plugin_root=root, module=module, home=tmp_path)

@@ -117,6 +117,7 @@ def _tiny_settings(at: AppTest, **fields) -> AppTest:
     return ok(at.run())
 
 
+@pytest.mark.slow
 def test_distill_start_pause_step_resume_finish(manager) -> None:
     from app.state import studio
 

@@ -107,6 +107,7 @@ def test_runs_of_a_dead_process_are_marked_interrupted(tmp_path: Path) -> None:
     assert store.get_run(mine.id).status == "running"  # this process is alive: its runs are left alone
 
 
+@pytest.mark.slow
 def test_killed_server_run_is_interrupted_then_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     """A real kill -9 of a process running a job; a new manager resumes the run where its checkpoint was."""
     import tests.tiny_method  # noqa: F401

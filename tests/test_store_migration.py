@@ -63,6 +63,7 @@ def test_old_runs_and_evaluations_show_unchanged(old_store) -> None:
     assert len(again.list_evaluations()) == 3
 
 
+@pytest.mark.slow
 def test_old_results_are_reused_and_the_stopped_run_resumes(old_store) -> None:
     root, old_runs, old_evals = old_store
     manager = JobManager(Store(root))
