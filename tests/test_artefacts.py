@@ -162,3 +162,32 @@ def test_an_artefact_no_task_makes_is_refused_before_anything_is_stored(tmp_path
         assert manager.store.list_runs() == [] and manager.jobs() == []
     finally:
         manager.shutdown()
+
+
+def test_the_gallery_lists_artefacts_with_their_users_and_deletes_them(tmp_path: Path, monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    mnist = load_dataset("mnist")
+    manager = JobManager(Store(tmp_path))
+    try:
+        job = manager.submit(DistillSpec(dataset="mnist", method="pull-to-means", ipc=1, device="cpu",
+                                         evaluate_after=False), data=mnist)
+        assert manager.wait(job.id, 60).status == "done"
+    finally:
+        manager.shutdown(wait=10)
+    record = Store(tmp_path).list_artefacts()[0]
+    monkeypatch.setenv("DDCORE_HOME", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "pages" / "gallery.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [s.value for s in at.subheader] == ["Artefacts"]
+    text = "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+    assert "class means of mnist" in text and "`class-means`" in text
+    assert f"by job `{record.producer['job']}`" in text  # lineage: the job that made it
+    assert "Used by: PULL-TO-MEANS · mnist · IPC 1" in text
+    assert any("cannot resume without it" in w.value for w in at.warning)  # said before deleting
+    at.checkbox(key=f"art_confirm_{record.key}").check().run()
+    at.button(key=f"art_delete_{record.key}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert Store(tmp_path).list_artefacts() == [] and not at.subheader
