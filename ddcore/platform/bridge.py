@@ -11,8 +11,7 @@ queue or the store. Specs and records are re-exported so a page needs nothing el
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,6 @@ class Studio:
     def __init__(self, home: str | Path | None = None) -> None:
         self.store = Store(home)
         self.manager = JobManager(self.store)
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ jobs
     def submit(self, spec: Any, *, name: str | None = None, data: Any = None, start_paused: bool = False) -> Job:
@@ -211,6 +209,4 @@ class Studio:
 
 
 def _renamed(snap: JobSnapshot, name: str | None) -> JobSnapshot:
-    from dataclasses import replace
-
     return snap if not name or name == snap.name else replace(snap, name=name)

@@ -50,8 +50,6 @@ from ..paths import home_dir
 from ..synthetic import SyntheticSet
 from .records import ACTIVE_RUN, RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 
-STATUSES = RUN_STATUSES
-ACTIVE = ACTIVE_RUN
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -174,11 +172,11 @@ class Store:
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update run field(s) {sorted(unknown)}")
-        if "status" in fields and fields["status"] not in STATUSES:
+        if "status" in fields and fields["status"] not in RUN_STATUSES:
             raise ValueError(f"unknown status {fields['status']!r}")
         if "spec" in fields:
             fields["spec"] = json.dumps(fields["spec"], default=str)
-        if fields.get("status") in ACTIVE:
+        if fields.get("status") in ACTIVE_RUN:
             fields.setdefault("owner", process_owner())
         fields["updated"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
@@ -214,7 +212,7 @@ class Store:
 
     def delete_run(self, run_id: str) -> None:
         record = self.get_run(run_id)
-        if record is not None and record.status in ACTIVE and _owner_alive(record.owner):
+        if record is not None and record.status in ACTIVE_RUN and _owner_alive(record.owner):
             raise RuntimeError(f"Run {run_id} is {record.status}; stop it before deleting it")
         self._execute("DELETE FROM evaluations WHERE run_id = ?", (run_id,))
         self._execute("DELETE FROM artefact_uses WHERE run_id = ?", (run_id,))
@@ -223,7 +221,7 @@ class Store:
 
     def mark_interrupted(self) -> list[str]:
         """Runs left queued/running/paused by a process that is gone become 'interrupted'."""
-        rows = self._execute(f"SELECT id, owner FROM runs WHERE status IN ({','.join('?' * len(ACTIVE))})", ACTIVE)
+        rows = self._execute(f"SELECT id, owner FROM runs WHERE status IN ({','.join('?' * len(ACTIVE_RUN))})", ACTIVE_RUN)
         lost = [r["id"] for r in rows if not _owner_alive(r["owner"])]
         for run_id in lost:
             self.update_run(run_id, status="interrupted",
