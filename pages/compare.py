@@ -12,7 +12,6 @@ from ddcore.data import DatasetNotFoundError, get_dataset_info
 from ddcore.platform.bridge import EvalSpec, Subject, SyntheticSetFileError
 
 studio = get_studio()
-store = studio.store  # the runs' set files
 MAX_RUNS = 4
 
 st.title("Compare")
@@ -62,7 +61,7 @@ except DatasetNotFoundError as e:
 sets = []
 for run_id in chosen:
     try:
-        s = store.load_set(run_id)
+        s = studio.run_set(run_id)
     except (SyntheticSetFileError, OSError) as e:
         st.error(f"{by_id[run_id].name}: {e}")
         continue

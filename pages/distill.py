@@ -323,7 +323,7 @@ def _timelapse() -> None:
     record = studio.run(run_id) if run_id else None
     if record is None:
         return
-    frames = studio.store.frame_iterations(run_id)
+    frames = studio.run_frames(run_id)
     st.divider()
     st.subheader("Timelapse")
     if len(frames) < 1:
@@ -344,7 +344,7 @@ def _timelapse() -> None:
         else:
             pos = 0
         it = frames[pos]
-        images, labels = studio.store.load_frame(run_id, it)
+        images, labels = studio.run_frame(run_id, it)
         show_image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
                    f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)")
     with right:

@@ -17,7 +17,6 @@ from ddcore.platform.bridge import (
     EvalSpec,
     Subject,
     available_devices,
-    collect,
     compare_published,
     custom_preset,
     latest,
@@ -57,7 +56,7 @@ def _keep(key: str, options: list) -> None:
 
 
 def _datasets_with_data() -> list[str]:
-    have = {r.dataset for r in studio.runs()} | {r.dataset for r in collect(studio.store)}
+    have = {r.dataset for r in studio.runs()} | {r.dataset for r in studio.results()}
     return [d for d in DATASETS if d in have] + [d for d in DATASETS if d not in have]
 
 
@@ -203,7 +202,7 @@ with tab_run:
         st.fragment(run_every=1.0 if polling else None)(_progress)()
 
 # ---------------------------------------------------------------------------------------------- results
-everything = collect(studio.store)  # every dataset: the published explorer compares across them
+everything = studio.results()  # every dataset: the published explorer compares across them
 all_rows = [r for r in everything if r.dataset == dataset]
 with tab_results:
     if not all_rows:

@@ -24,26 +24,14 @@ from ddcore.data import get_dataset_info
 from ddcore.platform.bridge import RUN_STATUSES, EvalSpec, Subject, SyntheticSetFileError
 
 studio = get_studio()
-store = studio.store  # the run's files (set, frames, metrics)
 ALL = "All"
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _thumbnail(run_id: str, updated: float, root: str) -> bytes | None:
     """A small grid (up to 6 images per class, 10 classes) of a run's set or its latest snapshot."""
-    images = labels = None
-    try:
-        s = store.load_set(run_id)
-        if s is not None:
-            images, labels = s.to_uint8(), s.hard_labels().numpy()
-    except (SyntheticSetFileError, OSError):
-        pass
-    if images is None:
-        frames = store.frame_iterations(run_id)
-        if not frames:
-            return None
-        images, labels = store.load_frame(run_id, frames[-1])
-    return png_bytes(mosaic(images, labels))
+    latest = studio.latest_images(run_id)
+    return png_bytes(mosaic(*latest)) if latest is not None else None
 
 
 def _open(run_id: str | None) -> None:
@@ -84,7 +72,7 @@ def _detail(run_id: str) -> None:
         (st.error if status == "failed" else st.info)(record.message)
 
     try:
-        synthetic = store.load_set(run_id)
+        synthetic = studio.run_set(run_id)
     except (SyntheticSetFileError, OSError) as e:
         synthetic = None
         st.error(f"The stored set file cannot be read: {e}")
@@ -101,25 +89,25 @@ def _detail(run_id: str) -> None:
                                width="stretch", on_click="ignore")
             d2.download_button("⬇ Images (zip of PNGs)", synthetic.to_png_zip(), f"{base}-images.zip",
                                "application/zip", width="stretch", on_click="ignore")
-            d3.download_button("⬇ Set file (.safetensors)", store.set_path(run_id).read_bytes(),
+            d3.download_button("⬇ Set file (.safetensors)", studio.run_set_bytes(run_id),
                                f"{base}.safetensors", "application/octet-stream", width="stretch",
                                on_click="ignore")
             show_image(labelled_grid(images, labels, info.class_names, scale=scale),
                        f"All {len(synthetic)} images at iteration {synthetic.meta.iteration:,}, one row per class")
         else:
-            frames = store.frame_iterations(run_id)
+            frames = studio.run_frames(run_id)
             if frames:
-                images, labels = store.load_frame(run_id, frames[-1])
+                images, labels = studio.run_frame(run_id, frames[-1])
                 show_image(labelled_grid(images, labels, info.class_names), f"Latest snapshot (iteration "
                            f"{frames[-1]:,}); the set file is written when the run ends")
             else:
                 st.caption("No images stored yet.")
     with tab_training:
-        metrics = store.read_metrics(run_id)
+        metrics = studio.run_metrics(run_id)
         c1, c2, c3 = st.columns(3)
         c1.metric("Iterations", f"{record.iteration:,} / {record.total:,}")
         c2.metric("Time", fmt_duration(record.elapsed_s))
-        c3.metric("Snapshots kept", len(store.frame_iterations(run_id)))
+        c3.metric("Snapshots kept", len(studio.run_frames(run_id)))
         if metrics:
             st.plotly_chart(loss_figure(metrics, height=320), width="stretch", key="gallery_loss")
         else:
@@ -147,7 +135,7 @@ def _detail(run_id: str) -> None:
         if synthetic is not None:
             st.caption("Method configuration stored with the set:")
             st.json(synthetic.meta.config, expanded=False)
-        st.caption(f"Folder: `{store.run_dir(run_id)}`")
+        st.caption(f"Folder: `{studio.run_folder(run_id)}`")
 
     st.divider()
     a1, a2, a3 = st.columns([3, 2, 2])
@@ -219,7 +207,7 @@ def _browse() -> None:
         cols = st.columns(per_row)
         for col, r in zip(cols, runs[start:start + per_row]):
             with col.container(border=True):
-                thumb = _thumbnail(r.id, r.updated, str(store.root))
+                thumb = _thumbnail(r.id, r.updated, studio.home)
                 if thumb:
                     st.image(thumb, width=220)
                 else:

@@ -92,6 +92,15 @@ def test_pages_and_app_import_only_the_bridge_and_the_registries() -> None:
     assert not offenders, offenders
 
 
+def test_pages_and_app_go_through_the_studio_not_around_it() -> None:
+    """No page reaches the Studio's store or queue (the bridge's methods are the narrow interface)."""
+    import re
+
+    offenders = [str(p.relative_to(ROOT)) for p in [*(ROOT / "pages").glob("*.py"), *(ROOT / "app").glob("*.py")]
+                 if re.search(r"\.(store|manager)\b\s*\.", p.read_text())]
+    assert not offenders, offenders
+
+
 def test_science_modules_never_import_the_platform_or_the_tasks() -> None:
     offenders = {}
     for name in SCIENCE:

@@ -84,6 +84,7 @@ class Studio:
     def __init__(self, home: str | Path | None = None) -> None:
         self.store = Store(home)
         self.manager = JobManager(self.store)
+        self.home = str(self.store.root)
 
     # ------------------------------------------------------------------ jobs
     def submit(self, spec: Any, *, name: str | None = None, data: Any = None, start_paused: bool = False) -> Job:
@@ -153,6 +154,38 @@ class Studio:
             raise RuntimeError("Stop the run before deleting it")
         self.store.delete_run(run_id)
 
+    # a run's files
+    def run_set(self, run_id: str) -> SyntheticSet | None:
+        """The run's stored set (None until it has one); a damaged file raises SyntheticSetFileError."""
+        return self.store.load_set(run_id)
+
+    def run_set_bytes(self, run_id: str) -> bytes:
+        return self.store.set_path(run_id).read_bytes()
+
+    def run_folder(self, run_id: str) -> Path:
+        return self.store.run_dir(run_id)
+
+    def run_metrics(self, run_id: str) -> list[dict[str, Any]]:
+        return self.store.read_metrics(run_id)
+
+    def run_frames(self, run_id: str) -> list[int]:
+        """Iterations of the stored snapshots (the timelapse)."""
+        return self.store.frame_iterations(run_id)
+
+    def run_frame(self, run_id: str, iteration: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.store.load_frame(run_id, iteration)
+
+    def latest_images(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """uint8 images and labels of the run's set, else of its newest snapshot, else None."""
+        try:
+            stored = self.store.load_set(run_id)
+        except (SyntheticSetFileError, OSError):
+            stored = None
+        if stored is not None:
+            return stored.to_uint8(), stored.hard_labels().numpy()
+        frames = self.store.frame_iterations(run_id)
+        return self.store.load_frame(run_id, frames[-1]) if frames else None
+
     def run_view(self, run_id: str) -> RunView | None:
         record = self.store.get_run(run_id)
         if record is None:
@@ -194,6 +227,10 @@ class Studio:
 
     def evaluations(self, run_id: str) -> list[EvaluationRecord]:
         return self.store.run_evaluations(run_id)
+
+    def results(self, dataset: str | None = None) -> list[ResultRow]:
+        """Every stored evaluation as a flat row (ddcore.results.collect)."""
+        return collect(self.store, dataset)
 
     # ------------------------------------------------------------------ artefacts
     def artefacts(self, kind: str | None = None) -> list[tuple[ArtefactRecord, list[RunRecord]]]:
