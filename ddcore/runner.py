@@ -8,7 +8,7 @@ CLI and the benchmarks all call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -18,8 +18,24 @@ from .device import resolve_device
 from .methods import DistillMethod, DivergenceError, create_method
 from .synthetic import SyntheticSet
 
-if TYPE_CHECKING:
-    from .tasks.distill import DistillSpec
+
+class RunSpecLike(Protocol):
+    """What the runner reads of a run's spec (ddcore.tasks.distill.DistillSpec is one)."""
+
+    dataset: str
+    method: str
+    ipc: int
+    preset: str
+    overrides: dict[str, Any]
+    architecture: str
+    model_kwargs: dict[str, Any]
+    seed: int
+    device: str
+    data_root: str | None
+    eval_every: int | None
+    eval_preset: str
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 STATE_VERSION = 1
 
@@ -39,7 +55,7 @@ class Snapshot:
 
 
 class Runner:
-    def __init__(self, spec: "DistillSpec", data: LoadedDataset | None = None, *,
+    def __init__(self, spec: RunSpecLike, data: LoadedDataset | None = None, *,
                  artefacts: dict[str, Any] | None = None) -> None:
         self.spec = spec
         self.device = resolve_device(spec.device)
