@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import re
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
@@ -181,6 +182,15 @@ def fmt_accuracy(mean: float | None, std: float | None = None, seeds: int | None
     return f"{mean:.1f} %" if std is None else f"{mean:.1f} ± {std:.1f} %"
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]$~|#])")
+
+
+def plain(text: str) -> str:
+    """A user's text (a run name) as literal text inside markdown: no links, images, emphasis, code, maths or
+    HTML can come out of it."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
 def spread(std: float | None, seeds: int | None) -> str | None:
     """How sure a mean is: '± s (std over n networks)', or 'one network' where a single network was trained."""
     if seeds == 1:
@@ -261,7 +271,7 @@ def jobs_panel(studio: Any, limit: int = 8) -> None:
     for snap in active + recent:
         where = f" · #{snap.position} in queue" if snap.position else ""
         pct = f" · {snap.progress:.0%}" if snap.status in ("running", "paused") and snap.total else ""
-        name = html.escape(snap.name).replace("*", "&#42;")  # a user's run name never becomes markup
+        name = plain(snap.name)  # a user's run name never becomes markup
         st.markdown(f"{STATUS_ICONS.get(snap.status, '•')} **{name}**  \n"
                     f"<span style='color:#6b7080;font-size:0.85em'>{snap.kind} · {snap.status}{where}{pct}</span>",
                     unsafe_allow_html=True)

@@ -94,7 +94,7 @@ def _distill(args: argparse.Namespace) -> int:
     control = EventControl()
     try:
         runner, outcome = distil(spec, data, store=store, run_id=run_id, recorder=_BarRecorder(bar), control=control)
-    except KeyboardInterrupt:  # distil saved nothing past the last checkpoint; the store run stays resumable
+    except KeyboardInterrupt:  # distil saved the set as it was and marked the store run stopped (resumable)
         print("\ninterrupted", file=sys.stderr)
         return 130
     finally:

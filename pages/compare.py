@@ -6,7 +6,7 @@ import torch
 
 from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
-from app.widgets import fmt_accuracy, init_from_query, png_bytes, show_image, side_by_side, status_badge, sync_query
+from app.widgets import fmt_accuracy, init_from_query, plain, png_bytes, show_image, side_by_side, status_badge, sync_query
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info
 from ddcore.platform.bridge import EvalSpec, Subject, SyntheticSetFileError
@@ -98,7 +98,7 @@ st.subheader("Accuracy")
 cols = st.columns(len(sets))
 for col, (record, _) in zip(cols, sets):
     with col.container(border=True):
-        st.markdown(f"**{record.name}**  \n{record.method.upper()} · IPC {record.ipc} · {record.architecture}")
+        st.markdown(f"**{plain(record.name)}**  \n{record.method.upper()} · IPC {record.ipc} · {record.architecture}")
         acc, std, seeds = record.accuracy, record.accuracy_std, record.accuracy_seeds
         st.metric("Quick evaluation", fmt_accuracy(acc, std, seeds))
         try:
@@ -110,5 +110,9 @@ for col, (record, _) in zip(cols, sets):
         if state.busy:
             st.caption("evaluating…")
         elif acc is None and state.spec is not None and st.button("Evaluate", key=f"cmp_eval_{record.id}"):
-            studio.submit(state.spec)
-            st.rerun()
+            try:
+                studio.submit(state.spec)
+            except (KeyError, ValueError, RuntimeError, OSError) as e:  # deleted or changed in another tab
+                st.error(f"Could not evaluate: {e}")
+            else:
+                st.rerun()

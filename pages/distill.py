@@ -17,6 +17,7 @@ from app.widgets import (
     labelled_grid,
     loss_figure,
     method_help,
+    plain,
     show_image,
     spread,
     status_badge,
@@ -230,7 +231,7 @@ def _live_view() -> None:
                 "shows its first images within seconds.")
         if active:
             snap = active[-1]
-            if st.button(f"Watch the run in progress: {snap.name}", key="watch_active"):
+            if st.button(f"Watch the run in progress: {plain(snap.name)}", key="watch_active"):
                 st.session_state.distill_run = snap.run_id
                 st.rerun()
         return
@@ -241,7 +242,7 @@ def _live_view() -> None:
         return
     record, snap, status = view.record, view.job, view.status
     header = st.container()
-    header.markdown(f"### {record.name}  \n{status_badge(status)}"
+    header.markdown(f"### {plain(record.name)}  \n{status_badge(status)}"
                     + (f" · position {snap.position} in the queue" if snap and snap.position else "")
                     + f" · `{run_id}`")
 
@@ -344,7 +345,11 @@ def _timelapse() -> None:
         else:
             pos = 0
         it = frames[pos]
-        images, labels = studio.run_frame(run_id, it)
+        try:
+            images, labels = studio.run_frame(run_id, it)
+        except OSError:  # thinned away by the live run between listing and reading: the next poll shows another
+            st.caption("That snapshot was just replaced by a newer one.")
+            return
         show_image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
                    f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)")
     with right:

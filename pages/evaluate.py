@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import exports, plots
 from app.state import studio as get_studio
-from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_sidebar, status_badge, sync_query
+from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_sidebar, plain, status_badge, sync_query
 from ddcore import published
 from ddcore.data import get_dataset_info, list_datasets
 from ddcore.models import list_models, model_descriptions
@@ -20,6 +20,7 @@ from ddcore.platform.bridge import (
     compare_published,
     custom_preset,
     latest,
+    preset_seeds,
     set_labels,
 )
 
@@ -29,7 +30,6 @@ DATASETS = [d for d in list_datasets() if d != "folder"]
 ARCHITECTURES = list_models()
 SUITE = [a for a in ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18") if a in ARCHITECTURES]
 PRESETS = ["quick", "paper", "custom"]
-PRESET_SEEDS = {"quick": 2, "paper": 5, "custom": 1}
 CHART_CONFIG = {"displaylogo": False, "displayModeBar": True,
                 "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -111,7 +111,7 @@ with tab_run:
                   key="eval_suite_btn")
     with right:
         preset = st.segmented_control("Preset", PRESETS, default="quick", key="eval_preset",
-                                      help="quick: few epochs, a 2000-image test subset, 2 seeds (CPU friendly). "
+                                      help="quick: few epochs, a 2000-image test subset, one network (CPU friendly; raise Seeds for a spread). "
                                            "paper: the DC/DSA/DM protocol (300 or 1000 epochs, full test set, "
                                            "5 seeds).") or "quick"
         preset_name = preset
@@ -124,7 +124,7 @@ with tab_run:
                                help="auto: DSA for DSA/DM/MTT sets, the DC paper's augmentation otherwise.")
             preset_name = custom_preset(epochs, test_limit or None, aug)
             st.caption(f"Preset name `{preset_name}`: the paper protocol's optimiser with these values.")
-        default_seeds = PRESET_SEEDS.get(preset, 1)
+        default_seeds = preset_seeds(preset_name)
         seeds = int(st.number_input("Seeds (networks per set and architecture)", 1, 20, default_seeds,
                                     key=f"eval_seeds_{preset}"))
         devices = ["auto"] + available_devices()
@@ -142,7 +142,7 @@ with tab_run:
 
     def make_spec(subject: Subject, arch: str) -> EvalSpec:
         return EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device,
-                        seeds=None if seeds == default_seeds else seeds)
+                        seeds=seeds)
 
     specs = [make_spec(s, a) for s, _ in subjects for a in archs]
     stored = sum(1 for s in specs if studio.evaluation_state(s).stored is not None)
@@ -179,14 +179,14 @@ with tab_run:
             extra = " (stored result reused)" if snap.reused else ""
             if snap.status == "running":
                 eta = f" · ETA {fmt_duration(snap.eta_s)}" if snap.eta_s is not None else ""
-                c1.progress(snap.progress, text=f"{snap.name} · {snap.progress:.0%} · {fmt_duration(snap.elapsed_s)}"
+                c1.progress(snap.progress, text=f"{plain(snap.name)} · {snap.progress:.0%} · {fmt_duration(snap.elapsed_s)}"
                                                 f" elapsed{eta}")
             elif snap.status == "queued":
-                c1.progress(0.0, text=f"{snap.name} · queued" + (f" #{snap.position}" if snap.position else ""))
+                c1.progress(0.0, text=f"{plain(snap.name)} · queued" + (f" #{snap.position}" if snap.position else ""))
             else:
                 acc = fmt_accuracy(snap.accuracy, snap.accuracy_std, getattr(snap.result, "seeds", None)) \
                     if snap.status == "done" else snap.message
-                c1.markdown(f"{status_badge(snap.status)} {snap.name}: **{acc}**{extra}")
+                c1.markdown(f"{status_badge(snap.status)} {plain(snap.name)}: **{acc}**{extra}")
             if snap.active and c2.button("Cancel", key=f"eval_cancel_{snap.id}"):
                 studio.stop(snap.id)
                 st.rerun()  # the whole page, so the sidebar's jobs panel shows it at once

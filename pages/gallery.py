@@ -15,6 +15,7 @@ from app.widgets import (
     labelled_grid,
     loss_figure,
     mosaic,
+    plain,
     png_bytes,
     show_image,
     status_badge,
@@ -64,7 +65,7 @@ def _detail(run_id: str) -> None:
     st.button("← All runs", on_click=_open, args=(None,), key="back")
     job = studio.active_job_for_run(run_id)
     status = job.status if job is not None else record.status
-    st.subheader(record.name)
+    st.subheader(plain(record.name))
     st.markdown(f"{status_badge(status)} · {record.method.upper()} on {get_dataset_info(record.dataset).display_name} "
                 f"· IPC {record.ipc} · {record.architecture} · preset {record.preset} · seed {record.seed} · "
                 f"created {fmt_when(record.created)} · `{run_id}`")
@@ -128,8 +129,12 @@ def _detail(run_id: str) -> None:
             st.info(f"Evaluation in progress: {state.job.progress:.0%}")
         elif synthetic is not None and state.stored is None and state.spec is not None \
                 and st.button("Evaluate (quick)", key="gallery_eval"):
-            studio.submit(state.spec)
-            st.rerun()
+            try:
+                studio.submit(state.spec)
+            except (KeyError, ValueError, RuntimeError, OSError) as e:  # deleted or changed in another tab
+                st.error(f"Could not evaluate: {e}")
+            else:
+                st.rerun()
     with tab_config:
         st.json(record.spec, expanded=True)
         if synthetic is not None:
@@ -166,7 +171,7 @@ def _detail(run_id: str) -> None:
     with a3:
         st.markdown("&nbsp;")
         with st.popover("🗑 Delete…", width="stretch"):
-            st.write(f"Delete **{record.name}** with its images, checkpoints and evaluations? This cannot be undone.")
+            st.write(f"Delete **{plain(record.name)}** with its images, checkpoints and evaluations? This cannot be undone.")
             sure = st.checkbox("Yes, delete it", key=f"confirm_{run_id}")
             if st.button("Delete permanently", type="primary", disabled=not sure, key=f"delete_{run_id}"):
                 try:
@@ -212,7 +217,7 @@ def _browse() -> None:
                     st.image(thumb, width=220)
                 else:
                     st.caption("no images yet")
-                st.markdown(f"**{r.name}**  \n{status_badge(r.status)} · acc "
+                st.markdown(f"**{plain(r.name)}**  \n{status_badge(r.status)} · acc "
                             f"{fmt_accuracy(r.accuracy, r.accuracy_std, r.accuracy_seeds)}")
                 st.caption(f"{fmt_when(r.created)} · it {r.iteration:,}/{r.total:,}")
                 st.button("Open", key=f"open_{r.id}", on_click=_open, args=(r.id,), width="stretch")
@@ -230,9 +235,9 @@ def _artefacts() -> None:
         with st.container(border=True):
             c1, c2 = st.columns([4, 1])
             producer = record.producer or {}
-            c1.markdown(f"**{record.name}** · `{record.kind}` · {record.size_bytes / 1e6:.2f} MB · made "
+            c1.markdown(f"**{plain(record.name)}** · `{plain(record.kind)}` · {record.size_bytes / 1e6:.2f} MB · made "
                         f"{fmt_when(record.created)} by job `{producer.get('job', '?')}`")
-            c1.caption("Used by: " + (", ".join(r.name for r in runs) if runs else "no run yet"))
+            c1.caption("Used by: " + (", ".join(plain(r.name) for r in runs) if runs else "no run yet"))
             with c2.popover("🗑 Delete", width="stretch"):
                 if runs:
                     st.warning(f"{len(runs)} run(s) used it; they keep their images but cannot resume without it.")

@@ -159,3 +159,19 @@ def test_evaluate_sidebar_lists_a_started_job_and_its_cancellation(home) -> None
         assert time.monotonic() < deadline, sidebar_text(at)
         time.sleep(0.3)
         ok(at.run())
+
+
+def test_a_run_name_is_shown_as_text_never_as_markup(home) -> None:
+    """Links, images, emphasis, code, maths and HTML in a run's name stay literal on the pages."""
+    from app.widgets import plain
+
+    name = "[click](http://example.com) ![x](http://example.com/x.png) *b* _i_ `c` $x$ <b>bold</b>"
+    assert plain(name) == (r"\[click\](http://example.com) !\[x\](http://example.com/x.png) \*b\* \_i\_ \`c\` "
+                           r"\$x\$ &lt;b&gt;bold&lt;/b&gt;")
+    store = Store(home)
+    run_id = one_run(store)
+    store.rename_run(run_id, name)
+    at = ok(page("gallery.py", run=run_id).run())
+    assert at.subheader[0].value == plain(name)
+    at = ok(page("distill.py").run())
+    assert f"**{plain(name)}**" in sidebar_text(at) and "<b>" not in sidebar_text(at)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import tests.tiny_method  # noqa: F401  (registers the 'tinypull' method)
 from ddcore.data import load_dataset
@@ -223,3 +224,66 @@ def test_a_resumed_run_is_not_shown_the_accuracy_of_its_earlier_images(manager: 
     assert record.iteration == 200 and record.accuracy is None  # the stored accuracy measured iteration ~6's images
     old = manager.store.run_evaluations(job.run_id)
     assert len(old) == 1 and old[0].subject.iteration == first.result.subject.iteration < 200
+
+
+def test_a_resume_that_never_runs_leaves_the_run_resumable(manager: JobManager, mnist) -> None:
+    """Cancelling a queued resume, or a resume refused at submission (a device this host lacks), puts the run
+    back as it was: still stopped, still resumable."""
+    from ddcore.tasks.distill import resume_spec
+
+    job = manager.submit(tiny(200, sleep_s=0.01), data=mnist)
+    wait_until(lambda: job.snapshot().iteration >= 3)
+    manager.stop(job.id)
+    manager.wait(job.id, 30)
+    blocker = manager.submit(tiny(300, sleep_s=0.01), data=mnist)  # holds the CPU slot: the resume stays queued
+    wait_until(lambda: blocker.status == "running")
+    queued = manager.submit(resume_spec(manager.store, job.run_id, evaluate_after=False), data=mnist)
+    assert queued.status == "queued" and manager.store.get_run(job.run_id).status == "queued"
+    manager.stop(queued.id)
+    assert queued.status == "cancelled"
+    assert manager.store.get_run(job.run_id).status == "stopped" and manager.store.get_run(job.run_id).resumable
+    manager.stop(blocker.id)
+    if not torch.cuda.is_available():
+        on_gpu = DistillSpec.from_dict({**resume_spec(manager.store, job.run_id).to_dict(), "device": "cuda",
+                                        "evaluate_after": False})
+        with pytest.raises(RuntimeError):
+            manager.submit(on_gpu, data=mnist)
+        assert manager.store.get_run(job.run_id).status == "stopped"
+
+
+def test_an_evaluation_queued_before_the_images_changed_is_not_stored_under_the_old_images(manager: JobManager,
+                                                                                             mnist) -> None:
+    from ddcore.platform.recorder import EventControl, NullRecorder
+    from ddcore.tasks.base import TaskContext
+    from ddcore.tasks.evaluate import EvaluateTask, prepare_spec
+
+    run = manager.submit(tiny(3), data=mnist)
+    manager.wait(run.id, 30)
+    spec, _ = prepare_spec(
+        EvalSpec(Subject.run(run.run_id), seeds=1, device="cpu", options={"epochs_no_aug": 1, "test_limit": 100}),
+        manager.store)
+    changed = manager.store.load_set(run.run_id)
+    changed.images += 0.5  # what a resumed run does to the stored set meanwhile
+    manager.store.save_set(run.run_id, changed)
+    ctx = TaskContext(store=manager.store, recorder=NullRecorder(), control=EventControl())
+    with pytest.raises(RuntimeError, match="changed since this evaluation was queued"):
+        EvaluateTask().run(spec, ctx)
+    assert manager.store.list_evaluations() == []
+
+
+def test_ctrl_c_in_the_loop_saves_the_run_as_stopped(mnist, tmp_path: Path) -> None:
+    from ddcore.tasks.distill import distil
+
+    store = Store(tmp_path)
+    spec = tiny(50)
+    run_id = store.create_run(spec.stored()).id
+
+    def interrupt(runner, row):
+        if row["iteration"] == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        distil(spec, mnist, store=store, run_id=run_id, on_step=interrupt)
+    record = store.get_run(run_id)
+    assert record.status == "stopped" and record.resumable and store.load_set(run_id).meta.iteration == 4
+    assert [r["iteration"] for r in store.read_metrics(run_id)] == [1, 2, 3, 4]

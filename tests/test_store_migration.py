@@ -83,3 +83,38 @@ def test_old_results_are_reused_and_the_stopped_run_resumes(old_store) -> None:
         assert [r["iteration"] for r in manager.store.read_metrics(stopped.id)] == list(range(1, 51))
     finally:
         manager.shutdown(wait=10)
+
+
+def test_two_processes_opening_an_old_store_at_once_migrate_it_once(old_store) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    root, _, old_evals = old_store
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+            "from ddcore.platform.store import Store\n"
+            f"print(len(Store({str(root)!r}).list_evaluations()))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-500:] for _, err in outs]
+    assert [out.strip() for out, _ in outs] == [str(len(old_evals))] * 3
+
+
+def test_an_unreadable_old_row_is_set_aside_not_fatal(old_store) -> None:
+    root, _, old_evals = old_store
+    db = sqlite3.connect(root / "studio.sqlite3")
+    first, second = [r[0] for r in db.execute("SELECT key FROM evaluations ORDER BY created").fetchall()[:2]]
+    record = json.loads(db.execute("SELECT record FROM evaluations WHERE key = ?", (first,)).fetchone()[0])
+    record["std"] = None  # the first release wrote a NaN std as null
+    db.execute("UPDATE evaluations SET record = ? WHERE key = ?", (json.dumps(record), first))
+    db.execute("UPDATE evaluations SET record = 'not json' WHERE key = ?", (second,))
+    db.commit()
+    db.close()
+    store = Store(root)
+    rows = collect(store)
+    assert len(rows) == len(old_evals) - 1  # the null std fell back to the index column; the broken row is set aside
+    kept = sqlite3.connect(root / "studio.sqlite3").execute(
+        "SELECT key, problem FROM evaluations_v0_unreadable").fetchall()
+    assert [k for k, _ in kept] == [second] and "JSONDecodeError" in kept[0][1]

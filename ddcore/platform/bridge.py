@@ -41,7 +41,7 @@ from .store import Store
 __all__ = ["ACTIVE_JOB", "RUN_STATUSES", "ArtefactRecord", "DistillSpec", "EvalDetail", "EvalSpec", "EvalState",
            "EvaluationRecord", "JobSnapshot", "ResultRow", "RunRecord", "RunView", "Studio", "Subject", "SyntheticSet",
            "SyntheticSetFileError", "available_devices", "collect", "default_home", "compare_published", "custom_preset", "detail",
-           "family_of", "latest", "make_grid", "published_architecture", "set_labels"]
+           "family_of", "latest", "make_grid", "preset_seeds", "published_architecture", "set_labels"]
 
 
 @dataclass(frozen=True)
@@ -150,8 +150,11 @@ class Studio:
         self.store.rename_run(run_id, name)
 
     def delete_run(self, run_id: str) -> None:
-        if self.active_job_for_run(run_id) is not None:
-            raise RuntimeError("Stop the run before deleting it")
+        """Refused while any job (its distillation or an evaluation of it) is queued or running."""
+        busy = [j for j in self.manager.jobs(active=True) if j.run_id == run_id]
+        if busy:
+            what = "the run" if any(j.kind == "distill" for j in busy) else "its evaluation"
+            raise RuntimeError(f"Stop {what} before deleting it")
         self.store.delete_run(run_id)
 
     # a run's files
@@ -184,7 +187,10 @@ class Studio:
         if stored is not None:
             return stored.to_uint8(), stored.hard_labels().numpy()
         frames = self.store.frame_iterations(run_id)
-        return self.store.load_frame(run_id, frames[-1]) if frames else None
+        try:
+            return self.store.load_frame(run_id, frames[-1]) if frames else None
+        except OSError:  # thinned or deleted between listing and reading
+            return None
 
     def run_view(self, run_id: str) -> RunView | None:
         record = self.store.get_run(run_id)
@@ -208,9 +214,18 @@ class Studio:
             else:
                 frames = self.store.frame_iterations(run_id)
                 if frames:
-                    images, labels = self.store.load_frame(run_id, frames[-1])
-                    image_iteration = frames[-1]
-        metrics = tuple(snap.metrics) if snap is not None and snap.metrics else tuple(self.store.read_metrics(run_id))
+                    try:
+                        images, labels = self.store.load_frame(run_id, frames[-1])
+                        image_iteration = frames[-1]
+                    except OSError:  # thinned between listing and reading: the next poll shows one
+                        pass
+        if live and snap is not None and snap.metrics:
+            # a resumed job holds the rows since its resume: the stored ones before them come first
+            first = snap.metrics[0].get("iteration", 1)
+            earlier = [r for r in self.store.read_metrics(run_id) if r.get("iteration", 0) < first] if first > 1 else []
+            metrics = tuple(earlier) + tuple(snap.metrics)
+        else:
+            metrics = tuple(self.store.read_metrics(run_id))
         return RunView(record, snap, status, live, iteration, total, images, labels, image_iteration, metrics)
 
     # ------------------------------------------------------------------ evaluations
@@ -243,6 +258,13 @@ class Studio:
 
     def delete_artefact(self, key: str, force: bool = False) -> None:
         self.store.delete_artefact(key, force=force)
+
+
+def preset_seeds(preset: str) -> int:
+    """How many networks an evaluation preset trains by default (quick: 1, paper: 5)."""
+    from ..evaluation.protocol import get_preset
+
+    return int(get_preset(preset).num_seeds)
 
 
 def _renamed(snap: JobSnapshot, name: str | None) -> JobSnapshot:

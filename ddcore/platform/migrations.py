@@ -29,12 +29,18 @@ def _legacy_subject(text: str, row: Any, record: dict[str, Any]) -> Subject:
                        ipc=row["ipc"])
 
 
-def _percent_record(record: dict[str, Any]) -> EvalResult:
-    """The version-0 evaluator's fractions become percent (training curves too)."""
+def _percent(value: Any) -> float:
+    return 100.0 * float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def _percent_record(record: dict[str, Any], row: Any) -> EvalResult:
+    """The version-0 evaluator's fractions become percent (training curves too); a mean or std the record
+    lacks (stored as null when it was NaN) comes from the index row, which held percent already."""
     out = dict(record)
-    out["accuracies"] = [100.0 * a for a in record.get("accuracies", [])]
-    out["mean"], out["std"] = 100.0 * float(record["mean"]), 100.0 * float(record["std"])
-    out["per_class_accuracy"] = [100.0 * a for a in record.get("per_class_accuracy", [])]
+    out["accuracies"] = [_percent(a) for a in record.get("accuracies") or []]
+    out["mean"] = _percent(record["mean"]) if isinstance(record.get("mean"), (int, float)) else float(row["mean"] or 0)
+    out["std"] = _percent(record["std"]) if isinstance(record.get("std"), (int, float)) else float(row["std"] or 0)
+    out["per_class_accuracy"] = [_percent(a) for a in record.get("per_class_accuracy") or []]
     curves = dict(record.get("curves") or {})
     for name, values in list(curves.items()):
         if name.startswith("train_acc_"):
@@ -44,52 +50,60 @@ def _percent_record(record: dict[str, Any]) -> EvalResult:
 
 
 def migrate_v0(store: "Store") -> None:
-    """Runs get their set's fingerprint; evaluations are re-keyed to content and converted to percent."""
+    """Runs get their set's fingerprint; evaluations are re-keyed to content and converted to percent.
+
+    Runs inside the caller's transaction (Store.__init__). A row that cannot be read as an evaluation is
+    kept, unchanged, in the table `evaluations_v0_unreadable` rather than stopping the store from opening."""
     db = store._db
     from ..evaluation.api import set_fingerprint
     from ..synthetic import SyntheticSetFileError
 
-    db.execute("BEGIN")
-    try:
-        db.execute("ALTER TABLE runs ADD COLUMN fingerprint TEXT DEFAULT ''")
-        runs = {}
-        for row in db.execute("SELECT id FROM runs").fetchall():
-            fingerprint, iteration = "", None
-            try:
-                synthetic = store.load_set(row["id"])
-            except (SyntheticSetFileError, OSError):
-                synthetic = None
-            if synthetic is not None:
-                fingerprint, iteration = set_fingerprint(synthetic.images, synthetic.labels), synthetic.meta.iteration
-            runs[row["id"]] = (fingerprint, iteration)
-            db.execute("UPDATE runs SET fingerprint = ? WHERE id = ?", (fingerprint, row["id"]))
-        old = db.execute("SELECT * FROM evaluations").fetchall()
-        db.execute("ALTER TABLE evaluations RENAME TO evaluations_v0")
-        db.execute("DROP INDEX IF EXISTS evaluations_run")
-        db.execute(
-            "CREATE TABLE evaluations (key TEXT PRIMARY KEY, run_id TEXT, subject TEXT NOT NULL, subject_kind TEXT "
-            "NOT NULL, dataset TEXT, ipc INTEGER, fingerprint TEXT, iteration INTEGER, architecture TEXT NOT NULL, "
-            "preset TEXT NOT NULL, seeds INTEGER NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, created REAL NOT "
-            "NULL, record TEXT NOT NULL)")
-        for row in old:
+    db.execute("ALTER TABLE runs ADD COLUMN fingerprint TEXT DEFAULT ''")
+    runs = {}
+    for row in db.execute("SELECT id FROM runs").fetchall():
+        fingerprint, iteration = "", None
+        try:
+            synthetic = store.load_set(row["id"])
+        except (SyntheticSetFileError, OSError):
+            synthetic = None
+        if synthetic is not None:
+            fingerprint, iteration = set_fingerprint(synthetic.images, synthetic.labels), synthetic.meta.iteration
+        runs[row["id"]] = (fingerprint, iteration)
+        db.execute("UPDATE runs SET fingerprint = ? WHERE id = ?", (fingerprint, row["id"]))
+    old = db.execute("SELECT * FROM evaluations").fetchall()
+    db.execute("ALTER TABLE evaluations RENAME TO evaluations_v0")
+    db.execute("DROP INDEX IF EXISTS evaluations_run")
+    db.execute(
+        "CREATE TABLE evaluations (key TEXT PRIMARY KEY, run_id TEXT, subject TEXT NOT NULL, subject_kind TEXT "
+        "NOT NULL, dataset TEXT, ipc INTEGER, fingerprint TEXT, iteration INTEGER, architecture TEXT NOT NULL, "
+        "preset TEXT NOT NULL, seeds INTEGER NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, created REAL NOT "
+        "NULL, record TEXT NOT NULL)")
+    unreadable = []
+    for row in old:
+        try:
             record = json.loads(row["record"])
             subject = _legacy_subject(row["subject"], row, record)
-            if subject.kind == "run":
-                fingerprint, iteration = runs.get(subject.run_id, ("", None))
-                if fingerprint and fingerprint == subject.fingerprint:  # measured the set the run has now
-                    subject = Subject.run(subject.run_id, subject.dataset, fingerprint, iteration, subject.ipc)
-            result = _percent_record(record)
-            architecture, preset = row["architecture"] or result.architecture, row["preset"] or result.preset
-            key = evaluation_key(subject, architecture, preset, len(result.seeds), {})
-            db.execute(
-                "INSERT OR REPLACE INTO evaluations (key, run_id, subject, subject_kind, dataset, ipc, fingerprint, "
-                "iteration, architecture, preset, seeds, mean, std, created, record) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (key, subject.run_id, json.dumps(subject.to_dict()), subject.kind, subject.dataset, subject.ipc,
-                 subject.fingerprint, subject.iteration, architecture, preset, len(result.seeds), result.mean,
-                 result.std, row["created"], json.dumps(result.to_dict())))
-        db.execute("DROP TABLE evaluations_v0")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+            result = _percent_record(record, row)
+        except (ValueError, KeyError, TypeError) as e:
+            unreadable.append((row, f"{type(e).__name__}: {e}"))
+            continue
+        if subject.kind == "run":
+            fingerprint, iteration = runs.get(subject.run_id, ("", None))
+            if fingerprint and fingerprint == subject.fingerprint:  # measured the set the run has now
+                subject = Subject.run(subject.run_id, subject.dataset, fingerprint, iteration, subject.ipc)
+        architecture, preset = row["architecture"] or result.architecture, row["preset"] or result.preset
+        key = evaluation_key(subject, architecture, preset, len(result.seeds), {})
+        db.execute(
+            "INSERT OR REPLACE INTO evaluations (key, run_id, subject, subject_kind, dataset, ipc, fingerprint, "
+            "iteration, architecture, preset, seeds, mean, std, created, record) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (key, subject.run_id, json.dumps(subject.to_dict()), subject.kind, subject.dataset, subject.ipc,
+             subject.fingerprint, subject.iteration, architecture, preset, len(result.seeds), result.mean,
+             result.std, row["created"], json.dumps(result.to_dict())))
+    if unreadable:
+        db.execute("CREATE TABLE evaluations_v0_unreadable AS SELECT * FROM evaluations_v0 WHERE 0")
+        db.execute("ALTER TABLE evaluations_v0_unreadable ADD COLUMN problem TEXT")
+        for row, problem in unreadable:
+            db.execute(f"INSERT INTO evaluations_v0_unreadable VALUES ({','.join('?' * (len(row.keys()) + 1))})",
+                       (*tuple(row), problem))
+    db.execute("DROP TABLE evaluations_v0")

@@ -109,6 +109,7 @@ class Job:
         self.kind, self.spec, self.device, self.run_id, self.key = kind, spec, device, run_id, key
         self.depends: list[Job] = []
         self.data: Any = None
+        self.prepared: Any = None  # what the task's prepare decided (ddcore.tasks.Prepared)
         self.started = False
         self._cond = threading.Condition()
         self._stop = self._paused = False
@@ -154,7 +155,10 @@ class Job:
         self.publish(images=images, labels=labels, class_names=class_names, frame=self._snap.frame + 1)
 
     def state(self, status: str) -> None:
-        self.publish(status=status)
+        """Running or paused, as the controls stand now (read and published together, so a pause or resume
+        arriving in between is never shown wrongly)."""
+        with self._cond:
+            self.publish(status="paused" if self._paused and not self._stop else "running")
 
     # ---------------------------------------------------------------- Control
     def request(self, *, stop: bool | None = None, paused: bool | None = None, step: bool = False) -> None:
@@ -217,35 +221,43 @@ class JobManager:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job manager is shut down")
-        for requirement in task.requires(spec):  # an artefact nothing can make: refused before anything is stored
+        # Everything that can refuse the submission runs before `prepare` writes anything.
+        for requirement in task.requires(spec):  # an artefact nothing can make
             if self.store.get_artefact(requirement.key()) is None:
                 producer_of(requirement.kind)
+        device = resolve_device(getattr(spec, "device", "auto")).type  # e.g. cuda asked for on a CPU-only host
+        if name is not None and not (0 < len(name.strip()) <= 200):
+            raise ValueError("A run needs a name of 1 to 200 characters")
         prepared = task.prepare(spec, self.store)
-        with self._lock:
-            if prepared.key is not None:
-                for job in self._jobs.values():
-                    if job.key == prepared.key and (job.status in ACTIVE_JOB or prepared.reused is not None):
-                        return job
-        device = resolve_device(getattr(prepared.spec, "device", "auto")).type
-        job = Job(task.kind, prepared.spec, name or prepared.name, device, prepared.run_id, task.controls,
-                  prepared.key)
-        job.data = data
-        if name and prepared.run_id:
-            self.store.rename_run(prepared.run_id, name)
-        if prepared.reused is not None:
-            job.publish(status="done", result=prepared.reused, reused=True, iteration=1, total=1)
-            job.finished.set()
+        try:
             with self._lock:
-                self._jobs[job.id] = job
-                self._order.append(job.id)
-            return job
-        for requirement in task.requires(prepared.spec):
-            if self.store.get_artefact(requirement.key()) is None:
-                producer = producer_of(requirement.kind)
-                job.depends.append(self.submit(producer.spec_for(requirement, job.device), data=data))
-        if start_paused and "pause" in task.controls:
-            job.request(paused=True)
-        return self._enqueue(job)
+                if prepared.key is not None:
+                    for job in self._jobs.values():  # the same work in flight, or already done on this server
+                        if job.key == prepared.key and (job.status in ACTIVE_JOB or
+                                                        (prepared.reused is not None and job.status == "done")):
+                            return job
+            job = Job(task.kind, prepared.spec, name or prepared.name, device, prepared.run_id, task.controls,
+                      prepared.key)
+            job.data, job.prepared = data, prepared
+            if name and prepared.run_id:
+                self.store.rename_run(prepared.run_id, name)
+            if prepared.reused is not None:
+                job.publish(status="done", result=prepared.reused, reused=True, iteration=1, total=1)
+                job.finished.set()
+                with self._lock:
+                    self._jobs[job.id] = job
+                    self._order.append(job.id)
+                return job
+            for requirement in task.requires(prepared.spec):
+                if self.store.get_artefact(requirement.key()) is None:
+                    producer = producer_of(requirement.kind)
+                    job.depends.append(self.submit(producer.spec_for(requirement, job.device), data=data))
+            if start_paused and "pause" in task.controls:
+                job.request(paused=True)
+            return self._enqueue(job)
+        except BaseException:
+            task.release(prepared, self.store, "Could not be queued.")
+            raise
 
     def _enqueue(self, job: Job) -> Job:
         with self._lock:
@@ -263,16 +275,16 @@ class JobManager:
         job.request(paused=True)
         if job.status == "running":
             job.publish(status="paused")
-            if job.run_id:
-                self.store.update_run(job.run_id, status="paused")
+            if job.run_id and job.kind == "distill":  # only while the run is still running (not already saved 'done')
+                self.store.update_run_if(job.run_id, "running", status="paused")
 
     def resume(self, job_id: str) -> None:
         job = self._controllable(job_id, "pause")
         job.request(paused=False)
         if job.status == "paused":
             job.publish(status="running")
-            if job.run_id:
-                self.store.update_run(job.run_id, status="running")
+            if job.run_id and job.kind == "distill":
+                self.store.update_run_if(job.run_id, "paused", status="running")
 
     def step(self, job_id: str) -> None:
         """One more unit of work while paused (pauses a running job first)."""
@@ -289,9 +301,14 @@ class JobManager:
                 job.request(stop=True)
                 job.publish(status="cancelled", message="Cancelled before it started")
                 job.finished.set()
-                if job.run_id and job.kind == "distill":
-                    self.store.update_run(job.run_id, status="cancelled", message="Cancelled before it started.")
-                return
+                if job.prepared is not None:
+                    TASKS.get(job.kind).release(job.prepared, self.store, "Cancelled before it started.")
+                cancelled = True
+            else:
+                cancelled = False
+        if cancelled:
+            self._schedule()  # jobs that waited on this one fail now, others may start
+            return
         job.request(stop=True)
 
     cancel = stop
@@ -370,8 +387,8 @@ class JobManager:
                     d = failed[0].snapshot()
                     job.publish(status="failed", message=f"needs {d.name}, which {d.status}: {d.message}".strip(": "))
                     job.finished.set()
-                    if job.run_id and job.kind == "distill":
-                        self.store.update_run(job.run_id, status="failed", message=job.snapshot().message)
+                    if job.prepared is not None:
+                        TASKS.get(job.kind).release(job.prepared, self.store, job.snapshot().message)
                     continue
                 if any(not d.finished.is_set() for d in job.depends):
                     continue
@@ -386,7 +403,7 @@ class JobManager:
         try:
             if job.device == "cpu":
                 set_threads(self.threads)
-            job.publish(status="paused" if job.paused_requested else "running", message="")
+            job.state("running")
             artefacts = {r.kind: self.store.get_artefact(r.key()) for r in task.requires(job.spec)}
             missing = [kind for kind, rec in artefacts.items() if rec is None]
             if missing:
@@ -395,13 +412,15 @@ class JobManager:
                               artefacts=artefacts, data=job.data)  # type: ignore[arg-type]
             result = task.run(job.spec, ctx)
             status = getattr(result, "status", "done")
-            followups: tuple[str, ...] = ()
-            with self._lock:
-                closed = self._closed
-            if not closed:
-                followups = tuple(self.submit(s, data=job.data).id for s in getattr(result, "followups", ()))
-            job.publish(status=status if status in JOB_STATUSES else "done", result=result, followups=followups,
-                        message=getattr(result, "message", "") or "")
+            message = getattr(result, "message", "") or ""
+            followups: list[str] = []
+            for follow in getattr(result, "followups", ()):  # never changes the outcome of the task itself
+                try:
+                    followups.append(self.submit(follow, data=job.data).id)
+                except Exception as e:
+                    message = (message + " " if message else "") + f"(a follow-up was not queued: {error_message(e)})"
+            job.publish(status=status if status in JOB_STATUSES else "done", result=result,
+                        followups=tuple(followups), message=message)
         except Cancelled as e:
             job.publish(status="cancelled", message=str(e))
         except BaseException as e:  # never let a job take the server down

@@ -108,12 +108,17 @@ class RunRecorder:
         self.last_store = time.monotonic()
         self.last_checkpoint = -1
 
-    def start(self, runner: Any, resumed: bool) -> None:
+    def start(self, runner: Any, resumed: bool, paused: bool = False) -> None:
         m = runner.method
-        if resumed:
+        if resumed:  # what came after the checkpoint is redone: drop its metrics and snapshots
             self.store.truncate_metrics(self.run_id, m.iteration)
+            self.store.drop_frames(self.run_id, [i for i in self.store.frame_iterations(self.run_id) if i > m.iteration])
+            from .store import HistoryWriter
+
+            self.history = HistoryWriter(self.store, self.run_id)  # its stride from the frames that remain
         self.last_checkpoint = m.iteration
-        self.store.update_run(self.run_id, status="running", message="", total=int(m.total_iterations))
+        self.store.update_run(self.run_id, status="paused" if paused else "running", message="",
+                              total=int(m.total_iterations))
         self.history.offer(m.iteration, lambda: _frame(runner), force=m.iteration == 0)
 
     def step(self, runner: Any, row: dict[str, Any]) -> None:

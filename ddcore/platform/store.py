@@ -128,18 +128,28 @@ class Store:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            legacy = version == 0 and self._db.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name='runs'").fetchone() is not None
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.db_path} was written by a newer DD Studio (schema {version}; this one "
-                                   f"reads up to {SCHEMA_VERSION})")
-            if legacy:
-                from .migrations import migrate_v0
+            # One write transaction for the version check, a migration, the schema and the new version: a second
+            # process opening the same store waits here, then finds it migrated; a crash leaves it as it was.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(f"{self.db_path} was written by a newer DD Studio (schema {version}; this "
+                                       f"one reads up to {SCHEMA_VERSION})")
+                legacy = version == 0 and self._db.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name='runs'").fetchone() is not None
+                if legacy:
+                    from .migrations import migrate_v0
 
-                migrate_v0(self)
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    migrate_v0(self)
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -181,6 +191,16 @@ class Store:
         fields["updated"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
         self._execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+
+    def update_run_if(self, run_id: str, expected_status: str, **fields: Any) -> bool:
+        """update_run only while the run's status is `expected_status` (checked and written under the store's
+        lock, so a writer in this process that moved the run on, e.g. to 'done', wins); True if updated."""
+        with self._lock:
+            record = self.get_run(run_id)
+            if record is None or record.status != expected_status:
+                return False
+            self.update_run(run_id, **fields)
+            return True
 
     def get_run(self, run_id: str) -> RunRecord | None:
         rows = self._execute(_RUN_SELECT + " WHERE r.id = ?", (run_id,))

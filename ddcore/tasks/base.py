@@ -40,6 +40,7 @@ class Prepared:
     run_id: str | None = None  # a store run the job works on
     reused: Any = None  # a stored result: the job is done at once
     key: str | None = None  # identical submissions share one job while it is active
+    previous_status: str | None = None  # the stored run's status before this submission (None: a new run)
 
 
 @dataclass
@@ -74,6 +75,9 @@ class Task:
 
     def requires(self, spec: Any) -> tuple[Requirement, ...]:
         return ()
+
+    def release(self, prepared: Prepared, store: "Store", reason: str) -> None:
+        """Undo what `prepare` wrote when the job never runs (submission failed, or cancelled while queued)."""
 
     def run(self, spec: Any, ctx: TaskContext) -> Any:
         raise NotImplementedError

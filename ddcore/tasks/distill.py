@@ -103,7 +103,7 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
         runner.restore(resume_state)
     saver = RunRecorder(store, run_id, spec.checkpoint_every) if store is not None and run_id else None
     if saver is not None:
-        saver.start(runner, resumed=resume_state is not None)
+        saver.start(runner, resumed=resume_state is not None, paused=control.paused_requested)
     names = tuple(runner.method.info.class_names)
 
     def publish() -> None:
@@ -132,9 +132,12 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
             if control.paused_requested or now - last_publish >= PUBLISH_EVERY_S or runner.done:
                 publish()
                 last_publish = now
-    except Exception as e:
+    except BaseException as e:  # a failure is saved as failed; Ctrl-C or a shutdown as stopped (resumable)
         if saver is not None:
-            saver.finish(runner, "failed", f"{type(e).__name__}: {e}")
+            if isinstance(e, Exception):
+                saver.finish(runner, "failed", f"{type(e).__name__}: {e}")
+            else:
+                saver.finish(runner, "stopped", "Interrupted; resume it to continue from the last iteration.")
         raise
     message = ""
     if saver is not None:
@@ -173,7 +176,17 @@ class DistillTask(Task):
             raise ValueError(f"Run {record.name!r} is {record.status}; only stopped, interrupted or failed runs "
                              "resume")
         store.update_run(record.id, status="queued", message="")
-        return Prepared(spec, record.name, run_id=record.id, key=f"run:{record.id}")
+        return Prepared(spec, record.name, run_id=record.id, key=f"run:{record.id}", previous_status=record.status)
+
+    def release(self, prepared: Prepared, store: "Store", reason: str) -> None:
+        """A new run that never started is 'cancelled'; a resume that never started goes back to what it was
+        (stopped, interrupted or failed), so it can still be resumed."""
+        if prepared.run_id is None or store.get_run(prepared.run_id) is None:
+            return
+        if prepared.previous_status is None:
+            store.update_run(prepared.run_id, status="cancelled", message=reason)
+        else:
+            store.update_run(prepared.run_id, status=prepared.previous_status)
 
     def requires(self, spec: DistillSpec) -> tuple[Requirement, ...]:
         return requirements(spec)

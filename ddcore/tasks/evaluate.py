@@ -110,9 +110,13 @@ class EvaluateTask(Task):
 
     def run(self, spec: EvalSpec, ctx: TaskContext) -> EvaluationRecord:
         from ..evaluation import EvaluationCancelled, evaluate
+        from ..evaluation.api import set_fingerprint
 
         ctx.recorder.progress(0, 0, "Preparing the set…")
         synthetic = subject_set(spec.subject, ctx.store, ctx.data)
+        if spec.subject.fingerprint and set_fingerprint(synthetic.images, synthetic.labels) != spec.subject.fingerprint:
+            raise RuntimeError(f"the images of {spec.subject.label} changed since this evaluation was queued "
+                               "(the run went on); evaluate it again")
         start = time.monotonic()
 
         def progress(info: dict[str, Any]) -> None:
@@ -125,5 +129,7 @@ class EvaluateTask(Task):
         except EvaluationCancelled as e:
             raise Cancelled("Evaluation cancelled") from e
         ctx.recorder.progress(1, 1, f"{time.monotonic() - start:.1f} s")
+        if spec.subject.kind == "run" and ctx.store.get_run(spec.subject.run_id or "") is None:
+            raise Cancelled("The run was deleted while it was being evaluated")
         return ctx.store.save_evaluation(spec.key(), spec.subject, spec.architecture, spec.preset, int(spec.seeds or 1),
                                          result)
