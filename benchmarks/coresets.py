@@ -26,7 +26,9 @@ import torch
 from ddcore.data import load_dataset
 from ddcore.device import resolve_device
 from ddcore.evaluate import evaluate, get_preset
-from ddcore.methods import create_method, list_methods, method_class
+from ddcore.methods import create_method, list_methods, make_config, method_class
+from ddcore.platform.store import Store
+from ddcore.tasks import resolve_artefacts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -58,7 +60,10 @@ def load_avg() -> str:
 
 def run_cell(data, method: str, ipc: int, seed: int, preset: str, device: str, coreset_preset: str) -> dict:
     t0 = time.perf_counter()
-    m = create_method(method, data, ipc, preset=coreset_preset, seed=seed, device="cpu")
+    config = make_config(method, data.info, ipc, coreset_preset)
+    needed = method_class(method).requires(data.info, ipc, config, "convnet")  # herding/k-center: a trained network
+    artefacts = resolve_artefacts(needed, Store(), "cpu", data) if needed else None
+    m = create_method(method, data, ipc, config=config, seed=seed, device="cpu", artefacts=artefacts)
     while not m.done:
         m.step()
     select_s = time.perf_counter() - t0

@@ -244,6 +244,8 @@ def _live_view() -> None:
     header = st.container()
     header.markdown(f"### {plain(record.name)}  \n{status_badge(status)}"
                     + (f" · position {snap.position} in the queue" if snap and snap.position else "")
+                    + "".join(f" · waiting for **{plain(w.name)}** ({w.progress:.0%})"
+                              for w in (studio.job(i) for i in (snap.waiting_for if snap else ())) if w)
                     + f" · `{run_id}`")
 
     iteration, total = view.iteration, view.total

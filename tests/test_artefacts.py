@@ -191,3 +191,28 @@ def test_the_gallery_lists_artefacts_with_their_users_and_deletes_them(tmp_path:
     at.button(key=f"art_delete_{record.key}").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert Store(tmp_path).list_artefacts() == [] and not at.subheader
+
+
+def test_herding_trains_its_feature_network_as_its_own_job_first(tmp_path: Path, monkeypatch) -> None:
+    """The real case: herding's trained feature network (minutes on a CPU at full size) is a job with progress
+    before the run, not hidden work inside its first step; k-center with the same training reuses it."""
+    monkeypatch.setenv("DDCORE_CACHE", str(tmp_path / "cache"))
+    mnist = load_dataset("mnist")
+    small = {"embed_epochs": 1, "embed_per_class": 10, "pool_per_class": 20, "embed_architecture": "convnetw32"}
+    manager = JobManager(Store(tmp_path / "home"))
+    try:
+        herding = manager.submit(DistillSpec(dataset="mnist", method="herding", ipc=2, device="cpu", overrides=small,
+                                             evaluate_after=False), data=mnist)
+        assert [d.kind for d in herding.depends] == ["train-network"]
+        trainer = herding.depends[0]
+        assert trainer.snapshot().name.startswith("Train convnetw32 trained 1 epoch(s) on mnist")
+        assert manager.wait(herding.id, 120).status == "done", herding.snapshot().message
+        made = trainer.snapshot()
+        assert made.status == "done" and made.iteration == made.total == 100  # percent of the training
+        assert made.result.kind == "trained-network" and made.result.params["per_class"] == 10
+        kcenter = manager.submit(DistillSpec(dataset="mnist", method="kcenter", ipc=2, device="cpu", overrides=small,
+                                             evaluate_after=False), data=mnist)
+        assert kcenter.depends == [] and manager.wait(kcenter.id, 120).status == "done"
+        assert manager.store.artefact_dependents(made.result.key) == [herding.run_id, kcenter.run_id]
+    finally:
+        manager.shutdown(wait=10)

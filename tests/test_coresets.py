@@ -67,13 +67,35 @@ def test_herding_tracks_the_mean_and_kcenter_covers():
     assert centers[0] == 0 and len(set(centers)) == 10 and radius(centers) < radius(rand)
 
 
-def test_trained_embedding_and_presets(mnist, tmp_path, monkeypatch):
+def test_trained_embedding_is_an_artefact_and_presets(mnist, tmp_path, monkeypatch):
+    """The trained feature network is an artefact: required by the method, made once, then reused."""
+    from ddcore.methods import MissingArtefactsError, method_class
+    from ddcore.platform.store import Store
+    from ddcore.tasks import resolve_artefacts
+
     monkeypatch.setenv("DDCORE_CACHE", str(tmp_path))
     assert make_config("herding", mnist.info, 10, "paper").pool_per_class is None
     assert make_config("herding", mnist.info, 10, "quick").embed_per_class == 200
-    _, s = run("herding", mnist, ipc=2, embedding="trained", embed_epochs=1, embed_per_class=10, pool_per_class=20,
-                embed_architecture="convnetw32")
-    assert len(s) == 20 and list((tmp_path / "reference").glob("*.safetensors"))
+    trained = dict(embedding="trained", embed_epochs=1, embed_per_class=10, pool_per_class=20,
+                   embed_architecture="convnetw32")
+    config = make_config("herding", mnist.info, 2, "quick", **trained)
+    needed = method_class("herding").requires(mnist.info, 2, config, "convnet")
+    assert [(r.kind, dict(r.params)["epochs"], dict(r.params)["per_class"]) for r in needed] == [
+        ("trained-network", 1, 10)]
+    with pytest.raises(MissingArtefactsError):
+        create_method("herding", mnist, 2, config=config)
+    store = Store(tmp_path / "home")
+    artefacts = resolve_artefacts(needed, store, "cpu", mnist)
+    assert [a.kind for a in store.list_artefacts()] == ["trained-network"]
+    m = create_method("herding", mnist, 2, config=config, artefacts=artefacts)
+    m.step()
+    assert len(m.synthetic()) == 20
+    again = resolve_artefacts(needed, store, "cpu", mnist)  # stored: loaded, not trained again
+    assert len(store.list_artefacts()) == 1
+    assert all(torch.equal(a, b) for a, b in zip(again["trained-network"].state_dict().values(),
+                                                  artefacts["trained-network"].state_dict().values()))
+    assert method_class("herding").requires(mnist.info, 2, make_config("herding", mnist.info, 2, "quick",
+                                                                       embedding="random"), "convnet") == ()
     with pytest.raises(ValueError, match="no setting"):
         make_config("kcenter", mnist.info, 1, "quick", radius=3)
 

@@ -2,7 +2,7 @@
 
 DC paper baseline (Zhao et al., ICLR 2021, Table 1; herding as in Welling 2009 / iCaRL), with
 distances between features of a ConvNet trained on the real training data (see
-ddcore/methods/selection.py for how that network is trained and cached, and the herding order).
+ddcore/tasks/networks.py for how that network is trained and stored as an artefact, selection.py for the order).
 """
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.info import DatasetInfo
 from . import register_method
-from .base import PresetRule
+from .base import MethodConfig, PresetRule, Requirement
 from .random import CoresetConfig, CoresetMethod
-from .selection import class_pool, embed, embedding_network, herding_order
+from .selection import class_pool, embed, herding_order, random_network
 
 
 @dataclass
@@ -40,16 +41,35 @@ QUICK_FEATURES = PresetRule(
 
 
 class FeatureCoreset(CoresetMethod):
-    """Shared by herding and k-center: features of each class's candidates, then an ordering."""
+    """Shared by herding and k-center: features of each class's candidates, then an ordering.
+
+    With embedding='trained' the feature network is an artefact ('trained-network', made by the
+    train-network task before the run starts, with its own progress, and reused by every run that names
+    the same training); 'random' builds a seeded untrained network here."""
 
     Config = FeatureCoresetConfig
     preset_rules = (QUICK_FEATURES,)
 
+    @classmethod
+    def requires(cls, info: DatasetInfo, ipc: int, config: MethodConfig, architecture: str) -> tuple[Requirement, ...]:
+        c = config
+        if getattr(c, "embedding", "trained") != "trained":
+            return ()
+        amount = "all" if c.embed_per_class is None else f"{c.embed_per_class} per class"
+        return (Requirement.from_dict("trained-network", {
+            "dataset": info.name, "architecture": c.embed_architecture, "epochs": int(c.embed_epochs),
+            "per_class": c.embed_per_class, "seed": int(c.embed_seed)},
+            label=f"{c.embed_architecture} trained {c.embed_epochs} epoch(s) on {info.name} ({amount} images)"),)
+
     def features(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self, "_net"):
             c = self.config
-            self._net = embedding_network(self.data, c.embed_architecture, c.embedding, c.embed_epochs,
-                                          c.embed_per_class, c.embed_seed, self.device)
+            if c.embedding == "trained":
+                self._net = self.artefacts["trained-network"].to(self.device).eval()
+            elif c.embedding == "random":
+                self._net = random_network(self.data, c.embed_architecture, c.embed_seed, self.device)
+            else:
+                raise ValueError(f"embedding must be 'trained' or 'random', not '{c.embedding}'")
         pool_gen = torch.Generator().manual_seed(self.config.embed_seed * 1_000 + cls)
         pool = class_pool(self.data, cls, self.config.pool_per_class, pool_gen)
         feats = embed(self._net, self.data, pool, self.device)

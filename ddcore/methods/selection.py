@@ -4,7 +4,7 @@ images) and their greedy orderings. Used by methods/herding.py and methods/kcent
 The DC paper (Zhao et al., ICLR 2021, §4 baselines) computes herding and k-center distances on
 features of a network trained on the training data. Training one on a whole dataset costs minutes
 per epoch on a CPU, so the network's training is a parameter (RealTraining: epochs and images per
-class) and the trained weights are cached on disk (evaluation/reference.py). `embedding='random'`
+class) and the trained network is an artefact made by its own job (tasks/networks.py). `embedding='random'`
 uses an untrained, seeded network instead (DM's observation: random ConvNet features already
 separate classes), which is free.
 """
@@ -14,28 +14,18 @@ import torch
 from torch import nn
 
 from ..data import LoadedDataset
-from ..evaluation.reference import RealTraining, train_on_real
 from ..evaluation.trainer import build_seeded
 from ..models import create_model
 
 _FEATURES: dict[tuple, torch.Tensor] = {}  # (network key, class, pool) -> features, within one process
 
 
-def embedding_network(data: LoadedDataset, architecture: str, embedding: str, epochs: int,
-                      per_class: int | None, seed: int, device: torch.device) -> nn.Module:
+def random_network(data: LoadedDataset, architecture: str, seed: int, device: torch.device) -> nn.Module:
+    """A seeded untrained network (embedding='random'; the trained one is an artefact, tasks/networks.py)."""
     info = data.info
-    if embedding == "random":
-        net = build_seeded(lambda: create_model(architecture, info.channels, info.num_classes, info.image_size),
-                           seed, device).eval()
-        net.feature_key = (info.name, data.source, architecture, "random", seed)  # type: ignore[attr-defined]
-        return net
-    if embedding != "trained":
-        raise ValueError(f"embedding must be 'trained' or 'random', not '{embedding}'")
-    plan = RealTraining(name="embed", epochs=epochs, per_class=per_class, decay=epochs > 1, seed=seed, test_limit=1000)
-    out = train_on_real(info.name, architecture, plan, device, data=data)
-    assert out is not None
-    net = out[0].to(device).eval()
-    net.feature_key = (info.name, data.source, plan.key(info.name, architecture))  # type: ignore[attr-defined]
+    net = build_seeded(lambda: create_model(architecture, info.channels, info.num_classes, info.image_size),
+                       seed, device).eval()
+    net.feature_key = (info.name, data.source, architecture, "random", seed)  # type: ignore[attr-defined]
     return net
 
 

@@ -35,6 +35,24 @@ def producer_of(artefact_kind: str) -> Task:
                       f"(known producers: {', '.join(e.name for e in TASKS.entries() if e.obj.produces) or 'none'})")
 
 
+def resolve_artefacts(requirements: Any, store: Any, device: str = "auto", data: Any = None,
+                      recorder: Any = None) -> dict[str, Any]:
+    """The loaded artefacts for `requirements` (kind -> object), making any that are missing right here with
+    their producer task: for library calls and the CLI, which run a method without the job queue."""
+    from ..platform.recorder import EventControl, NullRecorder
+
+    out = {}
+    for requirement in requirements:
+        producer = producer_of(requirement.kind)
+        record = store.get_artefact(requirement.key())
+        if record is None:
+            prepared = producer.prepare(producer.spec_for(requirement, device), store)
+            ctx = TaskContext(store=store, recorder=recorder or NullRecorder(), control=EventControl(), data=data)
+            record = producer.run(prepared.spec, ctx)
+        out[requirement.kind] = producer.load_artefact(record, store)
+    return out
+
+
 def _register_builtin() -> None:
     import importlib
     import pkgutil
@@ -46,4 +64,4 @@ def _register_builtin() -> None:
 
 _register_builtin()
 
-__all__ = ["TASKS", "Prepared", "Task", "TaskContext", "producer_of", "register_task", "task_for"]
+__all__ = ["TASKS", "Prepared", "Task", "TaskContext", "producer_of", "register_task", "resolve_artefacts", "task_for"]

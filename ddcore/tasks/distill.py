@@ -98,6 +98,13 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
 
     recorder = recorder or NullRecorder()
     control = control or EventControl()
+    if artefacts is None:  # called without the queue (CLI, benchmarks): make or load what the method needs here
+        needed = requirements(spec)
+        if needed:
+            from ..platform.store import Store
+            from . import resolve_artefacts
+
+            artefacts = resolve_artefacts(needed, store or Store(), spec.device, data, recorder)
     runner = Runner(spec, data, artefacts=artefacts)
     if resume_state is not None:
         runner.restore(resume_state)
