@@ -205,7 +205,7 @@ def test_herding_trains_its_feature_network_as_its_own_job_first(tmp_path: Path,
                                              evaluate_after=False), data=mnist)
         assert [d.kind for d in herding.depends] == ["train-network"]
         trainer = herding.depends[0]
-        assert trainer.snapshot().name.startswith("Train convnetw32 trained 1 epoch(s) on mnist")
+        assert trainer.snapshot().name == "Train the feature network: convnetw32, 1 epoch(s) on mnist (10 images per class)"
         assert manager.wait(herding.id, 120).status == "done", herding.snapshot().message
         made = trainer.snapshot()
         assert made.status == "done" and made.iteration == made.total == 100  # percent of the training

@@ -55,11 +55,11 @@ class FeatureCoreset(CoresetMethod):
         c = config
         if getattr(c, "embedding", "trained") != "trained":
             return ()
-        amount = "all" if c.embed_per_class is None else f"{c.embed_per_class} per class"
+        amount = "all images" if c.embed_per_class is None else f"{c.embed_per_class} images per class"
         return (Requirement.from_dict("trained-network", {
             "dataset": info.name, "architecture": c.embed_architecture, "epochs": int(c.embed_epochs),
             "per_class": c.embed_per_class, "seed": int(c.embed_seed)},
-            label=f"{c.embed_architecture} trained {c.embed_epochs} epoch(s) on {info.name} ({amount} images)"),)
+            label=f"{c.embed_architecture}, {c.embed_epochs} epoch(s) on {info.name} ({amount})"),)
 
     def features(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self, "_net"):

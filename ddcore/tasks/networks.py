@@ -43,10 +43,10 @@ class TrainNetworkSpec:
 def network_requirement(dataset: str, architecture: str, epochs: int, per_class: int | None,
                         seed: int) -> Requirement:
     """The artefact a feature coreset needs (ddcore.methods.herding declares it with this shape)."""
-    amount = "all" if per_class is None else f"{per_class} per class"
+    amount = "all images" if per_class is None else f"{per_class} images per class"
     return Requirement.from_dict(ARTEFACT_KIND, {"dataset": dataset, "architecture": architecture, "epochs": int(epochs),
                                                  "per_class": per_class, "seed": int(seed)},
-                                 label=f"{architecture} trained {epochs} epoch(s) on {dataset} ({amount} images)")
+                                 label=f"{architecture}, {epochs} epoch(s) on {dataset} ({amount})")
 
 
 @register_task
@@ -64,7 +64,7 @@ class TrainNetworkTask(Task):
         MODELS.entry(spec.architecture)
         if int(spec.epochs) < 1:
             raise ValueError(f"epochs must be at least 1, not {spec.epochs}")
-        return Prepared(spec, f"Train {spec.requirement().label}", key=spec.requirement().key())
+        return Prepared(spec, f"Train the feature network: {spec.requirement().label}", key=spec.requirement().key())
 
     def spec_for(self, requirement: Requirement, device: str) -> TrainNetworkSpec:
         p = dict(requirement.params)
