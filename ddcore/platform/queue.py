@@ -403,6 +403,7 @@ class JobManager:
         try:
             if job.device == "cpu":
                 set_threads(self.threads)
+            job._rate = ProgressRate()  # elapsed time and rate count from the start, not from the queueing
             job.state("running")
             artefacts = {r.kind: self.store.get_artefact(r.key()) for r in task.requires(job.spec)}
             missing = [kind for kind, rec in artefacts.items() if rec is None]
