@@ -260,6 +260,16 @@ def init_from_query(key: str, param: str, default: Any, parse: Callable[[str], A
     st.session_state[key] = value
 
 
+def submit_evaluation(studio: Any, spec: Any) -> None:
+    """Queue an evaluation from a button; a set deleted or changed in another tab meanwhile is said, not raised."""
+    try:
+        studio.submit(spec)
+    except (KeyError, ValueError, RuntimeError, OSError) as e:
+        st.error(f"Could not evaluate: {e}")
+    else:
+        st.rerun()
+
+
 def jobs_panel(studio: Any, limit: int = 8) -> None:
     """The queue as every tab sees it: active jobs first, with their positions."""
     jobs = studio.jobs()

@@ -6,7 +6,7 @@ import torch
 
 from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
-from app.widgets import fmt_accuracy, init_from_query, plain, png_bytes, show_image, side_by_side, status_badge, sync_query
+from app.widgets import fmt_accuracy, init_from_query, plain, png_bytes, show_image, side_by_side, status_badge, submit_evaluation, sync_query
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info
 from ddcore.platform.bridge import EvalSpec, Subject, SyntheticSetFileError
@@ -110,9 +110,4 @@ for col, (record, _) in zip(cols, sets):
         if state.busy:
             st.caption("evaluating…")
         elif acc is None and state.spec is not None and st.button("Evaluate", key=f"cmp_eval_{record.id}"):
-            try:
-                studio.submit(state.spec)
-            except (KeyError, ValueError, RuntimeError, OSError) as e:  # deleted or changed in another tab
-                st.error(f"Could not evaluate: {e}")
-            else:
-                st.rerun()
+            submit_evaluation(studio, state.spec)

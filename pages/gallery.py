@@ -19,6 +19,7 @@ from app.widgets import (
     png_bytes,
     show_image,
     status_badge,
+    submit_evaluation,
     sync_query,
 )
 from ddcore.data import get_dataset_info
@@ -129,12 +130,7 @@ def _detail(run_id: str) -> None:
             st.info(f"Evaluation in progress: {state.job.progress:.0%}")
         elif synthetic is not None and state.stored is None and state.spec is not None \
                 and st.button("Evaluate (quick)", key="gallery_eval"):
-            try:
-                studio.submit(state.spec)
-            except (KeyError, ValueError, RuntimeError, OSError) as e:  # deleted or changed in another tab
-                st.error(f"Could not evaluate: {e}")
-            else:
-                st.rerun()
+            submit_evaluation(studio, state.spec)
     with tab_config:
         st.json(record.spec, expanded=True)
         if synthetic is not None:

@@ -13,7 +13,7 @@ from ddcore.platform.records import Subject
 from ddcore.platform.store import Store
 from ddcore.tasks.distill import DistillSpec
 from ddcore.tasks.evaluate import EvalSpec
-from tests.conftest import ROOT
+from tests.apptest_kit import ok, page
 from tests.evalkit import store_result, stored_result
 
 
@@ -27,18 +27,6 @@ def home(tmp_path, monkeypatch):
     from app.state import _studio_for
 
     _studio_for(str(root)).manager.shutdown(wait=60)
-
-
-def page(name: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=120)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def sidebar_text(at: AppTest) -> str:

@@ -13,22 +13,11 @@ from ddcore.platform.queue import JobManager
 from ddcore.platform.records import Subject
 from ddcore.platform.store import Store
 from ddcore.tasks.distill import DistillSpec
+from tests.apptest_kit import ok, page
 from tests.conftest import ROOT
 from tests.evalkit import store_result, stored_result
 
 PAGES = ROOT / "pages"
-
-
-def page(name: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(PAGES / name), default_timeout=90)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def texts(at: AppTest) -> str:
