@@ -57,8 +57,10 @@ def migrate_v0(store: "Store") -> None:
     db = store._db
     from ..evaluation.api import set_fingerprint
     from ..synthetic import SyntheticSetFileError
+    from .store import EVALUATIONS_TABLE
 
     db.execute("ALTER TABLE runs ADD COLUMN fingerprint TEXT DEFAULT ''")
+    db.execute("ALTER TABLE runs ADD COLUMN set_iteration INTEGER")
     runs = {}
     for row in db.execute("SELECT id FROM runs").fetchall():
         fingerprint, iteration = "", None
@@ -69,15 +71,11 @@ def migrate_v0(store: "Store") -> None:
         if synthetic is not None:
             fingerprint, iteration = set_fingerprint(synthetic.images, synthetic.labels), synthetic.meta.iteration
         runs[row["id"]] = (fingerprint, iteration)
-        db.execute("UPDATE runs SET fingerprint = ? WHERE id = ?", (fingerprint, row["id"]))
+        db.execute("UPDATE runs SET fingerprint = ?, set_iteration = ? WHERE id = ?", (fingerprint, iteration, row["id"]))
     old = db.execute("SELECT * FROM evaluations").fetchall()
     db.execute("ALTER TABLE evaluations RENAME TO evaluations_v0")
     db.execute("DROP INDEX IF EXISTS evaluations_run")
-    db.execute(
-        "CREATE TABLE evaluations (key TEXT PRIMARY KEY, run_id TEXT, subject TEXT NOT NULL, subject_kind TEXT "
-        "NOT NULL, dataset TEXT, ipc INTEGER, fingerprint TEXT, iteration INTEGER, architecture TEXT NOT NULL, "
-        "preset TEXT NOT NULL, seeds INTEGER NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, created REAL NOT "
-        "NULL, record TEXT NOT NULL)")
+    db.execute(EVALUATIONS_TABLE)
     unreadable = []
     for row in old:
         try:

@@ -115,6 +115,7 @@ class RunRecord:
     owner: str
     spec: dict[str, Any] = field(hash=False)
     fingerprint: str = ""  # of the stored set ('' until the run saved one)
+    set_iteration: int | None = None  # the iteration the stored set belongs to
     accuracy: float | None = None  # percent: the newest evaluation of the current set on the run's architecture
     accuracy_std: float | None = None
     accuracy_seeds: int | None = None

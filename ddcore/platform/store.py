@@ -52,18 +52,20 @@ from .records import ACTIVE_RUN, RUN_STATUSES, ArtefactRecord, EvaluationRecord,
 
 SCHEMA_VERSION = 1
 
+EVALUATIONS_TABLE = """CREATE TABLE IF NOT EXISTS evaluations (
+    key TEXT PRIMARY KEY, run_id TEXT, subject TEXT NOT NULL, subject_kind TEXT NOT NULL, dataset TEXT,
+    ipc INTEGER, fingerprint TEXT, iteration INTEGER, architecture TEXT NOT NULL, preset TEXT NOT NULL,
+    seeds INTEGER NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, created REAL NOT NULL, record TEXT NOT NULL)"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, dataset TEXT NOT NULL, method TEXT NOT NULL, ipc INTEGER NOT NULL,
     architecture TEXT, preset TEXT, seed INTEGER, status TEXT NOT NULL, message TEXT DEFAULT '',
     iteration INTEGER DEFAULT 0, total INTEGER DEFAULT 0, elapsed_s REAL DEFAULT 0,
     created REAL NOT NULL, updated REAL NOT NULL, owner TEXT DEFAULT '', spec TEXT NOT NULL,
-    fingerprint TEXT DEFAULT '');
+    fingerprint TEXT DEFAULT '', set_iteration INTEGER);
 CREATE INDEX IF NOT EXISTS runs_filter ON runs(dataset, method, ipc, status);
-CREATE TABLE IF NOT EXISTS evaluations (
-    key TEXT PRIMARY KEY, run_id TEXT, subject TEXT NOT NULL, subject_kind TEXT NOT NULL, dataset TEXT,
-    ipc INTEGER, fingerprint TEXT, iteration INTEGER, architecture TEXT NOT NULL, preset TEXT NOT NULL,
-    seeds INTEGER NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, created REAL NOT NULL, record TEXT NOT NULL);
+""" + EVALUATIONS_TABLE + """;
 CREATE INDEX IF NOT EXISTS evaluations_run ON evaluations(run_id);
 CREATE TABLE IF NOT EXISTS artefacts (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, params TEXT NOT NULL, path TEXT NOT NULL,
@@ -258,10 +260,12 @@ class Store:
         return self.run_dir(run_id) / "set.safetensors"
 
     def save_set(self, run_id: str, synthetic: SyntheticSet) -> Path:
-        """Write the run's set and remember its fingerprint (what its evaluations are keyed to)."""
+        """Write the run's set and remember its fingerprint and iteration (what its evaluations are keyed to and
+        labelled with), so finding them never needs the set file read again."""
         path = synthetic.save(self.set_path(run_id))
-        self._execute("UPDATE runs SET fingerprint = ?, updated = ? WHERE id = ?",
-                      (set_fingerprint(synthetic.images, synthetic.labels), time.time(), run_id))
+        self._execute("UPDATE runs SET fingerprint = ?, set_iteration = ?, updated = ? WHERE id = ?",
+                      (set_fingerprint(synthetic.images, synthetic.labels), int(synthetic.meta.iteration), time.time(),
+                       run_id))
         return path
 
     def load_set(self, run_id: str) -> SyntheticSet | None:
@@ -477,7 +481,8 @@ def _run_from_row(row: sqlite3.Row) -> RunRecord:
                      seed=row["seed"] or 0, status=row["status"], message=row["message"] or "",
                      iteration=row["iteration"] or 0, total=row["total"] or 0, elapsed_s=row["elapsed_s"] or 0.0,
                      created=row["created"], updated=row["updated"], owner=row["owner"] or "",
-                     spec=json.loads(row["spec"]), fingerprint=row["fingerprint"] or "", accuracy=row["acc_mean"],
+                     spec=json.loads(row["spec"]), fingerprint=row["fingerprint"] or "",
+                     set_iteration=row["set_iteration"], accuracy=row["acc_mean"],
                      accuracy_std=row["acc_std"], accuracy_seeds=row["acc_seeds"])
 
 

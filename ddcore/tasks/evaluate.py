@@ -81,10 +81,10 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
         record = store.get_run(subject.run_id or "")
         if record is None:
             raise KeyError(f"No run {subject.run_id!r} to evaluate")
-        synthetic = subject_set(subject, store)
-        subject = Subject.run(record.id, record.dataset, set_fingerprint(synthetic.images, synthetic.labels),
-                              synthetic.meta.iteration, record.ipc)
-        target = f"{record.name} (iteration {synthetic.meta.iteration:,})"
+        if not record.fingerprint:  # the store remembers what save_set wrote: no set file read per page poll
+            raise FileNotFoundError(f"Run {record.id} has no stored set to evaluate yet")
+        subject = Subject.run(record.id, record.dataset, record.fingerprint, record.set_iteration, record.ipc)
+        target = f"{record.name} (iteration {record.set_iteration or 0:,})"
     else:
         get_dataset_info(subject.dataset)
         if subject.kind == "random":

@@ -6,7 +6,6 @@ of its own (progress, stop) and reused by every run that names the same training
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -121,7 +120,3 @@ def _code_version() -> str:
 
     return __version__
 
-
-def training_record(store: "Store", key: str) -> dict[str, Any]:
-    """The test record of the trained network (accuracy, config) as stored beside its weights."""
-    return json.loads((store.artefact_dir(key) / "training.json").read_text())
