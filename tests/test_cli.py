@@ -1,6 +1,7 @@
 """`python -m ddcore`: listings, close-match errors, show, and a tiny distillation end to end."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ from tests.conftest import ROOT
 def ddcore(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ddcore", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "DDCORE_OFFLINE": "1",
-                                            "HOME": str(Path.home())})
+                                            "HOME": str(Path.home()), "DDCORE_HOME": os.environ["DDCORE_HOME"],
+                                            "DDCORE_CACHE": os.environ["DDCORE_CACHE"]})
 
 
 @pytest.mark.slow

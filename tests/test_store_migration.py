@@ -118,3 +118,24 @@ def test_an_unreadable_old_row_is_set_aside_not_fatal(old_store) -> None:
     kept = sqlite3.connect(root / "studio.sqlite3").execute(
         "SELECT key, problem FROM evaluations_v0_unreadable").fetchall()
     assert [k for k, _ in kept] == [second] and "JSONDecodeError" in kept[0][1]
+
+
+def test_a_version_1_store_gets_its_sets_iterations(tmp_path: Path) -> None:
+    """Version 1 (this issue's first cut) lacked runs.set_iteration; opening it fills the column from the sets."""
+    from ddcore.synthetic import SetMeta, SyntheticSet
+
+    store = Store(tmp_path)
+    run = store.create_run({"dataset": "mnist", "method": "dm", "ipc": 1})
+    meta = SetMeta(dataset="mnist", method="dm", ipc=1, class_names=[str(i) for i in range(10)], mean=[0.1307],
+                   std=[0.3081], iteration=7)
+    import torch
+
+    store.save_set(run.id, SyntheticSet(torch.zeros(10, 1, 28, 28), torch.arange(10), meta))
+    store.close()
+    db = sqlite3.connect(tmp_path / "studio.sqlite3")
+    db.execute("ALTER TABLE runs DROP COLUMN set_iteration")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    assert Store(tmp_path).get_run(run.id).set_iteration == 7
+    assert sqlite3.connect(tmp_path / "studio.sqlite3").execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

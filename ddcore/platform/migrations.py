@@ -4,6 +4,7 @@ Version 0 (the first release) keyed evaluations by subject strings ('run:<id>',
 'random:<dataset>:<ipc>:<seed>', 'whole:<dataset>') and kept the evaluator's record with accuracies as
 fractions. Version 1 keys them to the content measured (the set fingerprint, which the old record
 already carried in `set_id`), stores typed subjects and percent, and adds the artefact tables.
+Version 2 adds the iteration of each run's stored set beside its fingerprint.
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def migrate_v0(store: "Store") -> None:
     from .store import EVALUATIONS_TABLE
 
     db.execute("ALTER TABLE runs ADD COLUMN fingerprint TEXT DEFAULT ''")
-    db.execute("ALTER TABLE runs ADD COLUMN set_iteration INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN set_iteration INTEGER")  # version 2's column, filled below too
     runs = {}
     for row in db.execute("SELECT id FROM runs").fetchall():
         fingerprint, iteration = "", None
@@ -105,3 +106,18 @@ def migrate_v0(store: "Store") -> None:
             db.execute(f"INSERT INTO evaluations_v0_unreadable VALUES ({','.join('?' * (len(row.keys()) + 1))})",
                        (*tuple(row), problem))
     db.execute("DROP TABLE evaluations_v0")
+
+
+def migrate_v1(store: "Store") -> None:
+    """Version 1 -> 2: runs remember the iteration of their stored set (read once from each set file)."""
+    from ..synthetic import SyntheticSetFileError
+
+    db = store._db
+    db.execute("ALTER TABLE runs ADD COLUMN set_iteration INTEGER")
+    for row in db.execute("SELECT id FROM runs WHERE fingerprint != ''").fetchall():
+        try:
+            synthetic = store.load_set(row["id"])
+        except (SyntheticSetFileError, OSError):
+            synthetic = None
+        if synthetic is not None:
+            db.execute("UPDATE runs SET set_iteration = ? WHERE id = ?", (synthetic.meta.iteration, row["id"]))

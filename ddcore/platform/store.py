@@ -26,7 +26,8 @@ mid-run must lose nothing already checkpointed.
 Files are pickle-free: config.json, metrics.jsonl, set.safetensors (SyntheticSet.save), checkpoint via
 ddcore.checkpoint, history/<iteration>.npz (uint8 arrays read with allow_pickle=False).
 Schema versions (PRAGMA user_version): 0 = the first release (evaluations keyed by subject strings,
-accuracies as fractions in the record); 1 = typed subjects keyed to content, percent, artefacts.
+accuracies as fractions in the record); 1 = typed subjects keyed to content, percent, artefacts;
+2 = runs also remember the iteration of their stored set.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ from ..paths import home_dir
 from ..synthetic import SyntheticSet
 from .records import ACTIVE_RUN, RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 EVALUATIONS_TABLE = """CREATE TABLE IF NOT EXISTS evaluations (
     key TEXT PRIMARY KEY, run_id TEXT, subject TEXT NOT NULL, subject_kind TEXT NOT NULL, dataset TEXT,
@@ -144,6 +145,10 @@ class Store:
                     from .migrations import migrate_v0
 
                     migrate_v0(self)
+                elif version == 1:
+                    from .migrations import migrate_v1
+
+                    migrate_v1(self)
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
