@@ -39,7 +39,7 @@ from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, 
 from .store import Store
 
 __all__ = ["ACTIVE_JOB", "RUN_STATUSES", "ArtefactRecord", "DistillSpec", "EvalDetail", "EvalSpec", "EvalState",
-           "EvaluationRecord", "JobSnapshot", "ResultRow", "RunRecord", "RunView", "Studio", "Subject", "SyntheticSet",
+           "EvaluationRecord", "JobSnapshot", "ResultRow", "RunRecord", "RunView", "Studio", "StudyState", "Subject", "SyntheticSet",
            "SyntheticSetFileError", "available_devices", "collect", "default_home", "compare_published", "custom_preset", "detail",
            "family_of", "latest", "make_grid", "preset_seeds", "published_architecture", "set_labels"]
 
@@ -70,6 +70,20 @@ class EvalState:
 
     spec: EvalSpec | None  # None: the subject cannot be evaluated yet (no set)
     stored: EvaluationRecord | None
+    job: JobSnapshot | None
+    problem: str = ""
+
+    @property
+    def busy(self) -> bool:
+        return self.stored is None and self.job is not None and self.job.active
+
+
+@dataclass(frozen=True)
+class StudyState:
+    """Where one study stands: its stored result (for exactly this spec and content), or its job."""
+
+    spec: Any  # the validated spec; None when it was refused (problem says why)
+    stored: Any
     job: JobSnapshot | None
     problem: str = ""
 
@@ -246,6 +260,32 @@ class Studio:
     def results(self, dataset: str | None = None) -> list[ResultRow]:
         """Every stored evaluation as a flat row (ddcore.results.collect)."""
         return collect(self.store, dataset)
+
+    # ------------------------------------------------------------------ studies
+    def study_state(self, spec: Any) -> "StudyState":
+        """A study (privacy, continual, nas, ...): its stored result for exactly this spec, else its job."""
+        from ..tasks import task_for
+
+        task = task_for(spec)
+        try:
+            prepared = task.prepare(spec, self.store)
+        except (FileNotFoundError, KeyError, LookupError, ValueError) as e:
+            return StudyState(None, None, None, str(e))
+        job = next((j.snapshot() for j in reversed(self.manager.jobs(kind=task.kind)) if j.key == prepared.key), None)
+        return StudyState(prepared.spec, prepared.reused, job)
+
+    def studies(self, kind: str) -> list[Any]:
+        """Every stored study of a task kind (its typed results), newest first."""
+        from ..tasks import TASKS
+
+        task = TASKS.get(kind)
+        out = []
+        for record in self.store.list_artefacts(task.produces):
+            try:
+                out.append(task.load_artefact(record, self.store))
+            except (OSError, ValueError, KeyError):  # a damaged folder: listed nowhere rather than failing the page
+                continue
+        return out
 
     # ------------------------------------------------------------------ artefacts
     def artefacts(self, kind: str | None = None) -> list[tuple[ArtefactRecord, list[RunRecord]]]:

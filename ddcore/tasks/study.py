@@ -1,0 +1,80 @@
+"""Studies: tasks whose whole result is one stored analysis (privacy, continual learning, architecture search).
+
+A study is an artefact keyed to what it measured (its spec without the device, plus the content of the
+sets it read), so reopening a page shows the stored result without recomputation and an identical
+submission is served from the store. Its folder holds `result.json` and, for arrays (ROC points,
+per-example scores, images), `arrays.npz` written and read without pickle.
+
+    class PrivacyTask(StudyTask):
+        kind = "privacy"; produces = "privacy-study"; Spec = PrivacySpec; Result = PrivacyResult
+        def identity(self, spec, store) -> tuple[spec, Requirement]   # validate; what makes two studies equal
+        def run(self, spec, ctx): ...; return self.save(ctx, spec, result)
+
+`Result` is a class with `to_dict() -> dict` (JSON-able), `arrays() -> dict[str, np.ndarray]` and
+`from_stored(data: dict, arrays: dict, record: ArtefactRecord)`.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+
+import numpy as np
+
+from ..methods.base import Requirement
+from .base import Prepared, Task, TaskContext
+
+if TYPE_CHECKING:
+    from ..platform.records import ArtefactRecord
+    from ..platform.store import Store
+
+RESULT_FILE = "result.json"
+ARRAYS_FILE = "arrays.npz"
+
+
+class StudyTask(Task):
+    Result: ClassVar[type] = object
+
+    def identity(self, spec: Any, store: "Store") -> tuple[Any, Requirement]:
+        """The validated spec and the requirement that names its result (kind = `produces`)."""
+        raise NotImplementedError
+
+    def prepare(self, spec: Any, store: "Store") -> Prepared:
+        spec, identity = self.identity(spec, store)
+        record = store.get_artefact(identity.key())
+        reused = self.load_artefact(record, store) if record is not None else None
+        return Prepared(spec, identity.label or self.title, reused=reused, key=identity.key())
+
+    def save(self, ctx: TaskContext, spec: Any, result: Any, inputs: Iterable[str] = ()) -> Any:
+        """Write the result's files, index them, and return the result as it loads from the store."""
+        from .. import __version__
+
+        _, identity = self.identity(spec, ctx.store)
+        folder = ctx.store.artefact_dir(identity.key())
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {k: np.asarray(v) for k, v in result.arrays().items()}
+        if arrays:
+            np.savez_compressed(folder / ARRAYS_FILE, **arrays)
+        (folder / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=1, default=_plain))
+        to_dict = getattr(spec, "to_dict", None)
+        record = ctx.store.put_artefact(
+            identity.key(), str(self.produces), identity.label or self.title, identity.as_dict(),
+            producer={"job": ctx.job_id, "kind": self.kind, "spec": to_dict() if to_dict else {}},
+            inputs=tuple(inputs), code_version=__version__)
+        return self.load_artefact(record, ctx.store)
+
+    def load_artefact(self, record: "ArtefactRecord", store: "Store") -> Any:
+        folder = store.artefact_dir(record.key)
+        data = json.loads((folder / RESULT_FILE).read_text())
+        arrays: dict[str, np.ndarray] = {}
+        if (folder / ARRAYS_FILE).is_file():
+            with np.load(folder / ARRAYS_FILE, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        return self.Result.from_stored(data, arrays, record)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
