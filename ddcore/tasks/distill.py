@@ -35,6 +35,7 @@ class DistillSpec:
     overrides: dict[str, Any] = field(default_factory=dict)  # method config fields, e.g. {"iterations": 200}
     architecture: str = "convnet"
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"width": 64}
+    subset: dict[str, Any] = field(default_factory=dict)  # the part of the training set it sees (data/subsets.py)
     seed: int = 0
     device: str = "auto"
     data_root: str | None = None
@@ -68,10 +69,12 @@ class DistillResult:
 def validate(spec: DistillSpec) -> None:
     """Refuse bad input before anything is stored: unknown names, IPC < 1, a preset the method lacks."""
     from ..data import get_dataset_info
+    from ..data.subsets import check_subset
     from ..methods import make_config
     from ..models import MODELS
 
     info = get_dataset_info(spec.dataset)
+    check_subset(spec.dataset, spec.subset)
     if int(spec.ipc) < 1:
         raise ValueError(f"IPC must be at least 1, not {spec.ipc}")
     MODELS.entry(spec.architecture)
@@ -94,8 +97,10 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
            on_step: Any = None) -> tuple["Runner", DistillResult]:
     """Step the method until done or stopped, reporting live and saving into `store`'s run `run_id` if given.
     A method's failure is saved (status 'failed', the last good set kept) and raised."""
+    from ..data.subsets import restrict
     from ..runner import Runner
 
+    data = restrict(data, spec.subset)
     recorder = recorder or NullRecorder()
     control = control or EventControl()
     if artefacts is None:  # called without the queue (CLI, benchmarks): make or load what the method needs here
