@@ -1,4 +1,4 @@
-"""The command line: `python -m ddcore datasets | models | methods | show | distill | evaluate`.
+"""The command line: `python -m ddcore datasets | models | methods | show | distill | evaluate | privacy`.
 
 Every subcommand is a thin layer over the library; errors print one clear line and exit 2.
 """
@@ -129,6 +129,71 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _evaluate_set(SyntheticSet.load(args.file), args)
 
 
+def _privacy(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .data import load_dataset
+    from .platform.recorder import EventControl
+    from .platform.store import Store
+    from .tasks import TaskContext
+    from .tasks.privacy import PrivacySpec, PrivacyTask, estimate_seconds, shadow_requirement
+    from .tasks.privacy import validate as validate_privacy
+
+    changes = _parse_overrides(args.set)
+    for name in ("methods", "runs", "baselines", "epsilons", "attacks", "ipc", "shadows", "split_seed", "device"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value
+    spec = validate_privacy(PrivacySpec.preset(args.preset, args.dataset, **changes))
+    store, task = Store(), PrivacyTask()
+    prepared = task.prepare(spec, store)
+    result = prepared.reused
+    if result is None:
+        estimate = estimate_seconds(spec)
+        stored = not spec.lira or store.get_artefact(spec.shadow_requirement().key()) is not None
+        print(f"{prepared.name}: about {estimate['study'] / 60:.0f} min"
+              + ("" if stored else f" plus {estimate['shadows'] / 60:.0f} min of shadow models") + " on a 2-core CPU",
+              file=sys.stderr)
+        data = load_dataset(spec.dataset)
+        bar = tqdm(total=100, unit="%", disable=args.quiet)
+        ctx = TaskContext(store=store, recorder=_BarRecorder(bar), control=EventControl(), data=data)
+        if spec.lira and not stored:
+            from .tasks import resolve_artefacts
+
+            bar.set_description("shadow models")
+            resolve_artefacts([shadow_requirement(**{k: v for k, v in spec.shadow_requirement().as_dict().items()})],
+                              store, spec.device, data, _BarRecorder(bar))
+        bar.set_description("study")
+        try:
+            result = task.run(prepared.spec, ctx)
+        finally:
+            bar.close()
+    else:
+        print(f"{prepared.name}: stored result (key {result.key})", file=sys.stderr)
+    print(format_privacy(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1))
+    return 0
+
+
+def format_privacy(result) -> str:
+    """A plain-text table: one row per target, AUC and TPR at 1% FPR with 95% intervals per attack."""
+    from .privacy.attacks import ATTACK_TITLES
+
+    lines = [f"{result.split['members']} members / {result.split['non_members']} non-members, "
+             f"{result.shadows.get('count', 0)} shadow models, {result.spec['bootstrap']} bootstrap resamples; "
+             f"{result.total_s:.0f} s on {result.device}"]
+    for attack in result.attacks:
+        lines.append(f"\n{ATTACK_TITLES[attack]}")
+        lines.append(f"  {'target':28s} {'imgs':>5s} {'test acc %':>10s} {'AUC [95% CI]':>22s} {'TPR@1%FPR [95% CI]':>24s} {'cost s':>8s}")
+        for t in result.targets:
+            m = t.attacks[attack]
+            lines.append(f"  {t.label[:28]:28s} {t.images:5d} {t.test_accuracy:10.1f} "
+                         f"{m.auc.value:8.3f} [{m.auc.low:.3f}, {m.auc.high:.3f}] "
+                         f"{100 * m.tpr_at_1.value:9.1f}% [{100 * m.tpr_at_1.low:.1f}, {100 * m.tpr_at_1.high:.1f}] {t.cost_s:8.1f}")
+    return "\n".join(lines)
+
+
 def _add_eval_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}arch", dest="eval_arch", nargs="+", default=["convnet"], help="architectures")
     p.add_argument(f"--{prefix}preset", dest="eval_preset", default="quick", help="quick | paper")
@@ -168,6 +233,23 @@ def build_parser() -> argparse.ArgumentParser:
                          "($DDCORE_HOME), only the --out file")
     _add_eval_options(distill, "eval-")
     distill.set_defaults(func=_distill)
+
+    pv = sub.add_parser("privacy", help="membership inference on networks trained on distilled data (a privacy study)")
+    pv.add_argument("--dataset", default="mnist")
+    pv.add_argument("--preset", default="quick", help="quick | paper | tiny")
+    pv.add_argument("--methods", nargs="*", default=None, help="distil these from the members (real and noise init each)")
+    pv.add_argument("--runs", nargs="*", default=None, help="stored runs distilled from this split's members")
+    pv.add_argument("--baselines", nargs="*", default=None, help="members random herding dpsgd")
+    pv.add_argument("--epsilons", nargs="*", type=float, default=None, help="DP-SGD budgets")
+    pv.add_argument("--attacks", nargs="*", default=None, help="loss confidence lira-offline lira-online")
+    pv.add_argument("--ipc", type=int, default=None)
+    pv.add_argument("--shadows", type=int, default=None)
+    pv.add_argument("--split-seed", dest="split_seed", type=int, default=None)
+    pv.add_argument("--device", default=None)
+    pv.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other study settings, e.g. epochs=10")
+    pv.add_argument("--json", default=None, help="also write the result to this JSON file")
+    pv.add_argument("--quiet", action="store_true")
+    pv.set_defaults(func=_privacy)
 
     ev = sub.add_parser("evaluate", help="train fresh networks on a set file and report test accuracy")
     ev.add_argument("file")

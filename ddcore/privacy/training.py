@@ -97,9 +97,9 @@ def train_dp_sgd(data: LoadedDataset, architecture: str, images: torch.Tensor, l
     dataset = torch.utils.data.TensorDataset(images.to(device), labels.to(device))
     loader = torch.utils.data.DataLoader(dataset, batch_size=min(batch_size, len(dataset)), generator=gen)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-    engine = PrivacyEngine(accountant="rdp")
     with warnings.catch_warnings():  # Opacus warns that secure_mode is off (a fixed seed is the point here)
         warnings.simplefilter("ignore")
+        engine = PrivacyEngine(accountant="rdp")
         private, optimizer, loader = engine.make_private_with_epsilon(
             module=net, optimizer=optimizer, data_loader=loader, target_epsilon=float(epsilon), target_delta=DP_DELTA,
             epochs=int(epochs), max_grad_norm=max_grad_norm, noise_generator=torch.Generator().manual_seed(int(seed)))
