@@ -42,6 +42,7 @@ ALL_PAGES: dict[str, list[PageDef]] = {
     ],
     "Analyse": [
         PageDef("evaluate.py", "Evaluate", ":material/bar_chart:", "Cross-architecture accuracy, accuracy against IPC, papers' numbers."),
+        PageDef("privacy.py", "Privacy", ":material/shield_person:", "Attack networks trained on distilled data: does it leak membership?"),
     ],
 }
 

@@ -19,6 +19,8 @@ import numpy as np
 
 from ..device import available_devices
 from ..paths import home_dir as default_home
+from ..privacy.attacks import ATTACK_TITLES, ATTACKS
+from ..privacy.study import TARGET_KINDS, PrivacyResult, TargetResult
 from ..results import (
     EvalDetail,
     ResultRow,
@@ -34,14 +36,19 @@ from ..results import (
 from ..synthetic import SyntheticSet, SyntheticSetFileError, make_grid
 from ..tasks.distill import DistillSpec, resume_spec
 from ..tasks.evaluate import EvalSpec, prepare_spec
+from ..tasks.privacy import BASELINES as PRIVACY_BASELINES
+from ..tasks.privacy import PRESETS as PRIVACY_PRESETS
+from ..tasks.privacy import PrivacySpec
+from ..tasks.privacy import estimate_seconds as privacy_estimate
 from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot
 from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 from .store import Store
 
-__all__ = ["ACTIVE_JOB", "RUN_STATUSES", "ArtefactRecord", "DistillSpec", "EvalDetail", "EvalSpec", "EvalState",
-           "EvaluationRecord", "JobSnapshot", "ResultRow", "RunRecord", "RunView", "Studio", "StudyState", "Subject", "SyntheticSet",
-           "SyntheticSetFileError", "available_devices", "collect", "default_home", "compare_published", "custom_preset", "detail",
-           "family_of", "latest", "make_grid", "preset_seeds", "published_architecture", "set_labels"]
+__all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "DistillSpec", "EvalDetail", "EvalSpec", "EvalState",
+           "EvaluationRecord", "JobSnapshot", "PRIVACY_BASELINES", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "RUN_STATUSES",
+           "ResultRow", "RunRecord", "RunView", "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS",
+           "TargetResult", "available_devices", "collect", "compare_published", "custom_preset", "default_home", "detail", "family_of",
+           "latest", "make_grid", "membership_subset", "preset_seeds", "privacy_estimate", "published_architecture", "set_labels"]
 
 
 @dataclass(frozen=True)
@@ -274,6 +281,10 @@ class Studio:
         job = next((j.snapshot() for j in reversed(self.manager.jobs(kind=task.kind)) if j.key == prepared.key), None)
         return StudyState(prepared.spec, prepared.reused, job)
 
+    def runs_on_subset(self, dataset: str, subset: dict[str, Any]) -> list[RunRecord]:
+        """Runs with a stored set that saw exactly this part of the training set (e.g. a split's members)."""
+        return [r for r in self.store.list_runs(dataset=dataset) if r.fingerprint and r.spec.get("subset") == subset]
+
     def studies(self, kind: str) -> list[Any]:
         """Every stored study of a task kind (its typed results), newest first."""
         from ..tasks import TASKS
@@ -298,6 +309,13 @@ class Studio:
 
     def delete_artefact(self, key: str, force: bool = False) -> None:
         self.store.delete_artefact(key, force=force)
+
+
+def membership_subset(dataset: str, pool_per_class: int, seed: int) -> dict[str, Any]:
+    """The `DistillSpec.subset` of a run that sees the members of this privacy split only."""
+    from ..data.subsets import MembershipSplit
+
+    return MembershipSplit(dataset, int(pool_per_class), int(seed)).subset()
 
 
 def preset_seeds(preset: str) -> int:
