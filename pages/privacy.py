@@ -195,8 +195,8 @@ elif spec is not None:
     if spec.lira and not any(a.params.get("split_seed") == spec.split_seed and a.params.get("pool_per_class") == spec.pool_per_class
                              and a.params.get("shadows") == spec.shadows and a.params.get("epochs") == spec.epochs
                              and a.params.get("dataset") == spec.dataset for a, _ in studio.artefacts("shadow-models")):
-        shadow_note = f", plus about {fmt_duration(estimate['shadows'])} for the shadow models (made once per split)"
-    st.caption(f"Estimated cost on a 2-core laptop CPU: about {fmt_duration(estimate['study'])}{shadow_note}. "
+        shadow_note = f", plus about {fmt_duration(max(1.0, estimate['shadows']))} for the shadow models (made once per split)"
+    st.caption(f"Estimated cost on a 2-core laptop CPU: about {fmt_duration(max(1.0, estimate['study']))}{shadow_note}. "
                f"{int(estimate['members']):,} members; a GPU is much faster.")
     if st.button("Start the study", type="primary", key="pv_start"):
         try:

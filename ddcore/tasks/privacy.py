@@ -363,34 +363,45 @@ class _Stages:
         return report
 
 
+SECONDS_PER_ITERATION = 0.15  # a DC/DSA/DM iteration on MNIST at IPC 10, 2-core CPU (measured: the quick study's runs)
+
+
 def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
     """The study's stages and their estimated seconds on the 2-core CPU this was measured on (a ConvNet
     trains on about 400 MNIST image-passes a second, DP-SGD on about 130; more pixels cost proportionally)."""
     from ..data import get_dataset_info
+    from ..evaluation.protocol import get_preset
+    from ..methods import make_config
 
     info = get_dataset_info(spec.dataset)
     scale = info.image_size ** 2 * info.channels / image_pixels
     members = spec.pool_per_class // 2 * info.num_classes
     small = spec.ipc * info.num_classes
     train_rate, dp_rate = 400.0 / scale, 130.0 / scale
-    eval_epochs = 100  # the quick evaluation protocol's passes with augmentation (an upper bound)
+    small_cfg = get_preset(spec.eval_preset)
+
+    def small_training(method: str) -> float:
+        return small * small_cfg.resolve(spec.dataset, spec.architecture, method).passes / train_rate + 2.0
+
     stages = [("Members target", members * spec.epochs / train_rate)]
     for method in spec.methods:
+        overrides = {"iterations": spec.distill_iterations} if spec.distill_iterations else {}
+        iterations = int(getattr(make_config(method, info, spec.ipc, spec.distill_preset, **overrides), "iterations", 1000))
         for init in ("real", "noise"):
-            stages.append((f"Distil {method.upper()} ({init} init)", 120.0 * scale))
-            stages.append((f"Target on {method.upper()} ({init} init)", small * eval_epochs / train_rate))
+            stages.append((f"Distil {method.upper()} ({init} init)", iterations * SECONDS_PER_ITERATION * scale))
+            stages.append((f"Target on {method.upper()} ({init} init)", small_training(method)))
     for run_id in spec.runs:
-        stages.append((f"Target on run {run_id}", small * eval_epochs / train_rate))
+        stages.append((f"Target on run {run_id}", small_training("dm")))
     if "random" in spec.baselines:
-        stages.append(("Random subset target", small * eval_epochs / train_rate))
+        stages.append(("Random subset target", small_training("random")))
     if "herding" in spec.baselines:
-        stages.append(("Herding target", small * eval_epochs / train_rate))
+        stages.append(("Herding target", small_training("herding")))
     if "dpsgd" in spec.baselines:
         for eps in spec.epsilons:
             stages.append((f"DP-SGD at ε = {eps:g}", members * spec.dp_epochs / dp_rate))
     if spec.methods or spec.runs:
         stages.append(("Feature network for the neighbours", members * spec.epochs / train_rate))
-    stages.append(("Attacks and intervals", 5.0 + 0.02 * spec.bootstrap * len(spec.attacks) * (len(stages) + 1)))
+    stages.append(("Attacks and intervals", 1.0 + 0.002 * spec.bootstrap * len(spec.attacks) * len(stages)))
     return stages
 
 
