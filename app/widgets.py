@@ -260,12 +260,13 @@ def init_from_query(key: str, param: str, default: Any, parse: Callable[[str], A
     st.session_state[key] = value
 
 
-def submit_evaluation(studio: Any, spec: Any) -> None:
-    """Queue an evaluation from a button; a set deleted or changed in another tab meanwhile is said, not raised."""
+def submit_job(studio: Any, spec: Any, failure: str = "Could not evaluate") -> None:
+    """Queue a job from a button; what changed in another tab meanwhile (a set deleted, a run that went on) or
+    settings the engine refuses are said, not raised."""
     try:
         studio.submit(spec)
     except (KeyError, ValueError, RuntimeError, OSError) as e:
-        st.error(f"Could not evaluate: {e}")
+        st.error(f"{failure}: {plain(str(e))}")
     else:
         st.rerun()
 

@@ -6,7 +6,7 @@ import torch
 
 from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
-from app.widgets import fmt_accuracy, init_from_query, plain, png_bytes, show_image, side_by_side, status_badge, submit_evaluation, sync_query
+from app.widgets import fmt_accuracy, init_from_query, plain, png_bytes, show_image, side_by_side, status_badge, submit_job, sync_query
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info
 from ddcore.platform.bridge import EvalSpec, Subject, SyntheticSetFileError
@@ -110,4 +110,4 @@ for col, (record, _) in zip(cols, sets):
         if state.busy:
             st.caption("evaluating…")
         elif acc is None and state.spec is not None and st.button("Evaluate", key=f"cmp_eval_{record.id}"):
-            submit_evaluation(studio, state.spec)
+            submit_job(studio, state.spec)

@@ -19,7 +19,7 @@ from app.widgets import (
     png_bytes,
     show_image,
     status_badge,
-    submit_evaluation,
+    submit_job,
     sync_query,
 )
 from ddcore.data import get_dataset_info
@@ -130,7 +130,7 @@ def _detail(run_id: str) -> None:
             st.info(f"Evaluation in progress: {state.job.progress:.0%}")
         elif synthetic is not None and state.stored is None and state.spec is not None \
                 and st.button("Evaluate (quick)", key="gallery_eval"):
-            submit_evaluation(studio, state.spec)
+            submit_job(studio, state.spec)
     with tab_config:
         st.json(record.spec, expanded=True)
         if synthetic is not None:

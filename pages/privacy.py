@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import privacy_plots
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, init_from_query, jobs_sidebar, plain, sync_query
+from app.widgets import fmt_duration, init_from_query, jobs_sidebar, plain, submit_job, sync_query
 from ddcore.data import get_dataset_info, list_datasets
 from ddcore.methods import describe_method, list_methods
 from ddcore.platform.bridge import (
@@ -199,12 +199,7 @@ elif spec is not None:
     st.caption(f"Estimated cost on a 2-core laptop CPU: about {fmt_duration(max(1.0, estimate['study']))}{shadow_note}. "
                f"{int(estimate['members']):,} members; a GPU is much faster.")
     if st.button("Start the study", type="primary", key="pv_start"):
-        try:
-            studio.submit(spec)
-        except (KeyError, ValueError, RuntimeError, OSError) as e:
-            st.error(f"Could not start: {plain(str(e))}")
-        else:
-            st.rerun()
+        submit_job(studio, spec, "Could not start the study")
 
 # ---------------------------------------------------------------------------------------------- results
 st.divider()

@@ -18,3 +18,12 @@ def ok(at: AppTest) -> AppTest:
     """The page ran without an exception (the exceptions' text is the failure message)."""
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def opened(name: str, timeout: float = 120, **state: object) -> AppTest:
+    """pages/<name> run once with these session-state values, without an exception."""
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=timeout)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    return ok(at)

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from ddcore.platform.records import Subject
 from ddcore.platform.store import Store
+from tests.apptest_kit import opened
 from tests.conftest import ROOT
 from tests.evalkit import TINY, key_of, make_runs, tiny_preset, wait_for_keys
 
@@ -28,12 +29,7 @@ def home(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _open(**state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return opened("evaluate.py", **state)
 
 
 def _charts(at: AppTest) -> list[dict]:

@@ -8,9 +8,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
-
-PAGE = str(ROOT / "pages" / "privacy.py")
+from tests.apptest_kit import opened
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +23,7 @@ def home(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _open(**state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return opened("privacy.py", **state)
 
 
 def _tiny(at: AppTest) -> AppTest:
