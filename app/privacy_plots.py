@@ -11,6 +11,7 @@ from app.plots import WIDE, Plot, method_color
 from ddcore.platform.bridge import ATTACK_TITLES, PrivacyResult, TargetResult
 
 KIND_COLOURS = {"members": "#37474f", "random": "#8d6e63", "herding": "#ff8f00", "dpsgd": "#6a1b9a"}
+BELOW = dict(orientation="h", yanchor="top", y=-0.2, x=0, font=dict(size=11))  # narrow screens keep the plot wide
 DP_SHADES = ["#4a148c", "#7b1fa2", "#ab47bc", "#ce93d8", "#e1bee7"]
 
 
@@ -60,7 +61,7 @@ def roc(result: PrivacyResult, attack: str, targets: Sequence[str] | None = None
     fig.update_layout(xaxis=dict(type="log", title="false positive rate (non-members called members)",
                                  range=[np.log10(floor), 0]),
                       yaxis=dict(type="log", title="true positive rate (members found)", range=[np.log10(floor), 0]),
-                      height=430, margin=WIDE, legend=dict(font=dict(size=11)), title=f"ROC: {ATTACK_TITLES[attack]}")
+                      height=500, margin=WIDE, legend=BELOW, title=f"ROC: {ATTACK_TITLES[attack]}")
     caption = (f"ROC of the {_attack_words(result, attack)} against each target, on {_counts(result)}. Log-log axes: the "
                f"left edge is where an attack names members with few false alarms; the dashed diagonal is guessing. "
                f"FPR below 1/{non:,} cannot be measured with {non:,} non-members (drawn at the edge).")
@@ -114,8 +115,8 @@ def tradeoff(result: PrivacyResult, attack: str, measure: str = "auc") -> Plot:
                           "<extra></extra>"))
     chance = 0.5 if measure == "auc" else 1.0
     fig.add_vline(x=chance, line=dict(color="#9e9e9e", dash="dash", width=1))
-    fig.update_layout(xaxis_title=f"{title} (left: more private)", yaxis_title="test accuracy (%)", height=420,
-                      margin=WIDE, legend=dict(font=dict(size=11)))
+    fig.update_layout(xaxis_title=f"{title} (left: more private)", yaxis_title="test accuracy (%)", height=480,
+                      margin=WIDE, legend=BELOW)
     limit = result.spec.get("test_limit")
     tested = f"{limit:,} test images" if limit else "the whole test set"
     caption = (f"Each target's test accuracy ({tested}, one network each) against the success of the "

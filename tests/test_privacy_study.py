@@ -131,7 +131,7 @@ def test_the_cli_runs_a_study_and_refuses_bad_input(tmp_path) -> None:
                           "members", "random", "--attacks", "loss", "confidence", "--json", str(tmp_path / "r.json"),
                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "Loss threshold" in out.stdout and "Random 1 members per class" in out.stdout
+    assert "Loss threshold" in out.stdout and "Random subset, 1 per class" in out.stdout
     stored = json.loads((tmp_path / "r.json").read_text())
     assert [t["id"] for t in stored["targets"]] == ["members", "random"]
     bad = subprocess.run([sys.executable, "-m", "ddcore", "privacy", "--preset", "tiny", "--ipc", "0"], cwd=ROOT,

@@ -517,13 +517,13 @@ def _study(spec: PrivacySpec, ctx: TaskContext) -> tuple[PrivacyResult, tuple[st
     if "random" in spec.baselines:
         gen = torch.Generator().manual_seed(spec.seed * 31 + 7)
         pick = torch.cat([ix[torch.randperm(len(ix), generator=gen)[: spec.ipc]] for ix in by_class])
-        small_target("random", f"Random {spec.ipc} members per class", "random", members_x[pick].cpu(),
+        small_target("random", f"Random subset, {spec.ipc} per class", "random", members_x[pick].cpu(),
                      members_y[pick].cpu(), "random", 0.0, "Random subset target")
     if "herding" in spec.baselines:
         t0 = time.perf_counter()
         feats = features(members_net, members_x).cpu()
         pick = torch.cat([ix[torch.tensor(herding_order(feats[ix], spec.ipc), dtype=torch.long)] for ix in by_class])
-        small_target("herding", f"Herding, {spec.ipc} members per class", "herding", members_x[pick].cpu(),
+        small_target("herding", f"Herding coreset, {spec.ipc} per class", "herding", members_x[pick].cpu(),
                      members_y[pick].cpu(), "herding", time.perf_counter() - t0, "Herding target")
 
     # (e) DP-SGD on the members
