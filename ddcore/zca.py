@@ -32,7 +32,7 @@ from safetensors.torch import save_file
 
 Tensor = torch.Tensor
 
-__all__ = ["ZCA", "fit_zca", "get_zca", "clear_zca_cache"]
+__all__ = ["ZCA", "clear_zca_cache", "dataset_zca", "fit_zca", "get_zca"]
 
 
 @dataclass
@@ -187,6 +187,14 @@ def get_zca(
                 pass  # read-only cache only costs speed
     _CACHE[key] = zca
     return zca
+
+
+def dataset_zca(data) -> ZCA:
+    """The one ZCA the studio uses for a dataset (distillation, experts and evaluation must agree): fitted on
+    its normalised training images, cached on disk under the cache folder."""
+    from .paths import cache_dir
+
+    return get_zca(data.info.name, lambda: data.normalize(data.train.images), cache_dir=cache_dir() / "zca")
 
 
 def clear_zca_cache() -> None:

@@ -111,11 +111,9 @@ def test_tensors(data: LoadedDataset, device: torch.device, limit: int | None = 
         images_u8, labels = split.images, split.labels
     images = data.normalize(images_u8)
     if zca:
-        from ..paths import cache_dir
-        from ..zca import get_zca
+        from ..zca import dataset_zca
 
-        z = get_zca(data.info.name, lambda: data.normalize(data.train.images), cache_dir=cache_dir() / "zca")
-        images = z.apply(images)
+        images = dataset_zca(data).apply(images)
     value = (images.to(device), labels.to(device))
     if len(_TEST_CACHE) > 8:
         _TEST_CACHE.clear()
