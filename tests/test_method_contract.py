@@ -277,7 +277,7 @@ def test_bad_declarations_fail_when_the_class_is_defined() -> None:
 def test_plugin_presets_and_metadata_in_process(loaded) -> None:
     cls = method_class(loaded)
     assert describe_method(loaded).family == PLUGIN_FAMILY and describe_method(loaded).registered
-    assert known_methods().index(loaded) < known_methods().index("mtt")  # registered before published-only
+    assert known_methods().index(loaded) < known_methods().index("ftd")  # registered before published-only
     mnist, cifar = get_dataset_info("mnist"), get_dataset_info("cifar10")
     assert (make_config(loaded, mnist, 1, "tiny").iterations, make_config(loaded, mnist, 1, "tiny").batch) == (2, 4)
     assert make_config(loaded, mnist, 2, "tiny").iterations == 50  # max_ipc=1: the rule does not apply

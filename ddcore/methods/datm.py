@@ -59,7 +59,7 @@ class DATM(TrajectoryMethod):
              "Distillation via Difficulty-Aligned Trajectory Matching. ICLR 2024.")
     paper_url = "https://arxiv.org/abs/2310.05773"
     Config = DATMConfig
-    colour = "#00CC96"
+    colour = "#FF7F0E"
     learn_labels = True
     preset_rules = (
         PresetRule("paper", {"syn_steps": 80, "lr_img": 100.0, "lr_y": 5.0, "threshold": 1.1, "min_start_epoch": 0,

@@ -58,5 +58,5 @@ class MTT(TrajectoryMethod):
     paper = ("George Cazenavette, Tongzhou Wang, Antonio Torralba, Alexei A. Efros and Jun-Yan Zhu. Dataset "
              "Distillation by Matching Training Trajectories. CVPR 2022.")
     paper_url = "https://arxiv.org/abs/2203.11932"
-    colour = "#EF553B"
+    colour = "#AB63FA"
     preset_rules = TRAJECTORY_PAPER_RULES + TRAJECTORY_QUICK_RULES

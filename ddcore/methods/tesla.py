@@ -38,7 +38,7 @@ class TESLA(TrajectoryMethod):
              "with Constant Memory. ICML 2023.")
     paper_url = "https://arxiv.org/abs/2211.10586"
     Config = TESLAConfig
-    colour = "#FFA15A"
+    colour = "#1F77B4"
     preset_rules = TRAJECTORY_PAPER_RULES + (
         PresetRule("paper", {"syn_steps": 50, "expert_epochs": 2, "max_start_epoch": 5, "lr_img": 1000.0,
                              "lr_lr": 1e-7}, "justincui03/tesla README.md: CIFAR-10 IPC 1", datasets=("cifar10",),

@@ -212,7 +212,7 @@ class TrajectoryConfig(MethodConfig):
 class TrajectoryMethod(DistillMethod):
     """MTT's loop; TESLA and DATM change the gradient, the labels and the start-epoch window."""
 
-    family = "trajectory matching"
+    family = "trajectory"
     eval_augmentation = "dsa"
     Config = TrajectoryConfig
     learn_labels = False  # DATM: soft labels are learned with the images
