@@ -217,7 +217,14 @@ def loss_figure(metrics: Iterable[dict[str, Any]], height: int = 260):
                              line=dict(color="#e4572e", width=2), marker=dict(size=4)))
     positive = [y for y in ys if y > 0]
     log = len(positive) == len(ys) and len(ys) > 2 and max(positive) / max(min(positive), 1e-12) > 30
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), title=dict(text="Loss", x=0.01, y=0.97),
+    learned = [m for m in rows if isinstance(m.get("lr"), (int, float)) and np.isfinite(m["lr"])]
+    if learned:  # trajectory matching learns the student's step size: on a second axis
+        fig.add_trace(go.Scatter(x=[m["iteration"] for m in learned], y=[m["lr"] for m in learned], mode="lines",
+                                 name="learned step size", yaxis="y2", line=dict(color="#3a86ff", width=1.5, dash="dot")))
+        fig.update_layout(yaxis2=dict(title="learned step size", overlaying="y", side="right", showgrid=False,
+                                      tickfont=dict(color="#3a86ff"), title_font=dict(color="#3a86ff")))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10),
+                      title=dict(text="Loss and learned step size" if learned else "Loss", x=0.01, y=0.97),
                       xaxis_title="iteration", yaxis_type="log" if log else "linear", showlegend=False,
                       template="plotly_white")
     return fig

@@ -172,3 +172,17 @@ def test_bad_trajectory_settings_are_refused(mnist, experts_home) -> None:
     assert flat_parameters(create_model("mlp", 1, 10, 28)).numel() != artefacts["expert-trajectories"].get(0, 0).numel()
     with pytest.raises(ValueError, match="parameters"):
         create_method("mtt", mnist, 1, cfg, architecture="mlp", artefacts=artefacts)
+
+
+def test_a_trajectory_set_is_evaluated_with_its_own_protocol(mnist, experts_home) -> None:
+    """The learned step size, the soft labels and the ZCA setting reach the evaluation and are recorded."""
+    from ddcore.evaluation import evaluate
+
+    cfg, artefacts = tiny_method("datm", mnist, experts_home, current_max_start_epoch=1, expansion_end_iteration=2)
+    m = create_method("datm", mnist, 1, cfg, artefacts=artefacts)
+    m.step()
+    synthetic = m.synthetic()
+    result = evaluate(synthetic, "convnet", "custom-e2-t100-none", seeds=1)
+    assert result.config["lr_source"] == "learned" and result.config["lr"] == pytest.approx(synthetic.lr)
+    assert result.config["extra"] == {"zca": False, "soft_labels": True}
+    assert synthetic.meta.config["zca"] is False and synthetic.meta.method == "datm"

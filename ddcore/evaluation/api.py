@@ -158,6 +158,7 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
     dev = resolve_device(device)
     seed_list = _seed_list(seeds, config.num_seeds)
     resolved = config.resolve(info.name, architecture, prep.method, prep.lr)
+    resolved.extra.update(zca=bool(prep.zca), soft_labels=bool(prep.labels.ndim == 2))  # the set's own protocol, recorded
     kwargs = dict(model_kwargs or {})
     create_model(architecture, info.channels, info.num_classes, info.image_size, **kwargs)  # fail fast on bad names
 
