@@ -363,7 +363,8 @@ class _Stages:
         return report
 
 
-SECONDS_PER_ITERATION = 0.15  # a DC/DSA/DM iteration on MNIST at IPC 10, 2-core CPU (measured: the quick study's runs)
+SECONDS_PER_ITERATION = 0.6  # a DM quick iteration on 500 MNIST members: 1.2-1.8 s measured under load 3-7 on the
+# 2-core CPU (benchmarks/results/privacy-quick-mnist.md), about half that on an idle one
 
 
 def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
