@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .augment import dsa_augment
 from .evaluation.result import EvaluationCancelled
-from .evaluation.trainer import NetworkGroup, build_seeded
+from .evaluation.trainer import NetworkGroup, build_seeded, forward_backward
 
 
 @dataclass(frozen=True)
@@ -88,9 +87,9 @@ def train_experts(images: torch.Tensor, labels: torch.Tensor, build: Callable[[]
                 if group.mode == "vmap" and len({x.shape[0] for x in xs}) > 1:
                     raise RuntimeError("batched experts need equal batch sizes")
                 opt.zero_grad(set_to_none=True)
-                logits = group.forward_each(xs)
-                loss = sum(F.cross_entropy(lg, labels[ix]) for lg, ix in zip(logits, idx))
-                loss.backward()  # each expert's gradient is its own: the sum separates
+                # the evaluation trainer's pass: the K losses summed (each expert's gradient is its own), in turn
+                # through the CPU's fast first-order kernels, or as one vmapped call
+                forward_backward(group, xs, [labels[ix] for ix in idx], "ce")
                 opt.step()
                 done_steps += len(nets)
                 if progress is not None:

@@ -204,7 +204,7 @@ def _train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch
             xs = [_augment(images[ix], cfg, g) for ix, g in zip(idxs, gens)]
             ys = [targets[ix] for ix in idxs]
             opt.zero_grad(set_to_none=True)
-            logits, losses = _forward_backward(group, xs, ys, cfg.soft_label_loss)
+            logits, losses = forward_backward(group, xs, ys, cfg.soft_label_loss)
             opt.step()
             with torch.no_grad():
                 m = len(idxs[0])
@@ -231,7 +231,7 @@ def _train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch
     return TrainOutcome(group, curves, time.perf_counter() - start)
 
 
-def _forward_backward(group: NetworkGroup, xs: list[torch.Tensor], ys: list[torch.Tensor],
+def forward_backward(group: NetworkGroup, xs: list[torch.Tensor], ys: list[torch.Tensor],
                       soft_loss: str) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Backpropagate the sum of the K networks' mean losses; return the logits and the K losses (detached).
 

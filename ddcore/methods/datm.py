@@ -68,6 +68,8 @@ class DATM(TrajectoryMethod):
         PresetRule("paper", {"syn_steps": 80, "lr_img": 1000.0, "lr_y": 2.0, "current_max_start_epoch": 20,
                              "max_start_epoch": 40, "expansion_end_iteration": 2000, "batch_syn": 500},
                    f"{_CONFIGS}/IPC50.yaml", datasets=("cifar10",), ipcs=(50,)),
+        PresetRule("quick", {"zca": False}, "quick: the trajectory methods' shared quick experts (ZCA only for CIFAR, "
+                   "below), so MTT, TESLA and DATM reuse one set of experts per dataset"),
     ) + TRAJECTORY_QUICK_RULES + (
         PresetRule("quick", {"syn_steps": 20, "current_max_start_epoch": 2, "expansion_end_iteration": 200,
                              "lr_y": 2.0, "threshold": 1.1},
