@@ -17,7 +17,7 @@ import torch
 
 from . import register_method
 from .base import PresetRule
-from .mtt import TRAJECTORY_QUICK_RULES
+from .mtt import DIGITS_RULE, TRAJECTORY_QUICK_RULES
 from .trajectory import MatchResult, TrajectoryConfig, TrajectoryMethod
 
 _CONFIGS = "NUS-HPC-AI-Lab/DATM configs/CIFAR-10/ConvIN"
@@ -62,6 +62,7 @@ class DATM(TrajectoryMethod):
     colour = "#FF7F0E"
     learn_labels = True
     preset_rules = (
+        DIGITS_RULE,
         PresetRule("paper", {"syn_steps": 80, "lr_img": 100.0, "lr_y": 5.0, "threshold": 1.1, "min_start_epoch": 0,
                              "current_max_start_epoch": None, "max_start_epoch": 4, "lr_lr": 1e-7},
                    f"{_CONFIGS}/IPC1.yaml", datasets=("cifar10",), ipcs=(1,)),

@@ -20,9 +20,11 @@ QUICK = ("2-core CPU (benchmarks/results/trajectory-quick.md): 4 experts trained
          "with batches of 64 (buffer.py: 100 experts, 50 epochs, the whole set, 256), start epochs below 4, M = 2, "
          "20 student steps")
 
+DIGITS_RULE = PresetRule("*", {"dsa_strategy": "color_crop_cutout_scale_rotate"}, "DSA readme "
+                         "(augment.default_strategy): no flip for digits; the experts and the student take the dataset's "
+                         "DSA strategy", datasets=("mnist", "svhn"))
 TRAJECTORY_PAPER_RULES = (
-    PresetRule("*", {"dsa_strategy": "color_crop_cutout_scale_rotate"}, "DSA readme (augment.default_strategy): no flip "
-               "for digits; MTT's experts and student take the dataset's DSA strategy", datasets=("mnist", "svhn")),
+    DIGITS_RULE,
     PresetRule("paper", {"syn_steps": 50, "expert_epochs": 2, "max_start_epoch": 2, "lr_img": 100.0, "lr_lr": 1e-7,
                          "lr_teacher": 0.01, "zca": True}, _TABLE, datasets=("cifar10",), ipcs=(1,)),
     PresetRule("paper", {"syn_steps": 30, "expert_epochs": 2, "max_start_epoch": 20, "lr_img": 1000.0, "lr_lr": 1e-5,
