@@ -163,3 +163,13 @@ def test_a_run_name_is_shown_as_text_never_as_markup(home) -> None:
     assert at.subheader[0].value == plain(name)
     at = ok(page("distill.py").run())
     assert f"**{plain(name)}**" in sidebar_text(at) and "<b>" not in sidebar_text(at)
+
+
+def test_the_loss_chart_shows_a_learned_step_size_when_the_method_reports_one() -> None:
+    from app.widgets import loss_figure
+
+    rows = [{"iteration": i, "loss": 1.0 / i, "lr": 0.01 + 0.001 * i} for i in range(1, 6)]
+    fig = loss_figure(rows)
+    assert [t.name for t in fig.data] == ["loss", "learned step size"]
+    assert list(fig.data[1].y) == [r["lr"] for r in rows] and fig.data[1].yaxis == "y2"
+    assert [t.name for t in loss_figure([{"iteration": 1, "loss": 2.0}]).data] == ["loss"]  # DC, DM: no step size
