@@ -16,9 +16,9 @@ _TABLE = "the authors' table (dc_benchmark methods/tm/readme.md; protocols.md se
 _TYPO = ("CIFAR-10 IPC 10: the table's pixel lr is a known typo that makes the learned step size explode "
          "(GeorgeCazenavette/mtt-distillation issue #31, confirmed by the author); 1000, which users there found "
          "stable and the table uses for IPC 50, is used instead")
-QUICK = ("2-core CPU (benchmarks/results/trajectory-quick.md): 4 experts trained 10 epochs on 200 images per class "
-         "with batches of 64 (buffer.py: 100 experts, 50 epochs, the whole set, 256), start epochs below 4, M = 2, "
-         "20 student steps")
+QUICK = ("2-core CPU (benchmarks/results/methods-accuracy.md): 3 experts trained 8 epochs on 100 images per class with "
+         "batches of 64 (buffer.py: 100 experts, 50 epochs, the whole set, 256; 4 experts on 200 per class took 11 min "
+         "per CIFAR-10 expert on the shared CPU), start epochs below 4, M = 2, 20 student steps")
 
 DIGITS_RULE = PresetRule("*", {"dsa_strategy": "color_crop_cutout_scale_rotate"}, "DSA readme "
                          "(augment.default_strategy): no flip for digits; the experts and the student take the dataset's "
@@ -39,7 +39,7 @@ TRAJECTORY_PAPER_RULES = (
                          "lr_teacher": 0.01, "zca": True, "batch_syn": 125}, _TABLE, datasets=("cifar100",), ipcs=(50,)),
 )
 TRAJECTORY_QUICK_RULES = (
-    PresetRule("quick", {"num_experts": 4, "expert_train_epochs": 10, "expert_per_class": 200, "expert_batch": 64,
+    PresetRule("quick", {"num_experts": 3, "expert_train_epochs": 8, "expert_per_class": 100, "expert_batch": 64,
                          "syn_steps": 20, "expert_epochs": 2, "max_start_epoch": 4, "lr_img": 100.0, "lr_lr": 1e-5,
                          "lr_teacher": 0.01, "iterations": 300}, QUICK),
     PresetRule("quick", {"zca": True}, f"{QUICK}; CIFAR distils in ZCA space as the paper's IPC 1 and 10 rows",
