@@ -116,10 +116,6 @@ class ContinualTask(StudyTask):
 
         data = ctx.dataset(spec.dataset, spec.data_root)
         artefacts = {kind: producer_of(kind).load_artefact(record, ctx.store) for kind, record in ctx.artefacts.items()}
-        if not artefacts and self.requires(spec):  # called without the queue (the CLI): make or load them here
-            from . import resolve_artefacts
-
-            artefacts = resolve_artefacts(self.requires(spec), ctx.store, spec.device, data, ctx.recorder)
         total = units(len(spec.methods), spec.orders, spec.steps, spec.finetune)
         ctx.recorder.progress(0, total, "Starting…")
         try:
