@@ -51,6 +51,7 @@ class ContinualPreset:
     finetune_epochs: int  # passes of the fine-tuned network over (new real images + replayed memory) per step
     finetune_per_class: int | None  # real training images per new class the fine-tuned network sees (None: all)
     note: str = ""
+    method_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)  # method -> config fields
 
 
 PRESETS: dict[str, ContinualPreset] = {
@@ -63,7 +64,11 @@ PRESETS: dict[str, ContinualPreset] = {
         EvalConfig(name="cl-quick", epochs=50, extra_final_epoch=False, augmentation="dsa", num_seeds=1,
                    test_limit=2000),
         finetune_epochs=10, finetune_per_class=200,
-        note="learner: 50 passes with DSA, 1 network, 2000-image test subset; memory: the methods' quick presets"),
+        note="learner: 50 passes with DSA, 1 network, 2000-image test subset; memory: the methods' quick presets, DM with "
+             "200 iterations per step",
+        # DM's quick preset runs 400 iterations; on one step's 2 classes an iteration takes ~0.13 s here, so 200 keep a
+        # 5-step, 3-order study of three memories near a quarter of an hour (benchmarks/results/continual.md).
+        method_overrides={"dm": {"iterations": 200}}),
     # For tests and a first look: seconds, not minutes (a learner this short says little).
     "tiny": ContinualPreset(
         "tiny", "quick",
@@ -194,14 +199,15 @@ class MemorySpec:
 
 def step_memory(data: LoadedDataset, classes: Sequence[int], method: str, ipc: int, preset: str, seed: int,
                 device: str, artefacts: Mapping[str, Any] | None = None, should_stop: StopFn | None = None,
-                progress: Callable[[float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
+                progress: Callable[[float], None] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
     """IPC images of each of `classes`, made by `method` from those classes' training images only
     (the dataset restricted to them): normalised images, their labels in the whole dataset's ids, seconds."""
     from .runner import Runner
 
     start = time.perf_counter()
     sub = data.only_classes(list(classes))
-    runner = Runner(MemorySpec(data.info.name, method, int(ipc), preset, int(seed), device), sub,
+    runner = Runner(MemorySpec(data.info.name, method, int(ipc), preset, int(seed), device, dict(overrides or {})), sub,
                     artefacts=dict(artefacts or {}))
     while not runner.done:
         if should_stop is not None and should_stop():
@@ -435,7 +441,8 @@ def run_continual(data: LoadedDataset, methods: Sequence[str], ipc: int, steps: 
                 base = done
                 images, labels, seconds = step_memory(
                     data, classes, method, ipc, preset.method_preset, seed * 1_000 + s, str(dev), artefacts,
-                    should_stop, lambda f, base=base, label=label: report(base + f, f"{label}: building the memory"))
+                    should_stop, lambda f, base=base, label=label: report(base + f, f"{label}: building the memory"),
+                    preset.method_overrides.get(method))
                 memory.add(images, labels)
                 mem_s[m, o, s] = seconds
                 done += 1
@@ -494,7 +501,7 @@ def units(methods: int, orders: int, steps: int, finetune: bool = False) -> int:
 # shown before a study starts: a fresh learner per 100 memory images (quick preset), and one step's memory per method
 # for 2 classes at IPC 10 (other sizes scale linearly with classes x IPC). Unknown methods count as DM.
 LEARNER_S_PER_100 = {"mnist": 17.0, "fashionmnist": 17.0, "cifar10": 25.0}
-MEMORY_S_PER_20 = {"random": 0.1, "herding": 1.0, "kcenter": 1.0, "dm": 15.0, "dc": 60.0, "dsa": 70.0}
+MEMORY_S_PER_20 = {"random": 0.1, "herding": 1.0, "kcenter": 1.0, "dm": 26.0, "dc": 280.0, "dsa": 300.0}
 
 
 def estimate_seconds(dataset: str, methods: Sequence[str], ipc: int, steps: int, orders: int, num_classes: int,
