@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from ..continual import PRESETS as CONTINUAL_PRESETS
+from ..continual import estimate_seconds as continual_estimate
 from ..device import available_devices
+from ..nas import BUDGETS as NAS_BUDGETS
+from ..nas import GRIDS as NAS_GRIDS
+from ..nas import Grid as NasGrid
+from ..nas import estimate_seconds as nas_estimate
 from ..paths import home_dir as default_home
 from ..results import (
     EvalDetail,
@@ -32,8 +38,10 @@ from ..results import (
     set_labels,
 )
 from ..synthetic import SyntheticSet, SyntheticSetFileError, make_grid
+from ..tasks.continual import ContinualSpec
 from ..tasks.distill import DistillSpec, resume_spec
 from ..tasks.evaluate import EvalSpec, prepare_spec
+from ..tasks.nas import NasSpec
 from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot
 from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 from .store import Store
@@ -41,7 +49,10 @@ from .store import Store
 __all__ = ["ACTIVE_JOB", "RUN_STATUSES", "ArtefactRecord", "DistillSpec", "EvalDetail", "EvalSpec", "EvalState",
            "EvaluationRecord", "JobSnapshot", "ResultRow", "RunRecord", "RunView", "Studio", "StudyState", "Subject", "SyntheticSet",
            "SyntheticSetFileError", "available_devices", "collect", "default_home", "compare_published", "custom_preset", "detail",
-           "family_of", "latest", "make_grid", "preset_seeds", "published_architecture", "set_labels"]
+           "family_of", "latest", "make_grid", "preset_seeds", "published_architecture", "set_labels",
+           # the continual-learning and architecture-search studies (issue 15)
+           "CONTINUAL_PRESETS", "ContinualSpec", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec", "continual_estimate",
+           "nas_estimate"]
 
 
 @dataclass(frozen=True)
