@@ -74,7 +74,9 @@ PRESETS: dict[str, ContinualPreset] = {
         "tiny", "quick",
         EvalConfig(name="cl-tiny", epochs=3, extra_final_epoch=False, augmentation="none", num_seeds=1, test_limit=300),
         finetune_epochs=1, finetune_per_class=20,
-        note="learner: 3 passes without augmentation, 300 test images (a smoke test, not a measurement)"),
+        note="learner: 3 passes without augmentation, 300 test images; DM 5 iterations, DC/DSA 1 per step (a smoke test, "
+             "not a measurement)",
+        method_overrides={"dm": {"iterations": 5}, "dc": {"iterations": 1}, "dsa": {"iterations": 1}}),
     # CL_DM.py: evaluate_synset with DSA for every memory, epoch_eval_train 1000 (Epoch + 1 passes, lr x0.1 at
     # Epoch // 2 + 1), batch 256, lr 0.01, num_eval 3 networks, the whole test set of the seen classes.
     "paper": ContinualPreset(
