@@ -500,21 +500,35 @@ def units(methods: int, orders: int, steps: int, finetune: bool = False) -> int:
 
 
 # Seconds measured on the shared 2-core CPU, one thread (benchmarks/results/continual.md), for the cost estimate
-# shown before a study starts: a fresh learner per 100 memory images (quick preset), and one step's memory per method
-# for 2 classes at IPC 10 (other sizes scale linearly with classes x IPC). Unknown methods count as DM.
+# shown before a study starts: a fresh learner per 100 memory images and 50 passes; one step's memory for 2 classes
+# at IPC 10, per iteration of a distillation method, or in all for a coreset (other sizes scale with classes x IPC).
 LEARNER_S_PER_100 = {"mnist": 17.0, "fashionmnist": 17.0, "cifar10": 25.0}
-MEMORY_S_PER_20 = {"random": 0.1, "herding": 1.0, "kcenter": 1.0, "dm": 26.0, "dc": 280.0, "dsa": 300.0}
+CORESET_S_PER_20 = {"random": 0.1, "herding": 1.0, "kcenter": 1.0}
+ITERATION_S_PER_20 = {"dm": 0.13, "dc": 19.0, "dsa": 20.0}  # others count as DM
 
 
 def estimate_seconds(dataset: str, methods: Sequence[str], ipc: int, steps: int, orders: int, num_classes: int,
                      preset: str = "quick", finetune: bool = False) -> float:
-    """A rough cost of a study on this machine's CPU (quick preset; the paper preset is ~20x the learner's)."""
-    scale = 1.0 if preset == "quick" else 20.0
+    """A rough cost of a study on this machine's CPU, from the rates above (slower when the machine is busy)."""
+    from .data import get_dataset_info
+    from .methods import METHODS
+
+    p = get_preset(preset)
+    passes = p.learner.epochs or 50
+    learner = LEARNER_S_PER_100.get(dataset, 25.0) * passes / 50 * p.learner.num_seeds
     per_step = num_classes / max(1, steps)
-    learner = LEARNER_S_PER_100.get(dataset, 25.0) * scale
-    # the fresh learner at step s trains on (s+1) steps' memory; its cost grows with the images
-    images = sum((s + 1) * per_step * ipc for s in range(steps))
-    learn = learner * images / 100.0
-    memory = sum(MEMORY_S_PER_20.get(m, MEMORY_S_PER_20["dm"]) for m in methods) * steps * per_step * ipc / 20.0
-    tune = (learner * 0.5 * steps) if finetune else 0.0
-    return orders * (len(methods) * (learn + tune) + memory)
+    images = sum((s + 1) * per_step * ipc for s in range(steps))  # the learner at step s trains on s+1 steps' memory
+    memory = 0.0
+    for m in methods:
+        if m in CORESET_S_PER_20 or m not in METHODS:
+            memory += CORESET_S_PER_20.get(m, 1.0)
+            continue
+        iterations = (p.method_overrides.get(m) or {}).get("iterations")
+        if iterations is None:
+            iterations = METHODS.get(m).default_config(get_dataset_info(dataset), ipc, p.method_preset).iterations
+        memory += ITERATION_S_PER_20.get(m, ITERATION_S_PER_20["dm"]) * int(iterations)
+    memory *= steps * per_step * ipc / 20.0
+    # the fine-tuned network: finetune_epochs passes over the new classes' real images (and the small replay) per step
+    real = per_step * (p.finetune_per_class or 6000)
+    tune = LEARNER_S_PER_100.get(dataset, 25.0) / (50 * 100) * p.finetune_epochs * real * steps if finetune else 0.0
+    return orders * (len(methods) * (learner * images / 100.0 + tune) + memory)

@@ -25,7 +25,12 @@ def chart(plot, key: str) -> None:
     st.caption(plot.caption)
 
 
-init_from_query("cl_dataset", "dataset", "mnist", allowed=DATASETS)
+init_from_query("cl_dataset", "dataset", "mnist", allowed=DATASETS)  # the view lives in the URL: a link reopens the study
+init_from_query("cl_methods", "methods", ["random", "herding", "dm"],
+                parse=lambda raw: [m for m in raw.split(",") if m in list_methods()] or ["random"])
+init_from_query("cl_ipc", "ipc", 10, parse=lambda raw: min(50, max(1, int(raw))))
+init_from_query("cl_orders", "orders", 3, parse=lambda raw: min(10, max(1, int(raw))))
+init_from_query("cl_preset", "preset", "quick", allowed=PRESETS)
 st.title("Continual learning")
 st.caption("Classes arrive in steps (class-incremental, as the DM paper's CL_DM.py). After each step a memory keeps IPC "
            "images of every class seen so far, chosen at random, by herding, or distilled from that step's classes only; a "
@@ -37,23 +42,25 @@ with left:
     dataset = st.selectbox("Dataset", DATASETS, key="cl_dataset", format_func=lambda n: get_dataset_info(n).display_name)
     sync_query({"dataset": dataset})
     info = get_dataset_info(dataset)
-    methods = st.multiselect("Memory methods", list_methods(), default=[m for m in ("random", "herding", "dm") if m in list_methods()],
-                             key="cl_methods", help="How each step's IPC images per class are made: a coreset of real images "
-                                                    "(random, herding, k-center) or a distillation of that step's classes.")
+    methods = st.multiselect("Memory methods", list_methods(), key="cl_methods",
+                             help="How each step's IPC images per class are made: a coreset of real images (random, "
+                                  "herding, k-center) or a distillation of that step's classes.")
     c1, c2, c3 = st.columns(3)
-    ipc = int(c1.number_input("IPC (memory images per class)", 1, 50, 10, key="cl_ipc"))
-    steps = int(c2.number_input("Steps", 1, info.num_classes, min(5, info.num_classes), key="cl_steps",
+    ipc = int(c1.number_input("IPC (memory images per class)", 1, 50, key="cl_ipc"))
+    init_from_query("cl_steps", "steps", min(5, info.num_classes), parse=lambda raw: min(info.num_classes, max(1, int(raw))))
+    steps = int(c2.number_input("Steps", 1, info.num_classes, key="cl_steps",
                                 help=f"{info.num_classes} classes split as evenly as possible"))
-    orders = int(c3.number_input("Class orders (seeds)", 1, 10, 3, key="cl_orders",
+    orders = int(c3.number_input("Class orders (seeds)", 1, 10, key="cl_orders",
                                  help="Each seed draws its own class order (np.random.RandomState(seed).permutation)."))
 with right:
-    preset = st.segmented_control("Preset", PRESETS, default="quick", key="cl_preset",
+    preset = st.segmented_control("Preset", PRESETS, key="cl_preset",
                                   help="\n".join(f"- **{k}**: {CONTINUAL_PRESETS[k].note}" for k in PRESETS)) or "quick"
     finetune = st.checkbox("Also a fine-tuned learner (forgetting)", value=False, key="cl_finetune",
                            help="One network trained step to step on the new classes' real images with the earlier memory "
                                 "replayed: its old classes' accuracy drops as their real images are gone.")
     device = st.selectbox("Device", ["auto"] + available_devices(), key="cl_device")
 
+sync_query({"methods": methods, "ipc": ipc, "steps": steps, "orders": orders, "preset": preset})
 spec = ContinualSpec(dataset, tuple(methods), ipc, steps, orders, preset, finetune, device=device)
 state = studio.study_state(spec)
 if state.problem:
@@ -78,8 +85,14 @@ if start:
 def _progress() -> None:
     now = studio.study_state(spec)
     job = now.job
-    if job is None or (now.stored is not None and not job.active):
+    if job is None:
         return
+    if not job.active:  # finished since the page was drawn: draw it all again once, with the stored study
+        if st.session_state.get("cl_was_busy"):
+            st.session_state.cl_was_busy = False
+            st.rerun()
+        if now.stored is not None:
+            return
     if job.status == "queued" and job.waiting_for:
         waits = [studio.job(i) for i in job.waiting_for]
         st.info("Waiting for " + ", ".join(plain(w.name) for w in waits if w is not None) + " (made first, then reused).")
@@ -94,9 +107,6 @@ def _progress() -> None:
             st.rerun()
     else:
         st.markdown(f"{status_badge(job.status)} {plain(job.message)}")
-    if st.session_state.get("cl_was_busy") and not job.active:
-        st.session_state.cl_was_busy = False
-        st.rerun()
     st.session_state.cl_was_busy = job.active
 
 

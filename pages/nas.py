@@ -33,6 +33,7 @@ def _use_grid() -> None:
 
 
 init_from_query("nas_dataset", "dataset", "mnist", allowed=DATASETS)
+init_from_query("nas_budget", "budget", "quick", allowed=list(NAS_BUDGETS))
 for _k in COLUMNS:
     st.session_state.setdefault(f"nas_{_k}", list(getattr(NAS_GRIDS["quick"], _k)))
 st.title("Architecture search")
@@ -65,10 +66,11 @@ with right:
     with st.expander("Grid options", expanded=False):
         for k, label in COLUMNS.items():
             st.multiselect(label, CHOICES[k], key=f"nas_{k}")
-    budget = st.segmented_control("Budget", list(NAS_BUDGETS), default="quick", key="nas_budget",
+    budget = st.segmented_control("Budget", list(NAS_BUDGETS), key="nas_budget",
                                   help="\n".join(f"- **{k}**: {b.note}" for k, b in NAS_BUDGETS.items())) or "quick"
     device = st.selectbox("Device", ["auto"] + available_devices(), key="nas_device")
 
+sync_query({"budget": budget})
 proxies = tuple([f"run:{i}" for i in chosen] + (["random"] if with_random else []) + (["herding"] if with_herding else []))
 options = {k: tuple(st.session_state[f"nas_{k}"]) for k in COLUMNS}
 spec = NasSpec(dataset, proxies, ipc, **options, budget=budget, device=device)
@@ -97,8 +99,14 @@ if start:
 def _progress() -> None:
     now = studio.study_state(spec)
     job = now.job
-    if job is None or (now.stored is not None and not job.active):
+    if job is None:
         return
+    if not job.active:  # finished since the page was drawn: draw it all again once, with the stored study
+        if st.session_state.get("nas_was_busy"):
+            st.session_state.nas_was_busy = False
+            st.rerun()
+        if now.stored is not None:
+            return
     if job.status == "queued" and job.waiting_for:
         for w in (studio.job(i) for i in job.waiting_for):
             if w is None:
@@ -113,9 +121,6 @@ def _progress() -> None:
             st.rerun()
     else:
         st.markdown(f"{status_badge(job.status)} {plain(job.message)}")
-    if st.session_state.get("nas_was_busy") and not job.active:
-        st.session_state.nas_was_busy = False
-        st.rerun()
     st.session_state.nas_was_busy = job.active
 
 
