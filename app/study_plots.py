@@ -28,8 +28,9 @@ def _orders(result: Any) -> str:
 def _learner(result: Any) -> str:
     cfg = result.learner or {}
     seeds = "1 network" if result.preset != "paper" else "3 networks"
-    return (f"a fresh {result.architecture} per step, {cfg.get('passes', '?')} passes with "
-            f"{cfg.get('augmentation', '?')} augmentation, {seeds}, "
+    aug = cfg.get("augmentation", "?")
+    aug = "without augmentation" if aug == "none" else f"with {aug.upper()} augmentation"
+    return (f"a fresh {result.architecture} per step, {cfg.get('passes', '?')} passes {aug}, {seeds}, "
             f"{cfg.get('test_limit') or 'all'} test images of the seen classes")
 
 
@@ -85,8 +86,11 @@ def continual_costs(result: Any) -> Plot:
     methods = list(result.methods)
     memory = [result.cost(m)["memory_s"] for m in methods]
     learner = [result.cost(m)["learner_s"] for m in methods]
-    fig = go.Figure([go.Bar(x=methods, y=memory, name="building the memory", marker_color=[method_color(m) for m in methods]),
-                     go.Bar(x=methods, y=learner, name="training the fresh learners", marker_color="#b0b4c0")])
+    fig = go.Figure([go.Bar(x=methods, y=memory, name="building the memory (the method's colour)",
+                            marker_color=[method_color(m) for m in methods],
+                            hovertemplate="%{x}: %{y:.1f} s building the memory<extra></extra>"),
+                     go.Bar(x=methods, y=learner, name="training the fresh learners", marker_color="#b0b4c0",
+                            marker_pattern_shape="/", hovertemplate="%{x}: %{y:.1f} s training the learners<extra></extra>")])
     fig.update_layout(barmode="stack", height=320, margin=WIDE, template="plotly_white",
                       yaxis=dict(title="seconds per class order"), legend=dict(orientation="h", y=-0.25))
     caption = (f"Cost per memory method: seconds per class order (mean over {_orders(result)}), all {result.steps} steps, "

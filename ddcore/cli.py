@@ -177,7 +177,7 @@ def _continual(args: argparse.Namespace) -> int:
     result = _run_study(spec, args.device, args.quiet)
     print(f"{result.dataset}: {result.steps} steps, IPC {result.ipc}, {len(result.seeds)} class order(s), "
           f"{result.preset} preset ({result.notes}); accuracy on the classes seen so far, mean ± std over the orders")
-    print(f"{'memory':<10}" + "".join(f"{'step ' + str(s + 1):>14}" for s in range(result.steps))
+    print(f"{'memory':<10}" + "".join(f"{'step ' + str(s + 1):>16}" for s in range(result.steps))
           + f"{'memory s':>10}{'learner s':>11}")
     summary = {"key": result.key, "dataset": result.dataset, "ipc": result.ipc, "steps": result.steps,
                "orders": result.seeds, "preset": result.preset, "class_orders": result.class_orders, "device": result.device,
@@ -185,7 +185,7 @@ def _continual(args: argparse.Namespace) -> int:
     for m, method in enumerate(result.methods):
         acc = result.accuracy[m]
         cost = result.cost(method)
-        cells = "".join(f"{acc[:, s].mean():>8.1f} ± {acc[:, s].std():<3.1f}" for s in range(result.steps))
+        cells = "".join(f"{acc[:, s].mean():>9.1f} ± {acc[:, s].std():<4.1f}" for s in range(result.steps))
         print(f"{method:<10}{cells}{cost['memory_s']:>10.1f}{cost['learner_s']:>11.1f}")
         row = {"per_step_mean": acc.mean(0).round(2).tolist(), "per_step_std": acc.std(0).round(2).tolist(),
                "final_mean": round(result.final(method)[0], 2), "final_std": round(result.final(method)[1], 2),

@@ -133,6 +133,7 @@ else:
     st.markdown(f"After the last step: {finals} (mean ± std over {len(result.seeds)} class order(s)).")
     chart(study_plots.continual_accuracy(result), "cl_accuracy")
     if result.finetuned:
+        st.subheader("A network fine-tuned from step to step")
         chart(study_plots.continual_accuracy(result, finetune=True), "cl_accuracy_ft")
     st.subheader("Forgetting")
     chart(study_plots.continual_forgetting(result, finetune=result.finetuned), "cl_forgetting")
