@@ -110,3 +110,19 @@ def test_nas_study_from_the_page(home) -> None:
     # a study of another proxy reuses the stored whole-data accuracies (said before it starts)
     at = _open("nas.py", **NAS, nas_random=False, nas_herding=True)
     assert "whole-data accuracies stored, reused" in _captions(at)
+
+
+def test_a_run_name_in_a_proxy_label_stays_text() -> None:
+    """A proxy's label holds its run's name (user text): plotly renders a few HTML tags, so the figures escape it."""
+    from app import study_plots
+    from ddcore.nas import NasResult, correlations
+
+    whole, proxy = np.array([60.0, 70.0, 80.0]), np.array([[30.0, 20.0, 50.0]])
+    label = "DM (run <a href='https://x'>me</a>, IPC 1)"
+    rows = [c.to_dict() for c in correlations(label, proxy[0], whole, reps=20)]
+    result = NasResult("mnist", 1, "tiny", {}, ["a", "b", "c"], [label], ["run:x:y"], [10], [1.0], whole, np.ones(3), proxy,
+                       np.ones((1, 3)), rows, whole_images=300)
+    for plot in (study_plots.nas_scatter(result), study_plots.nas_correlations(result), study_plots.nas_time(result)):
+        text = json.dumps(plot.figure.to_plotly_json()["data"])
+        assert "<a href" not in text and "&lt;a href" in text
+        assert plot.caption
