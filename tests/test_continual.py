@@ -160,3 +160,26 @@ def test_bad_input_is_refused_and_nothing_is_stored(studio, changes, message) ->
 def test_fingerprints_tell_sets_apart() -> None:
     a = torch.zeros(2, 1, 2, 2)
     assert fingerprint(a, torch.tensor([0, 1])) != fingerprint(a, torch.tensor([1, 0]))
+
+
+def test_any_image_folder_with_enough_classes(studio, tmp_path) -> None:
+    """A folder dataset (train/<class>/*.png, test/<class>/*.png) in 2 steps of 2 classes; too many steps are refused."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("test", 3)):
+        for k, name in enumerate(("ant", "bee", "cat", "dog")):
+            folder = tmp_path / "shapes" / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(rng.normal(60 * k, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    spec = ContinualSpec("folder", ("random",), ipc=2, steps=2, orders=1, preset="tiny", data_root=str(tmp_path / "shapes"),
+                         device="cpu")
+    snap = studio.manager.wait(studio.submit(spec).id, 120)
+    assert snap.status == "done", snap.message
+    r = snap.result
+    assert r.class_names == ["ant", "bee", "cat", "dog"] and r.memory_labels.shape == (1, 1, 8)
+    assert [len(p) for p in r.step_classes[0]] == [2, 2]
+    assert "between 1 and the number of classes (4)" in studio.study_state(ContinualSpec(
+        "folder", ("random",), steps=5, data_root=str(tmp_path / "shapes"), device="cpu")).problem
