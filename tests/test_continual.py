@@ -80,6 +80,7 @@ def study(studio):
     return spec, snap.result
 
 
+@pytest.mark.slow  # a real study end to end (seconds to tens of seconds on 2 cores)
 def test_the_memory_never_exceeds_its_budget_nor_holds_a_class_before_it_arrives(study) -> None:
     _, r = study
     for m in range(len(r.methods)):
@@ -95,6 +96,7 @@ def test_the_memory_never_exceeds_its_budget_nor_holds_a_class_before_it_arrives
                 assert set(labels[steps == s].tolist()) == set(r.step_classes[o][s])
 
 
+@pytest.mark.slow  # a real study end to end (seconds to tens of seconds on 2 cores)
 def test_class_orders_are_recorded_and_differ(study) -> None:
     _, r = study
     assert r.seeds == [0, 1] and r.class_orders == [class_order(10, 0), class_order(10, 1)]
@@ -102,6 +104,7 @@ def test_class_orders_are_recorded_and_differ(study) -> None:
     assert r.step_classes[1] == split_steps(r.class_orders[1], 3)
 
 
+@pytest.mark.slow  # a real study end to end (seconds to tens of seconds on 2 cores)
 def test_the_fresh_learner_at_step_k_sees_only_the_memory(study) -> None:
     _, r = study
     for m in range(len(r.methods)):
@@ -116,6 +119,7 @@ def test_the_fresh_learner_at_step_k_sees_only_the_memory(study) -> None:
     assert np.isfinite(r.accuracy).all() and ((0 <= r.accuracy) & (r.accuracy <= 100)).all()
 
 
+@pytest.mark.slow  # a real study end to end (seconds to tens of seconds on 2 cores)
 def test_forgetting_and_the_fine_tuned_learner(study) -> None:
     _, r = study
     assert r.finetuned and r.finetune_accuracy.shape == r.accuracy.shape
@@ -126,6 +130,7 @@ def test_forgetting_and_the_fine_tuned_learner(study) -> None:
     assert r.cost("random")["learner_s"] > 0 and r.final("random")[0] == pytest.approx(r.accuracy[0, :, -1].mean())
 
 
+@pytest.mark.slow  # a real study end to end (seconds to tens of seconds on 2 cores)
 def test_the_study_is_stored_reopened_and_not_recomputed(studio, study) -> None:
     spec, r = study
     again = Studio(studio.home)  # a new server on the same home
@@ -162,6 +167,7 @@ def test_fingerprints_tell_sets_apart() -> None:
     assert fingerprint(a, torch.tensor([0, 1])) != fingerprint(a, torch.tensor([1, 0]))
 
 
+@pytest.mark.slow  # a real study end to end (seconds to tens of seconds on 2 cores)
 def test_any_image_folder_with_enough_classes(studio, tmp_path) -> None:
     """A folder dataset (train/<class>/*.png, test/<class>/*.png) in 2 steps of 2 classes; too many steps are refused."""
     from PIL import Image

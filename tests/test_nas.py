@@ -63,6 +63,7 @@ def _spec(**changes) -> NasSpec:
                       "bootstrap": 100, "device": "cpu", **changes})
 
 
+@pytest.mark.slow  # a real study end to end (seconds to tens of seconds on 2 cores)
 def test_a_study_reuses_the_whole_data_accuracies(studio) -> None:
     first = studio.manager.wait(studio.submit(_spec()).id, 240)
     assert first.status == "done", first.message

@@ -66,6 +66,7 @@ def _wait_for_study(home, kind: str) -> None:
 CL = dict(cl_methods=["random"], cl_ipc=1, cl_steps=2, cl_orders=2, cl_preset="tiny", cl_device="cpu")
 
 
+@pytest.mark.slow  # a real study end to end (seconds to tens of seconds on 2 cores)
 def test_continual_study_from_the_page(home) -> None:
     at = _open("continual.py", **CL)
     assert "Cost estimate on this machine's CPU" in _captions(at)
@@ -91,6 +92,7 @@ NAS = dict(nas_widths=[32, 64], nas_depths=[1], nas_norms=["instancenorm", "none
            nas_poolings=["avgpooling"], nas_budget="tiny", nas_device="cpu")
 
 
+@pytest.mark.slow  # a real study end to end (seconds to tens of seconds on 2 cores)
 def test_nas_study_from_the_page(home) -> None:
     at = _open("nas.py", **NAS)
     assert "4 architectures × 1 proxy" in _captions(at)
