@@ -10,6 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
+from ..device import resolve_device
 from ..methods.base import Requirement
 from ..nas import Grid, NasResult, WholeResult
 from . import register_task
@@ -138,10 +141,6 @@ class NasWholeTask(StudyTask):
             accs.append(out.accuracy)
             secs.append(out.seconds)
         ctx.recorder.progress(len(archs), len(archs), "done")
-        import numpy as np
-
-        from ..device import resolve_device
-
         result = WholeResult(data.info.name, budget.name, spec.grid().to_dict(), [a.name for a in archs], np.asarray(accs),
                              np.asarray(secs), int(len(labels)), config.to_dict(), _device_name(resolve_device(spec.device)))
         return self.save(ctx, spec, result, inputs=(f"dataset:{data.info.name}:{data.source}",))
@@ -223,9 +222,6 @@ class NasTask(StudyTask):
         return tuple(out.values())
 
     def run(self, spec: NasSpec, ctx: TaskContext) -> NasResult:
-        import numpy as np
-
-        from ..device import resolve_device
         from ..evaluation.api import _device_name, set_fingerprint
         from ..evaluation.result import library_versions
         from ..nas import Stopped, correlations, get_budget, train_architecture
