@@ -51,7 +51,12 @@ def check(spec: ContinualSpec) -> ContinualSpec:
     if dataset == "folder":
         if not spec.data_root:
             raise ValueError("the 'folder' dataset needs data_root (a folder or zip of train/<class>/images)")
-        info = load_dataset("folder", spec.data_root).info
+        data = load_dataset("folder", spec.data_root)
+        info = data.info
+        smallest = min(data.train.class_counts())
+        if int(spec.ipc) > smallest:
+            raise ValueError(f"IPC {spec.ipc} needs at least {spec.ipc} training images per class; the smallest class of "
+                             f"this folder has {smallest}")
     methods = tuple(str(m).strip().lower() for m in spec.methods)
     if not methods:
         raise ValueError("choose at least one memory method")
