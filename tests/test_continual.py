@@ -188,6 +188,6 @@ def test_any_image_folder_with_enough_classes(studio, tmp_path) -> None:
     assert r.class_names == ["ant", "bee", "cat", "dog"] and r.memory_labels.shape == (1, 1, 8)
     assert [len(p) for p in r.step_classes[0]] == [2, 2]
     assert "between 1 and the number of classes (4)" in studio.study_state(ContinualSpec(
-        "folder", ("random",), steps=5, data_root=str(tmp_path / "shapes"), device="cpu")).problem
+        "folder", ("random",), ipc=2, steps=5, data_root=str(tmp_path / "shapes"), device="cpu")).problem
     assert "the smallest class of this folder has 6" in studio.study_state(ContinualSpec(
         "folder", ("random",), ipc=7, steps=2, data_root=str(tmp_path / "shapes"), device="cpu")).problem
