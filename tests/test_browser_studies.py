@@ -12,6 +12,10 @@ FIGURES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).m
     data: (el.data || []).map(t => ({type: t.type, name: t.name, x: t.x, y: t.y, text: t.text}))}))"""
 
 
+PLOTTED_JS = """() => { const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
+    return plots.length >= 3 && plots.every(el => el.data && el.data.length > 0); }"""
+
+
 def _set_number(page, label: str, value: int) -> None:
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
@@ -26,7 +30,7 @@ def _start_and_wait(page, done_text: str, artifacts_dir: Path, name: str) -> Non
     page.screenshot(path=str(artifacts_dir / f"{name}-progress.png"))
     page.get_by_text(done_text).first.wait_for(timeout=240_000)
     wait_for_app(page)
-    page.wait_for_timeout(1500)  # plotly lays out the charts
+    page.wait_for_function(PLOTTED_JS, timeout=60_000)  # plotly has drawn all three charts (slow on a busy machine)
 
 
 @pytest.mark.browser
