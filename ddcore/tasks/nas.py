@@ -283,8 +283,8 @@ class NasTask(StudyTask):
             synthetic = ctx.store.load_set(run_id)
             if record is None or synthetic is None:
                 raise FileNotFoundError(f"run {run_id} or its set was deleted")
-            label = f"{record.method.upper() if record.method in ('dc', 'dm', 'dsa') else record.method} " \
-                    f"(run {record.name}, IPC {record.ipc})"
+            title = record.method.upper() if record.method in ("dc", "dm", "dsa") else record.method
+            label = f"{title} IPC {record.ipc} (run {record.name})"
             return synthetic.images.float(), synthetic.hard_labels(), label, float(record.elapsed_s)
         from ..continual import MemorySpec
         from ..runner import Runner
