@@ -1,4 +1,4 @@
-"""The command line: `python -m ddcore datasets | models | methods | show | distill | evaluate | privacy`.
+"""The command line: `python -m ddcore datasets | models | methods | show | distill | evaluate | privacy | continual | nas`.
 
 Every subcommand is a thin layer over the library; errors print one clear line and exit 2.
 """
@@ -129,14 +129,135 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _evaluate_set(SyntheticSet.load(args.file), args)
 
 
-def _privacy(args: argparse.Namespace) -> int:
+class _StudyBar(_BarRecorder):
+    """A study's bar: units of work, with what it is doing now."""
+
+    def progress(self, done: float, total: float, message: str = "") -> None:
+        super().progress(done, total, message)
+        if message:
+            self.bar.set_postfix_str(message[:60], refresh=True)
+
+
+def _run_study(spec, device: str, quiet: bool):
+    """A study (ddcore.tasks.study) run here without the job queue, kept in the store like the app's: a stored result
+    is reused; an artefact it needs that is not stored is made first, with a bar of its own."""
     from tqdm import tqdm
 
-    from .data import load_dataset
     from .platform.recorder import EventControl
     from .platform.store import Store
-    from .tasks import TaskContext
-    from .tasks.privacy import PrivacySpec, PrivacyTask, estimate_seconds, shadow_requirement
+    from .tasks import TaskContext, producer_of, task_for
+
+    store = Store()
+    task = task_for(spec)
+    prepared = task.prepare(spec, store)
+    if prepared.reused is not None:
+        print(f"stored result reused ({prepared.name}; key {prepared.key} in {store.root})", file=sys.stderr)
+        return prepared.reused
+    artefacts = {}
+    for requirement in task.requires(prepared.spec):
+        record = store.get_artefact(requirement.key())
+        if record is None:
+            producer = producer_of(requirement.kind)
+            made = producer.prepare(producer.spec_for(requirement, device), store)
+            if made.reused is None:
+                with tqdm(desc=requirement.label or requirement.kind, disable=quiet) as bar:
+                    producer.run(made.spec, TaskContext(store=store, recorder=_StudyBar(bar), control=EventControl()))
+            record = store.get_artefact(requirement.key())
+        artefacts[requirement.kind] = record
+    with tqdm(desc=prepared.name[:60], disable=quiet) as bar:
+        return task.run(prepared.spec, TaskContext(store=store, recorder=_StudyBar(bar), control=EventControl(),
+                                                   artefacts=artefacts))
+
+
+def _continual(args: argparse.Namespace) -> int:
+    from .tasks.continual import ContinualSpec
+
+    spec = ContinualSpec(args.dataset, tuple(args.methods), args.ipc, args.steps, args.orders, args.preset, args.finetune,
+                         args.arch, args.data_root, args.device)
+    result = _run_study(spec, args.device, args.quiet)
+    print(f"{result.dataset}: {result.steps} steps, IPC {result.ipc}, {len(result.seeds)} class order(s), "
+          f"{result.preset} preset ({result.notes}); accuracy on the classes seen so far, mean ± std over the orders")
+    print(f"{'memory':<10}" + "".join(f"{'step ' + str(s + 1):>16}" for s in range(result.steps))
+          + f"{'memory s':>10}{'learner s':>11}")
+    summary = {"key": result.key, "dataset": result.dataset, "ipc": result.ipc, "steps": result.steps,
+               "orders": result.seeds, "preset": result.preset, "class_orders": result.class_orders, "device": result.device,
+               "wall_time_s": result.wall_time_s, "methods": {}}
+    for m, method in enumerate(result.methods):
+        acc = result.accuracy[m]
+        cost = result.cost(method)
+        cells = "".join(f"{acc[:, s].mean():>9.1f} ± {acc[:, s].std():<4.1f}" for s in range(result.steps))
+        print(f"{method:<10}{cells}{cost['memory_s']:>10.1f}{cost['learner_s']:>11.1f}")
+        row = {"per_step_mean": acc.mean(0).round(2).tolist(), "per_step_std": acc.std(0).round(2).tolist(),
+               "final_mean": round(result.final(method)[0], 2), "final_std": round(result.final(method)[1], 2),
+               "final_per_order": acc[:, -1].round(2).tolist(), **{k: round(v, 1) for k, v in cost.items()},
+               "forgetting_mean": round(float(result.forgetting(method).mean()), 2)}
+        if result.finetuned:
+            row["finetune_final_mean"], row["finetune_final_std"] = (round(v, 2) for v in result.final(method, True))
+            row["finetune_forgetting_mean"] = round(float(result.forgetting(method, True).mean()), 2)
+        summary["methods"][method] = row
+    print(f"(seconds per class order; the study took {result.wall_time_s:.0f} s on {result.device}; stored as {result.key})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+def _nas_proxies(names: list[str], dataset: str, ipc: int) -> list[str]:
+    """'dm' -> 'run:<id>' of the newest finished stored DM run at this dataset and IPC; coresets and run:<id> as given."""
+    from .methods import METHODS
+    from .platform.store import Store
+
+    out = []
+    for name in names:
+        key = name.strip().lower()
+        if key.startswith("run:") or key not in METHODS or getattr(METHODS.get(key), "family", "") == "coreset":
+            out.append(name)
+            continue
+        runs = [r for r in Store().list_runs(dataset=dataset) if r.method == key and r.ipc == ipc and r.status == "done"
+                and r.fingerprint]
+        if not runs:
+            raise ValueError(f"no finished {key} run of {dataset} at IPC {ipc} is stored: distil one first "
+                             f"(python -m ddcore distill --dataset {dataset} --method {key} --ipc {ipc})")
+        newest = max(runs, key=lambda r: r.created)
+        print(f"proxy {key}: run {newest.id} ({newest.name})", file=sys.stderr)
+        out.append(f"run:{newest.id}")
+    return out
+
+
+def _nas(args: argparse.Namespace) -> int:
+    from .nas import GRIDS
+    from .tasks.nas import NasSpec
+
+    if args.grid not in GRIDS:
+        raise ValueError(f"Unknown grid '{args.grid}'. Choose one of: {', '.join(GRIDS)}")
+    grid = GRIDS[args.grid]
+    options = {k: tuple(getattr(args, k) or getattr(grid, k)) for k in ("widths", "depths", "norms", "activations", "poolings")}
+    spec = NasSpec(args.dataset, tuple(_nas_proxies(args.proxy, args.dataset, args.ipc)), args.ipc, **options,
+                   budget=args.budget, top_k=tuple(args.top_k), bootstrap=args.bootstrap, data_root=args.data_root,
+                   device=args.device)
+    result = _run_study(spec, args.device, args.quiet)
+    print(f"{result.dataset}: {len(result.architectures)} ConvNets, {result.budget} budget ({result.notes}); "
+          f"rank correlation of proxy and whole-data accuracy, {int(100 * 0.95)} % bootstrap intervals over the architectures")
+    print(f"{'proxy':<44}{'subset':>8}{'Spearman':>24}{'Kendall':>24}{'time saved':>12}")
+    for p, label in enumerate(result.proxies):
+        for c in (c for c in result.correlations if c["proxy"] == label):
+            print(f"{label[:43]:<44}{c['subset']:>8}{c['spearman']:>8.2f} [{c['spearman_low']:5.2f}, {c['spearman_high']:5.2f}]"
+                  f"{c['kendall']:>8.2f} [{c['kendall_low']:5.2f}, {c['kendall_high']:5.2f}]{result.time_saved(p):>11.1f}x")
+    print(f"whole data: {result.whole_images:,} images per architecture, {result.whole_seconds.sum():.0f} s in all; "
+          f"proxies {', '.join(f'{s.sum():.0f} s' for s in result.proxy_seconds)}; stored as {result.key}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "key": result.key, "dataset": result.dataset, "budget": result.budget, "grid": result.grid,
+            "architectures": result.architectures, "proxies": result.proxies, "proxy_specs": result.proxy_specs,
+            "whole_accuracy": result.whole_accuracy.round(2).tolist(), "whole_seconds": result.whole_seconds.round(2).tolist(),
+            "proxy_accuracy": result.proxy_accuracy.round(2).tolist(), "proxy_seconds": result.proxy_seconds.round(2).tolist(),
+            "proxy_make_seconds": result.proxy_make_seconds, "correlations": result.correlations, "device": result.device,
+            "wall_time_s": result.wall_time_s}, indent=1))
+    return 0
+
+
+def _privacy(args: argparse.Namespace) -> int:
+    from .platform.store import Store
+    from .tasks.privacy import PrivacySpec, estimate_seconds
     from .tasks.privacy import validate as validate_privacy
 
     changes = _parse_overrides(args.set)
@@ -145,31 +266,11 @@ def _privacy(args: argparse.Namespace) -> int:
         if value is not None:
             changes[name] = value
     spec = validate_privacy(PrivacySpec.preset(args.preset, args.dataset, **changes))
-    store, task = Store(), PrivacyTask()
-    prepared = task.prepare(spec, store)
-    result = prepared.reused
-    if result is None:
-        estimate = estimate_seconds(spec)
-        stored = not spec.lira or store.get_artefact(spec.shadow_requirement().key()) is not None
-        print(f"{prepared.name}: about {estimate['study'] / 60:.0f} min"
-              + ("" if stored else f" plus {estimate['shadows'] / 60:.0f} min of shadow models") + " on a 2-core CPU",
-              file=sys.stderr)
-        data = load_dataset(spec.dataset)
-        bar = tqdm(total=100, unit="%", disable=args.quiet)
-        ctx = TaskContext(store=store, recorder=_BarRecorder(bar), control=EventControl(), data=data)
-        if spec.lira and not stored:
-            from .tasks import resolve_artefacts
-
-            bar.set_description("shadow models")
-            resolve_artefacts([shadow_requirement(**{k: v for k, v in spec.shadow_requirement().as_dict().items()})],
-                              store, spec.device, data, _BarRecorder(bar))
-        bar.set_description("study")
-        try:
-            result = task.run(prepared.spec, ctx)
-        finally:
-            bar.close()
-    else:
-        print(f"{prepared.name}: stored result (key {result.key})", file=sys.stderr)
+    estimate = estimate_seconds(spec)
+    shadows_stored = not spec.lira or Store().get_artefact(spec.shadow_requirement().key()) is not None
+    print(f"estimated cost on a 2-core CPU: about {estimate['study'] / 60:.0f} min"
+          + ("" if shadows_stored else f" plus {estimate['shadows'] / 60:.0f} min of shadow models"), file=sys.stderr)
+    result = _run_study(spec, spec.device, args.quiet)
     print(format_privacy(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1))
@@ -256,6 +357,41 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto")
     _add_eval_options(ev)
     ev.set_defaults(func=_evaluate)
+    cl = sub.add_parser("continual", help="class-incremental learning with a memory per method (a stored study)")
+    cl.add_argument("--dataset", default="mnist")
+    cl.add_argument("--methods", nargs="+", default=["random", "herding", "dm"], help="memory methods")
+    cl.add_argument("--ipc", type=int, default=10, help="memory images per class seen so far")
+    cl.add_argument("--steps", type=int, default=5)
+    cl.add_argument("--orders", type=int, default=3, help="class orders (seeds 0..orders-1)")
+    cl.add_argument("--preset", default="quick", help="quick | paper | tiny")
+    cl.add_argument("--finetune", action="store_true", help="also a network fine-tuned step to step (forgetting)")
+    cl.add_argument("--arch", default="convnet", help="the learners' architecture")
+    cl.add_argument("--device", default="auto")
+    cl.add_argument("--data-root", default=None)
+    cl.add_argument("--json", default=None, help="write a summary (per step, final, costs) to this JSON file")
+    cl.add_argument("--quiet", action="store_true")
+    cl.set_defaults(func=_continual)
+
+    nas = sub.add_parser("nas", help="distilled data as a proxy for architecture search (a stored study)")
+    nas.add_argument("--dataset", default="mnist")
+    nas.add_argument("--proxy", nargs="+", default=["random"],
+                     help="run:<id> (a stored set), a coreset made here (random, herding, kcenter), or a method name "
+                          "(its newest finished stored run at this dataset and IPC)")
+    nas.add_argument("--ipc", type=int, default=10)
+    nas.add_argument("--grid", default="quick", help="quick (12 ConvNets) | factors (36) | dc720 (the DC paper's 720)")
+    nas.add_argument("--widths", nargs="+", type=int, default=None, help="override the grid's widths")
+    nas.add_argument("--depths", nargs="+", type=int, default=None)
+    nas.add_argument("--norms", nargs="+", default=None)
+    nas.add_argument("--activations", nargs="+", default=None)
+    nas.add_argument("--poolings", nargs="+", default=None)
+    nas.add_argument("--budget", default="quick", help="quick | paper | tiny")
+    nas.add_argument("--top-k", nargs="+", type=int, default=[5, 10])
+    nas.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    nas.add_argument("--device", default="auto")
+    nas.add_argument("--data-root", default=None)
+    nas.add_argument("--json", default=None, help="write the accuracies and correlations to this JSON file")
+    nas.add_argument("--quiet", action="store_true")
+    nas.set_defaults(func=_nas)
     return parser
 
 
@@ -265,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except BrokenPipeError:  # e.g. `python -m ddcore models | head`
         return 0
-    except (UnknownNameError, PluginError, ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except (UnknownNameError, PluginError, ValueError, FileNotFoundError, RuntimeError, KeyError, LookupError) as e:
+        text = e.args[0] if isinstance(e, KeyError) and e.args else e  # a KeyError's str() adds quotes
+        print(f"error: {text}", file=sys.stderr)
         return 2

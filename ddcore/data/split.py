@@ -66,6 +66,29 @@ class LoadedDataset:
         std = torch.tensor(self.info.std, device=images_uint8.device).view(1, -1, 1, 1)
         return (images_uint8.float().div_(255.0) - mean) / std
 
+    def only_classes(self, classes: "list[int] | tuple[int, ...]") -> "LoadedDataset":
+        """The dataset restricted to `classes`, relabelled 0..k-1 in the order given (a method then distils
+        just those classes, e.g. one step of class-incremental learning). The name, normalisation and
+        image shape stay, so presets and augmentation are the dataset's; the source names the classes, so
+        caches keyed by (name, source) never mix the restricted dataset with the whole one."""
+        chosen = [int(c) for c in classes]
+        if not chosen or len(set(chosen)) != len(chosen):
+            raise ValueError(f"only_classes needs distinct classes, got {chosen}")
+        bad = [c for c in chosen if not 0 <= c < self.info.num_classes]
+        if bad:
+            raise ValueError(f"{self.info.display_name} has classes 0..{self.info.num_classes - 1}, not {bad}")
+        info = self.info.with_changes(num_classes=len(chosen),
+                                      class_names=tuple(self.info.class_names[c] for c in chosen))
+        mapping = torch.full((self.info.num_classes,), -1, dtype=torch.int64)
+        mapping[torch.tensor(chosen)] = torch.arange(len(chosen))
+
+        def part(split: ImageSplit) -> ImageSplit:
+            idx = torch.cat([split.class_indices[c] for c in chosen]).sort().values
+            return ImageSplit(split.images[idx], mapping[split.labels[idx]], len(chosen))
+
+        return LoadedDataset(info, part(self.train), part(self.test),
+                             f"{self.source} · classes {','.join(map(str, chosen))}")
+
     def normalized_split(self, split: str = "train",
                          device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         part = self.train if split == "train" else self.test

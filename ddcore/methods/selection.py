@@ -35,7 +35,8 @@ def embed(net: nn.Module, data: LoadedDataset, indices: torch.Tensor, device: to
     """Features (N, D) of training images `indices`, from net.embed (or the logits if it has none).
     Remembered per (network, indices) in this process: herding and k-center at several IPCs share them."""
     key = getattr(net, "feature_key", None)
-    memo = None if key is None else (key, str(device), len(indices), hash(indices.cpu().numpy().tobytes()))
+    # the source too: indices of a dataset restricted to some classes (LoadedDataset.only_classes) are not the whole one's
+    memo = None if key is None else (key, data.source, str(device), len(indices), hash(indices.cpu().numpy().tobytes()))
     if memo is not None and memo in _FEATURES:
         return _FEATURES[memo]
     fn = getattr(net, "embed", None) or net

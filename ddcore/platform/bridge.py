@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from ..continual import PRESETS as CONTINUAL_PRESETS
+from ..continual import estimate_seconds as continual_estimate
 from ..device import available_devices
+from ..nas import BUDGETS as NAS_BUDGETS
+from ..nas import GRIDS as NAS_GRIDS
+from ..nas import Grid as NasGrid
+from ..nas import estimate_seconds as nas_estimate
 from ..paths import home_dir as default_home
 from ..privacy.attacks import ATTACK_TITLES, ATTACKS
 from ..privacy.study import TARGET_KINDS, PrivacyResult, TargetResult
@@ -34,8 +40,10 @@ from ..results import (
     set_labels,
 )
 from ..synthetic import SyntheticSet, SyntheticSetFileError, make_grid
+from ..tasks.continual import ContinualSpec
 from ..tasks.distill import DistillSpec, resume_spec
 from ..tasks.evaluate import EvalSpec, prepare_spec
+from ..tasks.nas import NasSpec
 from ..tasks.privacy import BASELINES as PRIVACY_BASELINES
 from ..tasks.privacy import PRESETS as PRIVACY_PRESETS
 from ..tasks.privacy import PrivacySpec
@@ -44,11 +52,12 @@ from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot
 from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 from .store import Store
 
-__all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "DistillSpec", "EvalDetail", "EvalSpec", "EvalState",
-           "EvaluationRecord", "JobSnapshot", "PRIVACY_BASELINES", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "RUN_STATUSES",
-           "ResultRow", "RunRecord", "RunView", "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS",
-           "TargetResult", "available_devices", "collect", "compare_published", "custom_preset", "default_home", "detail", "family_of",
-           "latest", "make_grid", "membership_subset", "preset_seeds", "privacy_estimate", "published_architecture", "set_labels"]
+__all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec", "DistillSpec", "EvalDetail",
+           "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec",
+           "PRIVACY_BASELINES", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
+           "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS", "TargetResult", "available_devices",
+           "collect", "compare_published", "continual_estimate", "custom_preset", "default_home", "detail", "family_of", "latest",
+           "make_grid", "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate", "published_architecture", "set_labels"]
 
 
 @dataclass(frozen=True)

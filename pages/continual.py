@@ -1,0 +1,164 @@
+"""Continual learning: classes arrive in steps; a memory of IPC images per class seen so far is all a learner keeps.
+
+A study runs as one background job (ddcore/tasks/continual.py) and is stored, so reopening the page shows it
+without recomputation; the figures are drawn from the stored study only.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import study_plots
+from app.state import studio as get_studio
+from app.widgets import fmt_duration, init_from_query, jobs_sidebar, labelled_grid, plain, show_image, status_badge, sync_query
+from ddcore.data import get_dataset_info
+from ddcore.methods import list_methods
+from ddcore.platform.bridge import CONTINUAL_PRESETS, ContinualSpec, available_devices, continual_estimate
+
+studio = get_studio()
+DATASETS = ["mnist", "fashionmnist", "cifar10"]
+PRESETS = [p for p in ("quick", "tiny", "paper") if p in CONTINUAL_PRESETS]
+CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def chart(plot, key: str) -> None:
+    st.plotly_chart(plot.figure, key=key, config=CHART_CONFIG, width="stretch")
+    st.caption(plot.caption)
+
+
+init_from_query("cl_dataset", "dataset", "mnist", allowed=DATASETS)  # the view lives in the URL: a link reopens the study
+init_from_query("cl_methods", "methods", ["random", "herding", "dm"],
+                parse=lambda raw: [m for m in raw.split(",") if m in list_methods()] or ["random"])
+init_from_query("cl_ipc", "ipc", 10, parse=lambda raw: min(50, max(1, int(raw))))
+init_from_query("cl_orders", "orders", 3, parse=lambda raw: min(10, max(1, int(raw))))
+init_from_query("cl_preset", "preset", "quick", allowed=PRESETS)
+st.title("Continual learning")
+st.caption("Classes arrive in steps (class-incremental, as the DM paper's CL_DM.py). After each step a memory keeps IPC "
+           "images of every class seen so far, chosen at random, by herding, or distilled from that step's classes only; a "
+           "fresh network is then trained on the memory alone and tested on every class seen so far.")
+
+# ---------------------------------------------------------------------------------------------- the study
+left, right = st.columns([3, 2], gap="large")
+with left:
+    dataset = st.selectbox("Dataset", DATASETS, key="cl_dataset", format_func=lambda n: get_dataset_info(n).display_name)
+    sync_query({"dataset": dataset})
+    info = get_dataset_info(dataset)
+    methods = st.multiselect("Memory methods", list_methods(), key="cl_methods",
+                             help="How each step's IPC images per class are made: a coreset of real images (random, "
+                                  "herding, k-center) or a distillation of that step's classes.")
+    c1, c2, c3 = st.columns(3)
+    ipc = int(c1.number_input("IPC (memory images per class)", 1, 50, key="cl_ipc"))
+    init_from_query("cl_steps", "steps", min(5, info.num_classes), parse=lambda raw: min(info.num_classes, max(1, int(raw))))
+    steps = int(c2.number_input("Steps", 1, info.num_classes, key="cl_steps",
+                                help=f"{info.num_classes} classes split as evenly as possible"))
+    orders = int(c3.number_input("Class orders (seeds)", 1, 10, key="cl_orders",
+                                 help="Each seed draws its own class order (np.random.RandomState(seed).permutation)."))
+with right:
+    preset = st.segmented_control("Preset", PRESETS, key="cl_preset",
+                                  help="\n".join(f"- **{k}**: {CONTINUAL_PRESETS[k].note}" for k in PRESETS)) or "quick"
+    finetune = st.checkbox("Also a fine-tuned learner (forgetting)", value=False, key="cl_finetune",
+                           help="One network trained step to step on the new classes' real images with the earlier memory "
+                                "replayed: its old classes' accuracy drops as their real images are gone.")
+    device = st.selectbox("Device", ["auto"] + available_devices(), key="cl_device")
+
+sync_query({"methods": methods, "ipc": ipc, "steps": steps, "orders": orders, "preset": preset})
+spec = ContinualSpec(dataset, tuple(methods), ipc, steps, orders, preset, finetune, device=device)
+state = studio.study_state(spec)
+if state.problem:
+    st.error(state.problem)
+elif state.stored is None:
+    estimate = continual_estimate(dataset, methods, ipc, steps, orders, info.num_classes, preset, finetune)
+    st.caption(f"Cost estimate on this machine's CPU: about **{fmt_duration(estimate)}** "
+               f"({len(methods)} method(s) × {orders} order(s) × {steps} step(s); from rates measured on a 2-core CPU, "
+               "slower when the machine is busy).")
+start = st.button("Start the study", type="primary", key="cl_start",
+                  disabled=bool(state.problem) or state.stored is not None or state.busy)
+if start:
+    try:
+        job = studio.submit(spec)
+    except (KeyError, LookupError, ValueError, RuntimeError, FileNotFoundError) as e:
+        st.error(f"Could not start: {e}")
+    else:
+        st.session_state.cl_job = job.id
+        st.rerun()
+
+
+def _progress() -> None:
+    now = studio.study_state(spec)
+    job = now.job
+    if job is None:
+        return
+    if not job.active:  # finished since the page was drawn: draw it all again once, with the stored study
+        if st.session_state.get("cl_was_busy"):
+            st.session_state.cl_was_busy = False
+            st.rerun()
+        if now.stored is not None:
+            return
+    if job.status == "queued" and job.waiting_for:
+        waits = [studio.job(i) for i in job.waiting_for]
+        st.info("Waiting for " + ", ".join(plain(w.name) for w in waits if w is not None) + " (made first, then reused).")
+        for w in waits:
+            if w is not None and w.status == "running":
+                st.progress(w.progress, text=f"{plain(w.name)} · {w.progress:.0%}")
+    elif job.status in ("running", "queued"):
+        eta = f" · ETA {fmt_duration(job.eta_s)}" if job.eta_s is not None else ""
+        st.progress(job.progress, text=f"{job.progress:.0%} · {fmt_duration(job.elapsed_s)} elapsed{eta} · {plain(job.message)}")
+        if st.button("Stop", key=f"cl_stop_{job.id}"):
+            studio.stop(job.id)
+            st.rerun()
+    else:
+        st.markdown(f"{status_badge(job.status)} {plain(job.message)}")
+    st.session_state.cl_was_busy = job.active
+
+
+busy = state.busy
+st.session_state.cl_was_busy = busy
+with st.container(key="cl_progress"):
+    st.fragment(run_every=1.0 if busy else None)(_progress)()
+
+# ---------------------------------------------------------------------------------------------- results
+stored = studio.studies("continual")
+result = state.stored
+if result is None and stored:
+    labels = {r.key: (f"{get_dataset_info(r.dataset).display_name}, {r.steps} steps, IPC {r.ipc}, "
+                      f"{'/'.join(r.methods)}, {len(r.seeds)} order(s), {r.preset}") for r in stored}
+    st.divider()
+    pick = st.selectbox("Stored studies", list(labels), format_func=lambda k: labels[k], key="cl_stored",
+                        help="Studies already computed; the one matching the controls above opens by itself.")
+    result = next(r for r in stored if r.key == pick)
+if result is None:
+    st.info("No stored study yet: choose the memories above and start one (the **tiny** preset finishes in seconds).")
+else:
+    st.subheader("Accuracy on the classes seen so far")
+    finals = " · ".join(f"**{plain(m)}** {result.final(m)[0]:.1f} ± {result.final(m)[1]:.1f} %" for m in result.methods)
+    st.markdown(f"After the last step: {finals} (mean ± std over {len(result.seeds)} class order(s)).")
+    chart(study_plots.continual_accuracy(result), "cl_accuracy")
+    if result.finetuned:
+        st.subheader("A network fine-tuned from step to step")
+        chart(study_plots.continual_accuracy(result, finetune=True), "cl_accuracy_ft")
+    st.subheader("Forgetting")
+    chart(study_plots.continual_forgetting(result, finetune=result.finetuned), "cl_forgetting")
+    st.subheader("The memory after each step")
+    g1, g2, g3 = st.columns(3)
+    m = g1.selectbox("Method", result.methods, key="cl_mem_method")
+    o = g2.selectbox("Class order", list(range(len(result.seeds))), key="cl_mem_order",
+                     format_func=lambda i: f"seed {result.seeds[i]}: {', '.join(result.class_names[c] for c in result.class_orders[i])}")
+    s = g3.slider("After step", 1, result.steps, result.steps, key="cl_mem_step") if result.steps > 1 else 1
+    mi = result.methods.index(m)
+    keep = result.memory_step[mi, o] < s
+    seen = [c for part in result.step_classes[o][:s] for c in part]
+    grid = labelled_grid(result.memory_images[mi, o][keep], result.memory_labels[mi, o][keep], result.class_names,
+                         classes=seen, max_per_class=20)
+    show_image(grid)
+    st.caption(f"The {m} memory of class order {o + 1} after step {s}: {int(keep.sum())} images, {result.ipc} per class seen "
+               f"({len(seen)} classes, in arrival order). {result.preset} preset.")
+    st.subheader("Cost")
+    chart(study_plots.continual_costs(result), "cl_costs")
+    with st.expander("Class orders and numbers"):
+        st.markdown("\n".join(f"- seed {seed}: " + " → ".join("{" + ", ".join(result.class_names[c] for c in part) + "}"
+                                                              for part in result.step_classes[i])
+                              for i, seed in enumerate(result.seeds)))
+        st.dataframe([{"method": m, **{f"step {k + 1}": round(float(result.accuracy[i, :, k].mean()), 1) for k in range(result.steps)},
+                       "final std": round(result.final(m)[1], 1), **{k: round(v, 1) for k, v in result.cost(m).items()}}
+                      for i, m in enumerate(result.methods)], hide_index=True, key="cl_table")
+
+jobs_sidebar(studio)
