@@ -272,7 +272,7 @@ def submit_job(studio: Any, spec: Any, failure: str = "Could not evaluate") -> N
     settings the engine refuses are said, not raised."""
     try:
         studio.submit(spec)
-    except (KeyError, ValueError, RuntimeError, OSError) as e:
+    except (LookupError, ValueError, RuntimeError, OSError) as e:
         st.error(f"{failure}: {plain(str(e))}")
     else:
         st.rerun()

@@ -76,7 +76,7 @@ if start:
     try:
         job = studio.submit(spec)
     except (KeyError, LookupError, ValueError, RuntimeError, FileNotFoundError) as e:
-        st.error(f"Could not start: {e}")
+        st.error(f"Could not start: {plain(str(e))}")
     else:
         st.session_state.cl_job = job.id
         st.rerun()

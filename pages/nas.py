@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import study_plots
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, init_from_query, jobs_sidebar, plain, status_badge, sync_query
+from app.widgets import fmt_duration, init_from_query, jobs_sidebar, plain, status_badge, submit_job, sync_query
 from ddcore.data import get_dataset_info
 from ddcore.platform.bridge import NAS_BUDGETS, NAS_GRIDS, NasGrid, NasSpec, available_devices, nas_estimate
 
@@ -88,12 +88,7 @@ elif state.stored is None:
 start = st.button("Start the study", type="primary", key="nas_start",
                   disabled=bool(state.problem) or state.stored is not None or state.busy)
 if start:
-    try:
-        studio.submit(spec)
-    except (KeyError, LookupError, ValueError, RuntimeError, FileNotFoundError) as e:
-        st.error(f"Could not start: {e}")
-    else:
-        st.rerun()
+    submit_job(studio, spec, "Could not start")
 
 
 def _progress() -> None:
