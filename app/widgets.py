@@ -304,3 +304,45 @@ def jobs_sidebar(studio: Any, every: float = 1.0) -> None:
     with st.sidebar:
         st.subheader("Jobs on this server")
         st.fragment(run_every=every if studio.any_active() else None)(lambda: jobs_panel(studio))()
+
+
+def study_progress(studio: Any, spec: Any, prefix: str, busy: bool, live_images: bool = False) -> None:
+    """Where a study's job stands (privacy, continual, nas), polled every second while it works: the artefacts it
+    waits for with their progress, then its own progress, ETA and stage, a Stop button, and optionally the live
+    images of the distillation it runs. When it finishes, the page is drawn again once with the stored result."""
+    flag = f"{prefix}_was_busy"
+
+    def draw() -> None:
+        now = studio.study_state(spec)
+        job = now.job
+        if job is None:
+            return
+        if not job.active:  # finished since the page was drawn: draw it all again once, with the stored study
+            if st.session_state.get(flag):
+                st.session_state[flag] = False
+                st.rerun()
+            if now.stored is not None:
+                return
+        if job.status == "queued" and job.waiting_for:
+            for w in (studio.job(i) for i in job.waiting_for):
+                if w is not None:
+                    eta = f" · ETA {fmt_duration(w.eta_s)}" if w.eta_s is not None else ""
+                    st.progress(w.progress, text=f"First: {plain(w.name)} (made once, then reused) · {w.progress:.0%}{eta}")
+        elif job.status in ("running", "queued"):
+            eta = f" · ETA {fmt_duration(job.eta_s)}" if job.eta_s is not None else ""
+            st.progress(job.progress, text=f"{job.progress:.0%} · {fmt_duration(job.elapsed_s)} elapsed{eta} · "
+                                           f"{plain(job.message) or 'starting…'}")
+            if live_images and job.images is not None:
+                grey = [im[..., 0] if im.ndim == 3 and im.shape[-1] == 1 else im for im in np.asarray(job.images)[:40]]
+                st.image(grey, width=40)
+                st.caption("Live: the distillation this study is running now.")
+            if st.button("Stop", key=f"{prefix}_stop_{job.id}"):
+                studio.stop(job.id)
+                st.rerun()
+        else:
+            st.markdown(f"{status_badge(job.status)} {plain(job.message)}")
+        st.session_state[flag] = job.active
+
+    st.session_state[flag] = busy
+    with st.container(key=f"{prefix}_progress"):
+        st.fragment(run_every=1.0 if busy else None)(draw)()

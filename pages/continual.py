@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import study_plots
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, init_from_query, jobs_sidebar, labelled_grid, plain, show_image, status_badge, sync_query
+from app.widgets import fmt_duration, init_from_query, jobs_sidebar, labelled_grid, plain, show_image, study_progress, sync_query
 from ddcore.data import get_dataset_info
 from ddcore.methods import list_methods
 from ddcore.platform.bridge import CONTINUAL_PRESETS, ContinualSpec, available_devices, continual_estimate
@@ -82,38 +82,7 @@ if start:
         st.rerun()
 
 
-def _progress() -> None:
-    now = studio.study_state(spec)
-    job = now.job
-    if job is None:
-        return
-    if not job.active:  # finished since the page was drawn: draw it all again once, with the stored study
-        if st.session_state.get("cl_was_busy"):
-            st.session_state.cl_was_busy = False
-            st.rerun()
-        if now.stored is not None:
-            return
-    if job.status == "queued" and job.waiting_for:
-        waits = [studio.job(i) for i in job.waiting_for]
-        st.info("Waiting for " + ", ".join(plain(w.name) for w in waits if w is not None) + " (made first, then reused).")
-        for w in waits:
-            if w is not None and w.status == "running":
-                st.progress(w.progress, text=f"{plain(w.name)} · {w.progress:.0%}")
-    elif job.status in ("running", "queued"):
-        eta = f" · ETA {fmt_duration(job.eta_s)}" if job.eta_s is not None else ""
-        st.progress(job.progress, text=f"{job.progress:.0%} · {fmt_duration(job.elapsed_s)} elapsed{eta} · {plain(job.message)}")
-        if st.button("Stop", key=f"cl_stop_{job.id}"):
-            studio.stop(job.id)
-            st.rerun()
-    else:
-        st.markdown(f"{status_badge(job.status)} {plain(job.message)}")
-    st.session_state.cl_was_busy = job.active
-
-
-busy = state.busy
-st.session_state.cl_was_busy = busy
-with st.container(key="cl_progress"):
-    st.fragment(run_every=1.0 if busy else None)(_progress)()
+study_progress(studio, spec, "cl", state.busy)
 
 # ---------------------------------------------------------------------------------------------- results
 stored = studio.studies("continual")

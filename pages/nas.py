@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import study_plots
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, init_from_query, jobs_sidebar, plain, status_badge, submit_job, sync_query
+from app.widgets import fmt_duration, init_from_query, jobs_sidebar, study_progress, submit_job, sync_query
 from ddcore.data import get_dataset_info
 from ddcore.platform.bridge import NAS_BUDGETS, NAS_GRIDS, NasGrid, NasSpec, available_devices, nas_estimate
 
@@ -91,37 +91,7 @@ if start:
     submit_job(studio, spec, "Could not start")
 
 
-def _progress() -> None:
-    now = studio.study_state(spec)
-    job = now.job
-    if job is None:
-        return
-    if not job.active:  # finished since the page was drawn: draw it all again once, with the stored study
-        if st.session_state.get("nas_was_busy"):
-            st.session_state.nas_was_busy = False
-            st.rerun()
-        if now.stored is not None:
-            return
-    if job.status == "queued" and job.waiting_for:
-        for w in (studio.job(i) for i in job.waiting_for):
-            if w is None:
-                continue
-            eta = f" · ETA {fmt_duration(w.eta_s)}" if w.eta_s is not None else ""
-            st.progress(w.progress, text=f"First: {plain(w.name)} · {w.progress:.0%}{eta} · {plain(w.message)}")
-    elif job.status in ("running", "queued"):
-        eta = f" · ETA {fmt_duration(job.eta_s)}" if job.eta_s is not None else ""
-        st.progress(job.progress, text=f"{job.progress:.0%} · {fmt_duration(job.elapsed_s)} elapsed{eta} · {plain(job.message)}")
-        if st.button("Stop", key=f"nas_stop_{job.id}"):
-            studio.stop(job.id)
-            st.rerun()
-    else:
-        st.markdown(f"{status_badge(job.status)} {plain(job.message)}")
-    st.session_state.nas_was_busy = job.active
-
-
-st.session_state.nas_was_busy = state.busy
-with st.container(key="nas_progress"):
-    st.fragment(run_every=1.0 if state.busy else None)(_progress)()
+study_progress(studio, spec, "nas", state.busy)
 
 # ---------------------------------------------------------------------------------------------- results
 result = state.stored

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import privacy_plots
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, init_from_query, jobs_sidebar, plain, submit_job, sync_query
+from app.widgets import fmt_duration, init_from_query, jobs_sidebar, plain, study_progress, submit_job, sync_query
 from ddcore.data import get_dataset_info, list_datasets
 from ddcore.methods import describe_method, list_methods
 from ddcore.platform.bridge import (
@@ -164,31 +164,7 @@ elif state is not None and state.stored is not None:
     current = state.stored
     st.success(f"This study is stored ({fmt_duration(current.total_s)} on {current.device}); its results are below.")
 elif state is not None and state.busy:
-    job_id = state.job.id
-
-    def _progress() -> None:
-        snap = studio.job(job_id)
-        if snap is None:
-            return
-        if not snap.active:
-            st.rerun()
-        waiting = [studio.job(j) for j in snap.waiting_for]
-        if waiting:
-            first = next((w for w in waiting if w is not None), None)
-            if first is not None:
-                st.info(f"First: {plain(first.name)} · {first.progress:.0%} · ETA {fmt_duration(first.eta_s)}")
-                st.progress(first.progress)
-        else:
-            st.progress(snap.progress, text=f"{plain(snap.message) or 'Starting…'} · {snap.progress:.0%} · "
-                                            f"elapsed {fmt_duration(snap.elapsed_s)} · ETA {fmt_duration(snap.eta_s)}")
-            if snap.images is not None and snap.labels is not None:
-                st.image([_img(np.asarray(i)) for i in snap.images[:40]], width=40)
-                st.caption("Live: the distillation this study is running now (from the members only).")
-        if st.button("Stop the study", key="pv_stop"):
-            studio.stop(job_id)
-            st.rerun()
-
-    st.fragment(run_every=1.0)(_progress)()
+    study_progress(studio, spec, "pv", True, live_images=True)
 elif spec is not None:
     estimate = privacy_estimate(spec)
     shadow_note = ""
