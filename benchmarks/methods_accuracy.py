@@ -60,7 +60,7 @@ def default_cells() -> list[str]:
 
 DEFAULT_CELLS = default_cells()
 TARGETS = {("cifar10", "dm", 10): 40.0, ("cifar10", "dc", 1): 24.0, ("cifar10", "dsa", 1): 24.0,
-           ("mnist", "dc", 1): 85.0}
+           ("mnist", "dc", 1): 85.0, ("cifar10", "mtt", 1): 27.4}  # MTT: above DC's quick result (issue 16)
 
 
 def published_row(dataset: str, method: str, ipc: int):
