@@ -21,7 +21,7 @@ from torch import nn
 
 from .augment import dsa_augment
 from .evaluation.result import EvaluationCancelled
-from .evaluation.trainer import NetworkGroup, build_seeded, forward_backward
+from .evaluation.trainer import NetworkGroup, build_seeded, choose_mode, forward_backward
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,6 @@ def flat_parameters(net: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
 
 
-def batched_mode(requested: str, device: torch.device, experts: int) -> str:
-    if requested == "auto":
-        return "vmap" if device.type != "cpu" and experts > 1 else "loop"
-    if requested not in ("vmap", "loop"):
-        raise ValueError(f"expert training mode must be 'auto', 'vmap' or 'loop', not '{requested}'")
-    return requested
-
-
 def train_experts(images: torch.Tensor, labels: torch.Tensor, build: Callable[[], nn.Module], plan: ExpertPlan,
                   device: torch.device, progress: Callable[[float], None] | None = None,
                   should_stop: Callable[[], bool] | None = None,
@@ -59,7 +51,10 @@ def train_experts(images: torch.Tensor, labels: torch.Tensor, build: Callable[[]
     """Train plan.experts networks and return their trajectories (K, E+1, P); with `on_expert`, each expert's
     (E+1, P) trajectory is handed over as soon as it is done and nothing is returned (bounded memory).
     `group_size` experts train together (default: all in vmap mode, one in loop mode)."""
-    mode = batched_mode(plan.mode, device, plan.experts)
+    if plan.mode not in ("auto", "vmap", "loop"):
+        raise ValueError(f"expert training mode must be 'auto', 'vmap' or 'loop', not '{plan.mode}'")
+    # the evaluation trainer's rule: batched (vmap) off the CPU, in turn on it (measured: results/experts-speed.md)
+    mode = choose_mode(plan.mode, [build_seeded(build, 0, device)] * max(2, plan.experts), device)
     size = group_size or (plan.experts if mode == "vmap" else 1)
     images, labels = images.to(device), labels.to(device)
     out: list[torch.Tensor] = []

@@ -13,7 +13,6 @@ that split) and `privacy` (a study, ddcore.tasks.study).
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,7 +23,7 @@ from ..methods.base import Requirement
 from ..privacy.attacks import ATTACK_TITLES, ATTACKS
 from ..privacy.study import PrivacyResult, TargetResult
 from . import register_task
-from .base import Cancelled, Prepared, Task, TaskContext, spec_to_dict
+from .base import Cancelled, Prepared, Task, TaskContext, spec_from_dict, spec_to_dict
 from .study import StudyTask
 
 if TYPE_CHECKING:
@@ -82,11 +81,7 @@ class PrivacySpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PrivacySpec":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"a privacy study has no setting(s) {', '.join(unknown)}; it has {', '.join(sorted(known))}")
-        return cls(**data)
+        return spec_from_dict(cls, data)
 
     @property
     def lira(self) -> bool:
@@ -183,7 +178,7 @@ class ShadowModelsTask(Task):
 
         data = ctx.dataset(spec.dataset)
         device = resolve_device(spec.device)
-        images, labels, _ = _pool(data, spec.pool_per_class, spec.split_seed, device)
+        images, labels = _pool(data, _pool_indices(data, spec.pool_per_class, spec.split_seed)[0], device)
         keep = shadow_membership(images.shape[0], spec.shadows, spec.split_seed)
         requirement = spec.requirement()
         folder = ctx.store.artefact_dir(requirement.key())
@@ -328,15 +323,19 @@ def _member_run(store: "Store", spec: PrivacySpec, run_id: str) -> Any:
     return record
 
 
-def _pool(data: "LoadedDataset", pool_per_class: int, seed: int, device: Any) -> tuple["torch.Tensor", "torch.Tensor", int]:
-    """The candidates, members first then non-members, normalised on device; and the number of members."""
+def _pool_indices(data: "LoadedDataset", pool_per_class: int, seed: int) -> tuple["torch.Tensor", int]:
+    """The candidates' training indices, members first then non-members, and the number of members."""
     import torch
 
     from ..data.subsets import MembershipSplit
 
     members, others = MembershipSplit(data.info.name, pool_per_class, seed).indices(data)
-    idx = torch.cat([members, others])
-    return data.normalize(data.train.images[idx]).to(device), data.train.labels[idx].to(device), len(members)
+    return torch.cat([members, others]), len(members)
+
+
+def _pool(data: "LoadedDataset", idx: "torch.Tensor", device: Any) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """The candidates normalised on device, with their labels."""
+    return data.normalize(data.train.images[idx]).to(device), data.train.labels[idx].to(device)
 
 
 class _Stages:
@@ -435,7 +434,8 @@ def _study(spec: PrivacySpec, ctx: TaskContext) -> tuple[PrivacyResult, tuple[st
     info = data.info
     stop = lambda: ctx.control.stop_requested  # noqa: E731
     stages = _Stages(ctx.recorder, plan(spec))
-    pool_x, pool_y, n_members = _pool(data, spec.pool_per_class, spec.split_seed, device)
+    pool_idx, n_members = _pool_indices(data, spec.pool_per_class, spec.split_seed)
+    pool_x, pool_y = _pool(data, pool_idx, device)
     members_x, members_y = pool_x[:n_members], pool_y[:n_members]
     is_member = np.r_[np.ones(n_members, bool), np.zeros(len(pool_y) - n_members, bool)]
     shadows: Any = None
@@ -537,11 +537,11 @@ def _study(spec: PrivacySpec, ctx: TaskContext) -> tuple[PrivacyResult, tuple[st
 
     # nearest members and non-members of every synthetic image, in pixels and in features
     if synthetic_sets:
-        outside = _outside_pool(data, spec)
+        outside = _outside_pool(data, spec, pool_idx)
         feature_net = train_target(data, spec.architecture, outside[0].to(device), outside[1].to(device),
                                    real_config(spec.epochs, spec.test_limit), spec.seed + 1, device,
                                    stages.start("Feature network for the neighbours"), stop).net
-        pool_u8 = _pool_uint8(data, spec)
+        pool_u8 = data.train.images[pool_idx].permute(0, 2, 3, 1).numpy()  # N×H×W×C, for the gallery
         pool_feats = features(feature_net, pool_x).cpu()
         for tid, synthetic in synthetic_sets.items():
             arrays[f"images__{tid}"] = synthetic.to_uint8()
@@ -568,26 +568,12 @@ def _study(spec: PrivacySpec, ctx: TaskContext) -> tuple[PrivacyResult, tuple[st
     return result, tuple(inputs)
 
 
-def _pool_uint8(data: "LoadedDataset", spec: PrivacySpec) -> np.ndarray:
-    """The pool's images as N×H×W×C uint8 (members first), for the neighbour gallery."""
-    import torch
-
-    from ..data.subsets import MembershipSplit
-
-    members, others = MembershipSplit(data.info.name, spec.pool_per_class, spec.split_seed).indices(data)
-    return data.train.images[torch.cat([members, others])].permute(0, 2, 3, 1).numpy()
-
-
-def _outside_pool(data: "LoadedDataset", spec: PrivacySpec) -> tuple["torch.Tensor", "torch.Tensor"]:
+def _outside_pool(data: "LoadedDataset", spec: PrivacySpec, pool_idx: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
     """As many training images as there are members, none of them in the pool: the feature network's data."""
     import torch
 
-    from ..data.subsets import MembershipSplit
-
-    members, others = MembershipSplit(data.info.name, spec.pool_per_class, spec.split_seed).indices(data)
     taken = torch.zeros(len(data.train), dtype=torch.bool)
-    taken[members] = True
-    taken[others] = True
+    taken[pool_idx] = True
     gen = torch.Generator().manual_seed(spec.split_seed * 13 + 5)
     per_class = spec.pool_per_class // 2
     picks = []

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 RESULT_FILE = "result.json"
 ARRAYS_FILE = "arrays.npz"
+_LOADED: dict[tuple[str, float], Any] = {}  # (folder, created) -> result: pages re-read studies on every rerun
 
 
 class StudyTask(Task):
@@ -63,13 +64,22 @@ class StudyTask(Task):
         return self.load_artefact(record, ctx.store)
 
     def load_artefact(self, record: "ArtefactRecord", store: "Store") -> Any:
+        """The stored result; a study never changes once written (a new one has a new `created`), so each is read
+        from disk once per process rather than on every page rerun."""
         folder = store.artefact_dir(record.key)
+        memo = (str(folder), float(record.created))
+        if memo in _LOADED:
+            return _LOADED[memo]
         data = json.loads((folder / RESULT_FILE).read_text())
         arrays: dict[str, np.ndarray] = {}
         if (folder / ARRAYS_FILE).is_file():
             with np.load(folder / ARRAYS_FILE, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        return self.Result.from_stored(data, arrays, record)
+        result = self.Result.from_stored(data, arrays, record)
+        if len(_LOADED) >= 32:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[memo] = result
+        return result
 
 
 def _plain(value: Any) -> Any:
