@@ -186,3 +186,26 @@ def test_a_trajectory_set_is_evaluated_with_its_own_protocol(mnist, experts_home
     assert result.config["lr_source"] == "learned" and result.config["lr"] == pytest.approx(synthetic.lr)
     assert result.config["extra"] == {"zca": False, "soft_labels": True}
     assert synthetic.meta.config["zca"] is False and synthetic.meta.method == "datm"
+
+
+@pytest.mark.parametrize("method", ["mtt", "tesla"])
+def test_a_stop_inside_an_iteration_changes_nothing_and_the_run_goes_on_exactly(mnist, experts_home, method) -> None:
+    """Stop answers within one student step: the interrupted iteration leaves the set as it was, so carrying on
+    afterwards gives what an uninterrupted run gives."""
+    from ddcore.methods.base import StepInterrupted
+
+    cfg, artefacts = tiny_method(method, mnist, experts_home)
+    straight = create_method(method, mnist, 1, cfg, artefacts=artefacts)
+    interrupted = create_method(method, mnist, 1, cfg, artefacts=artefacts)
+    for m in (straight, interrupted):
+        m.step()
+    before = interrupted.images.detach().clone()
+    polls = []
+    interrupted.should_stop = lambda: polls.append(1) or len(polls) > 1  # stop at the second student step
+    with pytest.raises(StepInterrupted):
+        interrupted.step()
+    assert interrupted.iteration == 1 and torch.equal(before, interrupted.images.detach())
+    interrupted.should_stop = lambda: False
+    straight.step()
+    interrupted.step()
+    assert torch.equal(straight.images.detach(), interrupted.images.detach()) and straight.lr == interrupted.lr

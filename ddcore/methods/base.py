@@ -136,6 +136,11 @@ class MissingArtefactsError(ValueError):
     """A method was constructed without an artefact its `requires()` names."""
 
 
+class StepInterrupted(Exception):
+    """A long iteration noticed a stop request (`DistillMethod.should_stop`) and gave up before changing anything:
+    the run stops where the previous iteration left it, so a resume repeats this iteration exactly."""
+
+
 class DivergenceError(RuntimeError):
     """The loss became NaN/inf or exploded; the last good synthetic set is kept by the caller."""
 
@@ -206,6 +211,9 @@ class DistillMethod(ABC):
         self.iteration = 0
         self.elapsed_s = 0.0
         self.lr: float | None = None
+        # set by the loop that drives the method (tasks/distill.py); methods whose iterations take seconds poll it and
+        # raise StepInterrupted, so Stop answers within one of their inner steps
+        self.should_stop: Any = lambda: False
         self.labels = torch.arange(self.info.num_classes).repeat_interleave(ipc).to(self.device)
         self.images = self.initial_images().to(self.device)
 

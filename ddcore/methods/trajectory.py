@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DistillMethod, MethodConfig, Requirement
+from .base import DistillMethod, MethodConfig, Requirement, StepInterrupted
 
 GRADIENTS = ("unrolled", "adjoint", "adjoint_first_order")
 ARTEFACT_KIND = "expert-trajectories"
@@ -77,6 +77,11 @@ class Unroll:
 
     batches: tuple[torch.Tensor, ...]
     augment: Callable[[torch.Tensor, int], torch.Tensor]  # (images, step) -> augmented, deterministic per step
+    should_stop: Callable[[], bool] = lambda: False
+
+    def check(self) -> None:
+        if self.should_stop():
+            raise StepInterrupted("stopped during the student's unroll")
 
 
 def plan_batches(n_images: int, steps: int, batch: int | None, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -114,7 +119,8 @@ def student_step(net: FlatNet, theta: torch.Tensor, x: torch.Tensor, y: torch.Te
 
 def match(net: FlatNet, start: torch.Tensor, target: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
           lr: torch.Tensor, unroll: Unroll, gradient: str = "unrolled", learn_labels: bool = False) -> MatchResult:
-    """The matching loss of one student unroll and its gradients w.r.t. images, lr (and soft labels)."""
+    """The matching loss of one student unroll and its gradients w.r.t. images, lr (and soft labels).
+    `unroll.should_stop` is polled before every student step (StepInterrupted: nothing was changed)."""
     if gradient == "unrolled":
         return _match_unrolled(net, start, target, images, labels, lr, unroll, learn_labels)
     if gradient in ("adjoint", "adjoint_first_order"):
@@ -135,6 +141,7 @@ def _match_unrolled(net: FlatNet, start: torch.Tensor, target: torch.Tensor, ima
     x, y, a = _leaves(images, labels, lr, learn_labels)
     theta = start.detach().requires_grad_(True)
     for i, idx in enumerate(unroll.batches):
+        unroll.check()
         theta, _ = student_step(net, theta, unroll.augment(x[idx], i), y[idx], a, create_graph=True)
     loss = matching_loss(theta, start.detach(), target)
     wrt = [x, a] + ([y] if learn_labels else [])
@@ -149,6 +156,7 @@ def _match_adjoint(net: FlatNet, start: torch.Tensor, target: torch.Tensor, imag
     alpha = a.detach()
     thetas = [start.detach()]
     for i, idx in enumerate(unroll.batches):  # forward: parameters only, one step's graph at a time
+        unroll.check()
         theta = thetas[-1].requires_grad_(True)
         nxt, _ = student_step(net, theta, unroll.augment(x.detach()[idx], i), y.detach()[idx], alpha, create_graph=False)
         thetas[-1] = theta.detach()
@@ -161,6 +169,7 @@ def _match_adjoint(net: FlatNet, start: torch.Tensor, target: torch.Tensor, imag
     grad_y = torch.zeros_like(y) if learn_labels else None
     grad_a = torch.zeros((), dtype=start.dtype, device=start.device)
     for i in reversed(range(len(unroll.batches))):  # reverse: rebuild step i, push the adjoint through it
+        unroll.check()
         idx = unroll.batches[i]
         theta = thetas[i].requires_grad_(True)
         xi = x.detach()[idx].requires_grad_(True)
@@ -293,7 +302,7 @@ class TrajectoryMethod(DistillMethod):
             return dsa_augment(x, c.dsa_strategy, seed=None, generator=torch.Generator().manual_seed(aug_seed + step))
 
         labels = self.targets(start, target)
-        result = match(self.student, start, target, self.images, labels, self.syn_lr, Unroll(batches, augment),
+        result = match(self.student, start, target, self.images, labels, self.syn_lr, Unroll(batches, augment, self.should_stop),
                        c.gradient, learn_labels=self.learn_labels)
         if self.accept(result):
             self.update(result)

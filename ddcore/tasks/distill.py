@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..methods.base import StepInterrupted
 from ..platform.recorder import Control, EventControl, NullRecorder, Recorder, RunRecorder
 from . import register_task
 from .base import Prepared, Requirement, Task, TaskContext, spec_from_dict, spec_to_dict
@@ -111,6 +112,7 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
 
             artefacts = resolve_artefacts(needed, store or Store(), spec.device, data, recorder)
     runner = Runner(spec, data, artefacts=artefacts)
+    runner.method.should_stop = lambda: control.stop_requested
     if resume_state is not None:
         runner.restore(resume_state)
     saver = RunRecorder(store, run_id, spec.checkpoint_every) if store is not None and run_id else None
@@ -134,7 +136,11 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
                 break
             if was_paused:
                 recorder.state("paused" if control.paused_requested else "running")
-            row = runner.step()
+            try:
+                row = runner.step()
+            except StepInterrupted:  # a long iteration saw the stop request: nothing of it was kept
+                status = "stopped"
+                break
             recorder.metrics(row)
             if saver is not None:
                 saver.step(runner, row)
