@@ -4,10 +4,12 @@
     flock /tmp/ddstudio-bench.lock .venv/bin/python -m benchmarks.methods_accuracy \
         --cells cifar10:dm:10 mnist:dc:1 --distill-seeds 0 --eval-seeds 3
 
-A cell = (dataset, method, IPC). For every distillation seed the set is distilled with the
+A cell = (dataset, method, IPC[, evaluation augmentation]). For every distillation seed the set is distilled with the
 method's `--preset` (quick by default; wall time recorded) and evaluated with ddcore.evaluate's
 `--eval-preset` protocol on `--eval-seeds` fresh ConvNets; 'random' cells are random real images
-evaluated the same way. Results are appended to results/methods-accuracy.jsonl as they finish
+evaluated the same way. A fourth part evaluates the cell under another augmentation than its method's
+(`mnist:random:10:dsa`): that is how random real is measured under the protocol a DSA-evaluated set gets, the
+fair baseline of DD-Ranking (a set and its random-real baseline trained the same way). Results are appended to results/methods-accuracy.jsonl as they finish
 (`--resume` skips done ones) and results/methods-accuracy.md is rewritten after every cell; with
 `--preset paper` the files are methods-accuracy-paper.* (the paper protocol needs a GPU:
 benchmarks/paper_gpu.sh runs groups of cells on one, detached from the shell).
@@ -26,6 +28,7 @@ import torch
 
 from ddcore.data import load_dataset
 from ddcore.evaluate import evaluate
+from ddcore.evaluation.protocol import EvalConfig
 from ddcore.methods import list_methods, method_class
 from ddcore.platform.recorder import EventControl
 from ddcore.platform.store import Store
@@ -82,9 +85,22 @@ def published(dataset: str, method: str, ipc: int, mean: float) -> tuple[str, st
     return text, (f"{(mean - r.mean) / r.std:+.1f}" if r.std else "–")
 
 
+def eval_augmentation(row: dict) -> str:
+    """The augmentation a row's set was evaluated with (older rows did not record it: resolved again, which is
+    deterministic for a method and dataset)."""
+    if row.get("eval_augmentation"):
+        return row["eval_augmentation"]
+    return EvalConfig().resolve(row["dataset"], "convnet", row["method"]).augmentation
+
+
+def protocol_key(row: dict) -> tuple:
+    """What a fair random-real baseline must share with a set: data, IPC, augmentation and ZCA space."""
+    return row["dataset"], row["ipc"], eval_augmentation(row), bool(row.get("config", {}).get("zca", False))
+
+
 def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict,
              budget_s: float | None, preset: str = "quick", eval_preset: str = "quick",
-             save_dir: Path | None = None) -> dict:
+             save_dir: Path | None = None, augmentation: str = "auto") -> dict:
     spec = DistillSpec(dataset=data.info.name, method=method, ipc=ipc, preset=preset, seed=seed, device=device,
                        overrides=overrides, evaluate_after=False)
     # prerequisites (expert trajectories, a feature network) are made or loaded first and timed apart: their cost
@@ -112,7 +128,8 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
         synthetic.save(save_dir / f"{data.info.name}-{method}-ipc{ipc}-{preset}-seed{seed}.safetensors")
-    res = evaluate(synthetic, "convnet", eval_preset, seeds=list(range(eval_seeds)), device=device, test_data=data)
+    res = evaluate(synthetic, "convnet", eval_preset, seeds=list(range(eval_seeds)), device=device, test_data=data,
+                   augmentation=augmentation)
     losses = [r["loss"] for r in runner.history if "loss" in r]
     return {"dataset": data.info.name, "method": method, "ipc": ipc, "seed": seed,
             "accuracies": list(res.accuracies), "mean": res.mean, "std": res.std,
@@ -120,44 +137,69 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
             "artefacts_made_s": round(artefacts_s, 1) if made else 0.0, "artefact_costs_s": artefact_costs,
             "planned_iterations": runner.method.total_iterations, "budget_s": budget_s,
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
-            "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset, "test_images": res.test_images,
+            "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset,
+            "eval_augmentation": res.config["augmentation"], "eval_lr": res.config["lr"], "test_images": res.test_images,
             "preset": preset, "device": res.device, "data_source": data.source,
             "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
             "load_avg": os.getloadavg(), "torch": torch.__version__, "when": time.strftime("%Y-%m-%d %H:%M"),
             "overrides": overrides, "command": COMMAND}
 
 
+def cell_label(row: dict) -> str:
+    """'random', or 'random [dsa]' for a row evaluated under another augmentation than its method's own."""
+    own = EvalConfig().resolve(row["dataset"], "convnet", row["method"]).augmentation
+    aug = eval_augmentation(row)
+    return row["method"] if aug == own else f"{row['method']} [{aug}]"
+
+
 def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
     cells: dict[tuple, list[dict]] = {}
     for r in rows:
-        cells.setdefault((r["dataset"], r["method"], r["ipc"]), []).append(r)
+        cells.setdefault((r["dataset"], cell_label(r), r["ipc"]), []).append(r)
     randoms = {(d, i): np.concatenate([x["accuracies"] for x in v]) for (d, m, i), v in cells.items() if m == "random"}
+    same_protocol: dict[tuple, list[float]] = {}  # protocol_key -> random-real accuracies trained that way
+    for r in rows:
+        if r["method"] == "random":
+            same_protocol.setdefault(protocol_key(r), []).extend(r["accuracies"])
     devices = sorted({r.get("device", f"{platform.machine()} CPU") for r in rows})
-    lines = [f"# DC / DSA / DM, {preset} preset, ConvNet, {', '.join(devices)}", "",
+    lines = [f"# Distillation methods beside random real, {preset} preset, ConvNet, {', '.join(devices)}", "",
              f"Command: `{command}`  ",
              f"Machine: {', '.join(devices)}; torch {sorted({r.get('torch', torch.__version__) for r in rows})}. "
              "Jobs shared the machine, so wall times are noisy (load average recorded per row in the .jsonl).", "",
              "Accuracy: mean ± population std over all (distillation seed × evaluation network) pairs, ddcore.evaluate "
-             f"{sorted({r.get('eval_preset', 'quick') for r in rows})} protocol. 'vs random': (ours − random) / random "
-             "std at the same IPC.", "",
-             "| dataset | method | IPC | accuracy % | n | target | random real % | vs random (σ) | published | "
-             "vs published (σ) | distill s (iters done/planned) | eval s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"{sorted({r.get('eval_preset', 'quick') for r in rows})} protocol; every set is evaluated with its "
+             "method's own protocol (augmentation, learned lr, soft labels, ZCA). 'random real': random real images "
+             "under random's own protocol (DC augmentation), 'vs random': (ours − random) / random std at the same "
+             "IPC. 'same protocol': random real images trained the way this set is (same augmentation and ZCA space, "
+             "the lr a method starts from), DD-Ranking's fair baseline; '–' where not measured. 'random [dsa]' rows "
+             "are those baselines.", "",
+             "| dataset | method | IPC | accuracy % | n | target | random real % | vs random (σ) | random, same "
+             "protocol % | vs same protocol (σ) | published | vs published (σ) | distill s (iters done/planned) | eval s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def versus(acc: np.ndarray, base) -> tuple[str, str]:
+        if base is None or len(base) == 0:
+            return "–", "–"
+        base = np.asarray(base)
+        sig = f"{(acc.mean() - base.mean()) / base.std():+.1f}" if base.std() > 1e-6 else "–"
+        return f"{base.mean():.1f} ± {base.std():.1f}", sig
+
     for (d, m, i), v in sorted(cells.items()):
         acc = np.concatenate([x["accuracies"] for x in v])
-        rnd = randoms.get((d, i))
-        rnd_txt = f"{rnd.mean():.1f} ± {rnd.std():.1f}" if rnd is not None and m != "random" else "–"
-        sig = (f"{(acc.mean() - rnd.mean()) / rnd.std():+.1f}" if rnd is not None and m != "random" and rnd.std() > 1e-6
-               else "–")
+        method = v[0]["method"]
+        rnd_txt, sig = versus(acc, randoms.get((d, i))) if method != "random" else ("–", "–")
+        same_txt, same_sig = (versus(acc, same_protocol.get(protocol_key(v[0]))) if method != "random"
+                              else ("–", "–"))
         target = TARGETS.get((d, m, i)) if preset == "quick" else None  # the issue's targets are for quick
         tgt = "–" if target is None else (f"≥{target:.0f} " + ("met" if acc.mean() >= target else "NOT met"))
         dist = ", ".join(f"{x['distill_s']:.0f}" for x in v)
         its = ", ".join(f"{x['iterations']}/{x.get('planned_iterations', x['iterations'])}" for x in v)
-        if m == "random":
+        if method == "random":
             dist, its = "–", "no distillation"
-        pub, vs_pub = published(d, m, i, acc.mean())
+        pub, vs_pub = published(d, method, i, acc.mean()) if m == method else ("–", "–")
         lines.append(f"| {d} | {m} | {i} | {acc.mean():.1f} ± {acc.std():.1f} | {len(acc)} | {tgt} | {rnd_txt} "
-                     f"| {sig} | {pub} | {vs_pub} | {dist} ({its}) | {', '.join(str(x['eval_s']) for x in v)} |")
+                     f"| {sig} | {same_txt} | {same_sig} | {pub} | {vs_pub} | {dist} ({its}) | "
+                     f"{', '.join(str(x['eval_s']) for x in v)} |")
     TABLE.write_text("\n".join(lines) + "\n")
 
 
@@ -188,7 +230,7 @@ def main() -> None:
     JSONL, TABLE = out / f"methods-accuracy{suffix}.jsonl", out / f"methods-accuracy{suffix}.md"
     eval_preset = args.eval_preset or args.preset
     rows = [json.loads(line) for line in JSONL.read_text().splitlines()] if JSONL.exists() else []
-    done = {(r["dataset"], r["method"], r["ipc"], r["seed"]) for r in rows}
+    done = {(r["dataset"], cell_label(r), r["ipc"], r["seed"]) for r in rows}
     command = COMMAND
     if args.table_only:
         write_table(rows, f"python -m benchmarks.methods_accuracy --preset {args.preset} --resume --cells …  "
@@ -198,15 +240,18 @@ def main() -> None:
     if unknown:
         p.error(f"unknown method(s) {', '.join(unknown)}; registered: {', '.join(list_methods())}")
     for cell in args.cells:
-        ds, method, ipc = cell.split(":")
+        ds, method, ipc, *rest = cell.split(":")
+        augmentation = rest[0] if rest else "auto"
         data = load_dataset(ds)
         # random real sets are cheap and their spread is mostly the choice of images: 3 choices
         seeds = sorted(set(args.distill_seeds) | {0, 1, 2}) if method == "random" else args.distill_seeds
         for seed in seeds:
-            if args.resume and (data.info.name, method, int(ipc), seed) in done:
+            label = method if augmentation == "auto" else cell_label(
+                {"dataset": data.info.name, "method": method, "eval_augmentation": augmentation})
+            if args.resume and (data.info.name, label, int(ipc), seed) in done:
                 continue
             row = run_cell(data, method, int(ipc), seed, args.eval_seeds, args.device, overrides, args.budget_s,
-                           args.preset, eval_preset, Path(args.save_sets) if args.save_sets else None)
+                           args.preset, eval_preset, Path(args.save_sets) if args.save_sets else None, augmentation)
             print(json.dumps({k: row[k] for k in ("dataset", "method", "ipc", "seed", "mean", "std", "distill_s")}),
                   flush=True)
             with JSONL.open("a") as f:
