@@ -12,6 +12,7 @@ import math
 from typing import Any, Iterable, Sequence
 
 from app.plots import tested_on
+from app.text import plain
 from ddcore.platform.bridge import ResultRow, set_labels
 
 CSV_COLUMNS = ("set", "method", "dataset", "ipc", "architecture", "train_architecture", "preset", "n_seeds",
@@ -21,6 +22,14 @@ CSV_COLUMNS = ("set", "method", "dataset", "ipc", "architecture", "train_archite
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    return value
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a user's run name starting with = + - @ (or a tab/CR) would be
+    run as a formula by Excel or LibreOffice (CSV injection), so it gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
     return value
 
 
@@ -36,7 +45,7 @@ def results_csv(rows: Sequence[ResultRow]) -> str:
         d["mean"] = None if r.mean is None else round(r.mean, 4)
         d["std"] = None if r.std is None else round(r.std, 4)
         d["accuracies"] = ";".join(f"{a:.4f}" for a in r.accuracies)
-        w.writerow(["" if _clean(d.get(c)) is None else d.get(c) for c in CSV_COLUMNS])
+        w.writerow(["" if _clean(d.get(c)) is None else _cell(d.get(c)) for c in CSV_COLUMNS])
     return buf.getvalue()
 
 
@@ -63,7 +72,7 @@ def summary_markdown(rows: Sequence[ResultRow], title: str = "") -> str:
     cell = {(r.subject, r.architecture): r for r in rows}
     lines = []
     if title:
-        lines += [f"**{title}**", ""]
+        lines += [f"**{plain(title)}**", ""]
     lines.append("| set | " + " | ".join(archs) + " |")
     lines.append("|---|" + "---:|" * len(archs))
     for s in subjects:
@@ -76,7 +85,7 @@ def summary_markdown(rows: Sequence[ResultRow], title: str = "") -> str:
                 continue
             text = f"{r.mean:.1f} ± {r.std:.1f}" if r.std is not None else f"{r.mean:.1f}"
             cells.append(f"**{text}**" if a == tr else text)
-        lines.append(f"| {labels[s]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {plain(labels[s])} | " + " | ".join(cells) + " |")  # a name is text in any viewer
     presets = sorted({r.preset for r in rows})
     seeds = sorted({r.n_seeds for r in rows})
     lines += ["", f"Test accuracy (%) on {tested_on(rows)}, mean ± std over {'/'.join(map(str, seeds))} seed(s) of "
@@ -95,5 +104,5 @@ def published_csv(table: Iterable[dict[str, Any]]) -> str:
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for row in table:
-        w.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+        w.writerow({k: "" if row.get(k) is None else _cell(row.get(k)) for k in columns})
     return buf.getvalue()

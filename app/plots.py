@@ -13,7 +13,13 @@ from typing import Any, Iterable, Sequence
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from app.text import plain, plot_text
 from ddcore.platform.bridge import EvalDetail, ResultRow, detail, published_architecture, set_labels
+
+
+def plot_labels(rows) -> dict[str, str]:
+    """set_labels escaped for Plotly, which reads tags (<a href>, <b>, ...) in every text: a run name is text."""
+    return {subject: plot_text(label) for subject, label in set_labels(rows).items()}
 
 PALETTE = qualitative.Plotly + qualitative.D3
 # Colours for methods that declare none: the palette, then more, so that many undeclared ids stay distinct.
@@ -137,7 +143,7 @@ def heatmap(rows: Sequence[ResultRow], title: str = "") -> Plot:
     if not rows:
         return Plot(_empty("No stored results yet: run an evaluation above."), "")
     subjects, archs = _set_order(rows), _arch_order(rows)
-    labels = set_labels(rows)
+    labels = plot_labels(rows)
     cell = {(r.subject, r.architecture): r for r in rows}
     train_arch = {r.subject: r.train_architecture for r in rows}
     z, text, custom = [], [], []
@@ -186,7 +192,7 @@ def grouped_bars(rows: Sequence[ResultRow]) -> Plot:
     if not rows:
         return Plot(_empty("No stored results yet."), "")
     subjects, archs = _set_order(rows), _arch_order(rows)
-    labels = set_labels(rows)
+    labels = plot_labels(rows)
     cell = {(r.subject, r.architecture): r for r in rows}
     colours = subject_colours(rows, subjects)
     fig = go.Figure()
@@ -302,7 +308,7 @@ def per_class(row: ResultRow) -> Plot:
     fig.update_layout(margin={**WIDE, "r": 70}, height=360, yaxis=dict(title="test accuracy (%)", range=[0, 105]),
                       xaxis=dict(title="class", type="category"))
     which = "mean over seeds (error bars: std)" if d.per_class_std else _which_network(row, d)
-    caption = (f"Test accuracy (%) on {tested_on([row])} per class of {row.label} evaluated on {row.architecture}, {which}; "
+    caption = (f"Test accuracy (%) on {tested_on([row])} per class of {plain(row.label)} evaluated on {row.architecture}, {which}; "
                f"{row.preset} preset; the dotted line is the mean over all seeds.")
     return Plot(fig, caption)
 
@@ -321,7 +327,7 @@ def confusion(row: ResultRow, normalise: bool = True) -> Plot:
                                              "<extra></extra>"))
     fig.update_layout(margin=WIDE, height=420, xaxis=dict(title="predicted class", side="bottom", type="category"),
                       yaxis=dict(title="true class", autorange="reversed", type="category"))
-    caption = (f"Confusion matrix of {row.label} evaluated on {row.architecture}: test images of each true class "
+    caption = (f"Confusion matrix of {plain(row.label)} evaluated on {row.architecture}: test images of each true class "
                f"(rows) by predicted class (columns), {'percent of the row' if normalise else 'counts'}, "
                + _which_network(row, d)
                + f"; {row.preset} preset.")
@@ -348,7 +354,7 @@ def training_curves(row: ResultRow) -> Plot:
                       yaxis2=dict(title="training loss", overlaying="y", side="right", showgrid=False),
                       legend=dict(orientation="h", y=-0.25))
     caption = (f"Training curves of the {len(d.curves)} {row.architecture} network{'s' if len(d.curves) != 1 else ''}"
-               f" trained on {row.label} ({row.preset} preset, {len(d.curves)} seed{'s' if len(d.curves) != 1 else ''}"
+               f" trained on {plain(row.label)} ({row.preset} preset, {len(d.curves)} seed{'s' if len(d.curves) != 1 else ''}"
                f"): accuracy on the training set solid (left axis), loss dotted (right axis), one line per seed.")
     return Plot(fig, caption)
 

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app.plots import WIDE, Plot, method_color
+from app.text import plot_text
 from ddcore.platform.bridge import ATTACK_TITLES, PrivacyResult, TargetResult
 
 KIND_COLOURS = {"members": "#37474f", "random": "#8d6e63", "herding": "#ff8f00", "dpsgd": "#6a1b9a"}
@@ -55,9 +56,9 @@ def roc(result: PrivacyResult, attack: str, targets: Sequence[str] | None = None
         fpr, tpr = result.roc(t.id, attack)
         m = t.attacks[attack]
         fig.add_trace(go.Scatter(
-            x=np.maximum(fpr, floor), y=np.maximum(tpr, floor), mode="lines", name=t.label,
+            x=np.maximum(fpr, floor), y=np.maximum(tpr, floor), mode="lines", name=plot_text(t.label),
             line=dict(color=target_colour(t, result), dash=_dash(t), width=2, shape="hv"),
-            hovertemplate=f"{t.label}<br>FPR %{{x:.4f}}<br>TPR %{{y:.4f}}<br>AUC {m.auc.value:.3f}<extra></extra>"))
+            hovertemplate=f"{plot_text(t.label)}<br>FPR %{{x:.4f}}<br>TPR %{{y:.4f}}<br>AUC {m.auc.value:.3f}<extra></extra>"))
     fig.update_layout(xaxis=dict(type="log", title="false positive rate (non-members called members)",
                                  range=[np.log10(floor), 0]),
                       yaxis=dict(type="log", title="true positive rate (members found)", range=[np.log10(floor), 0]),
@@ -74,7 +75,7 @@ def measures(result: PrivacyResult, attack: str) -> Plot:
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("AUC (0.5: guessing)", "TPR at 1% FPR (1%: guessing)"),
                         horizontal_spacing=0.18)
-    labels = [t.label for t in result.targets]
+    labels = [plot_text(t.label) for t in result.targets]
     colours = [target_colour(t, result) for t in result.targets]
     for col, field, scale, chance in ((1, "auc", 1.0, 0.5), (2, "tpr_at_1", 100.0, 1.0)):
         vals = [getattr(t.attacks[attack], field) for t in result.targets]
@@ -105,13 +106,13 @@ def tradeoff(result: PrivacyResult, attack: str, measure: str = "auc") -> Plot:
         v = getattr(t.attacks[attack], measure)
         text = f"ε = {t.epsilon:.2g}" if t.kind == "dpsgd" and t.epsilon is not None else ""
         fig.add_trace(go.Scatter(
-            x=[v.value * scale], y=[t.test_accuracy], mode="markers+text" if text else "markers", name=t.label,
+            x=[v.value * scale], y=[t.test_accuracy], mode="markers+text" if text else "markers", name=plot_text(t.label),
             text=[text], textposition="top center",
             marker=dict(size=13, color=target_colour(t, result), symbol="circle-open" if t.init == "noise" else "circle",
                         line=dict(width=2, color=target_colour(t, result))),
             error_x=dict(type="data", symmetric=False, array=[(v.high - v.value) * scale],
                          arrayminus=[(v.value - v.low) * scale], color="#9e9e9e"),
-            hovertemplate=f"{t.label}<br>{title} %{{x:.3f}}<br>test accuracy %{{y:.1f}} %<br>{t.images} training images"
+            hovertemplate=f"{plot_text(t.label)}<br>{title} %{{x:.3f}}<br>test accuracy %{{y:.1f}} %<br>{t.images} training images"
                           "<extra></extra>"))
     chance = 0.5 if measure == "auc" else 1.0
     fig.add_vline(x=chance, line=dict(color="#9e9e9e", dash="dash", width=1))

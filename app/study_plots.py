@@ -6,24 +6,19 @@ about one kind of result. Tests read the numbers back out of `figure.data`.
 """
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from app.plots import PALETTE, WIDE, Plot, dataset_name, method_color
+from app.text import plot_text
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
-
-
-def _label(text: str) -> str:
-    """A proxy's label (it may hold a user's run name) as literal text in plotly, which renders a few HTML tags."""
-    return html.escape(str(text), quote=False)
 
 
 def _orders(result: Any) -> str:
@@ -118,10 +113,10 @@ def nas_scatter(result: Any) -> Plot:
         corr = next((c for c in result.correlations if c["proxy"] == label and c["subset"] == "all"), None)
         rho = f" (ρ = {corr['spearman']:.2f})" if corr and np.isfinite(corr["spearman"]) else ""
         fig.add_trace(go.Scatter(x=list(result.whole_accuracy), y=list(result.proxy_accuracy[p]), mode="markers",
-                                 name=f"{_label(label)}{rho}", text=result.architectures,
+                                 name=f"{plot_text(label)}{rho}", text=result.architectures,
                                  marker=dict(size=9, color=PALETTE[p % len(PALETTE)]),
                                  hovertemplate="<b>%{text}</b><br>whole data %{x:.1f} %<br>proxy %{y:.1f} %<extra>"
-                                               + _label(label) + "</extra>"))
+                                               + plot_text(label) + "</extra>"))
     fig.update_layout(height=420, margin=WIDE, template="plotly_white", xaxis=dict(title="accuracy after whole-data training (%)"),
                       yaxis=dict(title="accuracy after proxy training (%)"), legend=dict(orientation="h", y=-0.2))
     caption = (f"{dataset_name(result.dataset)}: each point is one of {len(result.architectures)} ConvNet variants, "
@@ -137,12 +132,12 @@ def nas_correlations(result: Any, statistic: str = "spearman") -> Plot:
     for p, label in enumerate(result.proxies):
         rows = [next(c for c in result.correlations if c["proxy"] == label and c["subset"] == s) for s in subsets]
         values = [r[statistic] for r in rows]
-        fig.add_trace(go.Bar(x=subsets, y=values, name=_label(label), marker_color=PALETTE[p % len(PALETTE)],
+        fig.add_trace(go.Bar(x=subsets, y=values, name=plot_text(label), marker_color=PALETTE[p % len(PALETTE)],
                              error_y=dict(type="data", symmetric=False, visible=True,
                                           array=[max(0.0, r[f"{statistic}_high"] - r[statistic]) for r in rows],
                                           arrayminus=[max(0.0, r[statistic] - r[f"{statistic}_low"]) for r in rows]),
                              customdata=[[r[f"{statistic}_low"], r[f"{statistic}_high"], r["n"]] for r in rows],
-                             hovertemplate=(f"<b>{_label(label)}</b><br>%{{x}} (%{{customdata[2]}} architectures)"
+                             hovertemplate=(f"<b>{plot_text(label)}</b><br>%{{x}} (%{{customdata[2]}} architectures)"
                                             "<br>%{y:.2f} [%{customdata[0]:.2f}, %{customdata[1]:.2f}]<extra></extra>")))
     fig.add_hline(y=0, line=dict(color="#888", width=1))
     name = "Spearman's ρ" if statistic == "spearman" else "Kendall's τ"
@@ -156,7 +151,7 @@ def nas_correlations(result: Any, statistic: str = "spearman") -> Plot:
 
 def nas_time(result: Any) -> Plot:
     """Training time of the whole grid on each proxy against on the whole data (and what making the proxy cost)."""
-    labels = ["whole data"] + [_label(p) for p in result.proxies]
+    labels = ["whole data"] + [plot_text(p) for p in result.proxies]
     train = [float(result.whole_seconds.sum())] + [float(s.sum()) for s in result.proxy_seconds]
     make = [0.0] + [float(s) for s in result.proxy_make_seconds]
     fig = go.Figure([go.Bar(x=labels, y=train, name="training the grid", marker_color="#636EFA",

@@ -6,8 +6,6 @@ The image builders are plain numpy/PIL (testable without Streamlit); the rest dr
 from __future__ import annotations
 
 import datetime as _dt
-import html
-import re
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
@@ -15,6 +13,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
+from app.text import plain  # noqa: F401 (pages import it from here)
 from ddcore.platform.bridge import make_grid
 
 STATUS_ICONS = {"queued": "⏳", "running": "▶️", "paused": "⏸️", "done": "✅", "stopped": "⏹️", "failed": "❌",
@@ -180,15 +179,6 @@ def fmt_accuracy(mean: float | None, std: float | None = None, seeds: int | None
     if seeds == 1:
         return f"{mean:.1f} % (one network)"
     return f"{mean:.1f} %" if std is None else f"{mean:.1f} ± {std:.1f} %"
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]$~|#])")
-
-
-def plain(text: str) -> str:
-    """A user's text (a run name) as literal text inside markdown: no links, images, emphasis, code, maths or
-    HTML can come out of it."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
 
 
 def spread(std: float | None, seeds: int | None) -> str | None:

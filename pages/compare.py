@@ -63,7 +63,7 @@ for run_id in chosen:
     try:
         s = studio.run_set(run_id)
     except (SyntheticSetFileError, OSError) as e:
-        st.error(f"{by_id[run_id].name}: {e}")
+        st.error(f"{plain(by_id[run_id].name)}: {plain(str(e))}")
         continue
     sets.append((by_id[run_id], s))
 if len(sets) < 2:

@@ -143,7 +143,7 @@ with settings:
         try:
             job = studio.submit(spec, data=data)
         except Exception as e:
-            st.error(f"Could not start the run: {e}")
+            st.error(f"Could not start the run: {plain(str(e))}")
         else:
             st.session_state.distill_run = job.run_id
 
@@ -237,7 +237,7 @@ def _live_view() -> None:
         return
     view = studio.run_view(run_id)
     if view is None:
-        st.warning(f"There is no run {run_id!r} in the store (deleted?).")
+        st.warning(f"There is no run {plain(repr(run_id))} in the store (deleted?).")
         st.session_state.distill_run = None
         return
     record, snap, status = view.record, view.job, view.status

@@ -156,7 +156,7 @@ with tab_run:
             try:
                 job = studio.submit(spec)
             except (KeyError, ValueError, RuntimeError, FileNotFoundError) as e:
-                st.error(f"{spec.subject.label} on {spec.architecture}: {e}")
+                st.error(f"{plain(spec.subject.label)} on {spec.architecture}: {plain(str(e))}")
                 continue
             reused += int(job.snapshot().status == "done")
             if job.id not in ids:

@@ -60,7 +60,7 @@ st.title("Gallery")
 def _detail(run_id: str) -> None:
     record = studio.run(run_id)
     if record is None:
-        st.warning(f"No run {run_id!r} in the store (it may have been deleted).")
+        st.warning(f"No run {plain(repr(run_id))} in the store (it may have been deleted).")
         st.button("← All runs", on_click=_open, args=(None,))
         return
     st.button("← All runs", on_click=_open, args=(None,), key="back")
@@ -77,7 +77,7 @@ def _detail(run_id: str) -> None:
         synthetic = studio.run_set(run_id)
     except (SyntheticSetFileError, OSError) as e:
         synthetic = None
-        st.error(f"The stored set file cannot be read: {e}")
+        st.error(f"The stored set file cannot be read: {plain(str(e))}")
     info = get_dataset_info(record.dataset)
     tab_images, tab_training, tab_eval, tab_config = st.tabs(["Images", "Training", "Evaluations", "Config & files"])
     with tab_images:
@@ -149,7 +149,7 @@ def _detail(run_id: str) -> None:
                 except ValueError as e:
                     st.error(str(e))
                 else:
-                    st.toast(f"Renamed to {new_name.strip()}")
+                    st.toast(f"Renamed to {plain(new_name.strip())}")
                     st.rerun()
     with a2:
         st.markdown("&nbsp;")

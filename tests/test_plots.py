@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import re
 
 import pytest
 
@@ -175,3 +176,23 @@ def test_plots_without_results_say_so() -> None:
                     mean=50.0, std=1.0)  # a row whose stored result is not at hand
     assert detail(row).per_class is None and plots.per_class(row).caption == ""
     assert math.isclose(plots.heatmap([row]).figure.data[0].z[0][0], 50.0)
+
+
+def test_exports_keep_a_hostile_run_name_as_text(stored) -> None:
+    """A run renamed to markup, a table-breaking pipe and a spreadsheet formula leaves every export as text."""
+    store, run_ids, _ = stored
+    hostile = '=HYPERLINK("http://x")|<img src=x onerror=alert(1)>![i](http://127.0.0.2/p.png)'
+    old = store.get_run(run_ids[0]).name
+    store.rename_run(run_ids[0], hostile)
+    try:
+        rows = [r for r in collect(store) if r.run_id == run_ids[0]]
+        assert rows and all(hostile == r.run_name for r in rows)
+        for line in csv.DictReader(io.StringIO(exports.results_csv(rows))):
+            assert line["run_name"] == "'" + hostile  # a leading apostrophe: shown, never evaluated
+        md = exports.summary_markdown(rows, title=hostile)
+        assert "<img" not in md and not re.search(r"(?<!\\)\]\(", md) and "![" not in md  # no tag, link, image
+        table = [line for line in md.splitlines() if line.startswith("|")]
+        pipes = {len(re.findall(r"(?<!\\)\|", line)) for line in table}
+        assert len(pipes) == 1, table  # the name's pipe does not add a column
+    finally:
+        store.rename_run(run_ids[0], old)

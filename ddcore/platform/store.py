@@ -47,6 +47,7 @@ import numpy as np
 
 from ..evaluation.api import set_fingerprint
 from ..evaluation.result import EvalResult
+from ..names import check_name
 from ..paths import home_dir
 from ..synthetic import SyntheticSet
 from .records import ACTIVE_RUN, RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
@@ -171,7 +172,7 @@ class Store:
                    run_id: str | None = None) -> RunRecord:
         run_id = run_id or new_run_id()
         now = time.time()
-        name = name or default_run_name(spec)
+        name = check_name(name) if name else default_run_name(spec)
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         _write_json(self.run_dir(run_id) / "config.json", {"id": run_id, "name": name, "spec": spec, "created": now})
         self._execute(
@@ -230,12 +231,7 @@ class Store:
         return [_run_from_row(r) for r in self._execute(sql, params)]
 
     def rename_run(self, run_id: str, name: str) -> None:
-        name = name.strip()
-        if not name:
-            raise ValueError("A run needs a non-empty name")
-        if len(name) > 200:
-            raise ValueError("Run names are limited to 200 characters")
-        self.update_run(run_id, name=name)
+        self.update_run(run_id, name=check_name(name))
 
     def delete_run(self, run_id: str) -> None:
         record = self.get_run(run_id)
