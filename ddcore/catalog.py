@@ -49,14 +49,24 @@ def format_rows(rows: list[CatalogRow]) -> str:
     return "\n".join(f"{r.name:<{width}}{r.detail:<{detail_width}}{r.description}" for r in rows)
 
 
-def describe_set(path: str | Path, grid_png: str | Path | None = None, scale: int = 2) -> str:
-    """A set file's summary; writes its PNG grid (classes as rows) beside it unless told where."""
+def describe_set(path: str | Path, grid_png: str | Path | None = None, scale: int = 2,
+                 overwrite: bool = False) -> str:
+    """A set file's summary; writes its PNG grid (classes as rows) beside it unless told where, never over an
+    existing file unless `overwrite`."""
     from .synthetic import SyntheticSet
 
     path = Path(path)
     s = SyntheticSet.load(path)
     target = Path(grid_png) if grid_png else path.with_suffix(".png")
-    target.write_bytes(s.to_png_grid(scale=scale))
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass --overwrite to replace it, or --png to write elsewhere")
+    png = s.to_png_grid(scale=scale)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_bytes(png)
+        tmp.replace(target)  # a full disk leaves no half-written PNG under the real name
+    finally:
+        tmp.unlink(missing_ok=True)
     m = s.meta
     labels = "soft" if s.soft_labels else "hard"
     lines = [

@@ -28,7 +28,7 @@ def _listing(kind: str) -> Handler:
 def _show(args: argparse.Namespace) -> int:
     from .catalog import describe_set
 
-    print(describe_set(args.file, args.png, args.scale))
+    print(describe_set(args.file, args.png, args.scale, overwrite=args.overwrite))
     return 0
 
 
@@ -71,6 +71,7 @@ def _distill(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .data import load_dataset
+    from .methods.base import DivergenceError
     from .platform.recorder import EventControl
     from .platform.store import Store
     from .tasks.distill import DistillSpec, distil, validate
@@ -92,23 +93,35 @@ def _distill(args: argparse.Namespace) -> int:
         run_id = store.create_run(spec.stored(), status="queued").id
     bar = tqdm(desc=f"{args.method} IPC {args.ipc}", unit="it", disable=args.quiet)
     control = EventControl()
+    out = Path(args.out or f"{args.dataset}_{args.method}_ipc{args.ipc}_seed{args.seed}.ddset")
+    where = f"; stored as run {run_id} in {store.root}" if store is not None else ""
     try:
         runner, outcome = distil(spec, data, store=store, run_id=run_id, recorder=_BarRecorder(bar), control=control)
     except KeyboardInterrupt:  # distil saved the set as it was and marked the store run stopped (resumable)
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except DivergenceError as e:  # the method's last good set is still worth having: save it, then say so
+        bar.close()
+        kept = _save_set(e.runner.result(), out)
+        print(f"error: {e}\nthe last good set (iteration {e.runner.method.iteration}) is saved as {kept}{where}",
+              file=sys.stderr)
+        return 2
     finally:
         bar.close()
     result = runner.result()
-    out = Path(args.out or f"{args.dataset}_{args.method}_ipc{args.ipc}_seed{args.seed}.ddset")
-    result.save(out)
-    out.with_suffix(".png").write_bytes(result.to_png_grid(scale=2))
-    where = f"; stored as run {run_id} in {store.root}" if store is not None else ""
+    _save_set(result, out)
     print(f"saved {out} and {out.with_suffix('.png')} ({result.meta.iteration} iterations, "
           f"{result.meta.elapsed_s:.1f} s){where}")
     if args.eval:
         return _evaluate_set(result, args)
     return 0
+
+
+def _save_set(result, out: Path) -> Path:
+    """The set file and its grid PNG beside it."""
+    result.save(out)
+    out.with_suffix(".png").write_bytes(result.to_png_grid(scale=2))
+    return out
 
 
 def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
@@ -311,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a set file's summary and write its grid PNG")
     show.add_argument("file")
     show.add_argument("--png", default=None, help="where to write the grid (default: beside the file)")
-    show.add_argument("--scale", type=int, default=2)
+    show.add_argument("--scale", type=int, default=2, choices=range(1, 9), metavar="{1..8}")
+    show.add_argument("--overwrite", action="store_true", help="replace an existing PNG at that path")
     show.set_defaults(func=_show)
 
     distill = sub.add_parser("distill", help="distil a dataset into a synthetic set")
@@ -407,4 +421,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownNameError, PluginError, ValueError, FileNotFoundError, RuntimeError, KeyError, LookupError) as e:
         text = e.args[0] if isinstance(e, KeyError) and e.args else e  # a KeyError's str() adds quotes
         print(f"error: {text}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: not enough memory for this input (it is larger than this machine can hold)", file=sys.stderr)
+        return 2
+    except OSError as e:  # an unwritable output, a full disk, a folder where a file was expected
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
         return 2

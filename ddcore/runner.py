@@ -95,6 +95,7 @@ class Runner:
         self._good = self._capture()
         try:
             metrics = m.step()
+            _check_images(m.images)
         except DivergenceError as e:
             self._restore_good()
             self.error = (f"{e}. The loss exploded or became NaN; the set from iteration {m.iteration} (the last "
@@ -160,3 +161,13 @@ class Runner:
 
 
 __all__ = ["DivergenceError", "Runner", "Snapshot"]
+
+
+def _check_images(images: torch.Tensor) -> None:
+    """A step that left pixels non-finite or far outside any image's range diverged, whatever its loss said
+    (lr_img=1e9 once 'succeeded' with pixels near 1e10)."""
+    from .evaluation.api import MAX_PIXEL_MAGNITUDE
+
+    peak = float(images.detach().abs().max())
+    if not peak <= MAX_PIXEL_MAGNITUDE:  # NaN compares false
+        raise DivergenceError(f"the synthetic pixels reached {peak:.3g} (normalised units)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -23,8 +24,12 @@ from safetensors.torch import save as st_save
 
 from .data.info import DatasetInfo
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the checksum covers the metadata and lr too (1: the tensors only; still read)
 MAX_SET_FILE_BYTES = 512 << 20
+MAX_CLASSES = 1000  # the most any dataset the Studio loads may have (ImageNet-1k)
+MAX_CLASS_NAME = 200
+MAX_SIDE = 512  # image height and width
+MAX_GRID_PIXELS = 100_000_000  # a drawn grid; beyond it 'show' and the pages refuse rather than run out of memory
 
 
 class SyntheticSetFileError(ValueError):
@@ -108,8 +113,8 @@ class SyntheticSet:
         tensors = {"images": self.images.detach().cpu().float().contiguous(),
                    "labels": self.labels.detach().cpu().contiguous()}
         meta = {"format": "ddstudio.syntheticset", "version": FORMAT_VERSION, "lr": self.lr,
-                "meta": asdict(self.meta), "shapes": {k: list(v.shape) for k, v in tensors.items()},
-                "sha256": _tensor_digest(tensors)}
+                "meta": asdict(self.meta), "shapes": {k: list(v.shape) for k, v in tensors.items()}}
+        meta["sha256"] = _content_digest(tensors, meta)
         return st_save(tensors, metadata={"ddstudio": json.dumps(meta)})
 
     def save(self, path: str | Path) -> Path:
@@ -138,18 +143,14 @@ class SyntheticSet:
             if list(tensors[key].shape) != shape:
                 raise SyntheticSetFileError(
                     f"{name}: {key} has shape {list(tensors[key].shape)}, metadata says {shape}")
-        if _tensor_digest(tensors) != header.get("sha256"):
-            raise SyntheticSetFileError(f"{name}: the image data does not match its checksum (the file was altered)")
+        version = header.get("version")
+        digest = _tensor_digest(tensors) if version == 1 else _content_digest(tensors, header)
+        if digest != header.get("sha256"):
+            raise SyntheticSetFileError(f"{name}: the contents do not match the file's checksum (the file was altered)")
         try:
             meta = SetMeta(**header["meta"])
-            images, labels = tensors["images"], tensors["labels"]
-            if not torch.isfinite(images).all():
-                raise ValueError("images contain NaN or infinite values")
-            if labels.ndim == 1:
-                n_classes = len(meta.class_names)
-                if labels.dtype != torch.int64 or (len(labels) and (labels.min() < 0 or labels.max() >= n_classes)):
-                    raise ValueError("labels are not class ids of this dataset")
-            return cls(images, labels, meta, header.get("lr"))
+            _check_contents(tensors["images"], tensors["labels"], meta, header.get("lr"))
+            return cls(tensors["images"], tensors["labels"], meta, header.get("lr"))
         except (TypeError, ValueError, KeyError) as e:
             raise SyntheticSetFileError(f"{name} has inconsistent contents: {e}") from e
 
@@ -164,6 +165,14 @@ class SyntheticSet:
 
     # ------------------------------------------------------------------ export
     def grid_image(self, scale: int = 1, pad: int = 2, max_per_class: int | None = None) -> Image.Image:
+        class_rows = self.class_rows()
+        cols = min(max((len(r) for r in class_rows), default=1), max_per_class or 1 << 30)
+        rows = len(class_rows)
+        _, _, h, w = self.images.shape
+        pixels = (rows * (h + pad) + pad) * (cols * (w + pad) + pad) * scale * scale
+        if pixels > MAX_GRID_PIXELS:
+            raise ValueError(f"a grid of {rows} classes × {cols} images at scale {scale} would have {pixels:,} pixels; "
+                             f"the limit is {MAX_GRID_PIXELS:,} (try scale 1)")
         return Image.fromarray(make_grid(self.to_uint8(), self.class_rows(), pad=pad, scale=scale,
                                          max_per_row=max_per_class))
 
@@ -221,6 +230,45 @@ def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
         h.update(str(list(t.shape)).encode())
         h.update(t.numpy().tobytes())
     return h.hexdigest()
+
+
+def _content_digest(tensors: dict[str, torch.Tensor], header: dict) -> str:
+    """The tensors' digest extended by everything else the file says about them (format 2)."""
+    described = {k: header.get(k) for k in ("format", "version", "lr", "meta", "shapes")}
+    h = hashlib.sha256(_tensor_digest(tensors).encode())
+    h.update(json.dumps(described, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _check_contents(images: torch.Tensor, labels: torch.Tensor, meta: SetMeta, lr: Any) -> None:
+    """What a set file must satisfy beyond its checksum, so a crafted one fails here and not by exhausting memory
+    (a grid row per class name) or by training to chance (NaN soft labels)."""
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError(f"images have shape {list(images.shape)}; a set holds N ≥ 1 images of C×H×W")
+    if images.shape[1] not in (1, 3) or max(images.shape[2:]) > MAX_SIDE:
+        raise ValueError(f"images of {images.shape[1]} channels and {images.shape[2]}×{images.shape[3]} pixels; "
+                         f"1 or 3 channels and sides up to {MAX_SIDE} are supported")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
+    n_classes = len(meta.class_names)
+    if not 1 <= n_classes <= MAX_CLASSES or any(len(str(c)) > MAX_CLASS_NAME for c in meta.class_names):
+        raise ValueError(f"{n_classes} class names; 1 to {MAX_CLASSES} names of up to {MAX_CLASS_NAME} characters")
+    if len(meta.mean) != images.shape[1] or len(meta.std) != images.shape[1] or min(meta.std) <= 0:
+        raise ValueError("the normalisation (mean, std) does not match the images' channels")
+    if not 1 <= int(meta.ipc) <= images.shape[0] or int(meta.iteration) < 0:
+        raise ValueError(f"IPC {meta.ipc} and iteration {meta.iteration} do not fit {images.shape[0]} images")
+    if labels.ndim == 1:
+        if labels.dtype != torch.int64 or labels.min() < 0 or labels.max() >= n_classes:
+            raise ValueError("labels are not class ids of this dataset")
+    elif labels.ndim == 2:
+        if not labels.is_floating_point() or labels.shape[1] != n_classes:
+            raise ValueError(f"soft labels must be N×{n_classes} floats")
+        if not torch.isfinite(labels).all():
+            raise ValueError("soft labels contain NaN or infinite values")
+    else:
+        raise ValueError("labels must be class ids (N) or soft labels (N×K)")
+    if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"the learned learning rate {lr!r} is not a positive number")
 
 
 def _read_header(data: bytes) -> dict:

@@ -95,6 +95,8 @@ def safe_zip_members(zf: zipfile.ZipFile, max_files: int = 200_000,
         name = info.filename
         if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
             raise DatasetCorruptError(f"zip entry '{name}' has an unsafe path")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise DatasetCorruptError(f"zip entry '{name}' is a symbolic link; a dataset zip holds image files only")
         total += info.file_size
         if info.compress_size and info.file_size / max(info.compress_size, 1) > 1000:
             ratio = info.file_size / info.compress_size

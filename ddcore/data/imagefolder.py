@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +31,28 @@ def _natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
+def _folder_files(path: Path) -> list[Path]:
+    """Every file under `path`, not following a link out of it: a symlinked file or folder that resolves outside
+    the dataset folder is skipped (it could name /etc/... or another user's files)."""
+    root = path.resolve()
+    found = []
+    for folder, _dirs, files in os.walk(path, followlinks=False):
+        for name in files:
+            p = Path(folder) / name
+            if p.is_symlink() and not p.resolve().is_relative_to(root):
+                continue
+            if p.is_file():
+                found.append(p)
+    return found
+
+
 def _list_entries(path: Path) -> list[tuple[str, str, str]]:
     """(split, class, member) for every image found as .../{train,test}/<class>/<file>."""
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
+        with _open_zip(path) as zf:
             names = [i.filename for i in safe_zip_members(zf)]
     elif path.is_dir():
-        names = [str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()]
+        names = [str(p.relative_to(path)) for p in _folder_files(path)]
     else:
         raise DatasetNotFoundError(f"{path} is neither a folder nor a zip file")
     found = []
@@ -43,6 +61,13 @@ def _list_entries(path: Path) -> list[tuple[str, str, str]]:
         if len(parts) >= 3 and parts[-3].lower() in ("train", "test") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
             found.append((parts[-3].lower(), parts[-2], name))
     return found
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as e:
+        raise DatasetCorruptError(f"{path} is not a readable zip file: {e}") from e
 
 
 def read_image_tree(path: Path, image_size: int, channels: int, class_names: list[str] | None = None,
@@ -80,21 +105,30 @@ def read_image_tree(path: Path, image_size: int, channels: int, class_names: lis
 
 
 def _decode_all(path: Path, members: list[str], size: int, channels: int) -> np.ndarray:
+    """Decode member by member, so memory holds the decoded array and a few compressed files, never the whole
+    expanded archive (a zip just under the bomb guard once took 2.5 GB before its refusal)."""
     out = np.empty((len(members), channels, size, size), dtype=np.uint8)
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            blobs = [zf.read(m) for m in members]
-    else:
+    is_zip = zipfile.is_zipfile(path)
+    if not is_zip:
         total = sum((path / m).stat().st_size for m in members)
         if total > MAX_FOLDER_BYTES:
             raise DatasetCorruptError(f"{path}: {total / 2**30:.1f} GiB of images; the limit is 2 GiB")
-        blobs = [(path / m).read_bytes() for m in members]
+    local = threading.local()
+
+    def read(member: str) -> bytes:
+        if not is_zip:
+            return (path / member).read_bytes()
+        if not hasattr(local, "zip"):  # one handle per thread: a ZipFile is not safe to share
+            local.zip = _open_zip(path)
+        return local.zip.read(member)
 
     def work(i: int) -> None:
         try:
-            out[i] = decode_image(blobs[i], size, channels)
+            out[i] = decode_image(read(members[i]), size, channels)
         except DatasetCorruptError:
             raise
+        except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+            raise DatasetCorruptError(f"{path}: '{members[i]}' is damaged in the zip ({e})") from e
         except Exception as e:  # Pillow raises many kinds
             raise DatasetCorruptError(f"{path}: cannot decode '{members[i]}': {e}") from e
 
@@ -104,9 +138,16 @@ def _decode_all(path: Path, members: list[str], size: int, channels: int) -> np.
 
 
 def _cache_key(path: Path, size: int, channels: int, class_names: list[str] | None) -> str:
+    """Identity of the tree's contents: for a folder every file's path, size and mtime (a folder's own mtime
+    misses edits inside class folders), for a zip the file's."""
     st = path.stat()
     ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{size}|{channels}|{class_names}"
-    return hashlib.sha256(ident.encode()).hexdigest()[:24]
+    h = hashlib.sha256(ident.encode())
+    if path.is_dir():
+        for p in sorted(_folder_files(path)):
+            fs = p.stat()
+            h.update(f"{p.relative_to(path)}|{fs.st_size}|{fs.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
 
 
 def _save_cached(target: Path, tree: ImageTree) -> None:

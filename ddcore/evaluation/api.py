@@ -64,6 +64,9 @@ def _prepare(data: SetLike, dataset: str | None, method: str | None, lr: float |
     raise TypeError(f"evaluate() takes a SyntheticSet or an (images, labels) pair, not {type(data).__name__}")
 
 
+MAX_PIXEL_MAGNITUDE = 1000.0  # normalised units: distilled pixels stray past [0, 1] (2.7% of a DM set), not this far
+
+
 def check_set(images: torch.Tensor, labels: torch.Tensor, info: DatasetInfo) -> None:
     """Refuse a set that cannot be evaluated on this dataset, saying what does not match."""
     expected = (info.channels, info.image_size, info.image_size)
@@ -87,6 +90,13 @@ def check_set(images: torch.Tensor, labels: torch.Tensor, info: DatasetInfo) -> 
         raise ValueError("labels must be (N,) class ids or (N, K) soft labels")
     if not torch.isfinite(images).all():
         raise ValueError("the set's images contain NaN or infinite values")
+    if labels.is_floating_point() and not torch.isfinite(labels).all():
+        raise ValueError("the set's soft labels contain NaN or infinite values")
+    peak = float(images.abs().max())
+    if peak > MAX_PIXEL_MAGNITUDE:
+        raise ValueError(f"the set's pixels reach {peak:.3g} in normalised units, where real images span about ±3: "
+                         "networks trained on them learn nothing (the distillation that made it diverged; a smaller "
+                         "image learning rate, lr_img, avoids that)")
 
 
 # ---------------------------------------------------------------------- test data, prepared once

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..methods.base import StepInterrupted
+from ..methods.base import DivergenceError, StepInterrupted
 from ..platform.recorder import Control, EventControl, NullRecorder, Recorder, RunRecorder
 from . import register_task
 from .base import Prepared, Requirement, Task, TaskContext, spec_from_dict, spec_to_dict
@@ -151,6 +151,8 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
                 publish()
                 last_publish = now
     except BaseException as e:  # a failure is saved as failed; Ctrl-C or a shutdown as stopped (resumable)
+        if isinstance(e, DivergenceError):
+            e.runner = runner  # its set is the last good one: a caller without a store (the CLI) saves it
         if saver is not None:
             if isinstance(e, Exception):
                 saver.finish(runner, "failed", f"{type(e).__name__}: {e}")

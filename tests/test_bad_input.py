@@ -1,0 +1,163 @@
+"""Bad input the engine and the CLI meet: crafted and tampered set files, diverging runs, damaged or hostile
+dataset folders and zips. Each gets a clear message, no traceback and no partial state (docs/reliability.md)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from ddcore.data import DatasetCorruptError, clear_cache, load_dataset
+from ddcore.evaluate import evaluate
+from ddcore.synthetic import SetMeta, SyntheticSet, SyntheticSetFileError, _tensor_digest
+from tests.test_cli import ddcore
+
+
+def _set(n_classes: int = 10, ipc: int = 1, **meta) -> SyntheticSet:
+    names = [str(c) for c in range(n_classes)]
+    m = SetMeta(dataset="mnist", method="random", ipc=ipc, class_names=names, mean=[0.1307], std=[0.3081], **meta)
+    labels = torch.arange(n_classes).repeat_interleave(ipc)
+    return SyntheticSet(torch.randn(len(labels), 1, 28, 28), labels, m)
+
+
+def _rewrite_header(data: bytes, change) -> bytes:
+    """The safetensors file with its JSON header edited by `change(ddstudio_dict)` (tensor bytes kept)."""
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    inner = json.loads(header["__metadata__"]["ddstudio"])
+    change(inner)
+    header["__metadata__"]["ddstudio"] = json.dumps(inner)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw + data[8 + n:]
+
+
+def test_edited_metadata_fails_the_checksum() -> None:
+    data = _set().to_bytes()
+    assert len(SyntheticSet.from_bytes(data)) == 10
+    for change in (lambda h: h["meta"].update(ipc=50), lambda h: h["meta"].update(dataset="cifar10"),
+                   lambda h: h.update(lr=123.0), lambda h: h["meta"].update(iteration=10**9)):
+        with pytest.raises(SyntheticSetFileError, match="checksum"):
+            SyntheticSet.from_bytes(_rewrite_header(data, change))
+
+
+def test_version_1_files_still_load() -> None:
+    s = _set()
+    tensors = {"images": s.images, "labels": s.labels}
+    data = _rewrite_header(s.to_bytes(), lambda h: h.update(version=1, sha256=_tensor_digest(tensors)))
+    assert torch.equal(SyntheticSet.from_bytes(data).images, s.images)
+
+
+@pytest.mark.parametrize("build,why", [
+    (lambda: _set(n_classes=1, ipc=1).__class__(torch.randn(1, 1, 28, 28), torch.tensor([0]),
+                                                 SetMeta("mnist", "x", 1, [str(i) for i in range(5000)], [0.1], [0.3])),
+     "5000 class names"),
+    (lambda: SyntheticSet(torch.randn(2, 1, 28, 28), torch.full((2, 10), float("nan")), _set().meta), "soft labels"),
+    (lambda: SyntheticSet(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.int64), _set().meta), "N ≥ 1"),
+    (lambda: SyntheticSet(torch.randn(10, 1, 28, 28), torch.arange(10), _set().meta, lr=float("nan")), "learning rate"),
+])
+def test_crafted_sets_are_refused_with_the_reason(build, why: str, tmp_path: Path) -> None:
+    path = build().save(tmp_path / "crafted.ddset")  # saving checks nothing: a crafted file can say anything
+    with pytest.raises(SyntheticSetFileError, match=why):
+        SyntheticSet.load(path)
+    out = ddcore("show", str(path))
+    assert out.returncode == 2 and why.split()[-1] in out.stderr and "Traceback" not in out.stderr
+    assert not path.with_suffix(".png").exists()
+
+
+def test_show_keeps_an_existing_png_and_says_why(tmp_path: Path) -> None:
+    path = _set().save(tmp_path / "s.ddset")
+    png = path.with_suffix(".png")
+    png.write_bytes(b"my own picture")
+    out = ddcore("show", str(path))
+    assert out.returncode == 2 and "--overwrite" in out.stderr and png.read_bytes() == b"my own picture"
+    out = ddcore("show", str(path), "--overwrite", "--scale", "1")
+    assert out.returncode == 0, out.stderr
+    assert Image.open(png).size == (32, 10 * 30 + 2)
+    for target in (tmp_path / "missing-folder" / "g.png", tmp_path):  # no such folder; a folder, not a file
+        out = ddcore("show", str(path), "--png", str(target))
+        assert out.returncode == 2 and out.stderr.startswith("error:") and "Traceback" not in out.stderr
+
+
+def test_a_diverging_cli_run_saves_its_last_good_set(tmp_path: Path) -> None:
+    out_file = tmp_path / "dm.ddset"
+    out = ddcore("distill", "--dataset", "mnist", "--method", "dm", "--ipc", "1", "--iterations", "3",
+                 "--set", "lr_img=1e12", "--no-store", "--quiet", "--out", str(out_file))
+    assert out.returncode == 2, out.stderr
+    assert "last good set (iteration 0) is saved" in out.stderr and "Traceback" not in out.stderr
+    kept = SyntheticSet.load(out_file)
+    assert kept.meta.iteration == 0 and float(kept.images.abs().max()) < 10
+
+
+def test_evaluation_refuses_exploded_pixels_and_nan_soft_labels() -> None:
+    s = _set()
+    with pytest.raises(ValueError, match="pixels reach 1e\\+10"):
+        evaluate((s.images * 0 + 1e10, s.labels), dataset="mnist", preset="quick", epochs=1, test_limit=100)
+    soft = torch.full((10, 10), float("nan"))
+    with pytest.raises(ValueError, match="soft labels contain NaN"):
+        evaluate((s.images, soft), dataset="mnist", preset="quick", epochs=1, test_limit=100)
+
+
+def _png(value: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), value).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _tree(root: Path, value: int = 0) -> None:
+    for cls in ("a", "b"):
+        (root / "train" / cls).mkdir(parents=True, exist_ok=True)
+        for k in range(5):
+            (root / "train" / cls / f"{k}.png").write_bytes(_png(value))
+
+
+def test_folder_cache_follows_edits_inside_class_folders(tmp_path: Path) -> None:
+    _tree(tmp_path, 0)
+    first = load_dataset("folder", root=tmp_path, image_size=8, channels=1)
+    assert int(first.train.images.max()) == 0
+    clear_cache()  # the process cache; the disk cache must notice the change by itself
+    stamp = os.stat(tmp_path / "train" / "a").st_mtime_ns
+    (tmp_path / "train" / "a" / "0.png").write_bytes(_png(255))  # same names, new contents
+    os.utime(tmp_path / "train" / "a", ns=(stamp, stamp))
+    again = load_dataset("folder", root=tmp_path, image_size=8, channels=1)
+    assert float(torch.as_tensor(again.train.images).float().max()) > 0
+
+
+def test_folder_symlinks_leading_outside_are_not_followed(tmp_path: Path) -> None:
+    root, outside = tmp_path / "data", tmp_path / "private"
+    _tree(root)
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(_png(200))
+    (root / "train" / "a" / "link.png").symlink_to(outside / "secret.png")
+    (root / "train" / "c").symlink_to(outside, target_is_directory=True)
+    data = load_dataset("folder", root=root, image_size=8, channels=1)
+    assert data.info.class_names == ("a", "b")
+    assert len(data.train) + len(data.test) == 10 and float(torch.as_tensor(data.train.images).float().max()) == 0
+
+
+def test_zip_with_a_bad_crc_or_a_symlink_entry_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad-crc.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for k in range(4):
+            zf.writestr(f"train/a/{k}.png", _png(k))
+            zf.writestr(f"train/b/{k}.png", _png(k + 10))
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"IDAT") + 6  # a byte inside the first stored PNG: its CRC no longer matches
+    raw[at] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetCorruptError, match="damaged in the zip|Bad CRC|cannot decode"):
+        load_dataset("folder", root=path, image_size=8, channels=1)
+    link = tmp_path / "link.zip"
+    with zipfile.ZipFile(link, "w") as zf:
+        zf.writestr("train/a/0.png", _png(0))
+        info = zipfile.ZipInfo("train/b/0.png")
+        info.external_attr = (0o120777 << 16)
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(DatasetCorruptError, match="symbolic link"):
+        load_dataset("folder", root=link, image_size=8, channels=1)
