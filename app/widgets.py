@@ -251,8 +251,13 @@ def init_from_query(key: str, param: str, default: Any, parse: Callable[[str], A
         try:
             value = parse(raw)
         except (ValueError, TypeError):
-            value = default
-        if allowed is not None and value not in allowed:
+            value = None
+            ok = False
+        else:
+            ok = allowed is None or value in allowed
+        if not ok:  # said, not silently replaced: the link's author meant something
+            st.warning(f"This link's {plain(param)}={plain(repr(raw[:80]))} is not available here; showing "
+                       f"{plain(default)} instead.")
             value = default
     st.session_state[key] = value
 

@@ -60,6 +60,7 @@ class Runner:
         self.spec = spec
         self.device = resolve_device(spec.device)
         self.data = data if data is not None else load_dataset(spec.dataset, spec.data_root)
+        check_ipc(int(spec.ipc), self.data)
         self.method: DistillMethod = create_method(spec.method, self.data, spec.ipc, preset=spec.preset,
                                                    seed=spec.seed, device=str(self.device),
                                                    architecture=spec.architecture,
@@ -171,3 +172,14 @@ def _check_images(images: torch.Tensor) -> None:
     peak = float(images.detach().abs().max())
     if not peak <= MAX_PIXEL_MAGNITUDE:  # NaN compares false
         raise DivergenceError(f"the synthetic pixels reached {peak:.3g} (normalised units)")
+
+
+def check_ipc(ipc: int, data: LoadedDataset) -> None:
+    """IPC is images per class of the synthetic set: at least 1, and no more than the smallest class has (a
+    set larger than its data distils nothing)."""
+    counts = [len(ix) for ix in data.train.class_indices]
+    smallest = min(counts) if counts else 0
+    if not 1 <= ipc <= smallest:
+        which = data.info.class_names[counts.index(smallest)] if counts else "?"
+        raise ValueError(f"IPC must be between 1 and {smallest:,} for {data.info.display_name} (its smallest class, "
+                         f"{which!r}, has {smallest:,} training images), not {ipc:,}")

@@ -39,10 +39,11 @@ if not METHODS:
 DEFAULT_METHOD = "dm" if "dm" in METHODS else METHODS[0]
 ARCHITECTURES = list_models()
 TEXT_FIELDS = ("init",)
+MAX_PAGE_IPC = 500
 
 init_from_query("distill_dataset", "dataset", "mnist", allowed=DATASETS)
 init_from_query("distill_method", "method", DEFAULT_METHOD, allowed=METHODS)
-init_from_query("distill_ipc", "ipc", 10, int)
+init_from_query("distill_ipc", "ipc", 10, int, allowed=range(1, MAX_PAGE_IPC + 1))
 if "distill_run" not in st.session_state:
     st.session_state.distill_run = st.query_params.get("run")
 
@@ -78,7 +79,7 @@ with settings:
         method_help(cls)
 
     c1, c2 = st.columns(2)
-    ipc = int(c1.number_input("Images per class (IPC)", min_value=1, max_value=500, step=1, key="distill_ipc",
+    ipc = int(c1.number_input("Images per class (IPC)", min_value=1, max_value=MAX_PAGE_IPC, step=1, key="distill_ipc",
                               help="How many synthetic images each class gets."))
     architecture = c2.selectbox("Architecture", ARCHITECTURES, index=ARCHITECTURES.index("convnet"),
                                 key="distill_arch", help="The network whose features/gradients are matched.")

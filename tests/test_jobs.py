@@ -114,7 +114,7 @@ def test_cancel_a_queued_job_and_capture_failures(manager: JobManager, mnist) ->
     runs_before = len(manager.store.list_runs())
     with pytest.raises(UnknownNameError, match="Unknown method 'no-such-method'"):
         manager.submit(DistillSpec(dataset="mnist", method="no-such-method", ipc=2), data=mnist)
-    with pytest.raises(ValueError, match="IPC must be at least 1, not 0"):
+    with pytest.raises(ValueError, match="IPC must be a whole number from 1 to 10,000, not 0"):
         manager.submit(DistillSpec(dataset="mnist", method="tinypull", ipc=0), data=mnist)
     assert len(manager.store.list_runs()) == runs_before  # refused before anything was stored
 

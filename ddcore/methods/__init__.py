@@ -21,6 +21,7 @@ keep their family and evaluation augmentation in ddcore/resources/published_meth
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import pkgutil
 from dataclasses import dataclass
@@ -68,9 +69,52 @@ def make_config(name: str, data_info, ipc: int, preset: str = "quick", **overrid
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"{cls.name} has no setting(s) {', '.join(unknown)}; it has: {', '.join(sorted(known))}")
+    fields = {f.name: f for f in cls.config_fields()}
     for key, value in overrides.items():
-        setattr(config, key, value)
+        setattr(config, key, checked_setting(cls.name, key, str(fields[key].type), value))
     return config
+
+
+MAX_ITERATIONS = 1_000_000
+MAX_INTEGER = 10_000_000
+MAX_LEARNING_RATE = 1e6
+
+
+def checked_setting(method: str, key: str, annotation: str, value: Any) -> Any:
+    """One override, of the field's type and in a sane range, or ValueError saying what is expected. Settings
+    come from widgets, the CLI (JSON) and URLs: 1.5 or true for an iteration count, -5, 999999999999 or an lr
+    of 1e9 must be refused before a run starts, not discovered hours later."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None and "None" in kinds:
+        return None
+    base = next((k for k in kinds if k != "None"), "str")
+    where = f"{method} setting {key}"
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} is true or false, not {value!r}")
+        return value
+    if base == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+            raise ValueError(f"{where} is a whole number, not {value!r}")
+        value = int(value)
+        low, high = (1, MAX_ITERATIONS) if key == "iterations" else (0, MAX_INTEGER)
+        if not low <= value <= high:
+            raise ValueError(f"{where} must be between {low:,} and {high:,}, not {value:,}")
+        return value
+    if base == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{where} is a finite number, not {value!r}")
+        value = float(value)
+        if key.startswith("lr") and not 0 < value <= MAX_LEARNING_RATE:
+            raise ValueError(f"{where} is a learning rate: above 0 and at most {MAX_LEARNING_RATE:g}, not {value:g}")
+        if value < 0:
+            raise ValueError(f"{where} cannot be negative ({value:g})")
+        return value
+    if base == "str":
+        if not isinstance(value, str) or len(value) > 200:
+            raise ValueError(f"{where} is a short text, not {value!r:.60}")
+        return value
+    return value
 
 
 def create_method(name: str, data: LoadedDataset, ipc: int, config: MethodConfig | None = None, *,

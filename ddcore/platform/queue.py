@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..device import resolve_device, set_threads
+from ..names import check_name
 from ..tasks import TASKS, TaskContext, producer_of, task_for
 from ..tasks.base import Cancelled
 from .executors import Executor, ThreadExecutor
@@ -197,12 +198,30 @@ class Job:
         return self._stop
 
 
+MAX_JOBS_VARIABLE = "DDSTUDIO_MAX_JOBS"
+DEFAULT_MAX_JOBS = 20
+
+
+class JobLimitError(RuntimeError):
+    """The server's limit on queued and running jobs is reached."""
+
+
+def max_active_jobs() -> int:
+    """The limit on queued + running jobs: DDSTUDIO_MAX_JOBS, else 20."""
+    raw = os.environ.get(MAX_JOBS_VARIABLE, "").strip()
+    try:
+        return max(1, int(raw)) if raw else DEFAULT_MAX_JOBS
+    except ValueError:
+        raise ValueError(f"{MAX_JOBS_VARIABLE} must be a whole number, not {raw!r}") from None
+
+
 class JobManager:
     """Queues jobs per device type and runs up to `slots[device]` of them at once on its executor."""
 
     def __init__(self, store: Store | None = None, slots: dict[str, int] | None = None,
-                 threads: int | None = None, executor: Executor | None = None) -> None:
+                 threads: int | None = None, executor: Executor | None = None, max_active: int | None = None) -> None:
         self.store = store or Store()
+        self.max_active = max_active if max_active is not None else max_active_jobs()
         self.slots = {"cpu": 1, "cuda": 1, "mps": 1, **(slots or {})}
         self.threads = threads or job_threads()
         self.executor = executor or ThreadExecutor()
@@ -226,8 +245,14 @@ class JobManager:
             if self.store.get_artefact(requirement.key()) is None:
                 producer_of(requirement.kind)
         device = resolve_device(getattr(spec, "device", "auto")).type  # e.g. cuda asked for on a CPU-only host
-        if name is not None and not (0 < len(name.strip()) <= 200):
-            raise ValueError("A run needs a name of 1 to 200 characters")
+        if name is not None:
+            name = check_name(name)
+        with self._lock:
+            active = sum(1 for j in self._jobs.values() if j.status in ACTIVE_JOB)
+        if active >= self.max_active:  # 25 clicks must not queue 25 runs on a shared classroom server
+            raise JobLimitError(f"This server already has {active} jobs queued or running (its limit is "
+                                f"{self.max_active}, set by {MAX_JOBS_VARIABLE}). Wait for one to finish, or stop one "
+                                "in the jobs panel.")
         prepared = task.prepare(spec, self.store)
         try:
             with self._lock:

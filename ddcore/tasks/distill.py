@@ -5,6 +5,7 @@ benchmarks call it, each with its own Recorder / Control, and with or without a 
 """
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -67,6 +68,9 @@ class DistillResult:
     followups: tuple[Any, ...] = ()  # specs the queue submits next (the evaluations of the set)
 
 
+MAX_IPC = 10_000  # and at most the smallest class's training images (runner.check_ipc, once the data is loaded)
+
+
 def validate(spec: DistillSpec) -> None:
     """Refuse bad input before anything is stored: unknown names, IPC < 1, a preset the method lacks."""
     from ..data import get_dataset_info
@@ -76,8 +80,8 @@ def validate(spec: DistillSpec) -> None:
 
     info = get_dataset_info(spec.dataset)
     check_subset(spec.dataset, spec.subset)
-    if int(spec.ipc) < 1:
-        raise ValueError(f"IPC must be at least 1, not {spec.ipc}")
+    if isinstance(spec.ipc, bool) or not isinstance(spec.ipc, numbers.Integral) or not 1 <= spec.ipc <= MAX_IPC:
+        raise ValueError(f"IPC must be a whole number from 1 to {MAX_IPC:,}, not {spec.ipc!r}")
     MODELS.entry(spec.architecture)
     make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
 
