@@ -272,7 +272,7 @@ def _live_view() -> None:
         st.progress(min(1.0, iteration / total) if total else 0.0,
                     text=f"Iteration {iteration:,} / {total:,} · {status}")
         if record.message and status != "done":
-            (st.error if status == "failed" else st.info)(record.message)
+            (st.error if status == "failed" else st.info)(plain(record.message))
         if record.resumable:
             if st.button("▶ Resume from the last checkpoint", key="ctl_resume_run"):
                 _act(studio.resume_run, run_id)

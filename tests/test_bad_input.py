@@ -88,7 +88,7 @@ def test_show_keeps_an_existing_png_and_says_why(tmp_path: Path) -> None:
 def test_a_diverging_cli_run_saves_its_last_good_set(tmp_path: Path) -> None:
     out_file = tmp_path / "dm.ddset"
     out = ddcore("distill", "--dataset", "mnist", "--method", "dm", "--ipc", "1", "--iterations", "3",
-                 "--set", "lr_img=1e12", "--no-store", "--quiet", "--out", str(out_file))
+                 "--set", "lr_img=1e6", "--no-store", "--quiet", "--out", str(out_file))
     assert out.returncode == 2, out.stderr
     assert "last good set (iteration 0) is saved" in out.stderr and "Traceback" not in out.stderr
     kept = SyntheticSet.load(out_file)

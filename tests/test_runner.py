@@ -104,7 +104,7 @@ def test_a_stop_request_ends_the_loop_with_the_set_kept(tiny, tmp_path):
 
 
 def test_divergence_keeps_last_good_set(tiny):
-    r = Runner(spec(overrides={"iterations": 20, "batch_real": 6, "lr_img": 1e30, "init": "noise"}), tiny)
+    r = Runner(spec(overrides={"iterations": 20, "batch_real": 6, "lr_img": 1e6, "init": "noise"}), tiny)
     with pytest.raises(DivergenceError, match="last good"):
         for _ in range(20):
             good = r.method.images.detach().clone()

@@ -11,6 +11,7 @@ queue or the store. Specs and records are re-exported so a page needs nothing el
 """
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,14 @@ class Studio:
         self.store = Store(home)
         self.manager = JobManager(self.store)
         self.home = str(self.store.root)
+        # a clean stop (SIGTERM, Ctrl-C: Streamlit ends its loop, then atexit runs) saves running runs where they
+        # are and lists every active job; the next server on this store queues them again
+        atexit.register(self.close)
+        self.restored = self.manager.restore_pending()
+
+    def close(self, wait: float = 20.0) -> None:
+        """Shut the queue down without losing work (see JobManager.shutdown(keep_pending=True))."""
+        self.manager.shutdown(wait=wait, keep_pending=True)
 
     # ------------------------------------------------------------------ jobs
     def submit(self, spec: Any, *, name: str | None = None, data: Any = None, start_paused: bool = False) -> Job:

@@ -28,12 +28,12 @@ import numpy as np
 from ..device import resolve_device, set_threads
 from ..names import check_name
 from ..tasks import TASKS, TaskContext, producer_of, task_for
-from ..tasks.base import Cancelled
+from ..tasks.base import Cancelled, spec_from_dict, spec_to_dict
 from .executors import Executor, ThreadExecutor
 from .recorder import ProgressRate
 from .store import Store
 
-JOB_STATUSES = ("queued", "running", "paused", "done", "stopped", "failed", "cancelled")
+JOB_STATUSES = ("queued", "running", "paused", "done", "stopped", "interrupted", "failed", "cancelled")
 ACTIVE_JOB = ("queued", "running", "paused")
 
 
@@ -113,7 +113,7 @@ class Job:
         self.prepared: Any = None  # what the task's prepare decided (ddcore.tasks.Prepared)
         self.started = False
         self._cond = threading.Condition()
-        self._stop = self._paused = False
+        self._stop = self._paused = self._shutdown = False
         self._steps = 0  # single steps requested while paused
         self._holding = False
         self._rate = ProgressRate()
@@ -162,8 +162,11 @@ class Job:
             self.publish(status="paused" if self._paused and not self._stop else "running")
 
     # ---------------------------------------------------------------- Control
-    def request(self, *, stop: bool | None = None, paused: bool | None = None, step: bool = False) -> None:
+    def request(self, *, stop: bool | None = None, paused: bool | None = None, step: bool = False,
+                shutdown: bool = False) -> None:
         with self._cond:
+            if shutdown:  # the server is going down: stop, and say so (the run continues after the restart)
+                self._shutdown, stop = True, True
             if stop is not None:
                 self._stop = stop
             if paused is not None:
@@ -196,6 +199,10 @@ class Job:
     @property
     def stop_requested(self) -> bool:
         return self._stop
+
+    @property
+    def shutdown_requested(self) -> bool:
+        return self._shutdown
 
 
 MAX_JOBS_VARIABLE = "DDSTUDIO_MAX_JOBS"
@@ -363,16 +370,48 @@ class JobManager:
             raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")
         return job.snapshot()
 
-    def shutdown(self, wait: float = 0.0) -> None:
+    def shutdown(self, wait: float = 0.0, keep_pending: bool = False) -> None:
+        """Stop every job. With `keep_pending` (the server going down: SIGTERM, Ctrl-C) nothing is lost: each
+        running distillation saves its set and checkpoint at its current iteration, and every active job is
+        written to the store's pending list, which the next JobManager on this store submits again."""
         with self._lock:
             self._closed = True
             jobs = list(self._jobs.values())
-        for job in jobs:
-            if job.status in ACTIVE_JOB:
+        active = [j for j in jobs if j.status in ACTIVE_JOB]
+        if keep_pending:
+            self.store.save_pending([_pending_entry(j) for j in active if not TASKS.get(j.kind).produces])
+            for job in active:  # queued ones are not released: their runs stay resumable
+                if job.kind == "distill" and job.run_id and not job.started:
+                    self.store.update_run(job.run_id, status="interrupted", message="Queued when the server was "
+                                          "shut down; it is queued again when the server starts.")
+                job.request(shutdown=True)
+                if not job.started:  # nothing to wait for: it is written down to be queued again
+                    job.publish(status="interrupted", message="Server shut down; queued again at the next start.")
+                    job.finished.set()
+        else:
+            for job in active:
                 self.stop(job.id)
         deadline = time.monotonic() + wait
         for job in jobs:
             job.finished.wait(max(0.0, deadline - time.monotonic()))
+
+    def restore_pending(self) -> list[str]:
+        """Submit again what a clean shutdown left pending; returns one line per job (what came back, or why
+        not). Artefact jobs are not listed: the jobs that need them require them again."""
+        report = []
+        for entry in self.store.take_pending():
+            try:
+                if entry.get("run_id"):
+                    from ..tasks.distill import resume_spec
+
+                    spec = resume_spec(self.store, entry["run_id"], entry.get("evaluate_after", True))
+                else:
+                    spec = spec_from_stored(entry["kind"], entry["spec"])
+                job = self.submit(spec)
+                report.append(f"{job.snapshot().name}: queued again")
+            except Exception as e:  # a deleted run, a changed registry: say it, keep serving
+                report.append(f"{entry.get('name') or entry.get('kind')}: not restored ({error_message(e)})")
+        return report
 
     # ---------------------------------------------------------------- scheduling
     def _require(self, job_id: str) -> Job:
@@ -463,6 +502,24 @@ class JobManager:
         finally:
             job.finished.set()
             self._schedule()
+
+
+def _pending_entry(job: Job) -> dict[str, Any]:
+    """What a restart needs to submit the job again: a distillation by its run (it resumes from the checkpoint
+    the shutdown writes), anything else by its spec."""
+    entry: dict[str, Any] = {"kind": job.kind, "name": job.snapshot().name}
+    if job.kind == "distill" and job.run_id:
+        entry.update(run_id=job.run_id, evaluate_after=bool(getattr(job.spec, "evaluate_after", True)))
+    else:
+        entry["spec"] = spec_to_dict(job.spec)
+    return entry
+
+
+def spec_from_stored(kind: str, data: dict[str, Any]) -> Any:
+    """A task's spec from its to_dict() form (the task's own from_dict when it has one)."""
+    spec_class = TASKS.get(kind).Spec
+    from_dict = getattr(spec_class, "from_dict", None)
+    return from_dict(data) if from_dict is not None else spec_from_dict(spec_class, data)
 
 
 def _warm_up() -> None:

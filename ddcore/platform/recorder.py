@@ -90,11 +90,13 @@ class ProgressRate:
 
 
 STORE_EVERY_S = 2.0  # how often a run's progress row is written to the index
+CHECKPOINT_EVERY_S = 30.0  # and a checkpoint at least this often, so a killed server loses under a minute of work
 
 
 class RunRecorder:
     """Saves one distillation run into the store as it goes: metrics, a thinned snapshot history,
-    checkpoints every `checkpoint_every` iterations, progress in the index, and at the end the set.
+    checkpoints every `checkpoint_every` iterations or CHECKPOINT_EVERY_S seconds (whichever comes first),
+    progress in the index, and at the end the set.
 
     The only writer of run files: the job queue, the CLI and the benchmarks all save through it."""
 
@@ -107,6 +109,7 @@ class RunRecorder:
         self.pending: list[dict[str, Any]] = []
         self.last_store = time.monotonic()
         self.last_checkpoint = -1
+        self.last_checkpoint_at = time.monotonic()
 
     def start(self, runner: Any, resumed: bool, paused: bool = False) -> None:
         m = runner.method
@@ -117,7 +120,8 @@ class RunRecorder:
 
             self.history = HistoryWriter(self.store, self.run_id)  # its stride from the frames that remain
         self.last_checkpoint = m.iteration
-        self.store.update_run(self.run_id, status="paused" if paused else "running", message="",
+        said = f"Resumed from its checkpoint at iteration {m.iteration:,} of {m.total_iterations:,}." if resumed else ""
+        self.store.update_run(self.run_id, status="paused" if paused else "running", message=said,
                               total=int(m.total_iterations))
         self.history.offer(m.iteration, lambda: _frame(runner), force=m.iteration == 0)
 
@@ -125,10 +129,11 @@ class RunRecorder:
         it = runner.method.iteration
         self.pending.append(row)
         self.history.offer(it, lambda: _frame(runner))
-        if it % self.checkpoint_every == 0 and it != self.last_checkpoint:
+        due = it % self.checkpoint_every == 0 or time.monotonic() - self.last_checkpoint_at >= CHECKPOINT_EVERY_S
+        if due and it != self.last_checkpoint:
             self.flush()
             self.store.save_checkpoint(self.run_id, runner.checkpoint())
-            self.last_checkpoint = it
+            self.last_checkpoint, self.last_checkpoint_at = it, time.monotonic()
         if time.monotonic() - self.last_store >= STORE_EVERY_S:
             self.flush()
             self.store.update_run(self.run_id, iteration=it, elapsed_s=float(runner.method.elapsed_s))
@@ -155,6 +160,9 @@ class RunRecorder:
                 status = "failed"
         if status == "stopped" and not message:
             message = "Stopped by the user; resume it to continue from the last iteration."
+        if status == "interrupted" and not message and runner is not None:
+            message = (f"The server was shut down at iteration {runner.method.iteration:,}; the run was saved there "
+                       "and continues from it when the server starts again.")
         self.store.update_run(self.run_id, status=status, message=message)
         return status, message
 

@@ -242,6 +242,28 @@ class Store:
         self._execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
+    # ------------------------------------------------------------------ jobs left by a clean shutdown
+    @property
+    def pending_path(self) -> Path:
+        return self.root / "pending-jobs.json"
+
+    def save_pending(self, entries: list[dict[str, Any]]) -> None:
+        """The jobs a clean shutdown left (JobManager.shutdown(keep_pending=True)); written atomically."""
+        if entries:
+            _write_json(self.pending_path, {"saved": time.time(), "jobs": entries})
+        else:
+            self.pending_path.unlink(missing_ok=True)
+
+    def take_pending(self) -> list[dict[str, Any]]:
+        """The pending jobs, removed from the store (a damaged list is dropped: it never blocks a start)."""
+        try:
+            data = json.loads(self.pending_path.read_text())
+            entries = [e for e in data.get("jobs", []) if isinstance(e, dict)]
+        except (OSError, ValueError, AttributeError):
+            entries = []
+        self.pending_path.unlink(missing_ok=True)
+        return entries
+
     def mark_interrupted(self) -> list[str]:
         """Runs left queued/running/paused by a process that is gone become 'interrupted'."""
         rows = self._execute(f"SELECT id, owner FROM runs WHERE status IN ({','.join('?' * len(ACTIVE_RUN))})", ACTIVE_RUN)

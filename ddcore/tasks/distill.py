@@ -86,6 +86,12 @@ def validate(spec: DistillSpec) -> None:
     make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
 
 
+def _stopped(control: Control) -> str:
+    """'interrupted' when the server is shutting down (the run is saved and continues after the restart), else
+    'stopped' (by the user, or a time budget)."""
+    return "interrupted" if getattr(control, "shutdown_requested", False) else "stopped"
+
+
 def requirements(spec: DistillSpec) -> tuple[Requirement, ...]:
     from ..data import get_dataset_info
     from ..methods import make_config, method_class
@@ -136,14 +142,14 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
         while not runner.done:
             was_paused = control.paused_requested
             if not control.wait_turn():
-                status = "stopped"
+                status = _stopped(control)
                 break
             if was_paused:
                 recorder.state("paused" if control.paused_requested else "running")
             try:
                 row = runner.step()
             except StepInterrupted:  # a long iteration saw the stop request: nothing of it was kept
-                status = "stopped"
+                status = _stopped(control)
                 break
             recorder.metrics(row)
             if saver is not None:

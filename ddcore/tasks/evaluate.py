@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..platform.records import EvaluationRecord, Subject, evaluation_key
 from . import register_task
-from .base import Cancelled, Prepared, Task, TaskContext, spec_to_dict
+from .base import Cancelled, Prepared, Task, TaskContext, spec_from_dict, spec_to_dict
 
 if TYPE_CHECKING:
     from ..platform.store import Store
@@ -34,6 +34,10 @@ class EvalSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return spec_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvalSpec":
+        return spec_from_dict(cls, {**data, "subject": Subject.from_dict(data["subject"])})
 
 
 def subject_set(subject: Subject, store: "Store", data: Any = None) -> "SyntheticSet":
