@@ -1,0 +1,116 @@
+"""Kernel ridge regression and the kernel methods (FRePo, RFAD) on tiny problems: KRR against a direct solve,
+LAMB's first step by hand, losses fall, checkpoint + resume equals an uninterrupted run, the KRR evaluation, and
+learned labels evaluated as regression targets."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ddcore.checkpoint import state_from_bytes, state_to_bytes
+from ddcore.data import LoadedDataset, load_dataset
+from ddcore.evaluation.krr import centered_one_hot, evaluate_krr, feature_krr_predict, krr_predict
+from ddcore.methods import create_method
+from ddcore.methods.kernel import Lamb, cosine_lr, label_margin_loss
+
+TINY_NET = {"width": 8, "depth": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny() -> LoadedDataset:
+    d = load_dataset("mnist")
+    g = torch.Generator().manual_seed(0)
+    return LoadedDataset(d.info, d.train.subset_per_class(20, g), d.test.subset_per_class(10, g), "tiny mnist")
+
+
+# ---------------------------------------------------------------------- the shared computation
+def test_krr_prediction_equals_a_direct_solve() -> None:
+    g = torch.Generator().manual_seed(0)
+    f_s, f_t = torch.randn(6, 9, generator=g, dtype=torch.float64), torch.randn(4, 9, generator=g, dtype=torch.float64)
+    y_s = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    k_ss, k_ts = f_s @ f_s.T, f_t @ f_s.T
+    reg = 0.3
+    lam = reg * torch.trace(k_ss) / 6
+    direct = k_ts @ torch.linalg.inv(k_ss + lam * torch.eye(6, dtype=torch.float64)) @ y_s
+    assert torch.allclose(krr_predict(k_ts, k_ss, y_s, reg), direct, atol=1e-10)
+    assert torch.allclose(feature_krr_predict(f_t, f_s, y_s, reg), direct, atol=1e-10)
+    # with (almost) no ridge, more features than points: KRR interpolates its own support set
+    assert torch.allclose(feature_krr_predict(f_s, f_s, y_s, 1e-12), y_s, atol=1e-6)
+    # ridge regression in feature space gives the same prediction (the kernel trick): W = (F^T F + lam I)^-1 F^T Y
+    w = torch.linalg.solve(f_s.T @ f_s + lam * torch.eye(9, dtype=torch.float64), f_s.T @ y_s)
+    assert torch.allclose(f_t @ w, direct, atol=1e-8)
+
+
+def test_centered_labels_margin_and_schedule_by_hand() -> None:
+    y = centered_one_hot(torch.tensor([2, 0]), 4)
+    assert torch.allclose(y[0], torch.tensor([-0.25, -0.25, 0.75, -0.25]))
+    # margin: top1 - top2 = 1 > 1/K = 0.25 -> clipped to 0.25; a tie -> 0
+    assert torch.allclose(label_margin_loss(torch.tensor([[0.75, -0.25, -0.25, -0.25], [0.5, 0.5, 0.0, 0.0]])),
+                          torch.tensor([-0.25, 0.0]))
+    assert cosine_lr(1.0, 0, 100) == pytest.approx(1.0) and cosine_lr(1.0, 100, 100) == pytest.approx(0.1)
+    assert cosine_lr(1.0, 50, 100) == pytest.approx(0.55)
+
+
+def test_lambs_first_step_by_hand() -> None:
+    """Step 1: Adam's bias-corrected direction is g / (|g| + eps) ~ sign(g); LAMB scales it by ||w|| / ||u||."""
+    w = torch.tensor([3.0, -4.0], requires_grad=True)  # ||w|| = 5
+    opt = Lamb([w], lr=0.1, eps=0.0)
+    w.grad = torch.tensor([0.5, 2.0])
+    opt.step()
+    # u = (1, 1), ||u|| = sqrt(2): w - 0.1 * 5 / sqrt(2) * (1, 1)
+    step = 0.1 * 5 / 2 ** 0.5
+    assert torch.allclose(w.detach(), torch.tensor([3.0 - step, -4.0 - step]), atol=1e-6)
+
+
+# ---------------------------------------------------------------------- FRePo
+def frepo(data: LoadedDataset, seed: int = 0, **overrides):
+    settings = {"iterations": 30, "batch_real": 64, "pool_size": 3, "max_online_updates": 4, "lr_img": 0.01,
+                "online_batch": 8, **overrides}
+    return create_method("frepo", data, 2, preset="paper", seed=seed, model_kwargs=TINY_NET, **settings)
+
+
+def test_frepo_loss_falls(tiny) -> None:
+    m = frepo(tiny)
+    assert (m.config.use_flip, m.config.zca) == (False, False)  # the digits rule
+    losses = [m.step()["kernel_loss"] for _ in range(30)]
+    assert sum(losses[-8:]) < 0.85 * sum(losses[:8]), losses
+    s = m.synthetic()
+    assert s.soft_labels and s.labels.shape == (20, 10) and torch.equal(s.hard_labels(), m.labels)
+    assert max(member["steps"] for member in m.pool) <= 5  # members are restarted after max_online_updates
+
+
+def test_frepo_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
+    kw = {"iterations": 6, "use_flip": True, "max_online_updates": 2}
+    straight = frepo(tiny, seed=4, **kw)
+    for _ in range(6):
+        straight.step()
+    first = frepo(tiny, seed=4, **kw)
+    for _ in range(3):
+        first.step()
+    resumed = frepo(tiny, seed=4, **kw)
+    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))  # through the file format
+    for _ in range(3):
+        resumed.step()
+    a, b = straight.synthetic(), resumed.synthetic()
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+
+
+def test_kernel_sets_are_evaluated_as_regression_targets() -> None:
+    from ddcore.evaluation import paper_config, quick_config
+    from ddcore.evaluation.protocol import method_soft_label_loss
+
+    assert method_soft_label_loss("frepo") == "mse" and method_soft_label_loss("datm") == "ce"
+    assert method_soft_label_loss("unknown") == "ce"
+    assert paper_config().resolve("cifar10", "convnet", "frepo").soft_label_loss == "mse"
+    assert quick_config().resolve("mnist", "convnet", "frepo").augmentation == "dsa"
+    assert paper_config().with_(soft_label_loss="ce").resolve("cifar10", "convnet", "frepo").soft_label_loss == "ce"
+
+
+def test_krr_evaluation_of_a_real_subset_beats_chance(tiny) -> None:
+    from ddcore.methods.random import random_real_set
+
+    s = random_real_set(tiny, 5, 0)
+    result = evaluate_krr(s, models=2, seeds=2, test_data=tiny, test_limit=None, model_kwargs=TINY_NET)
+    assert result.test_images == 100 and len(result.accuracies) == 2 and result.method == "random"
+    assert result.mean > 40.0, result  # chance is 10%
+    again = evaluate_krr(s, models=2, seeds=[1], test_data=tiny, test_limit=None, model_kwargs=TINY_NET)
+    assert again.accuracies[0] == result.accuracies[1]  # a seed names its random networks
