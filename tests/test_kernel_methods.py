@@ -8,7 +8,16 @@ import torch
 
 from ddcore.checkpoint import state_from_bytes, state_to_bytes
 from ddcore.data import LoadedDataset, load_dataset
-from ddcore.evaluation.krr import centered_one_hot, evaluate_krr, feature_krr_predict, krr_predict
+from ddcore.evaluation.krr import (
+    centered_one_hot,
+    evaluate_krr,
+    feature_krr_predict,
+    he_normal_,
+    krr_predict,
+    network_features,
+    nngp_kernel,
+    nngp_krr_predict,
+)
 from ddcore.methods import create_method
 from ddcore.methods.kernel import Lamb, cosine_lr, label_margin_loss
 
@@ -109,8 +118,62 @@ def test_krr_evaluation_of_a_real_subset_beats_chance(tiny) -> None:
     from ddcore.methods.random import random_real_set
 
     s = random_real_set(tiny, 5, 0)
-    result = evaluate_krr(s, models=2, seeds=2, test_data=tiny, test_limit=None, model_kwargs=TINY_NET)
+    flat = {**TINY_NET, "norm": "none"}
+    result = evaluate_krr(s, models=2, seeds=2, test_data=tiny, test_limit=None, model_kwargs=flat)
     assert result.test_images == 100 and len(result.accuracies) == 2 and result.method == "random"
     assert result.mean > 40.0, result  # chance is 10%
-    again = evaluate_krr(s, models=2, seeds=[1], test_data=tiny, test_limit=None, model_kwargs=TINY_NET)
+    again = evaluate_krr(s, models=2, seeds=[1], test_data=tiny, test_limit=None, model_kwargs=flat)
     assert again.accuracies[0] == result.accuracies[1]  # a seed names its random networks
+
+
+# ---------------------------------------------------------------------- RFAD
+def rfad(data: LoadedDataset, seed: int = 0, **overrides):
+    settings = {"iterations": 30, "batch_real": 128, "models": 2, "lr_img": 0.01, **overrides}
+    return create_method("rfad", data, 2, preset="paper", seed=seed, model_kwargs={**TINY_NET, "width": 16}, **settings)
+
+
+def test_rfad_kernel_is_the_nngp_estimate_by_hand() -> None:
+    """Two one-layer 'networks' (a linear map, N(0, 2/fan_in)): the features side by side over sqrt(total width),
+    the kernel 2 <phi, phi'> + 0.01, and the KRR prediction the same as the direct solve."""
+    torch.manual_seed(0)
+    nets = [he_normal_(torch.nn.Linear(3, 5)) for _ in range(2)]
+    assert all(float(n.bias.detach().abs().sum()) == 0 for n in nets)
+    x = torch.randn(4, 3)
+    phi = network_features(nets, x)
+    assert torch.allclose(phi, torch.cat([nets[0](x), nets[1](x)], 1) / 10 ** 0.5)
+    k = nngp_kernel(phi, phi)
+    assert torch.allclose(k, 2 * phi @ phi.T + 0.01)
+    y = centered_one_hot(torch.tensor([0, 1, 2, 0]), 3).double()
+    x_t = torch.randn(2, 3)
+    phi_t = network_features(nets, x_t)
+    k_reg = k.double() + 0.1 * torch.trace(k.double()) / 4 * torch.eye(4, dtype=torch.float64)
+    direct = nngp_kernel(phi_t, phi).double() @ torch.linalg.inv(k_reg) @ y
+    assert torch.allclose(nngp_krr_predict(phi_t.double(), phi.double(), y, 0.1), direct, atol=1e-8)
+
+
+@pytest.mark.parametrize("platt", [False, True])
+def test_rfad_loss_falls(tiny, platt) -> None:
+    m = rfad(tiny, platt=platt, learn_labels=platt)
+    losses = [m.step()["loss"] for _ in range(30)]
+    assert sum(losses[-8:]) < 0.9 * sum(losses[:8]), losses
+    s = m.synthetic()
+    assert s.soft_labels == platt  # learned labels only when learn_labels
+    if platt:
+        assert float(m.log_temperature) != 0.0
+
+
+def test_rfad_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
+    kw = {"iterations": 4, "platt": True, "learn_labels": True}
+    straight = rfad(tiny, seed=2, **kw)
+    for _ in range(4):
+        straight.step()
+    first = rfad(tiny, seed=2, **kw)
+    for _ in range(2):
+        first.step()
+    resumed = rfad(tiny, seed=2, **kw)
+    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))
+    for _ in range(2):
+        resumed.step()
+    a, b = straight.synthetic(), resumed.synthetic()
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    assert torch.equal(straight.log_temperature, resumed.log_temperature)

@@ -5,7 +5,7 @@ Why a second evaluation: a kernel method's set is optimised so that KRR on it pr
 papers report two numbers, KRR's and a trained network's (resources/published.csv: architecture
 'convnet_krr' for the former). `evaluate_krr` gives the first with the random-feature approximation of a
 ConvNet's NNGP kernel (RFAD, Loo et al., NeurIPS 2022): the features of a few randomly initialised networks,
-concatenated, define the kernel K(x, x') = <phi(x), phi(x')> / models.
+concatenated and scaled, define the kernel K(x, x') = 2 <phi(x), phi(x')> + 0.01 (RFAD's; its regulariser 5e-3).
 
 The prediction on targets t from a support set s with labels Y_s is
 
@@ -50,13 +50,30 @@ def centered_one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------- random-feature kernel of a network
-def random_networks(build: Callable[[], nn.Module], models: int, seed: int, device: torch.device) -> list[nn.Module]:
-    """`models` freshly initialised networks, drawn from `seed` (the same networks for the same seed)."""
+def he_normal_(net: nn.Module) -> nn.Module:
+    """NNGP-style random weights (RFAD's Conv2d_gaussian): N(0, 2 / fan_in) for every conv and linear weight, zero
+    biases, so the features of a ReLU network keep their scale through depth."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                fan_in = m.weight[0].numel()
+                m.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
+                if m.bias is not None:
+                    m.bias.zero_()
+    return net
+
+
+def random_networks(build: Callable[[], nn.Module], models: int, seed: int | torch.Generator,
+                    device: torch.device) -> list[nn.Module]:
+    """`models` networks with NNGP-style random weights (he_normal_), drawn from `seed` (the same seed, the same
+    networks), in eval mode with frozen parameters."""
+    if isinstance(seed, torch.Generator):
+        seed = int(torch.randint(0, 2**62, (1,), generator=seed))
     nets = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for _ in range(models):
-            net = build().to(device)
+            net = he_normal_(build()).to(device)
             net.eval()
             for p in net.parameters():
                 p.requires_grad_(False)
@@ -65,9 +82,20 @@ def random_networks(build: Callable[[], nn.Module], models: int, seed: int, devi
 
 
 def network_features(nets: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
-    """The networks' penultimate features side by side, scaled so the kernel averages over networks."""
-    feats = [net.embed(x) if hasattr(net, "embed") else net(x) for net in nets]
-    return torch.cat([f.flatten(1) for f in feats], 1) / len(nets) ** 0.5
+    """The networks' penultimate features side by side, divided by sqrt(total width): the random-feature estimate
+    of the NNGP kernel is then a plain inner product."""
+    feats = torch.cat([(net.embed(x) if hasattr(net, "embed") else net(x)).flatten(1) for net in nets], 1)
+    return feats / feats.shape[1] ** 0.5
+
+
+def nngp_kernel(f_a: torch.Tensor, f_b: torch.Tensor, weight_var: float = 2.0, bias_var: float = 0.01) -> torch.Tensor:
+    """The random-feature NNGP kernel of a ReLU readout layer (RFAD: 2 <phi_a, phi_b> + 0.01)."""
+    return weight_var * (f_a @ f_b.T) + bias_var
+
+
+def nngp_krr_predict(f_t: torch.Tensor, f_s: torch.Tensor, y_s: torch.Tensor, reg: float) -> torch.Tensor:
+    """KRR with the NNGP kernel of random features (RFAD's prediction)."""
+    return krr_predict(nngp_kernel(f_t, f_s), nngp_kernel(f_s, f_s), y_s, reg)
 
 
 def _chunked(fn: FeatureFn, x: torch.Tensor, chunk: int = 500) -> torch.Tensor:
@@ -90,7 +118,7 @@ class KRRResult:
     std: float
     test_images: int
     zca: bool
-    kernel: str = "random-feature NNGP (features of randomly initialised networks)"
+    kernel: str = "random-feature NNGP, 2 <phi, phi'> + 0.01 (features of networks with N(0, 2/fan_in) weights)"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,7 +131,7 @@ def krr_targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seeds: int | Sequence[int] = 3,
-                 reg: float = 1e-6, device: str | torch.device = "cpu", test_limit: int | None = 2000, *,
+                 reg: float = 5e-3, device: str | torch.device = "cpu", test_limit: int | None = 2000, *,
                  dataset: str | None = None, method: str | None = None,
                  model_kwargs: dict[str, Any] | None = None, test_data: Any = None) -> KRRResult:
     """Test accuracy of KRR on the set (a SyntheticSet or an (images, labels) pair with dataset=) with the
@@ -119,7 +147,8 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     info = test_data.info if test_data is not None else get_dataset_info(prep.dataset)
     check_set(prep.images, prep.labels, info)
     dev = resolve_device(device)
-    kwargs = dict(model_kwargs or {})
+    # RFAD's networks have no normalisation layers (the NNGP kernel is that of a plain ReLU ConvNet)
+    kwargs = {"norm": "none"} if model_kwargs is None and architecture == "convnet" else dict(model_kwargs or {})
     loaded = test_data if test_data is not None else load_dataset(info.name)
     test_x, test_y = test_tensors(loaded, dev, test_limit, prep.zca)
     x_s = prep.images.float().to(dev)
@@ -132,7 +161,7 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
         with torch.no_grad():
             f_s = _chunked(lambda x: network_features(nets, x), x_s).double()
             f_t = _chunked(lambda x: network_features(nets, x), test_x).double()
-            pred = feature_krr_predict(f_t, f_s, y_s.double(), reg)
+            pred = nngp_krr_predict(f_t, f_s, y_s.double(), reg)
         accs.append(100.0 * float((pred.argmax(1) == test_y).float().mean()))
     mean, std = mean_std(accs)
     return KRRResult(dataset=info.name, method=prep.method, ipc=prep.ipc, architecture=architecture, models=models,
