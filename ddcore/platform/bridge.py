@@ -20,6 +20,7 @@ import numpy as np
 from ..continual import PRESETS as CONTINUAL_PRESETS
 from ..continual import estimate_seconds as continual_estimate
 from ..device import available_devices
+from ..multiformation import decode_uint8
 from ..nas import BUDGETS as NAS_BUDGETS
 from ..nas import GRIDS as NAS_GRIDS
 from ..nas import Grid as NasGrid
@@ -52,7 +53,7 @@ from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot
 from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 from .store import Store
 
-__all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec", "DistillSpec", "EvalDetail",
+__all__ = ["decode_uint8", "ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec", "DistillSpec", "EvalDetail",
            "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec",
            "PRIVACY_BASELINES", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
            "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS", "TargetResult", "available_devices",
