@@ -88,3 +88,71 @@ def test_cafe_presets_and_schedule(tiny) -> None:
         lrs.append(m._lr())
         m.iteration += 1
     assert lrs == [0.1, 0.05, 0.05, 0.025]
+
+
+# ---------------------------------------------------------------------- IDM
+TINY_IDM = {"iterations": 12, "batch_real": 8, "trained_bs": 16, "net_generate_interval": 4, "net_num": 3,
+            "model_train_steps": 2}
+
+
+def idm(data, seed=0, **overrides):
+    return create_method("idm", data, 2, preset="quick", seed=seed, model_kwargs=TINY_NET, **{**TINY_IDM, **overrides})
+
+
+def test_idm_queue_grows_every_interval_and_keeps_at_most_net_num(tiny) -> None:
+    m = idm(tiny, net_num=5, meter_reset=6)
+    assert len(m.queue) == 3  # the reference starts with three networks
+    sizes = [m.step()["networks"] for _ in range(9)]
+    assert sizes == [4, 4, 4, 4, 5, 5, 5, 5, 5]  # +1 at iterations 0 and 4; 8 would make 6 > net_num: the oldest leaves
+    assert sum(member["seen"] for member in m.queue) > 0  # networks train on real data
+    assert m.accuracy({"correct": 3, "seen": 4}) == 75.0 and m.accuracy({"correct": 0, "seen": 0}) == 0.0
+
+
+def test_idm_matches_partitioned_images_and_its_sets_decode(tiny) -> None:
+    m = idm(tiny, iterations=1)
+    m.step()
+    s = m.synthetic()
+    assert len(s) == 20 and s.meta.config["formation_factor"] == 2  # stored images; evaluation trains on 80
+
+
+def test_idm_loss_falls_on_a_held_out_network(tiny) -> None:
+    m = idm(tiny, lr_img=1.0, dsa=False)
+    real = m.real_batches(8, torch.Generator().manual_seed(9))
+    from ddcore.multiformation import decode
+
+    def held_out() -> float:
+        net = create_model("convnet", 1, 10, 28, **TINY_NET)
+        with torch.no_grad():
+            r = net.embed(real).view(10, 8, -1).mean(1)
+            s = net.embed(decode(m.images.detach(), 2)).view(10, 8, -1).mean(1)
+        return float(((r - s) ** 2).sum())
+
+    torch.manual_seed(5)
+    before = held_out()
+    for _ in range(12):
+        m.step()
+    torch.manual_seed(5)
+    assert held_out() < 0.8 * before
+
+
+def test_idm_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
+    straight = idm(tiny, seed=4, iterations=6)
+    for _ in range(6):
+        straight.step()
+    first = idm(tiny, seed=4, iterations=6)
+    for _ in range(3):
+        first.step()
+    resumed = idm(tiny, seed=4, iterations=6)
+    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))
+    for _ in range(3):
+        resumed.step()
+    assert torch.equal(straight.images, resumed.images)
+    assert [m["seen"] for m in straight.queue] == [m["seen"] for m in resumed.queue]
+
+
+def test_idm_presets() -> None:
+    cifar = get_dataset_info("cifar10")
+    one, ten, fifty = (make_config("idm", cifar, i, "paper") for i in (1, 10, 50))
+    assert (one.net_generate_interval, one.batch_real, one.ce_weight) == (5, 5000, 0.5)
+    assert (ten.net_generate_interval, ten.batch_real, ten.lr_img, ten.formation_factor) == (30, 256, 0.2, 2)
+    assert fifty.ce_weight == 0.1
