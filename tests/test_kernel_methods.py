@@ -177,3 +177,14 @@ def test_rfad_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
     a, b = straight.synthetic(), resumed.synthetic()
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
     assert torch.equal(straight.log_temperature, resumed.log_temperature)
+
+
+def test_the_cli_reports_krr_beside_the_trained_networks(tmp_path, capsys) -> None:
+    from ddcore.cli import main
+    from ddcore.methods.random import random_real_set
+
+    path = random_real_set(load_dataset("mnist"), 1, 0).save(tmp_path / "r.ddset")
+    assert main(["evaluate", str(path), "--preset", "custom-e1-t100-auto", "--seeds", "1", "--device", "cpu",
+                 "--krr"]) == 0
+    out = capsys.readouterr().out
+    assert "convnet:" in out and "KRR (4 random ConvNets per seed):" in out and "over 1 seeds on 100 test images" in out
