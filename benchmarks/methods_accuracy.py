@@ -9,7 +9,8 @@ method's `--preset` (quick by default; wall time recorded) and evaluated with dd
 `--eval-preset` protocol on `--eval-seeds` fresh ConvNets; 'random' cells are random real images
 evaluated the same way. A fourth part evaluates the cell under another augmentation than its method's
 (`mnist:random:10:dsa`): that is how random real is measured under the protocol a DSA-evaluated set gets, the
-fair baseline of DD-Ranking (a set and its random-real baseline trained the same way). Results are appended to results/methods-accuracy.jsonl as they finish
+fair baseline of DD-Ranking (a set and its random-real baseline trained the same way). Results are appended to
+results/methods-accuracy.jsonl as they finish
 (`--resume` skips done ones) and results/methods-accuracy.md is rewritten after every cell; with
 `--preset paper` the files are methods-accuracy-paper.* (the paper protocol needs a GPU:
 benchmarks/paper_gpu.sh runs groups of cells on one, detached from the shell).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -64,9 +65,7 @@ def encode_real(images: torch.Tensor, factor: int) -> torch.Tensor:
     return out
 
 
-def decode_uint8(images: "np.ndarray", factor: int) -> "np.ndarray":
+def decode_uint8(images: np.ndarray, factor: int) -> np.ndarray:
     """decode() for display: uint8 N x H x W x C images in, uint8 (N * factor^2) x H x W x C out (as the page draws)."""
-    import numpy as np
-
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
     return decode(x, factor).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()

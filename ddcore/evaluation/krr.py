@@ -16,6 +16,7 @@ inverse, and differentiable in K (the distillation methods back-propagate throug
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -158,9 +159,10 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     for seed in seed_list:
         nets = random_networks(lambda: create_model(architecture, info.channels, info.num_classes, info.image_size,
                                                     **kwargs), models, seed, dev)
+        features = functools.partial(network_features, nets)
         with torch.no_grad():
-            f_s = _chunked(lambda x: network_features(nets, x), x_s).double()
-            f_t = _chunked(lambda x: network_features(nets, x), test_x).double()
+            f_s = _chunked(features, x_s).double()
+            f_t = _chunked(features, test_x).double()
             pred = nngp_krr_predict(f_t, f_s, y_s.double(), reg)
         accs.append(100.0 * float((pred.argmax(1) == test_y).float().mean()))
     mean, std = mean_std(accs)

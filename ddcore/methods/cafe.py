@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..augment import apply_dsa, dsa_augment
+from ..augment import dsa_augment
 from . import register_method
 from .base import PresetRule
 from .matching import MatchingConfig, MatchingMethod, apply_class_plans, class_plans, class_seeds, cross_entropy

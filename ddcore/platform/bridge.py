@@ -53,12 +53,13 @@ from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot
 from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 from .store import Store
 
-__all__ = ["decode_uint8", "ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec", "DistillSpec", "EvalDetail",
+__all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec", "DistillSpec", "EvalDetail",
            "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec",
            "PRIVACY_BASELINES", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
            "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS", "TargetResult", "available_devices",
-           "collect", "compare_published", "continual_estimate", "custom_preset", "default_home", "detail", "family_of", "latest",
-           "make_grid", "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate", "published_architecture", "set_labels"]
+           "collect", "compare_published", "continual_estimate", "custom_preset", "decode_uint8", "default_home", "detail",
+           "family_of", "latest", "make_grid", "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate",
+           "published_architecture", "set_labels"]
 
 
 @dataclass(frozen=True)
