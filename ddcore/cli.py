@@ -133,6 +133,14 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
               f"({args.eval_preset} preset, {res.wall_time_s:.1f} s on {res.device})")
         if args.json:
             Path(args.json).write_text(json.dumps(res.to_dict(), indent=1))
+    if getattr(args, "eval_krr", False):
+        from .evaluation import get_preset
+        from .evaluation.krr import evaluate_krr
+
+        krr = evaluate_krr(synthetic, device=args.device, seeds=args.eval_seeds or 3,
+                           test_limit=get_preset(args.eval_preset).test_limit)  # the same test images as the networks
+        print(f"KRR ({krr.models} random ConvNets per seed): {krr.mean:.2f} ± {krr.std:.2f} % over {len(krr.seeds)} seeds "
+              f"on {krr.test_images} test images")
     return 0
 
 
@@ -313,6 +321,9 @@ def _add_eval_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}preset", dest="eval_preset", default="quick", help="quick | paper")
     p.add_argument(f"--{prefix}seeds", dest="eval_seeds", type=int, default=None, help="networks to train")
     p.add_argument("--json", default=None, help="also write the (last) evaluation record to this JSON file")
+    p.add_argument(f"--{prefix}krr", dest="eval_krr", action="store_true",
+                   help="also report kernel ridge regression's accuracy (random-feature NNGP kernel of the ConvNet), "
+                        "which the kernel methods' papers report beside the trained network's")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,7 @@ from ddcore import published
 from ddcore.data import DatasetNotFoundError, get_dataset_info, list_datasets
 from ddcore.methods import list_methods, make_config, method_class
 from ddcore.models import list_models
-from ddcore.platform.bridge import DistillSpec, EvalSpec, Subject, available_devices, make_grid
+from ddcore.platform.bridge import DistillSpec, EvalSpec, Subject, available_devices, decode_uint8, make_grid
 
 studio = get_studio()
 
@@ -222,6 +222,16 @@ def _evaluation_panel(run_id: str, record) -> bool:
     return busy
 
 
+def _formation_factor(spec: dict[str, Any]) -> int:
+    """The run's multi-formation factor (IDC: each stored image decodes into factor^2), 1 for other methods."""
+    try:
+        config = make_config(spec["method"], get_dataset_info(spec["dataset"]), int(spec["ipc"]),
+                             spec.get("preset", "quick"), **dict(spec.get("overrides") or {}))
+    except (KeyError, ValueError):
+        return 1
+    return int(getattr(config, "formation_factor", 1) or 1)
+
+
 def _live_view() -> None:
     run_id = st.session_state.get("distill_run")
     if st.session_state.get("distill_error"):
@@ -287,6 +297,11 @@ def _live_view() -> None:
         if images is not None:
             show_image(labelled_grid(images, labels, class_names, max_per_class=20),
                        f"Synthetic set at iteration {view.image_iteration or 0:,}" + (" (live)" if view.live else ""))
+            factor = _formation_factor(record.spec)
+            if factor > 1:  # multi-formation (IDC): the stored images above, the images networks train on here
+                show_image(labelled_grid(decode_uint8(images, factor), np.repeat(labels, factor * factor), class_names,
+                                         max_per_class=40),
+                           f"Decoded: each stored image above becomes {factor * factor} training images")
         else:
             st.caption("Waiting for the first images…")
     with st.container(key="distill_loss_chart"):

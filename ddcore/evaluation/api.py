@@ -12,6 +12,7 @@ from ..data import LoadedDataset, get_dataset_info, load_dataset
 from ..data.info import DatasetInfo, canonical_name
 from ..device import resolve_device
 from ..models import create_model
+from ..multiformation import decode, decode_labels, set_factor
 from ..synthetic import SyntheticSet
 from .protocol import EvalConfig, get_preset
 from .result import EvalResult, EvaluationCancelled, library_versions, mean_std
@@ -46,6 +47,9 @@ def _prepare(data: SetLike, dataset: str | None, method: str | None, lr: float |
         meta = data.meta
         ds = canonical_name(dataset or meta.dataset)
         images, labels = data.images, data.labels
+        factor = set_factor(meta.config)
+        if factor > 1:  # multi-formation (IDC): networks train on the decoded images; the IPC stays the stored one
+            images, labels = decode(images.float(), factor), decode_labels(labels, factor)
         zca = bool((meta.config or {}).get("zca", False))
         return _Prepared(images, labels, ds, method or meta.method, meta.ipc, lr if lr is not None else data.lr, zca,
                          f"{ds}-{method or meta.method}-ipc{meta.ipc}-{set_fingerprint(images, labels)}")

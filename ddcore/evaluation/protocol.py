@@ -33,6 +33,15 @@ def method_augmentation(method: str) -> str:
     return info.eval_augmentation if info is not None else "auto"
 
 
+def method_soft_label_loss(method: str) -> str:
+    """How a method's learned (soft) labels are trained on under 'auto': the registered class's
+    `eval_soft_label_loss` ('mse' for the kernel methods, whose labels are regression targets), else 'ce'."""
+    from ..methods import METHODS  # lazily, as method_augmentation
+
+    key = (method or "").strip().lower()
+    return METHODS.get(key).eval_soft_label_loss if key in METHODS else "ce"
+
+
 @dataclass
 class EvalConfig:
     """How fresh networks are trained on a set. 'auto'/None fields are filled in by `resolve`."""
@@ -56,7 +65,8 @@ class EvalConfig:
     dc_strategy: str | None = None  # None: augment.default_dc_strategy(dataset, architecture)
     num_seeds: int = 5
     test_limit: int | None = None  # None: the full test set; n: a fixed class-balanced subset of n
-    soft_label_loss: str = "ce"  # 'ce' (soft cross-entropy on softmax(targets) unless rows are distributions) or 'mse'
+    soft_label_loss: str = "auto"  # 'ce' (soft cross-entropy on softmax(targets) unless rows are distributions), 'mse'
+    # (regression on the raw targets: the kernel methods' learned labels), or 'auto': the method's eval_soft_label_loss
     batch_seeds: str = "auto"  # 'auto' | 'vmap' | 'loop': train the seeds' networks together (torch.func) or in turn
     curve_points: int = 100  # training-curve samples kept per seed
     train_threads: int | None = -1  # CPU threads while training; -1: auto (1 for small batches), None: leave as is
@@ -92,6 +102,9 @@ class EvalConfig:
         if aug == "dc" and dc_strategy == "none":
             aug = "none"
         strategy = dsa_strategy if aug == "dsa" else dc_strategy if aug == "dc" else "none"
+        soft_loss = self.soft_label_loss.strip().lower()
+        if soft_loss == "auto":
+            soft_loss = method_soft_label_loss(method)
         epochs = self.epochs if self.epochs is not None else (self.epochs_no_aug if aug == "none" else self.epochs_aug)
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {epochs}")
@@ -111,7 +124,7 @@ class EvalConfig:
         return ResolvedConfig(preset=self.name, epochs=epochs, passes=passes, lr=float(lr), lr_source=lr_source,
                               momentum=self.momentum, weight_decay=self.weight_decay, batch_size=self.batch_size,
                               lr_decay_epoch=int(decay), lr_decay_factor=self.lr_decay_factor, augmentation=aug,
-                              strategy=strategy, test_limit=self.test_limit, soft_label_loss=self.soft_label_loss,
+                              strategy=strategy, test_limit=self.test_limit, soft_label_loss=soft_loss,
                               batch_seeds=self.batch_seeds, curve_points=self.curve_points,
                               train_threads=self.train_threads)
 

@@ -157,6 +157,9 @@ class DistillMethod(ABC):
     # crop/scale/rotate/noise, or none), 'none', or 'auto' (the protocol's default for sets that declare
     # nothing, which is 'dc').
     eval_augmentation: ClassVar[str] = "auto"
+    # How evaluation trains on the set's soft labels when it asks for 'auto': 'ce' (softmax of the labels as
+    # logits: DATM, TESLA) or 'mse' (regression on the labels themselves: FRePo's and KIP's learned labels).
+    eval_soft_label_loss: ClassVar[str] = "ce"
     colour: ClassVar[str | None] = None  # plot colour ('#rrggbb'); None: a stable one from the registry order
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     presets: ClassVar[tuple[str, ...]] = PRESETS  # preset names (see preset_rules for what they set)
@@ -169,6 +172,8 @@ class DistillMethod(ABC):
         if cls.eval_augmentation not in EVAL_AUGMENTATIONS:
             raise ValueError(f"{where}: eval_augmentation must be one of {', '.join(EVAL_AUGMENTATIONS)}, "
                              f"not {cls.eval_augmentation!r}")
+        if cls.eval_soft_label_loss not in ("ce", "mse"):
+            raise ValueError(f"{where}: eval_soft_label_loss must be 'ce' or 'mse', not {cls.eval_soft_label_loss!r}")
         if isinstance(cls.presets, str) or not cls.presets:
             raise ValueError(f"{where}: presets must be a non-empty tuple of names")
         known = {f.name for f in dataclasses.fields(cls.Config)}
@@ -280,8 +285,13 @@ class DistillMethod(ABC):
             return torch.randn(self.info.num_classes * self.ipc, c, s, s, generator=g)
         if self.config.init != "real":
             raise ValueError(f"init must be 'real' or 'noise', not '{self.config.init}'")
-        return torch.cat([self.data.normalize(self.data.train.images[self.data.train.sample_class(k, self.ipc, g)])
-                          for k in range(self.info.num_classes)])
+        images = torch.cat([self.data.normalize(self.data.train.images[self.data.train.sample_class(k, self.ipc, g)])
+                            for k in range(self.info.num_classes)])
+        if getattr(self.config, "zca", False):  # methods that distil in ZCA space start from whitened real images
+            from ..zca import dataset_zca
+
+            images = dataset_zca(self.data).apply(images)
+        return images
 
     # ------------------------------------------------------------------ the loop
     @property

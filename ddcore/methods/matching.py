@@ -46,16 +46,18 @@ def distance_wb(gwr: torch.Tensor, gws: torch.Tensor) -> torch.Tensor:
 
 
 def match_loss(gw_syn: Sequence[torch.Tensor], gw_real: Sequence[torch.Tensor], metric: str = "ours") -> torch.Tensor:
-    """Distance between two gradient lists: 'ours' (layer-wise, per channel), 'mse' or 'cos' (flattened)."""
+    """Distance between two gradient lists: 'ours' (layer-wise, per channel), 'mse', 'l1' or 'cos' (flattened)."""
     if metric == "ours":
         return torch.stack([distance_wb(r, s) for r, s in zip(gw_real, gw_syn)]).sum()
     real = torch.cat([g.reshape(-1) for g in gw_real])
     syn = torch.cat([g.reshape(-1) for g in gw_syn])
     if metric == "mse":
         return ((syn - real) ** 2).sum()
+    if metric == "l1":  # IDC's 'l1'
+        return (syn - real).abs().sum()
     if metric == "cos":
         return 1 - (real * syn).sum() / (real.norm() * syn.norm() + 1e-6)
-    raise ValueError(f"Unknown distance metric '{metric}'. Choose 'ours', 'mse' or 'cos'.")
+    raise ValueError(f"Unknown distance metric '{metric}'. Choose 'ours', 'mse', 'l1' or 'cos'.")
 
 
 # ----------------------------------------------------------------------------------------------

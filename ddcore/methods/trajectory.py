@@ -261,14 +261,6 @@ class TrajectoryMethod(DistillMethod):
         self._make_optimizers()
 
     # ------------------------------------------------------------------ pieces the variants change
-    def initial_images(self) -> torch.Tensor:
-        images = super().initial_images()
-        if self.config.zca and self.config.init == "real":
-            from ..zca import dataset_zca
-
-            images = dataset_zca(self.data).apply(images)
-        return images
-
     def start_window(self) -> tuple[int, int]:
         """[low, high) of the start epoch at this iteration (DATM grows it)."""
         return int(self.config.min_start_epoch), int(self.config.max_start_epoch)

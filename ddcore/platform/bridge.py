@@ -21,6 +21,7 @@ import numpy as np
 from ..continual import PRESETS as CONTINUAL_PRESETS
 from ..continual import estimate_seconds as continual_estimate
 from ..device import available_devices
+from ..multiformation import decode_uint8
 from ..nas import BUDGETS as NAS_BUDGETS
 from ..nas import GRIDS as NAS_GRIDS
 from ..nas import Grid as NasGrid
@@ -57,8 +58,9 @@ __all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUA
            "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec",
            "PRIVACY_BASELINES", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
            "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS", "TargetResult", "available_devices",
-           "collect", "compare_published", "continual_estimate", "custom_preset", "default_home", "detail", "family_of", "latest",
-           "make_grid", "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate", "published_architecture", "set_labels"]
+           "collect", "compare_published", "continual_estimate", "custom_preset", "decode_uint8", "default_home", "detail",
+           "family_of", "latest", "make_grid", "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate",
+           "published_architecture", "set_labels"]
 
 
 @dataclass(frozen=True)

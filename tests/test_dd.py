@@ -1,0 +1,94 @@
+"""DD (unrolled meta-learning) on tiny problems: the unrolled gradient against finite differences, DD's image
+groups, the loss falls, checkpoint + resume equals an uninterrupted run."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ddcore.checkpoint import state_from_bytes, state_to_bytes
+from ddcore.data import LoadedDataset, load_dataset
+from ddcore.methods import create_method, make_config
+from ddcore.methods.dd import dd_groups, softplus_inverse, unrolled_loss
+from ddcore.methods.trajectory import FlatNet
+from ddcore.models import create_model
+
+TINY_NET = {"width": 8, "depth": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny() -> LoadedDataset:
+    d = load_dataset("mnist")
+    g = torch.Generator().manual_seed(0)
+    return LoadedDataset(d.info, d.train.subset_per_class(20, g), d.test.subset_per_class(5, g), "tiny mnist")
+
+
+def test_unrolled_gradient_equals_finite_differences_on_a_tiny_net() -> None:
+    torch.manual_seed(0)
+    net = create_model("mlp", 1, 3, 3).double()
+    flat = FlatNet(net)
+    theta0 = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+    images = torch.randn(6, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    raw = torch.tensor([softplus_inverse(0.3), softplus_inverse(0.5), softplus_inverse(0.2)], dtype=torch.float64,
+                       requires_grad=True)
+    groups = dd_groups(3, 2, 2)
+    real_x, real_y = torch.randn(10, 1, 3, 3, dtype=torch.float64), torch.randint(0, 3, (10,))
+
+    def f(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return unrolled_loss(flat, theta0.clone().requires_grad_(True), x, labels, r, groups, real_x, real_y)
+
+    g_x, g_r = torch.autograd.grad(f(images, raw), [images, raw])
+    eps = 1e-6
+    for pos in [(0, 0, 0, 0), (3, 0, 1, 2), (5, 0, 2, 1)]:
+        e = torch.zeros_like(images)
+        e[pos] = eps
+        fd = (f(images.detach() + e, raw.detach()) - f(images.detach() - e, raw.detach())) / (2 * eps)
+        assert float(g_x[pos]) == pytest.approx(float(fd.detach()), rel=1e-5, abs=1e-9)
+    for i in range(3):
+        e = torch.zeros_like(raw)
+        e[i] = eps
+        fd = (f(images.detach(), raw.detach() + e) - f(images.detach(), raw.detach() - e)) / (2 * eps)
+        assert float(g_r[i]) == pytest.approx(float(fd.detach()), rel=1e-5, abs=1e-9)
+    assert float(g_r.abs().min()) > 0  # every step size is learned
+
+
+def test_image_groups_follow_dds_steps() -> None:
+    # IPC 4, 2 steps: per class, slots 0 and 2 in step 0, 1 and 3 in step 1 (class-major rows)
+    assert [g.tolist() for g in dd_groups(2, 4, 2)] == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert [g.tolist() for g in dd_groups(3, 1, 10)] == [[0, 1, 2]]  # IPC 1: one step of every image
+    assert len(dd_groups(10, 10, 10)) == 10 and dd_groups(10, 10, 10)[3].tolist() == [c * 10 + 3 for c in range(10)]
+
+
+def test_dd_loss_falls_and_learns_its_step_sizes(tiny) -> None:
+    m = create_method("dd", tiny, 2, preset="paper", model_kwargs=TINY_NET, iterations=30, batch_real=64, lr_img=0.05)
+    assert len(m.step_sizes) == 2 * 3 and m.step_sizes[0] == pytest.approx(0.02, rel=1e-5)
+    losses = [m.step()["loss"] for _ in range(30)]
+    assert sum(losses[-8:]) < 0.8 * sum(losses[:8]), losses
+    assert len(set(round(v, 6) for v in m.step_sizes)) > 1
+    assert m.synthetic().meta.config["learned_step_sizes"] == m.step_sizes
+
+
+def test_dd_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
+    def fresh():
+        return create_method("dd", tiny, 2, preset="paper", seed=5, model_kwargs=TINY_NET, iterations=6, batch_real=32,
+                             lr_img=0.05, decay_every=3)
+
+    straight = fresh()
+    for _ in range(6):
+        straight.step()
+    first = fresh()
+    for _ in range(3):
+        first.step()
+    resumed = fresh()
+    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))
+    for _ in range(3):
+        resumed.step()
+    assert torch.equal(straight.images, resumed.images) and straight.step_sizes == resumed.step_sizes
+
+
+def test_dd_presets() -> None:
+    d = load_dataset("mnist").info
+    paper, quick = make_config("dd", d, 10, "paper"), make_config("dd", d, 10, "quick")
+    assert (paper.iterations, paper.syn_steps, paper.distill_epochs, paper.lr_init, paper.init) == (23_200, 10, 3, 0.02,
+                                                                                                   "noise")
+    assert quick.iterations < paper.iterations
