@@ -1,8 +1,12 @@
 """Server-wide objects: one Studio (job queue and store) shared by every session and tab."""
 from __future__ import annotations
 
+import os
+import sqlite3
+
 import streamlit as st
 
+from app.text import plain
 from ddcore.platform.bridge import Studio, default_home
 
 
@@ -13,5 +17,15 @@ def _studio_for(home: str) -> Studio:
 
 
 def studio() -> Studio:
-    """The Studio for the current $DDCORE_HOME (tests switch homes between sessions)."""
-    return _studio_for(str(default_home()))
+    """The Studio for the current $DDCORE_HOME (tests switch homes between sessions). A store that cannot be
+    opened (an unwritable folder, a full disk, a file where the folder should be) stops the page with the reason
+    and what to do, not a traceback."""
+    home = os.environ.get("DDCORE_HOME") or "~/.local/share/ddstudio"
+    try:
+        home = default_home()
+        return _studio_for(str(home))
+    except (OSError, sqlite3.Error) as e:
+        st.error(f"The store at `{plain(str(home))}` cannot be opened: {plain(str(e))}. Point DDCORE_HOME at a "
+                 "writable folder with free space, then reload this page.")
+        st.stop()
+        raise  # (st.stop raises; this line keeps type checkers content)

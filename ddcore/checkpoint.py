@@ -19,6 +19,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from .atomic import write_atomic
+
 FORMAT = "ddstudio.checkpoint"
 VERSION = 1
 MAX_CHECKPOINT_BYTES = 2 << 30
@@ -124,9 +126,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write atomically (a crash never leaves half a checkpoint under the real name)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(state_to_bytes(state))
-    tmp.replace(path)
+    write_atomic(path, state_to_bytes(state))
     return path
 
 

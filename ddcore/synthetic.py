@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from .atomic import write_atomic
 from .data.info import DatasetInfo
 
 FORMAT_VERSION = 2  # 2: the checksum covers the metadata and lr too (1: the tensors only; still read)
@@ -120,9 +121,7 @@ class SyntheticSet:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.to_bytes())
-        tmp.replace(path)  # atomic: a crash never leaves half a file under the real name
+        write_atomic(path, self.to_bytes())  # a crash or a full disk never leaves half a file under the real name
         return path
 
     @classmethod

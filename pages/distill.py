@@ -289,6 +289,8 @@ def _live_view() -> None:
                 st.rerun()
 
     # The images: live from the job, or the stored set / last frame.
+    if view.problem:
+        st.warning(plain(view.problem))
     images, labels = view.images, view.labels
     class_names = tuple(get_dataset_info(record.dataset).class_names)
     # The grid takes the live column's whole width (show_image scales it down to fit, never past it) and the
@@ -365,8 +367,9 @@ def _timelapse() -> None:
         it = frames[pos]
         try:
             images, labels = studio.run_frame(run_id, it)
-        except OSError:  # thinned away by the live run between listing and reading: the next poll shows another
-            st.caption("That snapshot was just replaced by a newer one.")
+        except OSError as e:  # thinned away by the live run between listing and reading, or damaged on disk
+            st.caption("That snapshot was just replaced by a newer one." if "damaged" not in str(e)
+                       else f"That snapshot cannot be read: {plain(str(e))}")
             return
         show_image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
                    f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)")

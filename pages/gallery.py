@@ -98,11 +98,16 @@ def _detail(run_id: str) -> None:
                        f"All {len(synthetic)} images at iteration {synthetic.meta.iteration:,}, one row per class")
         else:
             frames = studio.run_frames(run_id)
+            latest = None
             if frames:
-                images, labels = studio.run_frame(run_id, frames[-1])
-                show_image(labelled_grid(images, labels, info.class_names), f"Latest snapshot (iteration "
+                try:
+                    latest = studio.run_frame(run_id, frames[-1])
+                except OSError as e:
+                    st.warning(f"The newest snapshot cannot be read: {plain(str(e))}")
+            if latest is not None:
+                show_image(labelled_grid(*latest, info.class_names), f"Latest snapshot (iteration "
                            f"{frames[-1]:,}); the set file is written when the run ends")
-            else:
+            elif not frames:
                 st.caption("No images stored yet.")
     with tab_training:
         metrics = studio.run_metrics(run_id)

@@ -77,6 +77,7 @@ class RunView:
     labels: np.ndarray | None
     image_iteration: int | None  # the iteration the images belong to
     metrics: tuple[dict[str, Any], ...]
+    problem: str | None = None  # a stored file that could not be read (the page says so and shows what it can)
 
     @property
     def paused(self) -> bool:
@@ -196,7 +197,7 @@ class Studio:
         if busy:
             what = "the run" if any(j.kind == "distill" for j in busy) else "its evaluation"
             raise RuntimeError(f"Stop {what} before deleting it")
-        self.store.delete_run(run_id)
+        self.store.delete_run(run_id, stale_ok=True)  # no job of ours works on it: an 'active' row is stale
 
     # a run's files
     def run_set(self, run_id: str) -> SyntheticSet | None:
@@ -241,14 +242,21 @@ class Studio:
         snap = job.snapshot() if job is not None else None
         live = snap is not None and snap.active
         status = snap.status if live else record.status
+        if snap is not None and not live and record.active and snap.status in ("failed", "stopped", "interrupted"):
+            # the job ended but could not say so in the index (a full or read-only store): its word stands
+            status = snap.status
+            record = replace(record, status=snap.status, message=snap.message or record.message)
         iteration = int(snap.iteration) if live and snap is not None else record.iteration
         total = int(snap.total or record.total) if live and snap is not None else record.total
         images = labels = None
-        image_iteration = None
+        image_iteration = problem = None
         if snap is not None and snap.images is not None and (live or snap.updated >= record.updated - 5):
             images, labels, image_iteration = snap.images, snap.labels, int(snap.iteration)
         else:
-            stored = self.store.load_set(run_id)
+            try:
+                stored = self.store.load_set(run_id)
+            except (SyntheticSetFileError, OSError) as e:
+                stored, problem = None, f"The stored set cannot be read ({e}); showing the newest snapshot instead."
             if stored is not None:
                 images, labels = stored.to_uint8(), stored.hard_labels().numpy()
                 image_iteration = stored.meta.iteration
@@ -258,8 +266,8 @@ class Studio:
                     try:
                         images, labels = self.store.load_frame(run_id, frames[-1])
                         image_iteration = frames[-1]
-                    except OSError:  # thinned between listing and reading: the next poll shows one
-                        pass
+                    except OSError as e:  # thinned between listing and reading, or damaged
+                        problem = problem or f"The newest snapshot cannot be read ({e})."
         if live and snap is not None and snap.metrics:
             # a resumed job holds the rows since its resume: the stored ones before them come first
             first = snap.metrics[0].get("iteration", 1)
@@ -267,7 +275,8 @@ class Studio:
             metrics = tuple(earlier) + tuple(snap.metrics)
         else:
             metrics = tuple(self.store.read_metrics(run_id))
-        return RunView(record, snap, status, live, iteration, total, images, labels, image_iteration, metrics)
+        return RunView(record, snap, status, live, iteration, total, images, labels, image_iteration, metrics,
+                       problem)
 
     # ------------------------------------------------------------------ evaluations
     def evaluation_state(self, spec: EvalSpec) -> EvalState:

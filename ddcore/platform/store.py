@@ -40,11 +40,13 @@ import socket
 import sqlite3
 import threading
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from ..atomic import atomic_path, write_atomic
 from ..evaluation.api import set_fingerprint
 from ..evaluation.result import EvalResult
 from ..names import check_name
@@ -233,9 +235,12 @@ class Store:
     def rename_run(self, run_id: str, name: str) -> None:
         self.update_run(run_id, name=check_name(name))
 
-    def delete_run(self, run_id: str) -> None:
+    def delete_run(self, run_id: str, stale_ok: bool = False) -> None:
+        """Refused while the run is active in a live process; `stale_ok`: the caller (this process's job manager)
+        knows no job of its own works on the run, so an 'active' row owned by this process is stale."""
         record = self.get_run(run_id)
-        if record is not None and record.status in ACTIVE_RUN and _owner_alive(record.owner):
+        own_stale = stale_ok and record is not None and record.owner == process_owner()
+        if record is not None and record.status in ACTIVE_RUN and _owner_alive(record.owner) and not own_stale:
             raise RuntimeError(f"Run {run_id} is {record.status}; stop it before deleting it")
         self._execute("DELETE FROM evaluations WHERE run_id = ?", (run_id,))
         self._execute("DELETE FROM artefact_uses WHERE run_id = ?", (run_id,))
@@ -270,7 +275,8 @@ class Store:
         lost = [r["id"] for r in rows if not _owner_alive(r["owner"])]
         for run_id in lost:
             self.update_run(run_id, status="interrupted",
-                            message="The server stopped during this run; resume it from its last checkpoint.")
+                            message="The server stopped during this run (or could not record how it ended: a full or "
+                                    "read-only store); resume it from its last checkpoint.")
         return lost
 
     # ------------------------------------------------------------------ run files
@@ -334,9 +340,7 @@ class Store:
         rows = [r for r in self.read_metrics(run_id) if int(r.get("iteration", 0)) <= iteration]
         path = self.run_dir(run_id) / "metrics.jsonl"
         with self._lock:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-            tmp.replace(path)
+            write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
 
     # ------------------------------------------------------------------ snapshot history
     def history_dir(self, run_id: str) -> Path:
@@ -346,9 +350,8 @@ class Store:
         folder = self.history_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{int(iteration):09d}.npz"
-        tmp = folder / f".{int(iteration):09d}.tmp.npz"
-        np.savez(tmp, images=np.ascontiguousarray(images, dtype=np.uint8), labels=np.asarray(labels))
-        tmp.replace(path)
+        with atomic_path(path, ".tmp.npz") as tmp:
+            np.savez(tmp, images=np.ascontiguousarray(images, dtype=np.uint8), labels=np.asarray(labels))
 
     def frame_iterations(self, run_id: str) -> list[int]:
         folder = self.history_dir(run_id)
@@ -357,8 +360,16 @@ class Store:
         return sorted(int(p.stem) for p in folder.glob("[0-9]*.npz"))
 
     def load_frame(self, run_id: str, iteration: int) -> tuple[np.ndarray, np.ndarray]:
-        with np.load(self.history_dir(run_id) / f"{int(iteration):09d}.npz", allow_pickle=False) as z:
-            return z["images"], z["labels"]
+        """A stored snapshot; a missing or damaged one raises OSError (never a parser's own exception)."""
+        path = self.history_dir(run_id) / f"{int(iteration):09d}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                images, labels = z["images"], z["labels"]
+        except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise OSError(f"snapshot {int(iteration)} of run {run_id} is damaged: {e}") from e
+        if images.dtype != np.uint8 or images.ndim != 4 or len(labels) != len(images):
+            raise OSError(f"snapshot {int(iteration)} of run {run_id} is damaged: unexpected contents")
+        return images, labels
 
     def drop_frames(self, run_id: str, iterations: Iterable[int]) -> None:
         for it in iterations:
@@ -545,6 +556,4 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_jsonable(data), indent=2), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(_jsonable(data), indent=2))
