@@ -302,8 +302,8 @@ with tab_published:
                "method, IPC and architecture; ours may use a shorter preset, see 'our preset'). 'unverified': read "
                "from a later paper's table, not the originating one. Source: ddcore/resources/published.csv.")
     chart(plots.published_scatter(shown), "pub_plot", "published-numbers")
-    st.download_button("Download these rows (CSV)", exports.published_csv(shown), "published-vs-ours.csv",
-                       "text/csv", key="pub_csv")
+    st.download_button("Download these rows (CSV)", lambda: exports.published_csv(shown), "published-vs-ours.csv",
+                       "text/csv", key="pub_csv", on_click="ignore")
 
 # ---------------------------------------------------------------------------------------------- export
 with tab_export:
@@ -311,18 +311,21 @@ with tab_export:
         st.info("Nothing stored to export for this dataset yet.")
     else:
         e1, e2 = st.columns(2)
-        e1.download_button("Results (CSV)", exports.results_csv(all_rows), f"{dataset}-evaluations.csv", "text/csv",
-                           key="export_csv", width="stretch")
-        e2.download_button("Results with full records (JSON)", exports.results_json(all_rows),
+        # made when clicked (a callable) and without a rerun (on_click="ignore"): a download started while a job's
+        # progress redraws the page is never cancelled by a new copy replacing the one being fetched
+        e1.download_button("Results (CSV)", lambda: exports.results_csv(all_rows), f"{dataset}-evaluations.csv",
+                           "text/csv", key="export_csv", width="stretch", on_click="ignore")
+        e2.download_button("Results with full records (JSON)", lambda: exports.results_json(all_rows),
                            f"{dataset}-evaluations.json", "application/json", key="export_json",
-                           width="stretch")
+                           width="stretch", on_click="ignore")
         view = latest(all_rows)
         md = exports.summary_markdown(view, title=f"{info.display_name}: test accuracy (%)")
         st.markdown("**Markdown summary** (newest result per set and architecture), ready to paste into a report:")
         st.code(md, language="markdown", wrap_lines=True)
         with st.expander("Preview"):
             st.markdown(md)
-        st.download_button("Summary (Markdown)", md, f"{dataset}-summary.md", "text/markdown", key="export_md")
+        st.download_button("Summary (Markdown)", md, f"{dataset}-summary.md", "text/markdown", key="export_md",
+                           on_click="ignore")
         st.caption("Every plot downloads as PNG from the camera icon in its toolbar.")
 
 jobs_sidebar(studio)  # last, so a job started in this run is already listed and polled

@@ -87,11 +87,12 @@ def _detail(run_id: str) -> None:
                                   max_height=900)
             d1, d2, d3 = st.columns(3)
             base = f"{record.method}-{record.dataset}-ipc{record.ipc}-{run_id}"
-            d1.download_button("⬇ Grid PNG", synthetic.to_png_grid(scale=2), f"{base}.png", "image/png",
+            # each file is made when its button is clicked, not on every redraw (the zip of PNGs takes a while)
+            d1.download_button("⬇ Grid PNG", lambda: synthetic.to_png_grid(scale=2), f"{base}.png", "image/png",
                                width="stretch", on_click="ignore")
-            d2.download_button("⬇ Images (zip of PNGs)", synthetic.to_png_zip(), f"{base}-images.zip",
+            d2.download_button("⬇ Images (zip of PNGs)", synthetic.to_png_zip, f"{base}-images.zip",
                                "application/zip", width="stretch", on_click="ignore")
-            d3.download_button("⬇ Set file (.safetensors)", studio.run_set_bytes(run_id),
+            d3.download_button("⬇ Set file (.safetensors)", lambda: studio.run_set_bytes(run_id),
                                f"{base}.safetensors", "application/octet-stream", width="stretch",
                                on_click="ignore")
             show_image(labelled_grid(images, labels, info.class_names, scale=scale),

@@ -116,3 +116,43 @@ def test_foreign_host_header_is_refused(hostile_server, browser) -> None:
         page.get_by_text("onerror", exact=False).first.wait_for(timeout=60_000)
     finally:
         rebound.close()
+
+
+@pytest.mark.browser
+def test_downloads_complete_every_time_while_a_job_redraws_the_page(hostile_server, browser) -> None:
+    """Each download is made when clicked and starts no rerun, so a job's progress redrawing the page (the
+    sidebar polls every second) never cancels it; the files keep their names."""
+    server, ids = hostile_server
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{server.url}/gallery?run={ids[1]}")
+        wait_for_app(page)
+        page.get_by_role("tab", name="Evaluations").click()
+        button = page.get_by_role("button", name=re.compile("Evaluate"))
+        if button.count():
+            button.click()  # a job that redraws every open page while it runs
+            page.get_by_text("Evaluation in progress").wait_for()
+        wait_for_app(page)
+        page.get_by_role("tab", name="Images").click()
+        for label, suffix in (("Grid PNG", ".png"), ("Images (zip of PNGs)", "-images.zip"),
+                              ("Set file (.safetensors)", ".safetensors")):
+            with page.expect_download() as info:
+                page.get_by_role("button", name=re.compile(re.escape(label))).click()
+            download = info.value
+            assert download.failure() is None and download.suggested_filename.endswith(suffix)
+            assert Path(download.path()).stat().st_size > 0
+        page.goto(f"{server.url}/evaluate?dataset=mnist")
+        wait_for_app(page)
+        page.get_by_role("tab", name=re.compile("Export")).click()
+        for _ in range(3):
+            with page.expect_download() as info:
+                page.get_by_role("button", name=re.compile("Summary \\(Markdown\\)")).click()
+            download = info.value
+            assert download.failure() is None and download.suggested_filename == "mnist-summary.md"
+            text = Path(download.path()).read_text()
+            assert text.startswith("**MNIST") and "| set |" in text
+            page.wait_for_timeout(700)
+    finally:
+        context.close()
