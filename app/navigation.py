@@ -39,6 +39,7 @@ ALL_PAGES: dict[str, list[PageDef]] = {
         PageDef("distill.py", "Distill", ":material/science:", "Pick a dataset, a method and an IPC; watch the synthetic images evolve."),
         PageDef("gallery.py", "Gallery", ":material/photo_library:", "Browse stored runs, open one, download its images and set file."),
         PageDef("compare.py", "Compare", ":material/compare:", "Put 2–4 runs side by side, rows aligned by class."),
+        PageDef("data.py", "Your data", ":material/upload:", "Upload a zip of your own images, or import a set file."),
     ],
     "Analyse": [
         PageDef("evaluate.py", "Evaluate", ":material/bar_chart:", "Cross-architecture accuracy, accuracy against IPC, papers' numbers."),

@@ -156,3 +156,38 @@ def test_downloads_complete_every_time_while_a_job_redraws_the_page(hostile_serv
             page.wait_for_timeout(700)
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_uploads_from_the_browser(hostile_server, browser, tmp_path: Path) -> None:
+    """A teacher's zip becomes a dataset the Distill page offers; a zip-slip archive and a pickle posing as a set
+    file are refused with their reason; a real set file is imported as a run."""
+    from tests.test_uploads import _good, _pickle_disguised, _set_bytes, _zip
+
+    server, _ = hostile_server
+    files = {"pets.zip": _good(("cats", "dogs"), 4), "slip.zip": _zip({"../../train/a/1.png": b"x"}),
+             "trojan.safetensors": _pickle_disguised(), "mine.safetensors": _set_bytes()}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{server.url}/data")
+        wait_for_app(page)
+        zip_input = page.locator("[data-testid='stFileUploader']").filter(has_text="Dataset").locator("input")
+        set_input = page.locator("[data-testid='stFileUploader']").filter(has_text="Set file").locator("input")
+        zip_input.set_input_files(str(tmp_path / "slip.zip"))
+        page.get_by_text(re.compile("slip.zip was not added: .*unsafe path")).wait_for()
+        zip_input.set_input_files(str(tmp_path / "pets.zip"))
+        page.get_by_text(re.compile("Added pets: 2 classes")).wait_for()
+        set_input.set_input_files(str(tmp_path / "trojan.safetensors"))
+        page.get_by_text(re.compile("trojan.safetensors was not imported")).wait_for()
+        set_input.set_input_files(str(tmp_path / "mine.safetensors"))
+        page.get_by_text(re.compile("Imported as mine \\(imported\\)")).wait_for()
+        page.goto(f"{server.url}/distill")
+        wait_for_app(page)
+        page.locator("[data-testid='stSelectbox']").filter(has_text="Dataset").click()
+        page.get_by_role("option", name=re.compile("pets")).wait_for()
+    finally:
+        context.close()

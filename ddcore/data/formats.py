@@ -77,6 +77,10 @@ def decode_image(data: bytes, size: int, channels: int) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as im:
         if im.width * im.height > 64_000_000:
             raise DatasetCorruptError(f"image of {im.width}×{im.height} pixels is too large")
+        if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float greys: scale to 8 bits, not clip
+            values = np.asarray(im, dtype=np.float64)
+            top = 65535.0 if im.mode.startswith("I;16") else max(float(values.max()), 1.0)
+            im = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8), "L")
         im = im.convert("L" if channels == 1 else "RGB")
         if im.size != (size, size):
             im = im.resize((size, size), Image.BILINEAR)

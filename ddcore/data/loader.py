@@ -16,6 +16,8 @@ from .info import BUILTIN_INFOS, DatasetInfo, canonical_name
 from .sources import DOWNLOAD_HOSTS, EMBEDDED, LAYOUTS, Arrays, network_reachable, torchvision_download
 from .split import ImageSplit, LoadedDataset
 
+UPLOAD_PREFIX = "upload-"  # ddcore/data/uploads.py
+
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
 for _info in BUILTIN_INFOS.values():
     DATASETS.add(_info.name, _info, _info.description)
@@ -29,11 +31,20 @@ _LOCK = threading.Lock()
 
 
 def list_datasets() -> list[str]:
+    """Built-in datasets, 'folder', then the current store's uploads."""
+    from .uploads import register_all
+
+    register_all()
     return DATASETS.names()
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
-    return DATASETS.get(canonical_name(name))
+    key = canonical_name(name)
+    if key.startswith(UPLOAD_PREFIX) and key not in DATASETS.names():
+        from .uploads import register_all
+
+        register_all()
+    return DATASETS.get(key)
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, roots: list | None = None,
@@ -48,7 +59,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, roots: lis
     or zip, with `image_size`/`channels` (default 32 / 3) and a test split carved from train if it has none.
     """
     key_name = canonical_name(name)
-    DATASETS.get(key_name)  # unknown names fail here with close matches
+    get_dataset_info(key_name)  # unknown names fail here with close matches
     search = None if roots is None else tuple(str(Path(r).resolve()) for r in roots)
     key = (key_name, str(Path(root).resolve()) if root else None, search, download, embedded, image_size, channels,
            test_fraction)
@@ -56,6 +67,11 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, roots: lis
         if key not in _CACHE:
             if key_name == "folder":
                 _CACHE[key] = _load_folder(root, image_size or 32, channels or 3, test_fraction)
+            elif key_name.startswith(UPLOAD_PREFIX):
+                from .uploads import IMAGE_SIZE, archive_path
+
+                info = get_dataset_info(key_name)
+                _CACHE[key] = _load_folder(archive_path(key_name), IMAGE_SIZE, info.channels, test_fraction, info)
             else:
                 _CACHE[key] = _load_builtin(key_name, Path(root) if root else None,
                                             None if roots is None else [Path(r) for r in roots], download, embedded)
@@ -130,7 +146,8 @@ def _build(info: DatasetInfo, arrays: Arrays, source: str) -> LoadedDataset:
     return LoadedDataset(info, splits["train"], splits["test"], source)
 
 
-def _load_folder(root, image_size: int, channels: int, test_fraction: float) -> LoadedDataset:
+def _load_folder(root, image_size: int, channels: int, test_fraction: float,
+                 known: DatasetInfo | None = None) -> LoadedDataset:
     if root is None:
         raise DatasetNotFoundError("The 'folder' dataset needs root=<folder or zip> holding train/<class>/<image> "
                                    "(and optionally test/<class>/<image>).")
@@ -157,4 +174,8 @@ def _load_folder(root, image_size: int, channels: int, test_fraction: float) -> 
     std = tuple(max(float(v), 1e-3) for v in floats.std(axis=(0, 2)))
     info = DatasetInfo("folder", path.stem, channels, image_size, len(tree.class_names), tuple(tree.class_names),
                        mean, std, f"Image folder {path.name}")
+    if known is not None:  # an upload: its registered name and numbers (computed the same way when it came in)
+        if tuple(tree.class_names) != known.class_names:
+            raise DatasetCorruptError(f"{known.display_name}: its archive no longer matches its record")
+        info = known
     return _build(info, {"train": (images, labels), "test": test}, f"image folder {path}")

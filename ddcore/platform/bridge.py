@@ -54,13 +54,17 @@ from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot
 from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 from .store import Store
 
-__all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec", "DistillSpec", "EvalDetail",
-           "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec",
-           "PRIVACY_BASELINES", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
-           "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS", "TargetResult", "available_devices",
-           "collect", "compare_published", "continual_estimate", "custom_preset", "decode_uint8", "default_home", "detail",
-           "family_of", "latest", "make_grid", "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate",
-           "published_architecture", "set_labels"]
+MAX_SET_UPLOAD_BYTES = 64 << 20
+
+__all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec",
+           "DistillSpec", "EvalDetail", "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot",
+           "MAX_SET_UPLOAD_BYTES", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec", "PRIVACY_BASELINES",
+           "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
+           "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS",
+           "TargetResult", "available_devices", "collect", "compare_published", "continual_estimate",
+           "custom_preset", "decode_uint8", "default_home", "detail", "family_of", "latest", "make_grid",
+           "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate", "published_architecture",
+           "set_labels"]
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,38 @@ class Studio:
             what = "the run" if any(j.kind == "distill" for j in busy) else "its evaluation"
             raise RuntimeError(f"Stop {what} before deleting it")
         self.store.delete_run(run_id, stale_ok=True)  # no job of ours works on it: an 'active' row is stale
+
+    def import_set(self, data: bytes, filename: str) -> RunRecord:
+        """A set file from a user as a finished run (Gallery, Compare, Evaluate see it). It is checked whole
+        first: size, format, checksum, contents, and that it fits a dataset this Studio has; a refused file leaves
+        nothing behind (SyntheticSetFileError or ValueError says why)."""
+        from ..data import get_dataset_info
+        from ..evaluation.api import check_set
+        from ..names import check_name
+
+        if len(data) > MAX_SET_UPLOAD_BYTES:
+            raise SyntheticSetFileError(f"the file is {len(data) / 2**20:.1f} MB; set files up to "
+                                        f"{MAX_SET_UPLOAD_BYTES >> 20} MB can be imported")
+        if not data:
+            raise SyntheticSetFileError("the file is empty")
+        synthetic = SyntheticSet.from_bytes(data, "the uploaded file")
+        meta = synthetic.meta
+        try:
+            info = get_dataset_info(meta.dataset)
+        except LookupError as e:
+            raise ValueError(f"the set is of dataset {meta.dataset!r}, which this Studio does not have") from e
+        check_set(synthetic.images, synthetic.labels, info)
+        name = check_name(Path(filename).stem or "imported set", what="The set's name", max_length=120)
+        spec = {"dataset": info.name, "method": meta.method, "ipc": int(meta.ipc), "architecture": meta.architecture,
+                "preset": "imported", "seed": int(meta.seed or 0), "imported_from": name}
+        record = self.store.create_run(spec, name=f"{name} (imported)", status="done")
+        try:
+            self.store.save_set(record.id, synthetic)
+            self.store.update_run(record.id, iteration=int(meta.iteration), total=int(meta.iteration))
+        except BaseException:
+            self.store.delete_run(record.id, stale_ok=True)
+            raise
+        return self.store.get_run(record.id)
 
     # a run's files
     def run_set(self, run_id: str) -> SyntheticSet | None:
