@@ -139,13 +139,23 @@ def mosaic(images: np.ndarray, labels: np.ndarray, per_class: int = 4, max_image
 _FIT_IMAGES_CSS = "<style>[data-testid='stImageContainer'] { max-width: 100%; }</style>"
 
 
-def show_image(image: np.ndarray, caption: str | None = None) -> None:
+def show_image(image: np.ndarray | tuple[bytes, int], caption: str | None = None) -> None:
     """st.image at the grid's own pixel size (never blurred by stretching), scaled down to fit a narrower column.
+    `image` is an array, or (PNG bytes, width) already encoded (app/live_cache shares those between sessions).
 
     (width="content" would also fit the column, but stretches a narrow grid to the width of its caption.)
     """
     st.html(_FIT_IMAGES_CSS)
-    st.image(image, caption=caption, width=int(image.shape[1]))
+    if isinstance(image, tuple):
+        data, width = image
+        st.image(data, caption=caption, width=int(width))
+    else:
+        st.image(image, caption=caption, width=int(image.shape[1]))
+
+
+def encoded(image: np.ndarray) -> tuple[bytes, int]:
+    """(PNG bytes, width) of a drawn image, for show_image."""
+    return png_bytes(image), int(image.shape[1])
 
 
 def png_bytes(image: np.ndarray) -> bytes:

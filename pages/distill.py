@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from app.live_cache import shared
 from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
 from app.widgets import (
+    encoded,
     fmt_accuracy,
     fmt_duration,
     init_from_query,
@@ -297,8 +299,10 @@ def _live_view() -> None:
     # loss curve goes under it: side by side, a 10-per-row grid overflowed its column onto the chart.
     with st.container(key="distill_grid"):
         if images is not None:
-            show_image(labelled_grid(images, labels, class_names, max_per_class=20),
-                       f"Synthetic set at iteration {view.image_iteration or 0:,}" + (" (live)" if view.live else ""))
+            frame = (run_id, view.image_iteration, snap.frame if view.live and snap is not None else -1, len(images))
+            grid = shared(("grid", *frame), lambda: encoded(labelled_grid(images, labels, class_names,
+                                                                          max_per_class=20)))
+            show_image(grid, f"Synthetic set at iteration {view.image_iteration or 0:,}" + (" (live)" if view.live else ""))
             factor = _formation_factor(record.spec)
             if factor > 1:  # multi-formation (IDC): the stored images above, the images networks train on here
                 show_image(labelled_grid(decode_uint8(images, factor), np.repeat(labels, factor * factor), class_names,
@@ -309,8 +313,9 @@ def _live_view() -> None:
     with st.container(key="distill_loss_chart"):
         metrics = list(view.metrics)
         if metrics:
-            st.plotly_chart(loss_figure(metrics, height=220), width="stretch", key="distill_loss",
-                            config={"displayModeBar": False})
+            figure = shared(("loss", run_id, len(metrics), metrics[-1].get("iteration")),
+                            lambda: loss_figure(metrics, height=220))
+            st.plotly_chart(figure, width="stretch", key="distill_loss", config={"displayModeBar": False})
         else:
             st.caption("The loss curve appears after the first iteration.")
     evaluating = False

@@ -1,0 +1,202 @@
+"""Many browsers on one Studio while a job runs: does every session see the live job, how long do pages take
+to load and a click to answer, does the server's memory stay bounded, and how much does watching cost the job?
+
+    .venv/bin/python -m benchmarks.load                       # 20 sessions, 10 minutes (the issue's case)
+    .venv/bin/python -m benchmarks.load --sessions 3 --minutes 0.5 --out-dir /tmp/load   # a quick look
+
+It starts the real server (scripts/run.sh) on a fresh store, starts a DM run (MNIST, IPC 1, quick preset, with
+enough iterations to outlast the measurement) from a browser, measures the job's rate with no tab watching,
+then opens `--sessions` headless Chromium sessions on the run's live view and, over `--minutes`, samples:
+each session's page load (goto -> live grid shown), whether it shows the live grid, the job's rate, the
+server's resident memory, and a Pause -> Resume round trip in one session. Results: results/load.md / .jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking"]
+GRID = "[data-testid='stImage']:has-text('Synthetic set at iteration')"
+# Stated bounds (the issue asks for them): a page shows the live grid within 30 s on this 2-core CPU, a click
+# answers within 5 s, the server grows by at most 300 MB over the run, and every session sees the live job.
+BOUNDS = {"page_load_s": 30.0, "round_trip_s": 5.0, "memory_growth_mb": 300.0, "sessions_seeing_job": 1.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of the server and its children (MB)."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _run_rate(home: Path, seconds: float) -> float:
+    """The run's iterations per second over `seconds`, read from the store as another process would."""
+    from ddcore.platform.store import Store
+
+    store = Store(home)
+    first = store.list_runs()[0]
+    t0, i0 = time.monotonic(), first.iteration
+    time.sleep(seconds)
+    last = store.get_run(first.id)
+    return (last.iteration - i0) / (time.monotonic() - t0)
+
+
+def measure(sessions: int, minutes: float, baseline_s: float = 30.0) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    home = Path(tempfile.mkdtemp(prefix="ddstudio-load-"))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, DDCORE_HOME=str(home), PORT=str(port), DDSTUDIO_MAX_JOBS="50")
+    server = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    out: dict = {"sessions": sessions, "minutes": minutes, "bounds": BOUNDS}
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            first = browser.new_page()
+            first.goto(f"{url}/distill?ipc=10")  # the default run: DM, MNIST, IPC 10, quick (400 iterations)
+            first.get_by_role("button", name=re.compile("Start")).click(timeout=120_000)
+            first.locator(GRID).first.wait_for(timeout=120_000)
+            run_id = re.search(r"run=([\w-]+)", first.url).group(1)
+            first.close()  # no tab open: the job's own rate
+            time.sleep(5)
+            out["rate_no_tabs"] = _run_rate(home, baseline_s)
+            pid = server.pid
+            rss = [(_rss_mb(pid), time.monotonic())]
+            pages, loads, seeing = [], [], 0
+            for _ in range(sessions):
+                page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+                t0 = time.monotonic()
+                page.goto(f"{url}/distill?run={run_id}")
+                try:
+                    page.locator(GRID).first.wait_for(timeout=BOUNDS["page_load_s"] * 1000 * 2)
+                    loads.append(time.monotonic() - t0)
+                except Exception:
+                    loads.append(float("inf"))
+                pages.append(page)
+            rss.append((_rss_mb(pid), time.monotonic()))
+            deadline = time.monotonic() + minutes * 60
+            rates = []
+            while time.monotonic() < deadline:
+                rates.append(_run_rate(home, min(30.0, max(5.0, deadline - time.monotonic()))))
+                rss.append((_rss_mb(pid), time.monotonic()))
+            captions = []
+            for page in pages:  # every session still shows the live grid, at a recent iteration
+                text = page.locator(GRID).first.inner_text(timeout=10_000) if page.locator(GRID).count() else ""
+                captions.append(text)
+                seeing += "(live)" in text
+            t1 = time.monotonic()
+            pages[0].get_by_role("button", name=re.compile("Pause")).click()
+            pages[0].get_by_role("button", name=re.compile("Resume")).wait_for(timeout=60_000)
+            pause_s = time.monotonic() - t1
+            t2 = time.monotonic()
+            pages[0].get_by_role("button", name=re.compile("Resume")).click()
+            pages[0].get_by_role("button", name=re.compile("Pause")).wait_for(timeout=60_000)
+            resume_s = time.monotonic() - t2
+            browser.close()
+        finite = [x for x in loads if x != float("inf")]
+        out.update({
+            "page_load_s": {"median": statistics.median(finite) if finite else None,
+                            "max": max(loads) if loads else None},
+            "sessions_seeing_job": seeing / max(1, sessions),
+            "round_trip_s": {"pause": pause_s, "resume": resume_s},
+            "rate_watched": statistics.mean(rates) if rates else None,
+            "rss_mb": {"start": rss[0][0], "after_sessions": rss[1][0], "end": rss[-1][0],
+                       "max": max(r for r, _ in rss)},
+            "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"),
+            "cpu": f"{os.cpu_count()} cores",
+        })
+        out["job_speed_kept"] = out["rate_watched"] / out["rate_no_tabs"] if out["rate_no_tabs"] else None
+        out["memory_growth_mb"] = out["rss_mb"]["end"] - out["rss_mb"]["after_sessions"]
+        out["within_bounds"] = {
+            "page_load_s": (out["page_load_s"]["max"] or 1e9) <= BOUNDS["page_load_s"],
+            "round_trip_s": max(pause_s, resume_s) <= BOUNDS["round_trip_s"],
+            "memory_growth_mb": out["memory_growth_mb"] <= BOUNDS["memory_growth_mb"],
+            "sessions_seeing_job": out["sessions_seeing_job"] >= BOUNDS["sessions_seeing_job"],
+        }
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+    return out
+
+
+def write(row: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "load.jsonl").open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    rows = [json.loads(line) for line in (out_dir / "load.jsonl").read_text().splitlines()]
+    lines = ["# Many sessions on one server while a DM run works (MNIST, IPC 10, quick preset: the Distill default)", "",
+             "Command: `python -m benchmarks.load --sessions N --minutes M`; machine: this repo's 2-core CPU unless "
+             "noted; real headless Chromium sessions on the run's live view. Bounds: "
+             + ", ".join(f"{k} {v}" for k, v in BOUNDS.items()) + ".", "",
+             "| when | sessions | minutes | page load s (median / max) | sessions seeing the live job | "
+             "pause / resume round trip s | job it/s alone → watched (kept) | server MB start → end (max) | "
+             "load avg | within bounds |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pl, rt, mem = r["page_load_s"], r["round_trip_s"], r["rss_mb"]
+        ok = ", ".join(k for k, v in r["within_bounds"].items() if not v) or "all"
+        lines.append(f"| {r['when']} | {r['sessions']} | {r['minutes']} | {pl['median']:.1f} / {pl['max']:.1f} | "
+                     f"{r['sessions_seeing_job']:.0%} | {rt['pause']:.2f} / {rt['resume']:.2f} | "
+                     f"{r['rate_no_tabs']:.2f} → {r['rate_watched']:.2f} ({r['job_speed_kept']:.0%}) | "
+                     f"{mem['after_sessions']:.0f} → {mem['end']:.0f} ({mem['max']:.0f}) | "
+                     f"{', '.join(f'{x:.1f}' for x in r['load_avg'])} | "
+                     f"{ok if ok == 'all' else 'NOT: ' + ok} |")
+    (out_dir / "load.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sessions", type=int, default=20)
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--baseline-s", type=float, default=30.0, help="seconds to measure the job alone")
+    p.add_argument("--out-dir", default=str(RESULTS))
+    args = p.parse_args()
+    row = measure(args.sessions, args.minutes, args.baseline_s)
+    print(json.dumps(row, indent=1))
+    write(row, Path(args.out_dir))
+
+
+if __name__ == "__main__":
+    main()
