@@ -20,4 +20,4 @@ fi
 ensure_venv requirements.txt
 exec .venv/bin/python -m streamlit run app/main.py \
   --server.address "$ADDRESS" --server.port "${PORT:-8501}" --server.headless true \
-  --browser.gatherUsageStats false "$@"
+  --browser.gatherUsageStats false --server.fileWatcherType none --runner.postScriptGC false "$@"

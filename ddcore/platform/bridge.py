@@ -12,6 +12,7 @@ queue or the store. Specs and records are re-exported so a page needs nothing el
 from __future__ import annotations
 
 import atexit
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, 
 from .store import Store
 
 MAX_SET_UPLOAD_BYTES = 64 << 20
+SWITCH_INTERVAL_S = 0.0002
 
 __all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec",
            "DistillSpec", "EvalDetail", "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot",
@@ -120,6 +122,10 @@ class Studio:
     """One per server: the job queue and the store behind the pages."""
 
     def __init__(self, home: str | Path | None = None) -> None:
+        # A job thread runs thousands of small torch ops per iteration, each giving up the GIL and waiting to get it
+        # back; while page threads hold it, every wait could last the whole switch interval (5 ms by default): a
+        # DM run fell from 1.5 to 0.03 it/s with three tabs watching (benchmarks/results/load.md).
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.store = Store(home)
         self.manager = JobManager(self.store)
         self.home = str(self.store.root)
