@@ -75,6 +75,8 @@ def test_config_keeps_xsrf_protection_and_loopback() -> None:
     assert config["server"]["address"] == "127.0.0.1"
     assert config["server"].get("enableXsrfProtection", True) is True
     assert config["browser"]["gatherUsageStats"] is False
+    assert config["server"].get("enableStaticServing", False) is False  # no files served by a user-given path
+    assert config["runner"]["postScriptGC"] is False  # a full GC after every live-view rerun starved the job
 
 
 @pytest.mark.parametrize("header,ok", [

@@ -107,3 +107,21 @@ def test_sigterm_on_the_server_saves_the_run_and_the_restart_continues_it(page, 
               and Store(home).get_run(run.id).iteration > reached, timeout=120)
     finally:
         server.stop()
+
+
+def test_a_slow_run_is_checkpointed_by_time_as_well(tmp_path: Path, monkeypatch) -> None:
+    """Checkpoints come every `checkpoint_every` iterations or CHECKPOINT_EVERY_S seconds, whichever is first,
+    so a killed server loses under a minute of work even when iterations are slow."""
+    from ddcore.platform import recorder
+
+    monkeypatch.setattr(recorder, "CHECKPOINT_EVERY_S", 0.3)
+    store = Store(tmp_path)
+    manager = JobManager(store)
+    try:
+        job = manager.submit(_tiny(0, iterations=1000), data=load_dataset("mnist"))  # checkpoint_every=1000
+        _wait(lambda: store.checkpoint_path(job.run_id).exists(), timeout=30)
+        first = store.load_checkpoint(job.run_id)["method"]["iteration"]
+        assert 0 < first < 1000
+        _wait(lambda: store.load_checkpoint(job.run_id)["method"]["iteration"] > first, timeout=30)
+    finally:
+        manager.shutdown(wait=10)

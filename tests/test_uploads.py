@@ -96,6 +96,8 @@ def test_a_good_zip_becomes_a_dataset_in_mixed_modes(home: Path) -> None:
     assert record.display_name == "My Zoo" and record.name.startswith("upload-my-zoo-")
     assert len(record.class_names) == 6 and "café" in record.class_names and record.channels == 3
     assert record.name in list_datasets() and get_dataset_info(record.name).class_names == record.class_names
+    assert uploads.archive_path(record.name).resolve().is_relative_to(home.resolve())  # kept inside the store
+    assert all(ch.isalnum() or ch == "-" for ch in record.name)
     data = load_dataset(record.name)
     assert data.info.name == record.name and len(data.train) + len(data.test) == 27
     deep = record.class_names.index("deep")
