@@ -5,22 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddcore.checkpoint import state_from_bytes, state_to_bytes
-from ddcore.data import LoadedDataset, get_dataset_info, load_dataset
+from ddcore.data import LoadedDataset, get_dataset_info
 from ddcore.methods import create_method, make_config
 from ddcore.methods.cafe import class_mean_distance, discrimination_loss, layer_features
 from ddcore.models import create_model
+from tests.methodkit import TINY_NET, straight_and_resumed, tiny_mnist
 
-TINY_NET = {"width": 8, "depth": 2}
 TINY_CAFE = {"iterations": 8, "batch_real": 8, "test_per_class": 8, "max_outer_loop": 4, "max_inner_loop": 3,
              "watch": 3}
 
 
 @pytest.fixture(scope="module")
 def tiny() -> LoadedDataset:
-    d = load_dataset("mnist")
-    g = torch.Generator().manual_seed(0)
-    return LoadedDataset(d.info, d.train.subset_per_class(20, g), d.test.subset_per_class(5, g), "tiny mnist")
+    return tiny_mnist(20, 5)
 
 
 def test_cafe_layerwise_distance_and_discrimination_by_hand() -> None:
@@ -65,16 +62,7 @@ def test_cafe_loss_falls_on_a_held_out_network(tiny) -> None:
 
 
 def test_cafe_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
-    straight = cafe(tiny, seed=2, iterations=4, lr_milestones=(2,), dsa=True)
-    for _ in range(4):
-        straight.step()
-    first = cafe(tiny, seed=2, iterations=4, lr_milestones=(2,), dsa=True)
-    for _ in range(2):
-        first.step()
-    resumed = cafe(tiny, seed=2, iterations=4, lr_milestones=(2,), dsa=True)
-    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))
-    for _ in range(2):
-        resumed.step()
+    straight, resumed = straight_and_resumed(lambda: cafe(tiny, seed=2, iterations=4, lr_milestones=(2,), dsa=True), 4, 2)
     assert torch.equal(straight.images, resumed.images)
 
 
@@ -136,16 +124,7 @@ def test_idm_loss_falls_on_a_held_out_network(tiny) -> None:
 
 
 def test_idm_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
-    straight = idm(tiny, seed=4, iterations=6)
-    for _ in range(6):
-        straight.step()
-    first = idm(tiny, seed=4, iterations=6)
-    for _ in range(3):
-        first.step()
-    resumed = idm(tiny, seed=4, iterations=6)
-    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))
-    for _ in range(3):
-        resumed.step()
+    straight, resumed = straight_and_resumed(lambda: idm(tiny, seed=4, iterations=6), 6, 3)
     assert torch.equal(straight.images, resumed.images)
     assert [m["seen"] for m in straight.queue] == [m["seen"] for m in resumed.queue]
 

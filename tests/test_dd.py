@@ -5,21 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddcore.checkpoint import state_from_bytes, state_to_bytes
 from ddcore.data import LoadedDataset, load_dataset
 from ddcore.methods import create_method, make_config
 from ddcore.methods.dd import dd_groups, softplus_inverse, unrolled_loss
 from ddcore.methods.trajectory import FlatNet
 from ddcore.models import create_model
-
-TINY_NET = {"width": 8, "depth": 2}
+from tests.methodkit import TINY_NET, straight_and_resumed, tiny_mnist
 
 
 @pytest.fixture(scope="module")
 def tiny() -> LoadedDataset:
-    d = load_dataset("mnist")
-    g = torch.Generator().manual_seed(0)
-    return LoadedDataset(d.info, d.train.subset_per_class(20, g), d.test.subset_per_class(5, g), "tiny mnist")
+    return tiny_mnist(20, 5)
 
 
 def test_unrolled_gradient_equals_finite_differences_on_a_tiny_net() -> None:
@@ -73,16 +69,7 @@ def test_dd_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
         return create_method("dd", tiny, 2, preset="paper", seed=5, model_kwargs=TINY_NET, iterations=6, batch_real=32,
                              lr_img=0.05, decay_every=3)
 
-    straight = fresh()
-    for _ in range(6):
-        straight.step()
-    first = fresh()
-    for _ in range(3):
-        first.step()
-    resumed = fresh()
-    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))
-    for _ in range(3):
-        resumed.step()
+    straight, resumed = straight_and_resumed(lambda: fresh(), 6, 3)
     assert torch.equal(straight.images, resumed.images) and straight.step_sizes == resumed.step_sizes
 
 

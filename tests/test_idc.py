@@ -6,20 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddcore.checkpoint import state_from_bytes, state_to_bytes
-from ddcore.data import LoadedDataset, load_dataset
+from ddcore.data import LoadedDataset
 from ddcore.methods import create_method, make_config
 from ddcore.methods.matching import match_loss
 from ddcore.multiformation import decode, decode_labels, encode_real, set_factor
-
-TINY_NET = {"width": 8, "depth": 2}
+from tests.methodkit import TINY_NET, straight_and_resumed, tiny_mnist
 
 
 @pytest.fixture(scope="module")
 def tiny() -> LoadedDataset:
-    d = load_dataset("mnist")
-    g = torch.Generator().manual_seed(0)
-    return LoadedDataset(d.info, d.train.subset_per_class(20, g), d.test.subset_per_class(5, g), "tiny mnist")
+    return tiny_mnist(20, 5)
 
 
 def test_decoding_a_known_image_by_hand() -> None:
@@ -59,16 +55,7 @@ def test_idc_loss_falls(tiny) -> None:
 
 
 def test_idc_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
-    straight = make(tiny, seed=3, iterations=4)
-    for _ in range(4):
-        straight.step()
-    first = make(tiny, seed=3, iterations=4)
-    for _ in range(2):
-        first.step()
-    resumed = make(tiny, seed=3, iterations=4)
-    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))
-    for _ in range(2):
-        resumed.step()
+    straight, resumed = straight_and_resumed(lambda: make(tiny, seed=3, iterations=4), 4, 2)
     assert torch.equal(straight.images, resumed.images)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddcore.checkpoint import state_from_bytes, state_to_bytes
 from ddcore.data import LoadedDataset, load_dataset
 from ddcore.evaluation.krr import (
     centered_one_hot,
@@ -20,15 +19,12 @@ from ddcore.evaluation.krr import (
 )
 from ddcore.methods import create_method
 from ddcore.methods.kernel import Lamb, cosine_lr, label_margin_loss
-
-TINY_NET = {"width": 8, "depth": 2}
+from tests.methodkit import TINY_NET, straight_and_resumed, tiny_mnist
 
 
 @pytest.fixture(scope="module")
 def tiny() -> LoadedDataset:
-    d = load_dataset("mnist")
-    g = torch.Generator().manual_seed(0)
-    return LoadedDataset(d.info, d.train.subset_per_class(20, g), d.test.subset_per_class(10, g), "tiny mnist")
+    return tiny_mnist(20, 10)
 
 
 # ---------------------------------------------------------------------- the shared computation
@@ -89,16 +85,7 @@ def test_frepo_loss_falls(tiny) -> None:
 
 def test_frepo_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
     kw = {"iterations": 6, "use_flip": True, "max_online_updates": 2}
-    straight = frepo(tiny, seed=4, **kw)
-    for _ in range(6):
-        straight.step()
-    first = frepo(tiny, seed=4, **kw)
-    for _ in range(3):
-        first.step()
-    resumed = frepo(tiny, seed=4, **kw)
-    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))  # through the file format
-    for _ in range(3):
-        resumed.step()
+    straight, resumed = straight_and_resumed(lambda: frepo(tiny, seed=4, **kw), 6, 3)
     a, b = straight.synthetic(), resumed.synthetic()
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
 
@@ -164,16 +151,7 @@ def test_rfad_loss_falls(tiny, platt) -> None:
 
 def test_rfad_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
     kw = {"iterations": 4, "platt": True, "learn_labels": True}
-    straight = rfad(tiny, seed=2, **kw)
-    for _ in range(4):
-        straight.step()
-    first = rfad(tiny, seed=2, **kw)
-    for _ in range(2):
-        first.step()
-    resumed = rfad(tiny, seed=2, **kw)
-    resumed.load_state_dict(state_from_bytes(state_to_bytes(first.state_dict())))
-    for _ in range(2):
-        resumed.step()
+    straight, resumed = straight_and_resumed(lambda: rfad(tiny, seed=2, **kw), 4, 2)
     a, b = straight.synthetic(), resumed.synthetic()
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
     assert torch.equal(straight.log_temperature, resumed.log_temperature)
