@@ -2,6 +2,8 @@
 before anything is kept, and kept only inside the store."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import streamlit as st
 
 from app.navigation import page as app_page
@@ -12,6 +14,19 @@ from ddcore.data import DatasetCorruptError, uploads
 from ddcore.platform.bridge import MAX_SET_UPLOAD_BYTES, SyntheticSetFileError
 
 studio = get_studio()
+
+
+def _take(upload: Any, verb: str, action: Callable[[Any], Any]) -> Any:
+    """Run `action` on a newly chosen file once (not again on every rerun); a refusal is said with its reason."""
+    if upload is None or st.session_state.get(f"data_took_{verb}") == upload.file_id:
+        return None
+    try:
+        result = action(upload)
+    except (DatasetCorruptError, SyntheticSetFileError, ValueError, OSError) as e:
+        st.error(f"{plain(upload.name)} was not {verb}: {plain(str(e))}")
+        return None
+    st.session_state[f"data_took_{verb}"] = upload.file_id
+    return result
 
 st.title("Your data")
 st.caption("Distil your own images: upload a zip of class folders and it appears in every page's dataset list. "
@@ -24,32 +39,22 @@ with left:
     archive = st.file_uploader("Dataset (.zip)", type=["zip"], key="data_zip",
                                help="train/cats/1.png, train/dogs/7.jpg, … (a test/ folder is optional: without "
                                     "one, a fifth of each class is kept aside for testing)")
-    if archive is not None and st.session_state.get("data_zip_done") != archive.file_id:
-        with st.spinner("Checking every image…"):
-            try:
-                record = uploads.import_zip(archive.getvalue(), archive.name)
-            except (DatasetCorruptError, ValueError, OSError) as e:
-                st.error(f"{plain(archive.name)} was not added: {plain(str(e))}")
-            else:
-                st.session_state.data_zip_done = archive.file_id
-                st.success(f"Added **{plain(record.display_name)}**: {len(record.class_names)} classes, "
-                           f"{record.train_images:,} training and {record.test_images:,} test images.")
+    with st.spinner("Checking every image…"):
+        record = _take(archive, "added", lambda f: uploads.import_zip(f.getvalue(), f.name))
+    if record is not None:
+        st.success(f"Added **{plain(record.display_name)}**: {len(record.class_names)} classes, "
+                   f"{record.train_images:,} training and {record.test_images:,} test images.")
 
 with right:
     st.subheader("A set file")
     st.caption(f"Accepted: a DD Studio set file (.safetensors) up to {MAX_SET_UPLOAD_BYTES >> 20} MB, for a dataset "
                "this Studio has. Its checksum and contents are verified; nothing in it is ever executed.")
     set_file = st.file_uploader("Set file", type=["safetensors", "ddset"], key="data_set")
-    if set_file is not None and st.session_state.get("data_set_done") != set_file.file_id:
-        try:
-            run = studio.import_set(set_file.getvalue(), set_file.name)
-        except (SyntheticSetFileError, ValueError, OSError) as e:
-            st.error(f"{plain(set_file.name)} was not imported: {plain(str(e))}")
-        else:
-            st.session_state.data_set_done = set_file.file_id
-            st.success(f"Imported as **{plain(run.name)}** ({run.method.upper()}, IPC {run.ipc}).")
-            st.page_link(app_page("gallery.py"), label="Open it in the Gallery", icon=":material/photo_library:",
-                         query_params={"run": run.id})
+    run = _take(set_file, "imported", lambda f: studio.import_set(f.getvalue(), f.name))
+    if run is not None:
+        st.success(f"Imported as **{plain(run.name)}** ({run.method.upper()}, IPC {run.ipc}).")
+        st.page_link(app_page("gallery.py"), label="Open it in the Gallery", icon=":material/photo_library:",
+                     query_params={"run": run.id})
 
 st.divider()
 st.subheader("Uploaded datasets")
