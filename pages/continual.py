@@ -10,12 +10,12 @@ import streamlit as st
 from app import study_plots
 from app.state import studio as get_studio
 from app.widgets import fmt_duration, init_from_query, jobs_sidebar, labelled_grid, plain, show_image, study_progress, sync_query
-from ddcore.data import get_dataset_info
+from ddcore.data import available, get_dataset_info
 from ddcore.methods import list_methods
 from ddcore.platform.bridge import CONTINUAL_PRESETS, ContinualSpec, available_devices, continual_estimate
 
 studio = get_studio()
-DATASETS = ["mnist", "fashionmnist", "cifar10"]
+DATASETS = [d for d in ("mnist", "fashionmnist", "cifar10") if available(d)]  # only what this machine has
 PRESETS = [p for p in ("quick", "tiny", "paper") if p in CONTINUAL_PRESETS]
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 

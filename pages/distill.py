@@ -26,14 +26,14 @@ from app.widgets import (
     sync_query,
 )
 from ddcore import published
-from ddcore.data import DatasetNotFoundError, get_dataset_info, list_datasets
+from ddcore.data import DatasetNotFoundError, available_datasets, get_dataset_info
 from ddcore.methods import list_methods, make_config, method_class
 from ddcore.models import list_models
 from ddcore.platform.bridge import DistillSpec, EvalSpec, Subject, available_devices, decode_uint8, make_grid
 
 studio = get_studio()
 
-DATASETS = [d for d in list_datasets() if d != "folder"]
+DATASETS = available_datasets()  # only what this machine has (uploads included)
 METHODS = list_methods()
 if not METHODS:
     st.error("No distillation methods are installed in this build.")

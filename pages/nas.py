@@ -11,11 +11,11 @@ import streamlit as st
 from app import study_plots
 from app.state import studio as get_studio
 from app.widgets import fmt_duration, init_from_query, jobs_sidebar, study_progress, submit_job, sync_query
-from ddcore.data import get_dataset_info
+from ddcore.data import available, get_dataset_info
 from ddcore.platform.bridge import NAS_BUDGETS, NAS_GRIDS, NasGrid, NasSpec, available_devices, nas_estimate
 
 studio = get_studio()
-DATASETS = ["mnist", "fashionmnist", "cifar10"]
+DATASETS = [d for d in ("mnist", "fashionmnist", "cifar10") if available(d)]  # only what this machine has
 COLUMNS = {"widths": "Widths", "depths": "Depths", "norms": "Normalisations", "activations": "Activations", "poolings": "Poolings"}
 CHOICES = {k: list(getattr(NAS_GRIDS["dc720"], k)) for k in COLUMNS}
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}

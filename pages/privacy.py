@@ -11,7 +11,7 @@ import streamlit as st
 from app import privacy_plots
 from app.state import studio as get_studio
 from app.widgets import fmt_duration, init_from_query, jobs_sidebar, plain, study_progress, submit_job, sync_query
-from ddcore.data import get_dataset_info, list_datasets
+from ddcore.data import available_datasets, get_dataset_info
 from ddcore.methods import describe_method, list_methods
 from ddcore.platform.bridge import (
     ATTACK_TITLES,
@@ -26,7 +26,7 @@ from ddcore.platform.bridge import (
 
 studio = get_studio()
 
-DATASETS = [d for d in list_datasets() if d != "folder"]
+DATASETS = available_datasets()  # only what this machine has (uploads included)
 DISTILLERS = [m for m in list_methods() if (describe_method(m) is None or describe_method(m).family != "coreset")]
 BASELINE_TITLES = {"members": "Members (all real)", "random": "Random member subset", "herding": "Herding coreset",
                    "dpsgd": "DP-SGD on the members"}

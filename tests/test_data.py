@@ -248,3 +248,17 @@ def test_normalize_uses_dataset_statistics() -> None:
     data = load_dataset("mnist", roots=[], download=False)
     x = data.normalize(data.train.images[:2000])
     assert abs(x.mean().item()) < 0.05 and abs(x.std().item() - 1) < 0.05
+
+
+def test_only_datasets_this_machine_has_are_offered() -> None:
+    from ddcore.data import available, available_datasets
+
+    assert available("mnist") and available("cifar10")  # embedded in assets/ at the least
+    assert not available("cifar100") and not available("svhn")  # neither shipped nor under a data root here
+    assert not available("folder") and not available("no-such-set")
+    offered = available_datasets()
+    assert "cifar100" not in offered and "svhn" not in offered and {"mnist", "cifar10"} <= set(offered)
+    from tests.apptest_kit import ok, page
+
+    at = ok(page("distill.py").run())
+    assert list(at.selectbox(key="distill_dataset").options) == [get_dataset_info(d).display_name for d in offered]

@@ -78,6 +78,27 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, roots: lis
         return _CACHE[key]
 
 
+def available(name: str) -> bool:
+    """Whether `load_dataset(name)` would find the data here without downloading: a built-in dataset whose files
+    are under a data root or embedded in assets/, or an upload. Cheap: it probes file layouts, decodes nothing.
+    Pages offer only these, so no one picks a dataset and meets a missing-files message."""
+    key = canonical_name(name)
+    if key.startswith(UPLOAD_PREFIX):
+        return key in list_datasets()
+    if key not in BUILTIN_INFOS:
+        return False
+    if any(layout.probe(r) is not None for r in default_data_roots() for layout in LAYOUTS[key]):
+        return True
+    if any(layout.probe(cache_dir() / "downloads") is not None for layout in LAYOUTS[key]):
+        return True
+    return key in EMBEDDED and EMBEDDED[key].probe(ASSETS_DIR) is not None
+
+
+def available_datasets() -> list[str]:
+    """The datasets this machine has (in registry order), uploads included; 'folder' needs a path, so not here."""
+    return [d for d in list_datasets() if d != "folder" and available(d)]
+
+
 def clear_cache() -> None:
     with _LOCK:
         _CACHE.clear()
