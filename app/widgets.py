@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.text import plain  # noqa: F401 (pages import it from here)
 from ddcore.platform.bridge import make_grid
@@ -300,6 +301,24 @@ def jobs_panel(studio: Any, limit: int = 8) -> None:
                     unsafe_allow_html=True)
 
 
+def polled(draw: Callable[[], None], every: float | None) -> None:
+    """Run `draw` as a fragment redrawn every `every` seconds (None: once), the way every live part of a page is.
+
+    After a server restart the browser reconnects and its fragments keep polling the new server, but the rest of
+    the page still shows the old server's media (images that no longer exist: broken until a full rerun). A
+    fragment-only run in a session that has never had a full run is exactly that case, so it reruns the page."""
+    def guarded() -> None:
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.fragment_ids_this_run:
+            if not st.session_state.get("_full_run_seen"):
+                st.rerun(scope="app")
+        else:
+            st.session_state["_full_run_seen"] = True
+        draw()
+
+    st.fragment(run_every=every)(guarded)()
+
+
 def jobs_sidebar(studio: Any, every: float = 1.0) -> None:
     """'Jobs on this server' in the sidebar, re-drawn every `every` s while any job is active.
 
@@ -308,7 +327,7 @@ def jobs_sidebar(studio: Any, every: float = 1.0) -> None:
     """
     with st.sidebar:
         st.subheader("Jobs on this server")
-        st.fragment(run_every=every if studio.any_active() else None)(lambda: jobs_panel(studio))()
+        polled(lambda: jobs_panel(studio), every if studio.any_active() else None)
 
 
 def study_progress(studio: Any, spec: Any, prefix: str, busy: bool, live_images: bool = False) -> None:
@@ -350,4 +369,4 @@ def study_progress(studio: Any, spec: Any, prefix: str, busy: bool, live_images:
 
     st.session_state[flag] = busy
     with st.container(key=f"{prefix}_progress"):
-        st.fragment(run_every=1.0 if busy else None)(draw)()
+        polled(draw, 1.0 if busy else None)

@@ -20,6 +20,7 @@ from app.widgets import (
     loss_figure,
     method_help,
     plain,
+    polled,
     show_image,
     spread,
     status_badge,
@@ -340,7 +341,7 @@ def _is_active() -> bool:
 with live:
     polling = _is_active()
     st.session_state.distill_was_active = polling
-    st.fragment(run_every=0.5 if polling else None)(_live_view)()
+    polled(_live_view, 0.5 if polling else None)
 
 
 # ---------------------------------------------------------------------------------------------- timelapse
@@ -395,7 +396,7 @@ def _timelapse() -> None:
 
 
 _timelapse_every = 2.0 if polling else None
-st.fragment(run_every=_timelapse_every)(_timelapse)()
+polled(_timelapse, _timelapse_every)
 
 
 jobs_sidebar(studio)  # last, so a job started in this run is already listed and polled

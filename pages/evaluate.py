@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import exports, plots
 from app.state import studio as get_studio
-from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_sidebar, plain, status_badge, sync_query
+from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_sidebar, plain, polled, status_badge, sync_query
 from ddcore import published
 from ddcore.data import get_dataset_info, list_datasets
 from ddcore.models import list_models, model_descriptions
@@ -199,7 +199,7 @@ with tab_run:
     polling = studio.any_active("evaluate")
     st.session_state.eval_was_active = polling
     with st.container(key="eval_progress"):
-        st.fragment(run_every=1.0 if polling else None)(_progress)()
+        polled(_progress, 1.0 if polling else None)
 
 # ---------------------------------------------------------------------------------------------- results
 everything = studio.results()  # every dataset: the published explorer compares across them

@@ -46,8 +46,8 @@ def _free_port() -> int:
 
 
 class StreamlitServer:
-    def __init__(self, home: Path) -> None:
-        self.port = _free_port()
+    def __init__(self, home: Path, port: int | None = None) -> None:
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / f"streamlit-{self.port}.log"
         env = dict(os.environ, DDCORE_HOME=str(home), PORT=str(self.port))

@@ -99,12 +99,16 @@ def test_sigterm_on_the_server_saves_the_run_and_the_restart_continues_it(page, 
     assert store.load_checkpoint(run.id)["method"]["iteration"] == reached
     assert store.pending_path.exists()
 
-    server = StreamlitServer(home)
+    server = StreamlitServer(home, port=int(page.url.split(":")[2].split("/")[0]))  # the same address
     try:
-        page.goto(f"{server.url}/distill")  # the first session creates the server's Studio, which restores
-        wait_for_app(page)
+        # the open page reconnects by itself; its session creates the server's Studio, which restores the run
         _wait(lambda: Store(home).get_run(run.id).status == "running"
               and Store(home).get_run(run.id).iteration > reached, timeout=120)
+        wait_for_app(page)
+        page.locator("[data-testid='stImage'] img").first.wait_for()
+        broken = page.evaluate("() => [...document.querySelectorAll('img')]"
+                               ".filter(i => i.complete && i.naturalWidth === 0).map(i => i.src)")
+        assert broken == [], f"images broken after the reconnect: {broken}"
     finally:
         server.stop()
 
