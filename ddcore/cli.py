@@ -32,6 +32,18 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .atomic import write_atomic
+    from .synthetic import SyntheticSet
+
+    out = Path(args.out or Path(args.file).with_suffix("").name + "-tensors.zip")
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it, or --out to write elsewhere")
+    write_atomic(out, SyntheticSet.load(args.file).to_torch_zip())
+    print(f"wrote {out} (images.pt, labels.pt, meta.json, and lr.pt when the set learned one)")
+    return 0
+
+
 def _parse_overrides(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
@@ -338,6 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--scale", type=int, default=2, choices=range(1, 9), metavar="{1..8}")
     show.add_argument("--overwrite", action="store_true", help="replace an existing PNG at that path")
     show.set_defaults(func=_show)
+
+    export = sub.add_parser("export", help="a set file as the tensors the field's code loads (images.pt, labels.pt, "
+                                           "lr.pt in a zip; unclipped, torch.load(weights_only=True))")
+    export.add_argument("file")
+    export.add_argument("--out", default=None, help="the zip to write (default: <set name>-tensors.zip here)")
+    export.add_argument("--overwrite", action="store_true")
+    export.set_defaults(func=_export)
 
     distill = sub.add_parser("distill", help="distil a dataset into a synthetic set")
     distill.add_argument("--dataset", default="mnist")

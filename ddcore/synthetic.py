@@ -180,6 +180,27 @@ class SyntheticSet:
         self.grid_image(scale=scale, pad=pad).save(buf, format="PNG")
         return buf.getvalue()
 
+    def to_torch_zip(self) -> bytes:
+        """The tensors the field's code loads (MTT's and DD-Ranking's `images.pt`, `labels.pt`, `lr.pt`), unclipped
+        and unquantised: the images as stored (normalised with meta.mean/std, in ZCA space when the run used it;
+        a PNG export clips and rounds, and 2.7% of a DM set's values lie outside [0, 1]), plus meta.json saying so.
+        Each .pt holds one plain tensor, readable with torch.load(..., weights_only=True)."""
+        tensors = {"images.pt": self.images.detach().cpu().float().contiguous(),
+                   "labels.pt": self.labels.detach().cpu().contiguous()}
+        if self.lr is not None:
+            tensors["lr.pt"] = torch.tensor(float(self.lr))
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, tensor in tensors.items():
+                blob = io.BytesIO()
+                torch.save(tensor, blob)
+                zf.writestr(name, blob.getvalue())
+            zf.writestr("meta.json", json.dumps({**asdict(self.meta), "images": "normalised (x - mean) / std per "
+                                                 "channel" + (", then ZCA-whitened" if self.meta.config.get("zca")
+                                                              else "") + "; not clipped",
+                                                 "lr": self.lr}, indent=2, default=str))
+        return buf.getvalue()
+
     def to_png_zip(self) -> bytes:
         """A zip of per-image PNGs named <class index>_<class name>/<n>.png, plus labels.json."""
         arrays = self.to_uint8()

@@ -95,6 +95,10 @@ def _detail(run_id: str) -> None:
             d3.download_button("⬇ Set file (.safetensors)", lambda: studio.run_set_bytes(run_id),
                                f"{base}.safetensors", "application/octet-stream", width="stretch",
                                on_click="ignore")
+            st.download_button("⬇ Tensors for the field's code (images.pt, labels.pt, lr.pt)", synthetic.to_torch_zip,
+                               f"{base}-tensors.zip", "application/zip", on_click="ignore",
+                               help="Unclipped, as stored (normalised; in ZCA space when the run used it): what "
+                                    "MTT's and DD-Ranking's evaluation code loads. meta.json says how to read them.")
             show_image(labelled_grid(images, labels, info.class_names, scale=scale),
                        f"All {len(synthetic)} images at iteration {synthetic.meta.iteration:,}, one row per class")
         else:
