@@ -267,6 +267,8 @@ def _live_view() -> None:
         text = (f"Iteration {iteration:,} / {total:,} · {snap.its_per_s:.2f} it/s · "
                 f"ETA {fmt_duration(snap.eta_s)}" if total else (snap.message or "Starting…"))
         st.progress(min(1.0, iteration / total) if total else 0.0, text=text)
+        if record.message:  # e.g. "Resumed from its checkpoint at iteration 1,250 of 2,000."
+            st.caption(plain(record.message))
         b1, b2, b3, b4 = st.columns(4)
         if status == "paused":
             b1.button("▶ Resume", on_click=_act, args=(studio.resume, snap.id), key="ctl_resume",
