@@ -6,6 +6,9 @@ The image builders are plain numpy/PIL (testable without Streamlit); the rest dr
 from __future__ import annotations
 
 import datetime as _dt
+import secrets
+import struct
+import zlib
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
@@ -151,12 +154,26 @@ def show_image(image: np.ndarray | tuple[bytes, int], caption: str | None = None
         data, width = image
         st.image(data, caption=caption, width=int(width))
     else:
-        st.image(image, caption=caption, width=int(image.shape[1]))
+        data, width = encoded(image)
+        st.image(data, caption=caption, width=width)
 
 
 def encoded(image: np.ndarray) -> tuple[bytes, int]:
     """(PNG bytes, width) of a drawn image, for show_image."""
-    return png_bytes(image), int(image.shape[1])
+    return stamped(png_bytes(image)), int(image.shape[1])
+
+
+_SERVER_STAMP = b"ddstudio-server\0" + secrets.token_hex(8).encode()
+
+
+def stamped(png: bytes) -> bytes:
+    """PNG bytes with a text chunk naming this server process, so an image shown by the next server (after a
+    restart) gets another media URL: Streamlit names media by content, and a page reconnecting to a new server kept
+    an <img> whose unchanged URL had failed to load while the server was down (a broken image until reloaded)."""
+    if not png.endswith(b"IEND\xaeB`\x82"):
+        return png
+    chunk = b"tEXt" + _SERVER_STAMP
+    return png[:-12] + struct.pack(">I", len(_SERVER_STAMP)) + chunk + struct.pack(">I", zlib.crc32(chunk)) + png[-12:]
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -358,7 +375,7 @@ def study_progress(studio: Any, spec: Any, prefix: str, busy: bool, live_images:
                                            f"{plain(job.message) or 'starting…'}")
             if live_images and job.images is not None:
                 grey = [im[..., 0] if im.ndim == 3 and im.shape[-1] == 1 else im for im in np.asarray(job.images)[:40]]
-                st.image(grey, width=40)
+                st.image([stamped(png_bytes(g)) for g in grey], width=40)
                 st.caption("Live: the distillation this study is running now.")
             if st.button("Stop", key=f"{prefix}_stop_{job.id}"):
                 studio.stop(job.id)

@@ -73,9 +73,17 @@ def _run_rate(home: Path, seconds: float) -> float:
     return (last.iteration - i0) / (time.monotonic() - t0)
 
 
-def measure(sessions: int, minutes: float, baseline_s: float = 30.0) -> dict:
-    from playwright.sync_api import sync_playwright
+def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=None) -> dict:
+    """The measurement; `browser`: a Playwright browser to open the sessions in (default: a fresh Chromium)."""
+    if browser is None:
+        from playwright.sync_api import sync_playwright
 
+        with sync_playwright() as pw:
+            launched = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            try:
+                return measure(sessions, minutes, baseline_s, launched)
+            finally:
+                launched.close()
     home = Path(tempfile.mkdtemp(prefix="ddstudio-load-"))
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -90,49 +98,48 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0) -> dict:
                 break
             except OSError:
                 time.sleep(0.5)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            first = browser.new_page()
-            first.goto(f"{url}/distill?ipc=10")  # the default run: DM, MNIST, IPC 10, quick (400 iterations)
-            first.get_by_role("button", name=re.compile("Start")).click(timeout=120_000)
-            first.locator(GRID).first.wait_for(timeout=120_000)
-            run_id = re.search(r"run=([\w-]+)", first.url).group(1)
-            first.close()  # no tab open: the job's own rate
-            time.sleep(5)
-            out["rate_no_tabs"] = _run_rate(home, baseline_s)
-            pid = server.pid
-            rss = [(_rss_mb(pid), time.monotonic())]
-            pages, loads, seeing = [], [], 0
-            for _ in range(sessions):
-                page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-                t0 = time.monotonic()
-                page.goto(f"{url}/distill?run={run_id}")
-                try:
-                    page.locator(GRID).first.wait_for(timeout=BOUNDS["page_load_s"] * 1000 * 2)
-                    loads.append(time.monotonic() - t0)
-                except Exception:
-                    loads.append(float("inf"))
-                pages.append(page)
+        first = browser.new_page()
+        first.goto(f"{url}/distill?ipc=10")  # the default run: DM, MNIST, IPC 10, quick (400 iterations)
+        first.get_by_role("button", name=re.compile("Start")).click(timeout=120_000)
+        first.locator(GRID).first.wait_for(timeout=120_000)
+        run_id = re.search(r"run=([\w-]+)", first.url).group(1)
+        first.close()  # no tab open: the job's own rate
+        time.sleep(5)
+        out["rate_no_tabs"] = _run_rate(home, baseline_s)
+        pid = server.pid
+        rss = [(_rss_mb(pid), time.monotonic())]
+        pages, loads, seeing = [], [], 0
+        for _ in range(sessions):
+            page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+            t0 = time.monotonic()
+            page.goto(f"{url}/distill?run={run_id}")
+            try:
+                page.locator(GRID).first.wait_for(timeout=BOUNDS["page_load_s"] * 1000 * 2)
+                loads.append(time.monotonic() - t0)
+            except Exception:
+                loads.append(float("inf"))
+            pages.append(page)
+        rss.append((_rss_mb(pid), time.monotonic()))
+        deadline = time.monotonic() + minutes * 60
+        rates = []
+        while time.monotonic() < deadline:
+            rates.append(_run_rate(home, min(30.0, max(5.0, deadline - time.monotonic()))))
             rss.append((_rss_mb(pid), time.monotonic()))
-            deadline = time.monotonic() + minutes * 60
-            rates = []
-            while time.monotonic() < deadline:
-                rates.append(_run_rate(home, min(30.0, max(5.0, deadline - time.monotonic()))))
-                rss.append((_rss_mb(pid), time.monotonic()))
-            captions = []
-            for page in pages:  # every session still shows the live grid, at a recent iteration
-                text = page.locator(GRID).first.inner_text(timeout=10_000) if page.locator(GRID).count() else ""
-                captions.append(text)
-                seeing += "(live)" in text
-            t1 = time.monotonic()
-            pages[0].get_by_role("button", name=re.compile("Pause")).click()
-            pages[0].get_by_role("button", name=re.compile("Resume")).wait_for(timeout=60_000)
-            pause_s = time.monotonic() - t1
-            t2 = time.monotonic()
-            pages[0].get_by_role("button", name=re.compile("Resume")).click()
-            pages[0].get_by_role("button", name=re.compile("Pause")).wait_for(timeout=60_000)
-            resume_s = time.monotonic() - t2
-            browser.close()
+        captions = []
+        for page in pages:  # every session still shows the live grid, at a recent iteration
+            text = page.locator(GRID).first.inner_text(timeout=10_000) if page.locator(GRID).count() else ""
+            captions.append(text)
+            seeing += "(live)" in text
+        t1 = time.monotonic()
+        pages[0].get_by_role("button", name=re.compile("Pause")).click()
+        pages[0].get_by_role("button", name=re.compile("Resume")).wait_for(timeout=60_000)
+        pause_s = time.monotonic() - t1
+        t2 = time.monotonic()
+        pages[0].get_by_role("button", name=re.compile("Resume")).click()
+        pages[0].get_by_role("button", name=re.compile("Pause")).wait_for(timeout=60_000)
+        resume_s = time.monotonic() - t2
+        for page in pages:
+            page.context.close()
         finite = [x for x in loads if x != float("inf")]
         out.update({
             "page_load_s": {"median": statistics.median(finite) if finite else None,

@@ -20,9 +20,11 @@ from app.widgets import (
     loss_figure,
     method_help,
     plain,
+    png_bytes,
     polled,
     show_image,
     spread,
+    stamped,
     status_badge,
     sync_query,
 )
@@ -72,7 +74,7 @@ with settings:
     idx = [int(data.train.class_indices[c][g.integers(len(data.train.class_indices[c]))]) for c in strip_classes]
     strip = data.train.images[idx].permute(0, 2, 3, 1).numpy()
     strip_img = make_grid(strip, [list(range(len(idx)))], pad=2, scale=2 if info.image_size <= 32 else 1)
-    st.image(strip_img, caption="One real image per class: " + ", ".join(info.class_names[c] for c in strip_classes)
+    st.image(stamped(png_bytes(strip_img)), caption="One real image per class: " + ", ".join(info.class_names[c] for c in strip_classes)
              + (" …" if info.num_classes > len(strip_classes) else ""), width="content")
 
     method = st.selectbox("Method", METHODS, key="distill_method",

@@ -18,6 +18,7 @@ from app.widgets import (
     plain,
     png_bytes,
     show_image,
+    stamped,
     status_badge,
     submit_job,
     sync_query,
@@ -220,7 +221,7 @@ def _browse() -> None:
             with col.container(border=True):
                 thumb = _thumbnail(r.id, r.updated, studio.home)
                 if thumb:
-                    st.image(thumb, width=220)
+                    st.image(stamped(thumb), width=220)
                 else:
                     st.caption("no images yet")
                 st.markdown(f"**{plain(r.name)}**  \n{status_badge(r.status)} · acc "

@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.navigation import PAGES
 from app.samples import HOME_DATASETS, class_samples_grid, dataset
+from app.widgets import png_bytes, stamped
 from ddcore.data import DatasetNotFoundError, get_dataset_info
 from ddcore.methods import list_methods, method_class
 
@@ -60,7 +61,7 @@ with left:
     except DatasetNotFoundError as e:
         st.error(str(e))
         st.stop()
-    st.image(class_samples_grid(name), caption=f"Real training images of {data.info.display_name}, one row per class "
+    st.image(stamped(png_bytes(class_samples_grid(name))), caption=f"Real training images of {data.info.display_name}, one row per class "
              f"({', '.join(data.info.class_names)}).", width="content")
     st.caption(f"{len(data.train):,} training and {len(data.test):,} test images · source: {data.source}")
     st.info(f"A distilled set at 10 images per class would replace these {len(data.train):,} images with "

@@ -7,10 +7,10 @@ import pytest
 
 
 @pytest.mark.browser
-def test_three_sessions_all_see_the_live_job() -> None:
+def test_three_sessions_all_see_the_live_job(browser) -> None:
     from benchmarks.load import BOUNDS, measure
 
-    result = measure(sessions=3, minutes=0.2, baseline_s=6)
+    result = measure(sessions=3, minutes=0.2, baseline_s=6, browser=browser)
     assert result["sessions_seeing_job"] == 1.0, result
     assert result["page_load_s"]["max"] <= BOUNDS["page_load_s"], result["page_load_s"]
     assert max(result["round_trip_s"].values()) <= BOUNDS["round_trip_s"] * 2, result["round_trip_s"]
