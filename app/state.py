@@ -1,12 +1,12 @@
 """Server-wide objects: one Studio (job queue and store) shared by every session and tab."""
 from __future__ import annotations
 
-import os
 import sqlite3
 
 import streamlit as st
 
 from app.text import plain
+from ddcore.paths import home_path
 from ddcore.platform.bridge import Studio, default_home
 
 
@@ -20,10 +20,9 @@ def studio() -> Studio:
     """The Studio for the current $DDCORE_HOME (tests switch homes between sessions). A store that cannot be
     opened (an unwritable folder, a full disk, a file where the folder should be) stops the page with the reason
     and what to do, not a traceback."""
-    home = os.environ.get("DDCORE_HOME") or "~/.local/share/ddstudio"
+    home = home_path()
     try:
-        home = default_home()
-        return _studio_for(str(home))
+        return _studio_for(str(default_home()))
     except (OSError, sqlite3.Error) as e:
         st.error(f"The store at `{plain(str(home))}` cannot be opened: {plain(str(e))}. Point DDCORE_HOME at a "
                  "writable folder with free space, then reload this page.")

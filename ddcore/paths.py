@@ -16,9 +16,14 @@ def cache_dir() -> Path:
     return path
 
 
+def home_path() -> Path:
+    """Where the user data (run store) lives: $DDCORE_HOME, else ~/.local/share/ddstudio (not created here)."""
+    return Path(os.environ.get("DDCORE_HOME") or Path.home() / ".local" / "share" / "ddstudio")
+
+
 def home_dir() -> Path:
-    """User data (run store): $DDCORE_HOME, else ~/.local/share/ddstudio."""
-    path = Path(os.environ.get("DDCORE_HOME") or Path.home() / ".local" / "share" / "ddstudio")
+    """home_path(), created if missing."""
+    path = home_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -96,7 +96,8 @@ def _slug(filename: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", stem).strip("-")[:40] or "dataset"
 
 
-def _check_archive(data: bytes) -> list[zipfile.ZipInfo]:
+def _check_archive(data: bytes) -> bool:
+    """Refuse a bad archive (UploadError); returns whether every image is grey (from the same header pass)."""
     if not data:
         raise UploadError("the file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
@@ -106,37 +107,41 @@ def _check_archive(data: bytes) -> list[zipfile.ZipInfo]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             members = safe_zip_members(zf, max_files=MAX_ENTRIES, max_total_bytes=MAX_EXPANDED_BYTES)
-            _check_headers(zf, members)
+            return _check_headers(zf, members)
     except zipfile.BadZipFile as e:
         raise UploadError(f"the zip is damaged: {e}") from e
     except DatasetCorruptError as e:
         raise UploadError(str(e)) from e
-    return members
 
 
-def _check_headers(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> None:
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def _check_headers(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> bool:
     """Sizes and modes from each image's header (Pillow reads no pixel data here): a pixel-count bomb is
-    refused before any image is decoded."""
+    refused before any image is decoded. Returns whether every image is grey."""
     from PIL import Image, UnidentifiedImageError
 
-    total = 0
+    total, grey = 0, True
     for info in members:
         if Path(info.filename).suffix.lower() not in IMAGE_SUFFIXES:
             continue
         try:
             with zf.open(info) as raw, Image.open(io.BytesIO(raw.read(min(info.file_size, 8 << 20)))) as im:
                 total += im.width * im.height
+                grey = grey and im.mode in GREY_MODES
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
             raise UploadError(f"'{info.filename}' is not a readable image ({e})") from e
         if total > MAX_TOTAL_PIXELS:
             raise UploadError(f"the images hold more than {MAX_TOTAL_PIXELS // 1_000_000} million pixels in all; "
                               "resize them first")
+    return grey
 
 
 def import_zip(data: bytes, filename: str, channels: int | None = None) -> UploadRecord:
     """Check an uploaded zip, keep it in the store and return its record; UploadError says why it is refused."""
     display = check_name(Path(filename).stem or "dataset", what="The dataset name", max_length=80)
-    _check_archive(data)
+    all_grey = _check_archive(data)
     digest = hashlib.sha256(data).hexdigest()
     name = f"{PREFIX}{_slug(filename)}-{digest[:8]}"
     existing = find_upload(name)
@@ -148,7 +153,7 @@ def import_zip(data: bytes, filename: str, channels: int | None = None) -> Uploa
     staging.mkdir(parents=True)
     try:
         archive = write_atomic(staging / "data.zip", data)
-        record = _describe(archive, name, display, digest, channels)
+        record = _describe(archive, name, display, digest, channels or (1 if all_grey else 3))
         write_atomic(staging / "info.json", json.dumps(asdict(record), indent=1))
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
@@ -158,8 +163,7 @@ def import_zip(data: bytes, filename: str, channels: int | None = None) -> Uploa
     return record
 
 
-def _describe(archive: Path, name: str, display: str, digest: str, channels: int | None) -> UploadRecord:
-    channels = channels or (1 if _all_grey(archive) else 3)
+def _describe(archive: Path, name: str, display: str, digest: str, channels: int) -> UploadRecord:
     tree = read_image_tree(archive, IMAGE_SIZE, channels, use_cache=False)
     names = tuple(tree.class_names)
     if not 2 <= len(names) <= MAX_CLASSES:
@@ -183,18 +187,6 @@ def _describe(archive: Path, name: str, display: str, digest: str, channels: int
                         std=tuple(max(float(v), 1e-3) for v in floats.std(axis=(0, 2))),
                         train_images=int(len(labels)) - (0 if test is not None else test_count),
                         test_images=int(test_count), sha256=digest)
-
-
-def _all_grey(archive: Path) -> bool:
-    from PIL import Image
-
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            if Path(info.filename).suffix.lower() in IMAGE_SUFFIXES:
-                with zf.open(info) as raw, Image.open(io.BytesIO(raw.read())) as im:
-                    if im.mode not in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"):
-                        return False
-    return True
 
 
 def delete_upload(name: str) -> None:
