@@ -6,8 +6,7 @@ import sqlite3
 import streamlit as st
 
 from app.text import plain
-from ddcore.paths import home_path
-from ddcore.platform.bridge import Studio, default_home
+from ddcore.platform.bridge import Studio, default_home, home_path
 
 
 @st.cache_resource(show_spinner=False)

@@ -28,6 +28,7 @@ from ..nas import GRIDS as NAS_GRIDS
 from ..nas import Grid as NasGrid
 from ..nas import estimate_seconds as nas_estimate
 from ..paths import home_dir as default_home
+from ..paths import home_path
 from ..privacy.attacks import ATTACK_TITLES, ATTACKS
 from ..privacy.study import TARGET_KINDS, PrivacyResult, TargetResult
 from ..results import (
@@ -65,7 +66,7 @@ __all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUA
            "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS",
            "TargetResult", "available_devices", "collect", "compare_published", "continual_estimate",
            "custom_preset", "decode_uint8", "default_home", "detail", "family_of", "latest", "make_grid",
-           "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate", "published_architecture",
+           "home_path", "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate", "published_architecture",
            "set_labels"]
 
 
