@@ -37,6 +37,7 @@ ALL_PAGES: dict[str, list[PageDef]] = {
     "Studio": [
         PageDef("home.py", "Home", ":material/home:", "What dataset distillation is, with real samples.", default=True),
         PageDef("distill.py", "Distill", ":material/science:", "Pick a dataset, a method and an IPC; watch the synthetic images evolve."),
+        PageDef("playground.py", "Playground", ":material/scatter_plot:", "Distil points in the plane and watch a network's boundary follow them."),
         PageDef("gallery.py", "Gallery", ":material/photo_library:", "Browse stored runs, open one, download its images and set file."),
         PageDef("compare.py", "Compare", ":material/compare:", "Put 2–4 runs side by side, rows aligned by class."),
         PageDef("data.py", "Your data", ":material/upload:", "Upload a zip of your own images, or import a set file."),

@@ -45,6 +45,7 @@ DEFAULT_METHOD = "dm" if "dm" in METHODS else METHODS[0]
 ARCHITECTURES = list_models()
 TEXT_FIELDS = ("init",)
 MAX_PAGE_IPC = 500
+LIVE_EVERY_S = 0.3  # the live grid's refresh: a running job publishes its images every 0.25 s
 
 init_from_query("distill_dataset", "dataset", "mnist", allowed=DATASETS)
 init_from_query("distill_method", "method", DEFAULT_METHOD, allowed=METHODS)
@@ -88,15 +89,35 @@ with settings:
                               help="How many synthetic images each class gets."))
     architecture = c2.selectbox("Architecture", ARCHITECTURES, index=ARCHITECTURES.index("convnet"),
                                 key="distill_arch", help="The network whose features/gradients are matched.")
+    presets = list(cls.presets) + ["custom"]
+    default_preset = next((p for p in ("live", "quick") if p in presets), presets[0])
+
+    def _preset_changed() -> None:
+        """Each preset starts the images its own way (live: from noise, so they visibly learn)."""
+        chosen = st.session_state.get("distill_preset") or default_preset
+        base = chosen if chosen != "custom" else ("quick" if "quick" in cls.presets else cls.presets[0])
+        try:
+            st.session_state.distill_init = make_config(method, info, ipc, base).init
+        except Exception:  # a preset this IPC cannot take is reported below
+            pass
+
+    if st.session_state.get("distill_preset_for") != method:  # a method without the chosen preset: its default
+        st.session_state.distill_preset_for = method
+        if st.session_state.get("distill_preset") not in presets:
+            st.session_state.distill_preset = default_preset
+        _preset_changed()
+    preset = st.segmented_control("Preset", presets, key="distill_preset", on_change=_preset_changed,
+                                  help="live: sized for watching (from noise, a half-width network, small real "
+                                       "batches; seconds per visible change) · quick: minutes on a laptop CPU, "
+                                       "measured against the papers · paper: the paper's settings · custom: edit "
+                                       "every hyperparameter") or default_preset
+    if preset == "live":
+        st.caption("**live** trades accuracy for something to watch: the images start as noise and turn into "
+                   "class shapes within a minute. Its sets score below the quick preset's (Benchmarks in README).")
     c3, c4 = st.columns(2)
-    init = c3.segmented_control("Initialisation", ["real", "noise"], default="real", key="distill_init",
+    init = c3.segmented_control("Initialisation", ["real", "noise"], key="distill_init",
                                 help="Start from random real images of each class, or from Gaussian noise.") or "real"
     seed = int(c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="distill_seed"))
-    presets = list(cls.presets) + ["custom"]
-    preset = st.segmented_control("Preset", presets, default="quick" if "quick" in presets else presets[0],
-                                  key="distill_preset",
-                                  help="quick: seconds to minutes on a laptop CPU · paper: the paper's settings · "
-                                       "custom: edit every hyperparameter") or presets[0]
     devices = ["auto"] + available_devices()
     device = st.selectbox("Device", devices, key="distill_device")
 
@@ -243,7 +264,7 @@ def _live_view() -> None:
         st.error(st.session_state.pop("distill_error"))
     if not run_id:
         active = studio.jobs(active=True, kind="distill")
-        st.info("Press **Start** to run the chosen method. The default — DM on MNIST at IPC 10, quick preset — "
+        st.info("Press **Start** to run the chosen method. The default — DM on MNIST at IPC 10, live preset, from noise — "
                 "shows its first images within seconds.")
         if active:
             snap = active[-1]
@@ -345,7 +366,7 @@ def _is_active() -> bool:
 with live:
     polling = _is_active()
     st.session_state.distill_was_active = polling
-    polled(_live_view, 0.5 if polling else None)
+    polled(_live_view, LIVE_EVERY_S if polling else None)
 
 
 # ---------------------------------------------------------------------------------------------- timelapse

@@ -75,7 +75,18 @@ def test_distill_defaults_show_dm_on_mnist(manager) -> None:
     assert at.selectbox(key="distill_dataset").value == "mnist"
     assert at.selectbox(key="distill_method").value == "dm"
     assert at.number_input(key="distill_ipc").value == 10
-    assert at.session_state["distill_preset"] == "quick"
+    # The default is made for watching: the live preset, from noise; a method without it falls back to quick.
+    assert at.session_state["distill_preset"] == "live" and at.session_state["distill_init"] == "noise"
+    body = texts(at)
+    assert "trades accuracy for something to watch" in body
+    at.selectbox(key="distill_method").set_value("dc")
+    ok(at.run())
+    assert at.session_state["distill_preset"] == "quick" and at.session_state["distill_init"] == "real"
+    at.selectbox(key="distill_method").set_value("dm")
+    ok(at.run())
+    at.segmented_control(key="distill_preset").set_value("quick")
+    ok(at.run())
+    assert at.session_state["distill_init"] == "real"  # quick starts from real images, as the paper does
     body = texts(at)
     assert "Distribution Matching" in body and "WACV 2023" in body and "arxiv.org/abs/2110.04181" in body
     assert "100 synthetic images" in body

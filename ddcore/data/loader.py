@@ -10,6 +10,7 @@ import torch
 
 from ..paths import ASSETS_DIR, cache_dir, default_data_roots
 from ..registry import Registry
+from . import points
 from .errors import DatasetCorruptError, DatasetNotFoundError
 from .imagefolder import read_image_tree
 from .info import BUILTIN_INFOS, DatasetInfo, canonical_name
@@ -25,6 +26,8 @@ DATASETS.add("folder", BUILTIN_INFOS["cifar10"].with_changes(
     name="folder", display_name="Image folder", num_classes=1, class_names=("class",),
     description="Any ImageFolder-style directory or zip: train/<class>/*, optional test/<class>/*."),
     "Any ImageFolder-style directory or zip: train/<class>/*, optional test/<class>/*.")
+for _info in points.infos():
+    DATASETS.add(_info.name, _info, _info.description, points=True)
 
 _CACHE: dict[tuple, LoadedDataset] = {}
 _LOCK = threading.Lock()
@@ -67,6 +70,9 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, roots: lis
         if key not in _CACHE:
             if key_name == "folder":
                 _CACHE[key] = _load_folder(root, image_size or 32, channels or 3, test_fraction)
+            elif key_name.startswith(points.PREFIX):
+                _CACHE[key] = _build(get_dataset_info(key_name), points.generate(key_name[len(points.PREFIX):]),
+                                     "generated points (ddcore/data/points.py)")
             elif key_name.startswith(UPLOAD_PREFIX):
                 from .uploads import IMAGE_SIZE, archive_path
 
@@ -85,6 +91,8 @@ def available(name: str) -> bool:
     key = canonical_name(name)
     if key.startswith(UPLOAD_PREFIX):
         return key in list_datasets()
+    if key.startswith(points.PREFIX):
+        return key in DATASETS.names()
     if key not in BUILTIN_INFOS:
         return False
     if any(layout.probe(r) is not None for r in default_data_roots() for layout in LAYOUTS[key]):
@@ -95,8 +103,14 @@ def available(name: str) -> bool:
 
 
 def available_datasets() -> list[str]:
-    """The datasets this machine has (in registry order), uploads included; 'folder' needs a path, so not here."""
-    return [d for d in list_datasets() if d != "folder" and available(d)]
+    """The image datasets this machine has (in registry order), uploads included; 'folder' needs a path, and the
+    points of the 2-D playground (`point_datasets`) are not images, so neither is here."""
+    return [d for d in list_datasets() if d != "folder" and not d.startswith(points.PREFIX) and available(d)]
+
+
+def point_datasets() -> list[str]:
+    """The toy datasets of points in the plane (ddcore/data/points.py): always available, they are generated."""
+    return [d for d in DATASETS.names() if d.startswith(points.PREFIX)]
 
 
 def clear_cache() -> None:

@@ -77,6 +77,7 @@ def make_config(name: str, data_info, ipc: int, preset: str = "quick", **overrid
 
 MAX_ITERATIONS = 1_000_000
 MAX_INTEGER = 10_000_000
+MAX_WIDTH = 2048  # network widths: a ConvNet of width 10,000,000 would exhaust memory before its first step
 MAX_LEARNING_RATE = 1e6
 
 
@@ -97,7 +98,8 @@ def checked_setting(method: str, key: str, annotation: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
             raise ValueError(f"{where} is a whole number, not {value!r}")
         value = int(value)
-        low, high = (1, MAX_ITERATIONS) if key == "iterations" else (0, MAX_INTEGER)
+        low, high = (1, MAX_ITERATIONS) if key == "iterations" else (0, MAX_WIDTH) if key.endswith("width") \
+            else (0, MAX_INTEGER)
         if not low <= value <= high:
             raise ValueError(f"{where} must be between {low:,} and {high:,}, not {value:,}")
         return value

@@ -120,6 +120,7 @@ class MatchingConfig(MethodConfig):
     dsa: bool = False  # differentiable siamese augmentation
     dsa_strategy: str = ""  # '' = the reference strategy for the dataset
     speed_mode: str = "fp32"  # fp32 | channels_last | bf16 (autocast) | compile (torch.compile)
+    net_width: int = 0  # ours: the matching networks' width (0: the architecture's own, 128 for ConvNet)
 
 
 class MatchingMethod(DistillMethod):
@@ -178,8 +179,11 @@ class MatchingMethod(DistillMethod):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if self._net is None:
+                options = dict(self.model_kwargs)
+                if self.config.net_width:  # a preset's narrower network (the live preset: half the compute)
+                    options.setdefault("width", int(self.config.net_width))
                 net = create_model(self.architecture, self.info.channels, self.info.num_classes,
-                                   self.info.image_size, **self.model_kwargs).to(self.device)
+                                   self.info.image_size, **options).to(self.device)
                 if self.config.speed_mode in ("channels_last", "compile"):
                     net = net.to(memory_format=torch.channels_last)
                 self._net = net

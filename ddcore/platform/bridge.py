@@ -29,6 +29,9 @@ from ..nas import Grid as NasGrid
 from ..nas import estimate_seconds as nas_estimate
 from ..paths import home_dir as default_home
 from ..paths import home_path
+from ..playground import DEFAULT_LR as PLAYGROUND_DEFAULT_LR
+from ..playground import PLAYGROUND_METHODS, Playground, PlaygroundFrame, PlaygroundSpec
+from ..playground import requirements as playground_requirements
 from ..privacy.attacks import ATTACK_TITLES, ATTACKS
 from ..privacy.study import TARGET_KINDS, PrivacyResult, TargetResult
 from ..results import (
@@ -61,8 +64,8 @@ SWITCH_INTERVAL_S = 0.0002
 
 __all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec",
            "DistillSpec", "EvalDetail", "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot",
-           "MAX_SET_UPLOAD_BYTES", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec", "PRIVACY_BASELINES",
-           "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
+           "MAX_SET_UPLOAD_BYTES", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec", "PLAYGROUND_DEFAULT_LR", "PLAYGROUND_METHODS", "PRIVACY_BASELINES",
+           "PRIVACY_PRESETS", "Playground", "PlaygroundFrame", "PlaygroundSpec", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
            "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS",
            "TargetResult", "available_devices", "collect", "compare_published", "continual_estimate",
            "custom_preset", "decode_uint8", "default_home", "detail", "family_of", "latest", "make_grid",
@@ -209,6 +212,16 @@ class Studio:
             what = "the run" if any(j.kind == "distill" for j in busy) else "its evaluation"
             raise RuntimeError(f"Stop {what} before deleting it")
         self.store.delete_run(run_id, stale_ok=True)  # no job of ours works on it: an 'active' row is stale
+
+    def playground(self, spec: PlaygroundSpec) -> Playground:
+        """A 2-D playground for one session (ddcore/playground.py): stepped by the page itself, not a job. Artefacts
+        its method needs (MTT's experts on the points, seconds to make) are made once and kept in this store."""
+        from ..data import load_dataset
+        from ..tasks import resolve_artefacts
+
+        needed = playground_requirements(spec)
+        artefacts = resolve_artefacts(needed, self.store, "cpu", data=load_dataset(spec.dataset)) if needed else None
+        return Playground(spec, artefacts)
 
     def import_set(self, data: bytes, filename: str) -> RunRecord:
         """A set file from a user as a finished run (Gallery, Compare, Evaluate see it). It is checked whole
