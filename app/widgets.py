@@ -248,13 +248,6 @@ def loss_figure(metrics: Iterable[dict[str, Any]], height: int = 260):
     return fig
 
 
-def method_help(cls: Any) -> None:
-    """The chosen method's plain-language explanation with its paper link."""
-    text = cls.explanation or cls.title
-    paper = f"[{cls.paper or 'paper'}]({cls.paper_url})" if cls.paper_url else (cls.paper or "")
-    st.markdown(f"**{cls.title or cls.name}** · *{cls.family or 'method'}*\n\n{text}" + (f"\n\n📄 {paper}" if paper else ""))
-
-
 def sync_query(params: dict[str, Any]) -> None:
     """Write the view's choices to the URL (only what changed), so a link reproduces the view."""
     for key, value in params.items():

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from app.explain import method_help, seeing
 from app.live_cache import shared
 from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
@@ -18,7 +19,6 @@ from app.widgets import (
     jobs_sidebar,
     labelled_grid,
     loss_figure,
-    method_help,
     plain,
     png_bytes,
     polled,
@@ -54,11 +54,24 @@ if "distill_run" not in st.session_state:
     st.session_state.distill_run = st.query_params.get("run")
 
 
-st.title("Distill")
-st.caption("Choose what to condense and how, press **Start**, and watch the synthetic images learn. "
-           "Runs are kept in the Gallery; every tab sees the same jobs.")
-
-settings, live = st.columns([5, 8], gap="large")
+PRESENTING = st.query_params.get("present") == "1"
+if PRESENTING:  # for a projector: large type, the grid and the loss curve only; settings fold away
+    st.html("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] {display: none;} "
+            "[data-testid='stMainBlockContainer'] {max-width: 100%; padding-top: 1.5rem;} "
+            "[data-testid='stMarkdownContainer'] p, [data-testid='stCaptionContainer'], button p "
+            "{font-size: 1.35rem !important;} [data-testid='stImageCaption'] {font-size: 1.2rem;}</style>")
+    top = st.columns([6, 2])
+    top[0].title("Distill")
+    if top[1].button("Leave presenter mode", key="leave_present"):
+        del st.query_params["present"]
+        st.rerun()
+    settings = st.expander("Settings", expanded=False)
+    live = st.container()
+else:
+    st.title("Distill")
+    st.caption("Choose what to condense and how, press **Start**, and watch the synthetic images learn. "
+               "Runs are kept in the Gallery; every tab sees the same jobs.")
+    settings, live = st.columns([5, 8], gap="large")
 
 # ---------------------------------------------------------------------------------------------- settings
 with settings:
@@ -163,7 +176,12 @@ with settings:
     for p in problems:
         st.error(p)
     start = st.button("▶ Start", type="primary", disabled=bool(problems), width="stretch",
-                      key="distill_start")
+                      key="distill_start", shortcut="Ctrl+Enter")
+    if not PRESENTING and st.button("Presenter mode", key="enter_present", width="stretch",
+                                    help="For a projector: large type, the images and the loss curve only, "
+                                         "keyboard shortcuts (Space: pause / resume, →: step)"):
+        st.query_params["present"] = "1"
+        st.rerun()
     if start:
         spec = DistillSpec(dataset=dataset_name, method=method, ipc=ipc, preset=base_preset, overrides=overrides,
                            architecture=architecture, seed=seed, device=device)
@@ -248,6 +266,23 @@ def _evaluation_panel(run_id: str, record) -> bool:
     return busy
 
 
+def _known_method(name: str):
+    """The run's method class, or None for a set imported from elsewhere or a plugin no longer installed."""
+    return method_class(name) if name in METHODS else None
+
+
+def _run_init(spec: dict[str, Any]) -> str | None:
+    """How the run's images started ('noise' or 'real'), from its overrides or its preset."""
+    init = dict(spec.get("overrides") or {}).get("init")
+    if init:
+        return str(init)
+    try:
+        return make_config(spec["method"], get_dataset_info(spec["dataset"]), int(spec["ipc"]),
+                           spec.get("preset", "quick")).init
+    except (KeyError, ValueError):
+        return None
+
+
 def _formation_factor(spec: dict[str, Any]) -> int:
     """The run's multi-formation factor (IDC: each stored image decodes into factor^2), 1 for other methods."""
     try:
@@ -295,12 +330,12 @@ def _live_view() -> None:
         b1, b2, b3, b4 = st.columns(4)
         if status == "paused":
             b1.button("▶ Resume", on_click=_act, args=(studio.resume, snap.id), key="ctl_resume",
-                      width="stretch")
+                      width="stretch", shortcut="Space")
             b2.button("⏭ Step", on_click=_act, args=(studio.step, snap.id), key="ctl_step",
-                      help="Advance one iteration while paused", width="stretch")
+                      help="Advance one iteration while paused", width="stretch", shortcut="Right")
         else:
             b1.button("⏸ Pause", on_click=_act, args=(studio.pause, snap.id), key="ctl_pause",
-                      width="stretch", disabled=status == "queued")
+                      width="stretch", disabled=status == "queued", shortcut="Space")
             b2.button("⏭ Step", disabled=True, key="ctl_step_off", width="stretch",
                       help="Pause first, then step one iteration at a time")
         b3.button("⏹ Stop", on_click=_act, args=(studio.stop, snap.id), key="ctl_stop", width="stretch",
@@ -329,6 +364,8 @@ def _live_view() -> None:
             grid = shared(("grid", *frame), lambda: encoded(labelled_grid(images, labels, class_names,
                                                                           max_per_class=20)))
             show_image(grid, f"Synthetic set at iteration {view.image_iteration or 0:,}" + (" (live)" if view.live else ""))
+            st.caption(seeing("grid", _known_method(record.method), ipc=record.ipc, init=_run_init(record.spec),
+                              iteration=view.image_iteration or 0))
             factor = _formation_factor(record.spec)
             if factor > 1:  # multi-formation (IDC): the stored images above, the images networks train on here
                 show_image(labelled_grid(decode_uint8(images, factor), np.repeat(labels, factor * factor), class_names,
@@ -339,9 +376,10 @@ def _live_view() -> None:
     with st.container(key="distill_loss_chart"):
         metrics = list(view.metrics)
         if metrics:
-            figure = shared(("loss", run_id, len(metrics), metrics[-1].get("iteration")),
-                            lambda: loss_figure(metrics, height=220))
+            figure = shared(("loss", run_id, len(metrics), metrics[-1].get("iteration"), PRESENTING),
+                            lambda: loss_figure(metrics, height=320 if PRESENTING else 220))
             st.plotly_chart(figure, width="stretch", key="distill_loss", config={"displayModeBar": False})
+            st.caption(seeing("loss", _known_method(record.method)))
         else:
             st.caption("The loss curve appears after the first iteration.")
     evaluating = False
@@ -418,10 +456,12 @@ def _timelapse() -> None:
                    f"Synthetic '{chosen}' at iteration {it:,}")
         show_image(labelled_grid(real_imgs, np.full(len(real_imgs), c), info_.class_names, classes=[c], scale=scale),
                    f"Real '{chosen}' training images")
+        st.caption(seeing("class", _known_method(record.method), class_name=chosen))
 
 
 _timelapse_every = 2.0 if polling else None
-polled(_timelapse, _timelapse_every)
+if not PRESENTING:  # a projector shows the grid and the loss curve only
+    polled(_timelapse, _timelapse_every)
 
 
 jobs_sidebar(studio)  # last, so a job started in this run is already listed and polled

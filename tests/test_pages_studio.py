@@ -127,6 +127,7 @@ def test_distill_start_pause_step_resume_finish(manager) -> None:
     run_id = at.session_state["distill_run"]
     assert run_id and at.query_params["run"] in (run_id, [run_id])
     poll(at, lambda a: len(a.get("image")) >= 2 and len(a.get("progress")) >= 1)
+    assert "What you are seeing: one row per class, its 2 synthetic images" in texts(at)
     poll(at, lambda a: any(b.label.endswith("Pause") for b in a.button))
     at.button(key="ctl_pause").click()
     poll(at, lambda a: any(b.label.endswith("Resume") for b in a.button))
@@ -228,3 +229,18 @@ def test_timelapse_keeps_the_chosen_snapshot_when_a_new_one_arrives(finished_run
     store.add_frame(run_id, first[-1] + 200, images, labels)
     ok(at.run())
     assert any(c.startswith(f"Iteration {first[-1] + 200:,} ") for c in image_captions(at))  # following the newest
+
+
+def test_distill_explains_the_method_with_its_equation_and_offers_presenter_mode() -> None:
+    at = ok(page("distill.py").run())
+    latex = [e.value for e in at.get("latex")] if hasattr(at, "get") else []
+    assert any(r"\psi_\theta" in v for v in latex), latex  # DM's objective, as an equation
+    assert "shared random augmentation" in texts(at)  # what its symbols are
+    assert any(b.label == "Presenter mode" for b in at.button)
+    at.button(key="enter_present").click()
+    ok(at.run())
+    assert at.query_params["present"] in ("1", ["1"])
+    at = ok(page("distill.py", present="1").run())
+    assert any(b.label == "Leave presenter mode" for b in at.button)
+    assert not any(b.label == "Presenter mode" for b in at.button)
+    assert any(b.label.endswith("Start") for b in at.button)  # still startable, settings folded away

@@ -3,7 +3,8 @@
 A method is a `DistillMethod` subclass decorated with `@register_method` (ddcore/methods/__init__.py;
 files outside ddcore are found through the DDCORE_PLUGINS variable). Its class declares:
 
-* identity and teaching text: `name`, `title`, `family`, `explanation`, `paper`, `paper_url`;
+* identity and teaching text: `name`, `title`, `family`, `explanation`, `paper`, `paper_url`, and for the
+  classroom `objective` (LaTeX), `symbols` and `loss_meaning` (what its plotted loss measures);
 * how its sets are evaluated: `eval_augmentation` ('dsa' | 'dc' | 'none' | 'auto'), which
   ddcore.evaluation.protocol applies when an evaluation asks for augmentation 'auto';
 * an optional plot colour `colour` (app/plots.py; otherwise a stable colour from the registry order);
@@ -150,6 +151,9 @@ class DistillMethod(ABC):
     title: ClassVar[str] = ""
     family: ClassVar[str] = ""  # coreset | gradient matching | distribution matching | trajectory | kernel | ...
     explanation: ClassVar[str] = ""  # one plain-language paragraph for the UI
+    objective: ClassVar[str] = ""  # the core objective as LaTeX (st.latex), in the review's notation
+    symbols: ClassVar[str] = ""  # what the objective's symbols are, in plain words
+    loss_meaning: ClassVar[str] = ""  # what the plotted loss measures, for the loss curve's caption
     paper: ClassVar[str] = ""  # citation
     paper_url: ClassVar[str] = ""
     # The augmentation its sets are evaluated with when an evaluation asks for 'auto': 'dsa' (DSA, DM and

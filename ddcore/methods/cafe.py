@@ -92,6 +92,12 @@ class CAFE(MatchingMethod):
                    "synthetic images is pulled onto that of its real images, layer by layer. A second loss asks "
                    "that real images be recognisable from the synthetic class averages alone. The network is "
                    "trained on the synthetic images in between, for as long as it keeps learning.")
+    objective = (r"\min_{\mathcal{S}}\ \sum_{l} \sum_{c} \big\| \bar f^{\,l}_c(\mathcal{T}) - \bar "
+                 r"f^{\,l}_c(\mathcal{S}) \big\|^2 + \beta\, \ell_{\mathrm{CE}}\Big(\mathrm{softmax}\big(\langle f(x), "
+                 r"\bar f_c(\mathcal{S}) \rangle / \tau\big)_c,\ y_x\Big)")
+    symbols = (r"$\bar f^{\,l}_c$: the mean feature of class $c$ at layer $l$; the second term classifies each real "
+               r"image $x$ by its similarity to the synthetic class centres (discrimination).")
+    loss_meaning = "Layer-wise feature distance plus the discrimination loss."
     paper = ("Kai Wang, Bo Zhao, Xiangyu Peng, Zheng Zhu, Shuo Yang, Shuo Wang, Guan Huang, Hakan Bilen, Xinchao Wang "
              "and Yang You. CAFE: Learning to Condense Dataset by Aligning Features. CVPR 2022.")
     paper_url = "https://arxiv.org/abs/2203.01531"

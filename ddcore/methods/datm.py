@@ -55,6 +55,12 @@ class DATM(TrajectoryMethod):
                    "more the later, harder ones; the window moves later as the run goes on. The labels become soft "
                    "and are learned too, starting from what the experts predict, and the images start as real ones "
                    "the experts recognise.")
+    objective = (r"\min_{\mathcal{S},\,\alpha,\,Y_s}\ \frac{\big\| \hat\theta_{t+N} - \theta^*_{t+M} \big\|^2}{\big\| "
+                 r"\theta^*_{t} - \theta^*_{t+M} \big\|^2},\qquad t \sim \mathcal{U}[T^-, T^+],\ \ T^+ \text{ growing "
+                 r"during the run}")
+    symbols = (r"As MTT, with the window $[T^-, T^+]$ of expert epochs matched chosen for the IPC (early, easy epochs "
+               r"for small sets) and learned soft labels $Y_s$.")
+    loss_meaning = "The same normalised distance to the expert as MTT."
     paper = ("Ziyao Guo, Kai Wang, George Cazenavette, Hui Li, Kaipeng Zhang and Yang You. Towards Lossless Dataset "
              "Distillation via Difficulty-Aligned Trajectory Matching. ICLR 2024.")
     paper_url = "https://arxiv.org/abs/2310.05773"

@@ -68,6 +68,13 @@ class DC(MatchingMethod):
                    "changed so that the two gradients point the same way (layer by layer, channel by "
                    "channel). A network trained on the synthetic images should then follow a path "
                    "similar to one trained on the real data.")
+    objective = (r"\min_{\mathcal{S}}\ \mathbb{E}_{\theta_0}\Big[\sum_{t=0}^{T-1} D\big(\nabla_\theta \ell(\mathcal{S}; "
+                 r"\theta_t),\ \nabla_\theta \ell(\mathcal{T}; \theta_t)\big)\Big]")
+    symbols = (r"$\mathcal{S}$: the synthetic images; $\mathcal{T}$: the real ones; $\theta_t$: a network trained on "
+               r"$\mathcal{S}$ for $t$ steps from a random $\theta_0$; $\ell$: the classification loss; $D$: a "
+               r"layer-wise cosine distance.")
+    loss_meaning = ("How differently the synthetic and the real images push the network's weights (summed distance "
+                    "between their gradients).")
     paper = "Bo Zhao, Konda Reddy Mopuri and Hakan Bilen. Dataset Condensation with Gradient Matching. ICLR 2021."
     paper_url = "https://arxiv.org/abs/2006.05929"
     Config = DCConfig

@@ -82,6 +82,11 @@ class DD(DistillMethod):
                    "of real images. That test loss is differentiated back through every training step, and the "
                    "synthetic images and step sizes are changed so that the few steps teach the network as much as "
                    "possible. Each iteration starts again from a new random network.")
+    objective = (r"\min_{\mathcal{S},\,\eta}\ \ell\big(\mathcal{T};\ \theta_T\big),\qquad \theta_{t+1} = \theta_t - "
+                 r"\eta_t\, \nabla_\theta \ell(\mathcal{S}; \theta_t)")
+    symbols = (r"$\theta_0$: a random network; $\theta_T$: after $T$ steps on the synthetic images with learned step "
+               r"sizes $\eta_t$; the loss on real images is back-propagated through all $T$ steps.")
+    loss_meaning = "The real-data loss of the network after its few steps on the synthetic images."
     paper = "Tongzhou Wang, Jun-Yan Zhu, Antonio Torralba and Alexei A. Efros. Dataset Distillation. arXiv 2018."
     paper_url = "https://arxiv.org/abs/1811.10959"
     eval_augmentation = "dc"  # the published-methods table's (the DC paper's default, get_daparam)

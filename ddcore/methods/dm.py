@@ -42,6 +42,12 @@ class DM(MatchingMethod):
                    "their features matches the average features of a batch of real images of that class. "
                    "No network is trained, so each step is cheap; many steps with many random networks "
                    "make the synthetic set match the real data's feature distribution.")
+    objective = (r"\min_{\mathcal{S}}\ \mathbb{E}_{\theta,\,\omega} \sum_{c} \Big\| \frac{1}{|\mathcal{T}_c|} \sum_{x "
+                 r"\in \mathcal{T}_c} \psi_\theta\big(\mathcal{A}_\omega(x)\big) - \frac{1}{|\mathcal{S}_c|} \sum_{s "
+                 r"\in \mathcal{S}_c} \psi_\theta\big(\mathcal{A}_\omega(s)\big) \Big\|^2")
+    symbols = (r"$\psi_\theta$: the features of a freshly drawn random network; $\mathcal{A}_\omega$: a shared random "
+               r"augmentation; $\mathcal{T}_c, \mathcal{S}_c$: real and synthetic images of class $c$.")
+    loss_meaning = "Squared distance between the mean features of real and synthetic images, per class."
     paper = "Bo Zhao and Hakan Bilen. Dataset Condensation with Distribution Matching. WACV 2023."
     paper_url = "https://arxiv.org/abs/2110.04181"
     Config = DMConfig

@@ -31,6 +31,12 @@ class DSA(DC):
                    "cutout, flip). Because the augmentation is differentiable, the synthetic images learn to "
                    "stay informative under augmentation, so networks can later be trained on them with "
                    "augmentation, which makes tiny synthetic sets generalise much better.")
+    objective = (r"\min_{\mathcal{S}}\ \mathbb{E}_{\theta_0,\,\omega}\Big[\sum_{t} D\big(\nabla_\theta "
+                 r"\ell(\mathcal{A}_\omega(\mathcal{S}); \theta_t),\ \nabla_\theta "
+                 r"\ell(\mathcal{A}_\omega(\mathcal{T}); \theta_t)\big)\Big]")
+    symbols = (r"As DC, with $\mathcal{A}_\omega$: the same random augmentation (crop, flip, colour, ...) applied to "
+               r"the real and the synthetic batch.")
+    loss_meaning = "Gradient distance between augmented synthetic and equally augmented real batches."
     paper = "Bo Zhao and Hakan Bilen. Dataset Condensation with Differentiable Siamese Augmentation. ICML 2021."
     paper_url = "https://arxiv.org/abs/2102.08259"
     Config = DSAConfig

@@ -61,6 +61,13 @@ class FRePo(DistillMethod):
                    "batch of real images, and changes the synthetic images and their learned labels to predict "
                    "better. The features come from a pool of networks that keep training on the synthetic set and "
                    "are restarted from scratch now and then, so the images must work for networks at every stage.")
+    objective = (r"\min_{X_s,\,Y_s}\ \big\| Y_t - K_{ts}\,(K_{ss} + \lambda I)^{-1}\, Y_s \big\|^2,\qquad K_{ab} = "
+                 r"\psi_\theta(X_a)\, \psi_\theta(X_b)^{\top}")
+    symbols = (r"$\psi_\theta$: the features of a network from a pool that keeps training on the synthetic set; $X_s, "
+               r"Y_s$: synthetic images and learned labels; $X_t, Y_t$: a real batch; the last layer is solved "
+               r"exactly by kernel ridge regression.")
+    loss_meaning = ("Loss of the closed-form (kernel ridge regression) classifier fitted on the synthetic set, measured "
+                    "on a real batch.")
     paper = ("Yongchao Zhou, Ehsan Nezhadarya and Jimmy Ba. Dataset Distillation using Neural Feature Regression. "
              "NeurIPS 2022.")
     paper_url = "https://arxiv.org/abs/2206.00719"

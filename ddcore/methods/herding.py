@@ -84,6 +84,12 @@ class Herding(FeatureCoreset):
     title = "Herding coreset"
     explanation = ("Pick real images one at a time so that the average feature of the picked images stays as close "
                    "as possible to the average feature of the whole class (features from a ConvNet trained on the data).")
+    objective = (r"s_{k+1} = \arg\min_{x \in \mathcal{T}_c} \Big\| \mu_c - \tfrac{1}{k+1}\Big(\textstyle\sum_{j \le k} "
+                 r"\psi(s_j) + \psi(x)\Big) \Big\|_2,\qquad \mu_c = \tfrac{1}{|\mathcal{T}_c|}\textstyle\sum_{x \in "
+                 r"\mathcal{T}_c} \psi(x)")
+    symbols = (r"$\psi$: a trained network's features; $\mu_c$: the mean feature of class $c$; $s_1, \dots, s_k$: the "
+               r"images picked so far.")
+    loss_meaning = "Distance between the picked images' mean feature and the class mean (falls as images are picked)."
     paper = "Welling, Herding Dynamical Weights to Learn, ICML 2009; baseline in Zhao et al., ICLR 2021"
     paper_url = "https://arxiv.org/abs/2006.05929"
     colour = "#FFA15A"

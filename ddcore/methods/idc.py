@@ -57,6 +57,11 @@ class IDC(MatchingMethod):
                    "times as many training images. The stored images are learned by gradient matching, as in DC, "
                    "on the decoded images, with a network that is meanwhile trained on real data, so the gradients "
                    "resemble those of real training.")
+    objective = (r"\min_{\mathcal{S}}\ D\Big(\nabla_\theta \ell\big(\mathcal{A}(f(\mathcal{S})); \theta\big),\ "
+                 r"\nabla_\theta \ell\big(\mathcal{A}(\mathcal{T}); \theta\big)\Big)")
+    symbols = (r"$f$: multi-formation, decoding each stored image into $n^2$ smaller ones upsampled to full size; "
+               r"$\theta$: networks trained on real data for a while; $D$: a distance between gradients.")
+    loss_meaning = "Distance between the gradients of decoded synthetic images and of real images."
     paper = ("Jang-Hyun Kim, Jinuk Kim, Seong Joon Oh, Sangdoo Yun, Hwanjun Song, Joonhyun Jeong, Jung-Woo Ha and "
              "Hyun Oh Song. Dataset Condensation via Efficient Synthetic-Data Parameterization. ICML 2022.")
     paper_url = "https://arxiv.org/abs/2205.14959"

@@ -67,6 +67,12 @@ class IDM(MatchingMethod):
                    "join and old ones leave, so the features range from random to meaningful. And synthetic images "
                    "are also asked to be classified correctly by those networks, more strongly by the networks that "
                    "already classify well.")
+    objective = (r"\min_{\mathcal{S}}\ \mathbb{E}_{\theta \sim \mathcal{Q}} \sum_c \big\| "
+                 r"\bar\psi_\theta(\mathcal{T}_c) - \bar\psi_\theta(\mathcal{S}_c) \big\|^2 + \lambda\, "
+                 r"\ell_{\mathrm{CE}}\big(h_\theta(\mathcal{S}), y\big)")
+    symbols = (r"$\mathcal{Q}$: a queue of networks partially trained on real data; $\bar\psi$: a mean feature; the "
+               r"second, class-aware term asks the networks to classify the synthetic images correctly.")
+    loss_meaning = "DM's feature distance plus the class-aware classification term."
     paper = ("Ganlong Zhao, Guanbin Li, Yipeng Qin and Yizhou Yu. Improved Distribution Matching for Dataset "
              "Condensation. CVPR 2023.")
     paper_url = "https://arxiv.org/abs/2307.09742"

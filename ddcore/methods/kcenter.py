@@ -29,6 +29,10 @@ class KCenter(FeatureCoreset):
     title = "K-center coreset"
     explanation = ("Pick real images that cover the class: start from one image, then repeatedly add the image farthest "
                    "from everything picked so far. Good coverage, but it favours unusual images (outliers).")
+    objective = r"s_{k+1} = \arg\max_{x \in \mathcal{T}_c}\ \min_{j \le k} \big\| \psi(x) - \psi(s_j) \big\|_2"
+    symbols = (r"$\psi$: a trained network's features; each new image is the real one farthest from every image "
+               r"picked so far.")
+    loss_meaning = "The largest distance from a real image to its nearest picked image (the covering radius)."
     paper = "Sener & Savarese, Active Learning for CNNs: A Core-Set Approach, ICLR 2018; baseline in Zhao et al., ICLR 2021"
     paper_url = "https://arxiv.org/abs/1708.00489"
     Config = KCenterConfig

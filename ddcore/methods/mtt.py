@@ -63,6 +63,13 @@ class MTT(TrajectoryMethod):
                    "student's learning rate) are changed so that the student ends up where the expert was a couple "
                    "of epochs later. Synthetic images that move a network the way many real images do are what "
                    "we want.")
+    objective = (r"\min_{\mathcal{S},\,\alpha}\ \frac{\big\| \hat\theta_{t+N} - \theta^*_{t+M} \big\|^2}{\big\| "
+                 r"\theta^*_{t} - \theta^*_{t+M} \big\|^2},\qquad \hat\theta_{n+1} = \hat\theta_n - \alpha "
+                 r"\nabla_\theta \ell(\mathcal{S}; \hat\theta_n),\ \ \hat\theta_t = \theta^*_t")
+    symbols = (r"$\theta^*_t$: an expert's weights after epoch $t$ on the real data; $\hat\theta$: a student trained "
+               r"$N$ steps on $\mathcal{S}$ with the learned step size $\alpha$; $M$: the expert epochs to cover.")
+    loss_meaning = ("How far the student ends from the expert's later weights, relative to how far the expert moved (1 = "
+                    "no better than not moving).")
     paper = ("George Cazenavette, Tongzhou Wang, Antonio Torralba, Alexei A. Efros and Jun-Yan Zhu. Dataset "
              "Distillation by Matching Training Trajectories. CVPR 2022.")
     paper_url = "https://arxiv.org/abs/2203.11932"

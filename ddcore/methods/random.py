@@ -87,6 +87,9 @@ class RandomSubset(CoresetMethod):
     title = "Random real subset"
     explanation = ("Pick IPC real training images of each class at random. No learning at all: this is the "
                    "baseline that shows how much a distillation method really adds.")
+    objective = r"\mathcal{S}_c \subset \mathcal{T}_c \ \text{drawn uniformly},\quad |\mathcal{S}_c| = \mathrm{IPC}"
+    symbols = r"$\mathcal{T}_c$: the real training images of class $c$; $\mathcal{S}_c$: the images kept for it."
+    loss_meaning = "Random selection learns nothing; its 'loss' is a constant placeholder."
     paper = "Baseline in Zhao, Mopuri & Bilen, Dataset Condensation with Gradient Matching, ICLR 2021"
     paper_url = "https://arxiv.org/abs/2006.05929"
     colour = "#616161"  # grey: the baseline, not a method

@@ -59,6 +59,11 @@ class RFAD(DistillMethod):
                    "fits the synthetic images by kernel regression in closed form, and changes them so that the fit "
                    "predicts a batch of real images well. No network is ever trained, and fresh random networks are "
                    "drawn every step.")
+    objective = (r"\min_{X_s}\ \ell\Big(Y_t,\ \hat K_{ts}\,(\hat K_{ss} + \lambda I)^{-1}\, Y_s\Big),\qquad \hat K_{ab} "
+                 r"= \tfrac{1}{m}\, \phi(X_a)\, \phi(X_b)^{\top}")
+    symbols = (r"$\phi$: the outputs of $m$ random (untrained) ConvNets, whose products approximate the infinitely "
+               r"wide network's (NNGP) kernel; $\ell$: Platt-scaled cross-entropy.")
+    loss_meaning = "Loss of the kernel ridge regression prediction on a real batch, with the random-feature kernel."
     paper = ("Noel Loo, Ramin Hasani, Alexander Amini and Daniela Rus. Efficient Dataset Distillation using Random "
              "Feature Approximation. NeurIPS 2022.")
     paper_url = "https://arxiv.org/abs/2210.12067"

@@ -34,6 +34,13 @@ class TESLA(TrajectoryMethod):
                    "with the number of steps; TESLA replays the steps backwards one at a time and needs the same "
                    "memory for 10 steps or 80, which lets it scale to large datasets. Optionally the labels are "
                    "soft: the expert's own predictions on the synthetic images.")
+    objective = (r"\min_{\mathcal{S},\,\alpha,\,Y_s}\ \frac{\big\| \hat\theta_{t+N} - \theta^*_{t+M} \big\|^2}{\big\| "
+                 r"\theta^*_{t} - \theta^*_{t+M} \big\|^2}\quad\text{with}\quad \frac{\partial \mathcal{L}}{\partial "
+                 r"\mathcal{S}} = -\alpha \sum_{n} \frac{\partial\, \nabla_\theta \ell(\mathcal{S}_n; "
+                 r"\hat\theta_n)}{\partial \mathcal{S}}\, \frac{\partial \mathcal{L}}{\partial \hat\theta_{t+N}}")
+    symbols = (r"As MTT; the gradient with respect to the images is computed one batch at a time (constant memory), "
+               r"and the labels $Y_s$ are soft labels from the experts.")
+    loss_meaning = "The same normalised distance to the expert as MTT."
     paper = ("Justin Cui, Ruochen Wang, Si Si and Cho-Jui Hsieh. Scaling Up Dataset Distillation to ImageNet-1K "
              "with Constant Memory. ICML 2023.")
     paper_url = "https://arxiv.org/abs/2211.10586"
