@@ -6,7 +6,6 @@ Streamlit fragment asked to rerun while it is still running is cut short, so slo
 """
 from __future__ import annotations
 
-import io
 from typing import Sequence
 
 import numpy as np
@@ -70,14 +69,6 @@ def panel(probs: np.ndarray, real_points: Image.Image, extent: float, *, synthet
             draw.ellipse((x - 7, y - 7, x + 7, y + 7), fill=class_colour(int(c)), outline=(20, 20, 20), width=2)
     draw.rectangle((0, 0, size - 1, size - 1), outline=(190, 190, 190))
     return np.asarray(canvas.convert("RGB"))
-
-
-def fast_png(image: np.ndarray) -> tuple[bytes, int]:
-    """(PNG bytes, width) with light compression: a frame lives a tenth of a second, so encoding time matters more
-    than a few kilobytes on loopback."""
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue(), int(image.shape[1])
 
 
 def sparkline(values: Sequence[float], width: int = PANEL, height: int = 64) -> np.ndarray:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import numpy as np
@@ -362,7 +363,7 @@ def _live_view() -> None:
         if images is not None:
             frame = (run_id, view.image_iteration, snap.frame if view.live and snap is not None else -1, len(images))
             grid = shared(("grid", *frame), lambda: encoded(labelled_grid(images, labels, class_names,
-                                                                          max_per_class=20)))
+                                                                          max_per_class=20), fast=view.live))
             show_image(grid, f"Synthetic set at iteration {view.image_iteration or 0:,}" + (" (live)" if view.live else ""))
             st.caption(seeing("grid", _known_method(record.method), ipc=record.ipc, init=_run_init(record.spec),
                               iteration=view.image_iteration or 0))
@@ -376,7 +377,9 @@ def _live_view() -> None:
     with st.container(key="distill_loss_chart"):
         metrics = list(view.metrics)
         if metrics:
-            figure = shared(("loss", run_id, len(metrics), metrics[-1].get("iteration"), PRESENTING),
+            # While live, the curve is rebuilt at most once a second (a new Plotly figure costs more than a grid)
+            moment = int(time.monotonic()) if view.live else len(metrics)
+            figure = shared(("loss", run_id, moment, PRESENTING),
                             lambda: loss_figure(metrics, height=320 if PRESENTING else 220))
             st.plotly_chart(figure, width="stretch", key="distill_loss", config={"displayModeBar": False})
             st.caption(seeing("loss", _known_method(record.method)))

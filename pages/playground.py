@@ -9,9 +9,9 @@ import time
 
 import streamlit as st
 
-from app.playground_draw import class_colour, fast_png, panel, points_layer, sparkline
+from app.playground_draw import class_colour, panel, points_layer, sparkline
 from app.state import studio as get_studio
-from app.widgets import init_from_query, plain, polled, show_image, sync_query
+from app.widgets import encoded, init_from_query, plain, polled, show_image, sync_query
 from ddcore.data import get_dataset_info, point_datasets
 from ddcore.methods import DivergenceError, method_class
 from ddcore.platform.bridge import PLAYGROUND_DEFAULT_LR, PLAYGROUND_METHODS, PlaygroundSpec
@@ -121,20 +121,20 @@ def _view() -> None:
     still = st.session_state.get("pg_still")
     if still is None or still[0] != (dataset, seed):  # what does not move is drawn once per dataset and seed
         faint = points_layer(frame.real_xy, frame.real_labels, frame.extent, faint=True)
-        full = fast_png(panel(frame.full_probs, points_layer(frame.real_xy, frame.real_labels, frame.extent,
-                                                              faint=False), frame.extent))
+        full = encoded(panel(frame.full_probs, points_layer(frame.real_xy, frame.real_labels, frame.extent,
+                                                            faint=False), frame.extent))
         still = st.session_state.pg_still = ((dataset, seed), faint, full)
     _, faint, full = still
     left, right = st.columns(2)
     with left:
-        show_image(fast_png(panel(frame.synthetic_probs, faint, frame.extent, synthetic_xy=frame.synthetic_xy,
-                                  synthetic_labels=frame.synthetic_labels)),
+        show_image(encoded(panel(frame.synthetic_probs, faint, frame.extent, synthetic_xy=frame.synthetic_xy,
+                                 synthetic_labels=frame.synthetic_labels), fast=True),
                    f"Trained only on the {len(frame.synthetic_labels)} synthetic points: "
                    f"{frame.synthetic_accuracy:.1f} % on the test points")
     with right:
         show_image(full, f"Trained on all {len(frame.real_labels):,} points: {frame.full_accuracy:.1f} % on the "
                          "test points")
-    show_image(fast_png(sparkline(frame.losses)), None)
+    show_image(encoded(sparkline(frame.losses), fast=True), None)
     legend = " · ".join(f"<span style='color:rgb{class_colour(c)}'>●</span> {plain(n)}"
                         for c, n in enumerate(info.class_names))
     took = time.perf_counter() - started
