@@ -128,6 +128,41 @@ def side_by_side(blocks: Sequence[tuple[str, np.ndarray, np.ndarray]], class_nam
     return np.asarray(out)
 
 
+def change_images(now: np.ndarray, start: np.ndarray, gain: float = 2.0) -> np.ndarray:
+    """|now − start| per pixel (uint8 N×H×W×C, brightened by `gain`): where each image moved from where it began."""
+    diff = np.abs(now.astype(np.int16) - start.astype(np.int16)).astype(np.float32) * gain
+    return np.clip(diff, 0, 255).astype(np.uint8)
+
+
+def moved_per_class(now: np.ndarray, start: np.ndarray, labels: np.ndarray, num_classes: int) -> list[float]:
+    """Mean absolute change per pixel, in 0-255 grey levels, of each class's images since the start."""
+    hard = labels.argmax(1) if labels.ndim == 2 else labels
+    per_image = np.abs(now.astype(np.float32) - start.astype(np.float32)).reshape(len(now), -1).mean(1)
+    return [float(per_image[hard == c].mean()) if (hard == c).any() else 0.0 for c in range(num_classes)]
+
+
+def timelapse_gif(frames: Sequence[tuple[int, np.ndarray, np.ndarray]], class_names: Sequence[str], *,
+                  frame_ms: int = 180, max_per_class: int = 10) -> bytes:
+    """An animated GIF of stored snapshots (iteration, images, labels), each a labelled grid with its iteration
+    written under it; the last frame is held a little longer so the loop reads as an ending."""
+    pictures = []
+    for iteration, images, labels in frames:
+        grid = labelled_grid(images, labels, class_names, max_per_class=max_per_class)
+        canvas = Image.new("RGB", (grid.shape[1], grid.shape[0] + 22), (255, 255, 255))
+        canvas.paste(Image.fromarray(grid), (0, 0))
+        ImageDraw.Draw(canvas).text((6, grid.shape[0] + 4), f"iteration {iteration:,}", fill=LABEL_COLOUR,
+                                    font=_font(13))
+        pictures.append(canvas.convert("P", palette=Image.ADAPTIVE, colors=128))
+    if not pictures:
+        raise ValueError("no snapshots to animate")
+    import io
+
+    buf = io.BytesIO()
+    durations = [frame_ms] * (len(pictures) - 1) + [frame_ms * 8]
+    pictures[0].save(buf, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0)
+    return buf.getvalue()
+
+
 def mosaic(images: np.ndarray, labels: np.ndarray, per_class: int = 4, max_images: int = 40) -> np.ndarray:
     """A compact, roughly square thumbnail: the first images of each class, class by class (RGB)."""
     rows = class_rows(np.asarray(labels), int(np.asarray(labels).max()) + 1 if len(labels) else 1)

@@ -11,7 +11,8 @@ It starts the real server (scripts/run.sh) on a fresh store and one headless Chr
   3. at 60 s after Start, takes the run's stored snapshot nearest before that moment and asks a ConvNet trained
      here on 20,000 real MNIST images (~97% test accuracy) to read each synthetic image: a row is recognisable
      when at least half its images are read as its class (the grid is saved as results/live-grid-60s.png);
-  4. Pause -> Resume -> Stop round trips (click to the page showing the new state);
+  4. Pause -> Resume -> Stop round trips (click to the page showing the new state), then "Evaluate now" on the
+     stopped run: seconds until the set's and random real images' quick evaluations both show;
   5. the job's rate with the tab open against with no tab (15 s each);
   6. the playground's frames per second for DM and DC (distinct frames seen by a MutationObserver, 10 s each).
 Targets (issue #18): first frame <= 3 s, >= 2 grid updates/s, every row recognisable within 60 s, a click
@@ -175,6 +176,15 @@ def measure(browser, out_dir: Path = RESULTS) -> dict:
         stop.first.click()
         page.get_by_text(re.compile("stopped")).first.wait_for(timeout=30_000)
         out["click_s"]["stop"] = round(time.monotonic() - t1, 2)
+        t2 = time.monotonic()  # the quick evaluation of the stopped set and of random real images, side by side
+        page.get_by_role("button", name=re.compile("Evaluate now")).first.click(timeout=60_000)
+        metrics = page.locator("[data-testid='stMetricValue']")
+        while time.monotonic() - t2 < 900:
+            values = [metrics.nth(i).inner_text() for i in range(min(2, metrics.count()))]
+            if len(values) == 2 and all("%" in v for v in values):
+                break
+            time.sleep(0.5)
+        out["evaluation"] = {"seconds": round(time.monotonic() - t2, 1), "set": values[0], "random_real": values[1]}
         out["playground_fps"] = {}
         for method in ("dm", "dc"):
             page.goto(f"{url}/playground?dataset=moons&method={method}&ppc=3")
@@ -207,13 +217,15 @@ def write(row: dict, out_dir: Path) -> None:
              "on the same machine. Targets (issue #18): " + ", ".join(f"{k} {v}" for k, v in TARGETS.items()) + ".",
              "Rows: MNIST IPC 10 digits read as their class by a real-data ConvNet (judge accuracy in the column).", "",
              "| when | first frame s | grid updates/s | rows recognisable at 60 s (iteration) | pause / resume / stop s | "
-             "job it/s watched / alone (cost) | playground fps DM / DC | judge % | load avg start → end |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "job it/s watched / alone (cost) | quick evaluation: set / random real (s) | playground fps DM / DC | "
+             "judge % | load avg start → end |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c, a = r["click_s"], r["at_60s"]
         lines.append(f"| {r['when']} | {r['first_frame_s']} | {r['grid_updates_per_s']} | "
                      f"{a['rows_recognisable']}/10 ({a['frame_iteration']}) | {c['pause']} / {c['resume']} / {c['stop']} | "
                      f"{r['rate_watched']} / {r['rate_no_tab']} ({r['watching_cost']:.0%}) | "
+                     f"{r['evaluation']['set']} / {r['evaluation']['random_real']} ({r['evaluation']['seconds']}) | "
                      f"{r['playground_fps']['dm']} / {r['playground_fps']['dc']} | {r['judge_accuracy']} | "
                      f"{', '.join(f'{x:.1f}' for x in r['load_avg_start'])} → "
                      f"{', '.join(f'{x:.1f}' for x in r['load_avg_end'])} |")

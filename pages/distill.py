@@ -13,6 +13,7 @@ from app.live_cache import shared
 from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
 from app.widgets import (
+    change_images,
     encoded,
     fmt_accuracy,
     fmt_duration,
@@ -20,6 +21,7 @@ from app.widgets import (
     jobs_sidebar,
     labelled_grid,
     loss_figure,
+    moved_per_class,
     plain,
     png_bytes,
     polled,
@@ -28,6 +30,7 @@ from app.widgets import (
     stamped,
     status_badge,
     sync_query,
+    timelapse_gif,
 )
 from ddcore import published
 from ddcore.data import DatasetNotFoundError, available_datasets, get_dataset_info
@@ -411,6 +414,18 @@ with live:
 
 
 # ---------------------------------------------------------------------------------------------- timelapse
+def _timelapse_gif(run_id: str, frames: list[int], class_names) -> bytes:
+    """The stored snapshots as an animated GIF (made when the download is asked for; a thinned-away one is skipped)."""
+    pictures = []
+    for it in frames:
+        try:
+            images, labels = studio.run_frame(run_id, it)
+        except OSError:
+            continue
+        pictures.append((it, images, labels))
+    return timelapse_gif(pictures, class_names)
+
+
 def _timelapse() -> None:
     run_id = st.session_state.get("distill_run")
     record = studio.run(run_id) if run_id else None
@@ -443,8 +458,27 @@ def _timelapse() -> None:
             st.caption("That snapshot was just replaced by a newer one." if "damaged" not in str(e)
                        else f"That snapshot cannot be read: {plain(str(e))}")
             return
-        show_image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
-                   f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)")
+        mode = st.segmented_control("Show", ["Images", "Change since the start"], default="Images",
+                                    key="tl_mode", help="Change: how far each pixel moved from the first snapshot "
+                                                        "(brighter = moved more)") or "Images"
+        if mode == "Images" or pos == 0:
+            show_image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
+                       f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)")
+        else:
+            try:
+                first, _ = studio.run_frame(run_id, frames[0])
+            except OSError:
+                first = None
+            if first is not None and first.shape == images.shape:
+                show_image(labelled_grid(change_images(images, first), labels, info_.class_names, max_per_class=20),
+                           f"Change from iteration {frames[0]:,} to {it:,}: |now − start|, brightened 2×")
+                moved = moved_per_class(images, first, labels, info_.num_classes)
+                st.caption("Mean change per pixel (grey levels of 255): " + " · ".join(
+                    f"{plain(n)} {m:.0f}" for n, m in zip(info_.class_names, moved)))
+        if len(frames) > 1:
+            st.download_button("⬇ Timelapse (animated GIF)", lambda: _timelapse_gif(run_id, frames, info_.class_names),
+                               f"{run_id}-timelapse.gif", "image/gif", on_click="ignore", key=f"tl_gif_{run_id}",
+                               help=f"All {len(frames)} stored snapshots, in order, looping")
     with right:
         names = list(info_.class_names)
         chosen = st.selectbox("Look at one class", names, key="distill_class")

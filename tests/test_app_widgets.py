@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -173,3 +175,37 @@ def test_the_loss_chart_shows_a_learned_step_size_when_the_method_reports_one() 
     assert [t.name for t in fig.data] == ["loss", "learned step size"]
     assert list(fig.data[1].y) == [r["lr"] for r in rows] and fig.data[1].yaxis == "y2"
     assert [t.name for t in loss_figure([{"iteration": 1, "loss": 2.0}]).data] == ["loss"]  # DC, DM: no step size
+
+
+def test_timelapse_gif_animates_every_snapshot_and_holds_the_last() -> None:
+    import io
+
+    from PIL import Image
+
+    from app.widgets import timelapse_gif
+
+    rng = np.random.default_rng(0)
+    frames = [(i * 10, rng.integers(0, 255, (6, 8, 8, 1), dtype=np.uint8), np.repeat(np.arange(3), 2))
+              for i in range(4)]
+    gif = Image.open(io.BytesIO(timelapse_gif(frames, ["a", "b", "c"], frame_ms=100)))
+    assert gif.format == "GIF" and gif.n_frames == 4 and gif.info["loop"] == 0
+    durations = []
+    for k in range(gif.n_frames):
+        gif.seek(k)
+        durations.append(gif.info["duration"])
+    assert durations[:3] == [100, 100, 100] and durations[3] > 100
+    with pytest.raises(ValueError):
+        timelapse_gif([], ["a"])
+
+
+def test_change_since_the_start_is_zero_where_nothing_moved() -> None:
+    from app.widgets import change_images, moved_per_class
+
+    start = np.zeros((4, 5, 5, 1), dtype=np.uint8)
+    now = start.copy()
+    now[2:] = 100  # class 1 moved by 100 grey levels everywhere, class 0 not at all
+    labels = np.array([0, 0, 1, 1])
+    assert moved_per_class(now, start, labels, 2) == [0.0, 100.0]
+    diff = change_images(now, start)
+    assert diff[:2].max() == 0 and diff[2:].min() == 200  # brightened twice
+    assert change_images(np.full_like(start, 255), start).max() == 255  # clipped, not wrapped
