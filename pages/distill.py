@@ -326,9 +326,15 @@ def _live_view() -> None:
 
     iteration, total = view.iteration, view.total
     if view.live and snap is not None:
-        text = (f"Iteration {iteration:,} / {total:,} · {snap.its_per_s:.2f} it/s · "
+        done = float(snap.iteration)  # fractional inside a long iteration (DC reports each class it matches)
+        inside = f" ({done - int(done):.0%} into iteration {int(done) + 1:,})" if done - int(done) >= 0.005 else ""
+        text = (f"Iteration {int(done):,} / {total:,}{inside} · {snap.its_per_s:.2f} it/s · "
                 f"ETA {fmt_duration(snap.eta_s)}" if total else (snap.message or "Starting…"))
-        st.progress(min(1.0, iteration / total) if total else 0.0, text=text)
+        if snap.stopping:
+            text += " · stopping…"
+        elif snap.pausing and status == "paused":
+            text += " · pausing (finishing the step in progress)…"
+        st.progress(min(1.0, done / total) if total else 0.0, text=text)
         if record.message:  # e.g. "Resumed from its checkpoint at iteration 1,250 of 2,000."
             st.caption(plain(record.message))
         b1, b2, b3, b4 = st.columns(4)

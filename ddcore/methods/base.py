@@ -164,6 +164,9 @@ class DistillMethod(ABC):
     # How evaluation trains on the set's soft labels when it asks for 'auto': 'ce' (softmax of the labels as
     # logits: DATM, TESLA) or 'mse' (regression on the labels themselves: FRePo's and KIP's learned labels).
     eval_soft_label_loss: ClassVar[str] = "ce"
+    # True: an iteration changes the images as it goes (DC's outer loops), so step() keeps the state it started
+    # from and puts it back when the iteration is interrupted; a resumed run then repeats the iteration exactly
+    restores_on_interrupt: ClassVar[bool] = False
     colour: ClassVar[str | None] = None  # plot colour ('#rrggbb'); None: a stable one from the registry order
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     presets: ClassVar[tuple[str, ...]] = PRESETS  # preset names (see preset_rules for what they set)
@@ -223,6 +226,10 @@ class DistillMethod(ABC):
         # set by the loop that drives the method (tasks/distill.py); methods whose iterations take seconds poll it and
         # raise StepInterrupted, so Stop answers within one of their inner steps
         self.should_stop: Any = lambda: False
+        # also set by that loop: methods whose iterations take long report how far through one they are (0-1) at
+        # safe points; the loop publishes progress and images there, and raises StepInterrupted for a stop or a
+        # pause asked for meanwhile (see `restores_on_interrupt`)
+        self.on_progress: Any = lambda fraction: None
         self.labels = torch.arange(self.info.num_classes).repeat_interleave(ipc).to(self.device)
         self.images = self.initial_images().to(self.device)
 
@@ -309,7 +316,14 @@ class DistillMethod(ABC):
     def step(self) -> dict[str, float]:
         """Advance one outer iteration and return its metrics (always including 'loss')."""
         start = time.perf_counter()
-        metrics = self._step()
+        before = self.state_dict() if self.restores_on_interrupt else None
+        try:
+            metrics = self._step()
+        except StepInterrupted:
+            if before is not None:
+                self.load_state_dict(before)
+            self.elapsed_s += time.perf_counter() - start
+            raise
         self.iteration += 1
         self.elapsed_s += time.perf_counter() - start
         loss = metrics.get("loss")

@@ -72,6 +72,8 @@ class JobSnapshot:
     followups: tuple[str, ...] = ()
     waiting_for: tuple[str, ...] = ()  # ids of the jobs producing artefacts this one needs
     controls: frozenset[str] = frozenset()
+    stopping: bool = False  # a stop was asked for and the task has not ended yet (pages say "stopping…")
+    pausing: bool = False  # paused, but the task is still finishing (or unwinding) the iteration it was in
     spec: Any = None
     created: float = 0.0
     updated: float = 0.0
@@ -173,12 +175,16 @@ class Job:
                 self._paused = paused
             if step:
                 self._steps += 1
+            self.publish(stopping=self._stop and self._snap.status in ("running", "paused"),
+                         pausing=self._paused and not self._stop and not self._holding and self.started)
             self._cond.notify_all()
 
     def wait_turn(self) -> bool:
         with self._cond:
             while self._paused and not self._stop and self._steps == 0:
-                self._holding = True
+                if not self._holding:
+                    self._holding = True
+                    self.publish(pausing=False)  # the iteration in flight is over: paused for real
                 self._cond.wait(0.5)
             self._holding = False
             if self._stop:

@@ -137,6 +137,23 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
 
     publish()
     last_publish = time.monotonic()
+    paused_at_start = [False]
+
+    def inside_iteration(fraction: float) -> None:
+        """A long iteration's safe point: progress and images now and then; a stop, or a pause asked for since the
+        iteration began (a Step while paused runs whole), ends it here and the method puts back its start."""
+        nonlocal last_publish
+        if control.stop_requested or (control.paused_requested and not paused_at_start[0]):
+            raise StepInterrupted("stopped or paused during the iteration")
+        now = time.monotonic()
+        if now - last_publish >= PUBLISH_EVERY_S:
+            m = runner.method
+            now_set = m.synthetic()
+            recorder.progress(m.iteration + min(max(fraction, 0.0), 0.999), m.total_iterations)
+            recorder.images(now_set.to_uint8(), now_set.hard_labels().numpy(), names)
+            last_publish = now
+
+    runner.method.on_progress = inside_iteration
     status = "done"
     try:
         while not runner.done:
@@ -146,11 +163,16 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
                 break
             if was_paused:
                 recorder.state("paused" if control.paused_requested else "running")
+            paused_at_start[0] = control.paused_requested
             try:
                 row = runner.step()
-            except StepInterrupted:  # a long iteration saw the stop request: nothing of it was kept
-                status = _stopped(control)
-                break
+            except StepInterrupted:  # a long iteration saw a stop or pause request: nothing of it was kept
+                if control.stop_requested:
+                    status = _stopped(control)
+                    break
+                recorder.state("paused")
+                publish()  # the images as the iteration found them; Resume repeats it from its start
+                continue
             recorder.metrics(row)
             if saver is not None:
                 saver.step(runner, row)
