@@ -333,13 +333,15 @@ def submit_job(studio: Any, spec: Any, failure: str = "Could not evaluate") -> N
 def jobs_panel(studio: Any, limit: int = 8) -> None:
     """The queue as every tab sees it: active jobs first, with their positions."""
     jobs = studio.jobs()
-    active = [j for j in jobs if j.active]
+    mine = getattr(studio, "owner", None)
+    active = sorted((j for j in jobs if j.active), key=lambda j: j.owner != mine or mine is None)  # yours first
     recent = [j for j in reversed(jobs) if not j.active][: max(0, limit - len(active))]
     if not jobs:
         st.caption("No jobs yet in this server session.")
         return
     for snap in active + recent:
         where = f" · #{snap.position} in queue" if snap.position else ""
+        where += " · yours" if mine is not None and snap.owner == mine else ""
         pct = f" · {snap.progress:.0%}" if snap.status in ("running", "paused") and snap.total else ""
         name = plain(snap.name)  # a user's run name never becomes markup
         st.markdown(f"{STATUS_ICONS.get(snap.status, '•')} **{name}**  \n"

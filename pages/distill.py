@@ -36,7 +36,16 @@ from ddcore import published
 from ddcore.data import DatasetNotFoundError, available_datasets, get_dataset_info
 from ddcore.methods import list_methods, make_config, method_class
 from ddcore.models import list_models
-from ddcore.platform.bridge import DistillSpec, EvalSpec, Subject, available_devices, decode_uint8, make_grid
+from ddcore.platform.bridge import (
+    DistillSpec,
+    EvalSpec,
+    Subject,
+    available_devices,
+    decode_uint8,
+    make_grid,
+    paper_cpu_estimate,
+    runs_on_cpu,
+)
 
 studio = get_studio()
 
@@ -177,6 +186,13 @@ with settings:
     if config is not None:
         iterations = getattr(config, "iterations", None)
         st.caption(f"{ipc * info.num_classes} synthetic images · {iterations} iterations · preset **{preset}**")
+        if base_preset == "paper" and runs_on_cpu(device) and iterations:
+            guess = paper_cpu_estimate(method, info.channels, ipc, int(iterations))
+            st.warning(f"The paper preset on a CPU: {int(iterations):,} iterations, "
+                       + (f"about **{fmt_duration(guess.seconds)}** (measured {guess.per_iteration_s:.1f} s per "
+                          f"iteration at IPC {guess.measured_ipc} on a 2-core CPU)" if guess else
+                          "with no measurement to estimate from (the run shows its ETA after a few iterations)")
+                       + ". The quick preset is sized for minutes on a laptop; the paper's for a GPU.")
     for p in problems:
         st.error(p)
     start = st.button("▶ Start", type="primary", disabled=bool(problems), width="stretch",

@@ -287,3 +287,34 @@ def test_ctrl_c_in_the_loop_saves_the_run_as_stopped(mnist, tmp_path: Path) -> N
     record = store.get_run(run_id)
     assert record.status == "stopped" and record.resumable and store.load_set(run_id).meta.iteration == 4
     assert [r["iteration"] for r in store.read_metrics(run_id)] == [1, 2, 3, 4]
+
+
+def test_queued_jobs_are_shared_fairly_between_sessions(manager: JobManager, mnist) -> None:
+    """Session A queues three runs, then session B one: B's run goes second, not fourth."""
+    started: list[str] = []
+    a = [manager.submit(tiny(3, sleep_s=0.05), data=mnist, owner="session-a") for _ in range(3)]
+    b = manager.submit(tiny(3, sleep_s=0.05), data=mnist, owner="session-b")
+    for job in a + [b]:
+        assert job.snapshot().owner in ("session-a", "session-b")
+
+    def order() -> list[str]:
+        for job in a + [b]:
+            if job.started and job.id not in started:
+                started.append(job.id)
+        return started
+
+    wait_until(lambda: len(order()) == 4 and all(j.finished.is_set() for j in a + [b]), timeout=60)
+    assert started[:2] == [a[0].id, b.id], started
+
+
+def test_cpu_slots_and_threads_follow_the_cores(monkeypatch) -> None:
+    from ddcore.platform import queue
+
+    monkeypatch.setattr(queue.os, "cpu_count", lambda: 16)
+    monkeypatch.delenv("DDCORE_JOB_THREADS", raising=False)
+    monkeypatch.delenv(queue.CPU_SLOTS_VARIABLE, raising=False)
+    assert queue.cpu_slots() == 3 and queue.job_threads(3) == 5  # 15 spare cores: three jobs of five threads
+    monkeypatch.setattr(queue.os, "cpu_count", lambda: 2)
+    assert queue.cpu_slots() == 1 and queue.job_threads(1) == 1  # a laptop: one job at a time, one core spare
+    monkeypatch.setenv(queue.CPU_SLOTS_VARIABLE, "2")
+    assert queue.cpu_slots() == 2

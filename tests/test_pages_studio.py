@@ -244,3 +244,19 @@ def test_distill_explains_the_method_with_its_equation_and_offers_presenter_mode
     assert any(b.label == "Leave presenter mode" for b in at.button)
     assert not any(b.label == "Presenter mode" for b in at.button)
     assert any(b.label.endswith("Start") for b in at.button)  # still startable, settings folded away
+
+
+def test_the_paper_preset_on_a_cpu_warns_with_its_estimated_time() -> None:
+    at = ok(page("distill.py", dataset="cifar10").run())
+    at.segmented_control(key="distill_preset").set_value("paper")
+    ok(at.run())
+    warning = " ".join(w.value for w in at.warning)
+    assert "20,000 iterations" in warning and "about **" in warning and "h " in warning, warning  # DM: ~19 h
+    at.selectbox(key="distill_method").set_value("mtt")
+    ok(at.run())
+    at.segmented_control(key="distill_preset").set_value("paper")
+    ok(at.run())
+    assert "no measurement to estimate from" in " ".join(w.value for w in at.warning)
+    at.segmented_control(key="distill_preset").set_value("quick")
+    ok(at.run())
+    assert not any("paper preset" in w.value for w in at.warning)

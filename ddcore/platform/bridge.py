@@ -21,7 +21,8 @@ import numpy as np
 
 from ..continual import PRESETS as CONTINUAL_PRESETS
 from ..continual import estimate_seconds as continual_estimate
-from ..device import available_devices
+from ..device import available_devices, resolve_device
+from ..estimates import paper_cpu_estimate
 from ..multiformation import decode_uint8
 from ..nas import BUDGETS as NAS_BUDGETS
 from ..nas import GRIDS as NAS_GRIDS
@@ -69,8 +70,16 @@ __all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUA
            "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS",
            "TargetResult", "available_devices", "collect", "compare_published", "continual_estimate",
            "custom_preset", "decode_uint8", "default_home", "detail", "family_of", "latest", "make_grid",
-           "home_path", "membership_subset", "nas_estimate", "preset_seeds", "privacy_estimate", "published_architecture",
+           "home_path", "membership_subset", "nas_estimate", "paper_cpu_estimate", "preset_seeds", "runs_on_cpu", "privacy_estimate", "published_architecture",
            "set_labels"]
+
+
+def runs_on_cpu(device: str) -> bool:
+    """Whether a job asking for `device` ('auto', 'cpu', 'cuda', ...) would run on this machine's CPU."""
+    try:
+        return resolve_device(device).type == "cpu"
+    except (ValueError, RuntimeError):
+        return True
 
 
 @dataclass(frozen=True)
@@ -143,8 +152,10 @@ class Studio:
         self.manager.shutdown(wait=wait, keep_pending=True)
 
     # ------------------------------------------------------------------ jobs
-    def submit(self, spec: Any, *, name: str | None = None, data: Any = None, start_paused: bool = False) -> Job:
-        return self.manager.submit(spec, name=name, data=data, start_paused=start_paused)
+    def submit(self, spec: Any, *, name: str | None = None, data: Any = None, start_paused: bool = False,
+               owner: str | None = None) -> Job:
+        """Queue a job; `owner` (a browser session) shares the queue's slots fairly between those who submit."""
+        return self.manager.submit(spec, name=name, data=data, start_paused=start_paused, owner=owner)
 
     def resume_run(self, run_id: str, data: Any = None) -> Job:
         current = self.manager.job_for_run(run_id)

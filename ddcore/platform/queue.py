@@ -37,12 +37,25 @@ JOB_STATUSES = ("queued", "running", "paused", "done", "stopped", "interrupted",
 ACTIVE_JOB = ("queued", "running", "paused")
 
 
-def job_threads() -> int:
-    """Torch threads for jobs on CPU: all cores but one, so the server keeps answering clicks."""
+def job_threads(slots: int = 1) -> int:
+    """Torch threads for each job on CPU: all cores but one (so the server keeps answering clicks), shared by the
+    `slots` jobs that may run at once."""
     env = os.environ.get("DDCORE_JOB_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, (os.cpu_count() or 2) - 1)
+    return max(1, ((os.cpu_count() or 2) - 1) // max(1, slots))
+
+
+CPU_SLOTS_VARIABLE = "DDSTUDIO_CPU_SLOTS"
+
+
+def cpu_slots() -> int:
+    """How many CPU jobs run at once: DDSTUDIO_CPU_SLOTS, else one per four spare cores (a shared classroom server
+    with 16 cores runs three students' jobs side by side; a laptop runs one at a time, at full speed)."""
+    env = os.environ.get(CPU_SLOTS_VARIABLE, "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, ((os.cpu_count() or 2) - 1) // 4)
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,7 @@ class JobSnapshot:
     followups: tuple[str, ...] = ()
     waiting_for: tuple[str, ...] = ()  # ids of the jobs producing artefacts this one needs
     controls: frozenset[str] = frozenset()
+    owner: str | None = None  # the session that submitted it (None: a library call, the CLI, a follow-up of those)
     stopping: bool = False  # a stop was asked for and the task has not ended yet (pages say "stopping…")
     pausing: bool = False  # paused, but the task is still finishing (or unwinding) the iteration it was in
     spec: Any = None
@@ -105,11 +119,12 @@ class Job:
     _counter_lock = threading.Lock()
 
     def __init__(self, kind: str, spec: Any, name: str, device: str, run_id: str | None, controls: frozenset[str],
-                 key: str | None) -> None:
+                 key: str | None, owner: str | None = None) -> None:
         with Job._counter_lock:
             Job._counter += 1
             self.id = f"{kind[0]}{Job._counter:04d}-{int(time.time()) % 100000:05d}"
         self.kind, self.spec, self.device, self.run_id, self.key = kind, spec, device, run_id, key
+        self.owner = owner  # who asked for it (a browser session): queued jobs are shared out fairly between owners
         self.depends: list[Job] = []
         self.data: Any = None
         self.prepared: Any = None  # what the task's prepare decided (ddcore.tasks.Prepared)
@@ -122,7 +137,7 @@ class Job:
         self._metrics: list[dict[str, Any]] = []
         self._position: Callable[[Job], int | None] = lambda job: None
         self._snap = JobSnapshot(id=self.id, kind=kind, status="queued", name=name, run_id=run_id, device=device,
-                                 controls=controls, spec=spec, created=time.time(), updated=time.time())
+                                 controls=controls, spec=spec, created=time.time(), updated=time.time(), owner=owner)
         self.finished = threading.Event()
 
     # ---------------------------------------------------------------- reading
@@ -235,8 +250,8 @@ class JobManager:
                  threads: int | None = None, executor: Executor | None = None, max_active: int | None = None) -> None:
         self.store = store or Store()
         self.max_active = max_active if max_active is not None else max_active_jobs()
-        self.slots = {"cpu": 1, "cuda": 1, "mps": 1, **(slots or {})}
-        self.threads = threads or job_threads()
+        self.slots = {"cpu": cpu_slots(), "cuda": 1, "mps": 1, **(slots or {})}
+        self.threads = threads or job_threads(self.slots["cpu"])
         self.executor = executor or ThreadExecutor()
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
@@ -246,7 +261,8 @@ class JobManager:
         threading.Thread(target=_warm_up, daemon=True, name="ddjobs-warmup").start()
 
     # ---------------------------------------------------------------- submitting
-    def submit(self, spec: Any, *, name: str | None = None, start_paused: bool = False, data: Any = None) -> Job:
+    def submit(self, spec: Any, *, name: str | None = None, start_paused: bool = False, data: Any = None,
+               owner: str | None = None) -> Job:
         """Validate and queue a task spec; a stored result makes the job done at once (reused), and an
         identical active submission returns the job already there."""
         task = task_for(spec)
@@ -275,7 +291,7 @@ class JobManager:
                                                         (prepared.reused is not None and job.status == "done")):
                             return job
             job = Job(task.kind, prepared.spec, name or prepared.name, device, prepared.run_id, task.controls,
-                      prepared.key)
+                      prepared.key, owner)
             job.data, job.prepared = data, prepared
             if name and prepared.run_id:
                 self.store.rename_run(prepared.run_id, name)
@@ -289,7 +305,7 @@ class JobManager:
             for requirement in task.requires(prepared.spec):
                 if self.store.get_artefact(requirement.key()) is None:
                     producer = producer_of(requirement.kind)
-                    job.depends.append(self.submit(producer.spec_for(requirement, job.device), data=data))
+                    job.depends.append(self.submit(producer.spec_for(requirement, job.device), data=data, owner=owner))
             if start_paused and "pause" in task.controls:
                 job.request(paused=True)
             return self._enqueue(job)
@@ -445,10 +461,20 @@ class JobManager:
             if self._closed:
                 return
             busy: dict[str, int] = {}
+            running_by_owner: dict[str | None, int] = {}
+            served_by_owner: dict[str | None, int] = {}
             for j in self._jobs.values():
-                if j.started and not j.finished.is_set():
-                    busy[j.device] = busy.get(j.device, 0) + 1
-            for job_id in self._order:
+                if j.started:
+                    served_by_owner[j.owner] = served_by_owner.get(j.owner, 0) + 1
+                    if not j.finished.is_set():
+                        busy[j.device] = busy.get(j.device, 0) + 1
+                        running_by_owner[j.owner] = running_by_owner.get(j.owner, 0) + 1
+            # Fair share: among queued jobs, those whose owner has the fewest running, then the fewest started so
+            # far, go first, then in order of submission: one session's ten clicks do not keep everyone else's
+            # first run waiting. (Jobs of no owner, the CLI's and the library's, count as one owner.)
+            order = sorted(self._order, key=lambda i: (running_by_owner.get(self._jobs[i].owner, 0),
+                                                       served_by_owner.get(self._jobs[i].owner, 0)))
+            for job_id in order:
                 job = self._jobs[job_id]
                 if job.status != "queued" or job.started:
                     continue
@@ -465,6 +491,7 @@ class JobManager:
                 if busy.get(job.device, 0) >= self.slots.get(job.device, 1):
                     continue
                 busy[job.device] = busy.get(job.device, 0) + 1
+                running_by_owner[job.owner] = running_by_owner.get(job.owner, 0) + 1
                 job.started = True
                 self.executor.start(job, lambda job=job: self._work(job))
 
@@ -487,7 +514,7 @@ class JobManager:
             followups: list[str] = []
             for follow in getattr(result, "followups", ()):  # never changes the outcome of the task itself
                 try:
-                    followups.append(self.submit(follow, data=job.data).id)
+                    followups.append(self.submit(follow, data=job.data, owner=job.owner).id)
                 except Exception as e:
                     message = (message + " " if message else "") + f"(a follow-up was not queued: {error_message(e)})"
             job.publish(status=status if status in JOB_STATUSES else "done", result=result,
