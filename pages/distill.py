@@ -33,7 +33,7 @@ from app.widgets import (
     timelapse_gif,
 )
 from ddcore import published
-from ddcore.data import DatasetNotFoundError, available_datasets, get_dataset_info
+from ddcore.data import DatasetNotFoundError, available_datasets, data_note, get_dataset_info
 from ddcore.methods import list_methods, make_config, method_class
 from ddcore.models import list_models
 from ddcore.platform.bridge import (
@@ -276,6 +276,9 @@ def _evaluation_panel(run_id: str, record) -> bool:
     m3.caption(f"{pub.label()} % · {pub.paper} ({pub.table})" if pub else f"No published {record.method.upper()} number at IPC {record.ipc}")
     if pub_base:
         m2.caption(f"Published random real: {pub_base.label()} %")
+    note = data_note(record.dataset)
+    if note and pub:
+        st.caption(f"⚠️ {note}")
     busy = any(state.busy for state in states)
     if not busy and cells[0][0] == "—" and states[0].spec is not None and record.status in ("done", "stopped"):
         if st.button("Evaluate now", key=f"eval_{run_id}"):

@@ -11,7 +11,7 @@ from app import exports, plots
 from app.state import studio as get_studio
 from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_sidebar, plain, polled, status_badge, sync_query
 from ddcore import published
-from ddcore.data import get_dataset_info, list_datasets
+from ddcore.data import data_note, get_dataset_info, list_datasets
 from ddcore.models import list_models, model_descriptions
 from ddcore.platform.bridge import (
     EvalSpec,
@@ -240,6 +240,9 @@ with tab_results:
         pub_rows = [p for p in pub_rows if p.method in measured_methods or p.method == "whole"]
         chart(plots.accuracy_vs_ipc(rows, ipc_arch, pub_rows, show_published=show_pub), "eval_ipc",
               f"{dataset}-accuracy-vs-ipc")
+        note = data_note(dataset)
+        if note and show_pub and pub_rows:
+            st.caption(f"⚠️ {note}")
 
         st.subheader("One evaluation in detail")
         labels = set_labels(rows)

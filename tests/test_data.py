@@ -262,3 +262,19 @@ def test_only_datasets_this_machine_has_are_offered() -> None:
 
     at = ok(page("distill.py").run())
     assert list(at.selectbox(key="distill_dataset").options) == [get_dataset_info(d).display_name for d in offered]
+
+
+def test_results_on_the_embedded_cifar10_subset_are_labelled(monkeypatch, tmp_path) -> None:
+    """Where no data root has CIFAR-10, the embedded subset is what loads, and pages must say so beside the
+    papers' full-data numbers; MNIST's embedded copy is the whole dataset, so nothing is said for it."""
+    from ddcore.data import loader
+
+    monkeypatch.setattr(loader, "default_data_roots", lambda: [])
+    monkeypatch.setenv("DDCORE_CACHE", str(tmp_path))
+    note = loader.data_note("cifar10")
+    assert "embedded CIFAR-10 subset" in note and "500 training and 100 test" in note
+    assert loader.data_note("CIFAR-10") == note and loader.data_note("mnist") == ""
+    assert load_dataset("cifar10", roots=[], download=False).note == note
+    monkeypatch.setattr(loader, "default_data_roots", lambda: [REPO_DIR.parent / "shared" / "datasets"])
+    if (REPO_DIR.parent / "shared" / "datasets" / "cifar10-jpg.zip").is_file():
+        assert loader.data_note("cifar10") == ""  # the full data is here: nothing to say

@@ -102,6 +102,27 @@ def available(name: str) -> bool:
     return key in EMBEDDED and EMBEDDED[key].probe(ASSETS_DIR) is not None
 
 
+def _subset_note(name: str) -> str:
+    if name == "mnist":  # the embedded MNIST is the whole dataset
+        return ""
+    return (f"These results use the embedded {BUILTIN_INFOS[name].display_name} subset (500 training and 100 test "
+            "images per class, from JPEGs), not the full dataset the published numbers come from; put the full data "
+            "under a data root (DDCORE_DATA) to compare like with like.")
+
+
+def data_note(name: str) -> str:
+    """What pages say beside published numbers when this machine would load a dataset from the embedded subset (no
+    data root or download has it). Cheap: it probes file layouts, decodes nothing."""
+    key = canonical_name(name)
+    if key not in EMBEDDED or key not in BUILTIN_INFOS:
+        return ""
+    if any(layout.probe(r) is not None for r in default_data_roots() for layout in LAYOUTS[key]):
+        return ""
+    if any(layout.probe(cache_dir() / "downloads") is not None for layout in LAYOUTS[key]):
+        return ""
+    return _subset_note(key) if EMBEDDED[key].probe(ASSETS_DIR) is not None else ""
+
+
 def available_datasets() -> list[str]:
     """The image datasets this machine has (in registry order), uploads included; 'folder' needs a path, and the
     points of the 2-D playground (`point_datasets`) are not images, so neither is here."""
@@ -146,7 +167,9 @@ def _load_builtin(name: str, root: Path | None, search: list[Path] | None, downl
         if loader is not None:
             desc = "embedded default (assets/)" if name == "mnist" else \
                 "embedded default: CIFAR-10 subset, 500 train / 100 test per class, JPEG-derived (assets/)"
-            return _build(info, loader(), desc)
+            loaded = _build(info, loader(), desc)
+            loaded.note = _subset_note(name)
+            return loaded
     raise DatasetNotFoundError(_not_found_message(info, roots, tried_download, embedded and name in EMBEDDED))
 
 

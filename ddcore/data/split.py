@@ -59,6 +59,9 @@ class LoadedDataset:
     train: ImageSplit
     test: ImageSplit
     source: str
+    # Set when this is not the data papers report on (the embedded CIFAR-10 subset): pages show it wherever
+    # results sit beside published numbers.
+    note: str = ""
 
     def normalize(self, images_uint8: torch.Tensor) -> torch.Tensor:
         """uint8 → float normalised with the dataset's mean/std (on the images' device)."""
