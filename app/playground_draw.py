@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 
 # Okabe-Ito: told apart by most colour-blind viewers, and on a projector.
 PALETTE = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (204, 121, 167), (213, 94, 0)], dtype=np.float64)
-PANEL = 360  # pixels per side
-WORK = 180  # regions are computed at this size, then scaled up (the network's grid is coarser still)
+PANEL = 320  # pixels per side: two panels and the controls fit a 1280 × 720 window
+WORK = 160  # regions are computed at this size, then scaled up (the network's grid is coarser still)
 
 
 def class_colour(c: int) -> tuple[int, int, int]:

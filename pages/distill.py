@@ -96,19 +96,9 @@ with settings:
         st.error(f"{get_dataset_info(dataset_name).display_name} is not available here: {e}")
         st.stop()
     info = data.info
-    strip_classes = list(range(min(info.num_classes, 20)))
-    g = np.random.default_rng(0)
-    idx = [int(data.train.class_indices[c][g.integers(len(data.train.class_indices[c]))]) for c in strip_classes]
-    strip = data.train.images[idx].permute(0, 2, 3, 1).numpy()
-    strip_img = make_grid(strip, [list(range(len(idx)))], pad=2, scale=2 if info.image_size <= 32 else 1)
-    st.image(stamped(png_bytes(strip_img)), caption="One real image per class: " + ", ".join(info.class_names[c] for c in strip_classes)
-             + (" …" if info.num_classes > len(strip_classes) else ""), width="content")
-
     method = st.selectbox("Method", METHODS, key="distill_method",
                           format_func=lambda m: f"{method_class(m).title or m} ({m})")
     cls = method_class(method)
-    with st.container(border=True):
-        method_help(cls)
 
     c1, c2 = st.columns(2)
     ipc = int(c1.number_input("Images per class (IPC)", min_value=1, max_value=MAX_PAGE_IPC, step=1, key="distill_ipc",
@@ -211,6 +201,17 @@ with settings:
             st.error(f"Could not start the run: {plain(str(e))}")
         else:
             st.session_state.distill_run = job.run_id
+    # Below Start, so a new user reaches the button without scrolling: the data, then the method explained.
+    strip_classes = list(range(min(info.num_classes, 20)))
+    g = np.random.default_rng(0)
+    idx = [int(data.train.class_indices[c][g.integers(len(data.train.class_indices[c]))]) for c in strip_classes]
+    strip = data.train.images[idx].permute(0, 2, 3, 1).numpy()
+    strip_img = make_grid(strip, [list(range(len(idx)))], pad=2, scale=2 if info.image_size <= 32 else 1)
+    st.image(stamped(png_bytes(strip_img)), caption="One real image per class: " + ", ".join(info.class_names[c] for c in strip_classes)
+             + (" …" if info.num_classes > len(strip_classes) else ""), width="content")
+
+    with st.container(border=True):
+        method_help(cls)
 
 sync_query({"dataset": dataset_name, "method": method, "ipc": ipc, "run": st.session_state.distill_run})
 
@@ -389,8 +390,12 @@ def _live_view() -> None:
     # loss curve goes under it: side by side, a 10-per-row grid overflowed its column onto the chart.
     with st.container(key="distill_grid"):
         if images is not None:
-            frame = (run_id, view.image_iteration, snap.frame if view.live and snap is not None else -1, len(images))
-            grid = shared(("grid", *frame), lambda: encoded(labelled_grid(images, labels, class_names,
+            frame = (run_id, view.image_iteration, snap.frame if view.live and snap is not None else -1, len(images),
+                     PRESENTING)
+            per_row = min(20, max(1, len(images) // max(1, len(class_names))))
+            # a projector gets the grid as large as the screen allows (about 1,100 pixels across)
+            scale = max(1, min(8, 1100 // (per_row * (images.shape[1] + 2)))) if PRESENTING else None
+            grid = shared(("grid", *frame), lambda: encoded(labelled_grid(images, labels, class_names, scale=scale,
                                                                           max_per_class=20), fast=view.live))
             show_image(grid, f"Synthetic set at iteration {view.image_iteration or 0:,}" + (" (live)" if view.live else ""))
             st.caption(seeing("grid", _known_method(record.method), ipc=record.ipc, init=_run_init(record.spec),

@@ -125,6 +125,8 @@ def _view() -> None:
                                                             faint=False), frame.extent))
         still = st.session_state.pg_still = ((dataset, seed), faint, full)
     _, faint, full = still
+    st.markdown(f"Iteration **{frame.iteration:,}** · trained on the synthetic points: **{frame.synthetic_accuracy:.1f} %** "
+                f"· on all points: **{frame.full_accuracy:.1f} %** (test points)")
     left, right = st.columns(2)
     with left:
         show_image(encoded(panel(frame.synthetic_probs, faint, frame.extent, synthetic_xy=frame.synthetic_xy,
@@ -138,7 +140,7 @@ def _view() -> None:
     legend = " · ".join(f"<span style='color:rgb{class_colour(c)}'>●</span> {plain(n)}"
                         for c, n in enumerate(info.class_names))
     took = time.perf_counter() - started
-    st.markdown(f"Iteration **{frame.iteration:,}** · {legend} · frame {1000 * took:.0f} ms", unsafe_allow_html=True)
+    st.markdown(f"{legend} · frame {1000 * took:.0f} ms", unsafe_allow_html=True)
     _pace(took)
 
 
