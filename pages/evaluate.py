@@ -27,7 +27,8 @@ from ddcore.platform.bridge import (
 studio = get_studio()
 
 DATASETS = [d for d in list_datasets() if d != "folder"]
-ARCHITECTURES = list_models()
+KRR = "convnet_krr"  # kernel ridge regression on the set: what the kernel methods' papers report beside a network
+ARCHITECTURES = list_models() + [KRR]
 SUITE = [a for a in ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18") if a in ARCHITECTURES]
 PRESETS = ["quick", "paper", "custom"]
 CHART_CONFIG = {"displaylogo": False, "displayModeBar": True,
@@ -104,9 +105,12 @@ with tab_run:
         def _suite() -> None:
             st.session_state.eval_archs = list(SUITE)
 
+        descriptions = {**model_descriptions(), KRR: "no training: kernel ridge regression on the set with the "
+                        "random-feature NNGP kernel of 4 random ConvNets (RFAD's); FRePo, RFAD and KIP report it "
+                        "beside a trained network. Seconds on a CPU."}
         archs = st.multiselect("Architectures", ARCHITECTURES, default=["convnet"], key="eval_archs",
-                               format_func=lambda a: a, help="\n".join(f"- **{k}**: {v}"
-                                                                       for k, v in model_descriptions().items()))
+                               format_func=lambda a: "ConvNet KRR (kernel)" if a == KRR else a,
+                               help="\n".join(f"- **{k}**: {v}" for k, v in descriptions.items()))
         st.button("Use the cross-architecture suite (" + ", ".join(SUITE) + ")", on_click=_suite,
                   key="eval_suite_btn")
     with right:

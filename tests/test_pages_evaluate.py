@@ -135,3 +135,20 @@ def test_a_running_evaluation_shows_progress_and_cancels(home) -> None:
     assert not [e for e in Store(root).list_evaluations() if e.preset == "paper"]  # nothing half-done is stored
     at.run()
     assert "cancelled" in "\n".join(m.value for m in at.markdown)
+
+
+def test_kernel_ridge_regression_is_offered_beside_trained_networks(home) -> None:
+    """'ConvNet KRR' evaluates a set with no training (the kernel methods' second number), is stored like any
+    evaluation, and is compared with the papers' KRR rows (architecture convnet_krr)."""
+    root, run_ids = home
+    at = _open(eval_sets_mnist=run_ids[:1], eval_random=False)
+    arch = at.multiselect(key="eval_archs")
+    assert "ConvNet KRR (kernel)" in arch.options
+    arch.set_value(["convnet_krr"])
+    at.run()
+    at.button(key="eval_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = wait_for_keys(root, [key_of(Store(root), Subject.run(run_ids[0]), "convnet_krr", "quick")], timeout=120)
+    record = next(e for e in store.list_evaluations() if e.architecture == "convnet_krr")
+    assert 0 < record.mean <= 100 and record.result.preset == "krr" and record.result.train_time_s == 0.0
+    assert "random-feature NNGP" in record.result.config["kernel"]

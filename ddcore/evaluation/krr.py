@@ -125,6 +125,20 @@ class KRRResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def as_eval_result(self, set_id: str, num_images: int, wall_time_s: float, device: str) -> Any:
+        """The same numbers as an EvalResult (architecture '<net>_krr', preset 'krr'), so the store, the Evaluate
+        page and the published comparison treat KRR like any other evaluation."""
+        from .api import library_versions
+        from .result import EvalResult
+
+        return EvalResult(set_id=set_id, dataset=self.dataset, method=self.method, ipc=self.ipc, num_images=num_images,
+                          architecture=f"{self.architecture}_krr", preset="krr",
+                          config={"kernel": self.kernel, "models": self.models, "reg": self.reg, "zca": self.zca},
+                          seeds=list(self.seeds), accuracies=list(self.accuracies), mean=self.mean, std=self.std,
+                          wall_time_s=round(wall_time_s, 3), train_time_s=0.0, test_time_s=round(wall_time_s, 3),
+                          device=device, versions=library_versions(), test_images=self.test_images,
+                          model_kwargs=dict(self.extra.get("model_kwargs", {})))
+
 
 def krr_targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """A set's labels as regression targets: hard labels centred one-hot, learned (soft) labels as they are."""

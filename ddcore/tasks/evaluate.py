@@ -40,6 +40,15 @@ class EvalSpec:
         return spec_from_dict(cls, {**data, "subject": Subject.from_dict(data["subject"])})
 
 
+KRR_SUFFIX = "_krr"  # 'convnet_krr': kernel ridge regression with that network's random-feature kernel (the
+# published table's name for the KRR numbers the kernel methods' papers report beside the finite network's)
+
+
+def krr_base(architecture: str) -> str | None:
+    """The network whose random-feature kernel a '<net>_krr' evaluation uses, or None for a trained network."""
+    return architecture[: -len(KRR_SUFFIX)] if architecture.endswith(KRR_SUFFIX) else None
+
+
 def subject_set(subject: Subject, store: "Store", data: Any = None) -> "SyntheticSet":
     """The images an evaluation subject stands for."""
     from ..data import load_dataset
@@ -73,7 +82,7 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
     from ..evaluation.protocol import get_preset
     from ..models import MODELS
 
-    MODELS.entry(spec.architecture)
+    MODELS.entry(krr_base(spec.architecture) or spec.architecture)
     config = get_preset(spec.preset)
     if spec.options:
         config = config.with_(**spec.options)
@@ -128,8 +137,18 @@ class EvaluateTask(Task):
                 ctx.recorder.progress(round(100 * float(info["fraction"]), 1), 100.0)
 
         try:
-            result = evaluate(synthetic, spec.architecture, spec.preset, seeds=spec.seeds, device=spec.device,
-                              progress=progress, should_stop=lambda: ctx.control.stop_requested, **spec.options)
+            base = krr_base(spec.architecture)
+            if base is not None:  # no training: a linear solve on random networks' features, seconds on a CPU
+                from ..evaluation.krr import evaluate_krr
+
+                data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
+                krr = evaluate_krr(synthetic, architecture=base, seeds=int(spec.seeds or 1), device=spec.device,
+                                   test_data=data)
+                result = krr.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
+                                            time.monotonic() - start, spec.device)
+            else:
+                result = evaluate(synthetic, spec.architecture, spec.preset, seeds=spec.seeds, device=spec.device,
+                                  progress=progress, should_stop=lambda: ctx.control.stop_requested, **spec.options)
         except EvaluationCancelled as e:
             raise Cancelled("Evaluation cancelled") from e
         ctx.recorder.progress(1, 1, f"{time.monotonic() - start:.1f} s")
