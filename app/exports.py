@@ -106,3 +106,26 @@ def published_csv(table: Iterable[dict[str, Any]]) -> str:
     for row in table:
         w.writerow({k: "" if row.get(k) is None else _cell(row.get(k)) for k in columns})
     return buf.getvalue()
+
+
+def table_csv(table: Sequence[dict[str, Any]]) -> str:
+    """Plain rows (the benchmark board's) as CSV, every column any row has, cells guarded against formulas."""
+    columns = list(dict.fromkeys(k for row in table for k in row))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for row in table:
+        w.writerow(["" if _clean(row.get(c)) is None else _cell(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def table_markdown(table: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> str:
+    """Chosen columns of plain rows as a markdown table (text escaped so a name cannot become markup)."""
+    if not table:
+        return "_No rows._\n"
+    lines = [f"**{plain(title)}**", ""] if title else []
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table:
+        cells = ["–" if row.get(c) is None else plain(str(row.get(c))).replace("|", "\\|") for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -62,7 +62,7 @@ def test_no_pickle_loading_in_the_code() -> None:
 #   UI       app/, pages/: only the bridge and the registries
 UI_MAY_IMPORT = {"ddcore.platform.bridge", "ddcore.data", "ddcore.methods", "ddcore.models", "ddcore.published"}
 SCIENCE = ("data", "models", "methods", "evaluation", "privacy", "experts.py", "augment.py", "zca.py", "synthetic.py", "checkpoint.py", "runner.py",
-           "published.py", "registry.py", "device.py", "paths.py", "catalog.py", "playground.py", "estimates.py")
+           "published.py", "registry.py", "device.py", "paths.py", "catalog.py", "playground.py", "estimates.py", "board.py")
 
 
 def _ddcore_imports(path: Path) -> list[str]:

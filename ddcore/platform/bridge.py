@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..board import BoardRow, board_table, build_board
 from ..continual import PRESETS as CONTINUAL_PRESETS
 from ..continual import estimate_seconds as continual_estimate
 from ..device import available_devices, resolve_device
@@ -63,7 +64,7 @@ from .store import Store
 MAX_SET_UPLOAD_BYTES = 64 << 20
 SWITCH_INTERVAL_S = 0.0002
 
-__all__ = ["ACTIVE_JOB", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec",
+__all__ = ["ACTIVE_JOB", "BoardRow", "board_table", "build_board", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec",
            "DistillSpec", "EvalDetail", "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot",
            "MAX_SET_UPLOAD_BYTES", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec", "PLAYGROUND_DEFAULT_LR", "PLAYGROUND_METHODS", "PRIVACY_BASELINES",
            "PRIVACY_PRESETS", "Playground", "PlaygroundFrame", "PlaygroundSpec", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
