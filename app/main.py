@@ -13,6 +13,9 @@ import streamlit as st  # noqa: E402
 from app.guard import ALLOWED_HOSTS_VARIABLE, host_allowed  # noqa: E402
 from app.navigation import PAGES  # noqa: E402
 from app.text import plain  # noqa: E402
+from ddcore.platform.bridge import pin_this_thread  # noqa: E402
+
+pin_this_thread("ui")  # this page run stays on the core kept for browsers; jobs compute on the others
 
 st.set_page_config(page_title="DD Studio", page_icon=str(ROOT / "assets" / "icon.png"), layout="wide")
 host = st.context.headers.get("Host")

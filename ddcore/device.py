@@ -51,3 +51,42 @@ def set_threads(num_threads: int | None) -> int:
     if num_threads is not None and num_threads > 0:
         torch.set_num_threads(int(num_threads))
     return torch.get_num_threads()
+
+
+PIN_VARIABLE = "DDSTUDIO_PIN_CORES"  # '0' turns core pinning off
+
+
+def _allowed_cores() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return []
+
+
+# The process's cores as they were before any thread pinned itself (a pinned thread sees only its own).
+PROCESS_CORES = _allowed_cores()
+
+
+def ui_and_job_cores() -> tuple[set[int], set[int]] | None:
+    """(cores for the server's pages, cores for jobs): the first allowed core answers the browsers, the others
+    compute, so watching a run does not take cycles from it. None where pinning is off, unsupported, or there is
+    a single core."""
+    if os.environ.get(PIN_VARIABLE, "1") == "0":
+        return None
+    cores = PROCESS_CORES
+    if len(cores) < 2:
+        return None
+    return {cores[0]}, set(cores[1:])
+
+
+def pin_this_thread(role: str) -> bool:
+    """Pin the calling thread (and the threads it starts later, torch's pool included) to the 'ui' or 'job' cores;
+    True when pinned. Linux pins per thread, so a job's pin never moves the server's other threads."""
+    split = ui_and_job_cores()
+    if split is None:
+        return False
+    try:
+        os.sched_setaffinity(0, split[0] if role == "ui" else split[1])
+    except OSError:
+        return False
+    return True

@@ -318,3 +318,20 @@ def test_cpu_slots_and_threads_follow_the_cores(monkeypatch) -> None:
     assert queue.cpu_slots() == 1 and queue.job_threads(1) == 1  # a laptop: one job at a time, one core spare
     monkeypatch.setenv(queue.CPU_SLOTS_VARIABLE, "2")
     assert queue.cpu_slots() == 2
+
+
+def test_cpu_jobs_run_off_the_core_kept_for_browsers(manager: JobManager, mnist) -> None:
+    import os
+
+    from ddcore.device import ui_and_job_cores
+
+    split = ui_and_job_cores()
+    if split is None:
+        pytest.skip("a single core, or no thread affinity on this system: nothing to keep apart")
+    job = manager.submit(tiny(400, sleep_s=0.01), data=mnist)
+    wait_until(lambda: job.snapshot().iteration >= 1)
+    worker = next(t for t in threading.enumerate() if t.name == f"ddjob-{job.id}")
+    assert os.sched_getaffinity(worker.native_id) == split[1]  # the job's cores, not the browsers' core
+    assert os.sched_getaffinity(threading.get_native_id()) != split[1] or len(split[1]) > 1  # this thread is free
+    manager.stop(job.id)
+    manager.wait(job.id, 30)

@@ -22,7 +22,7 @@ import numpy as np
 from ..board import BoardRow, board_table, build_board
 from ..continual import PRESETS as CONTINUAL_PRESETS
 from ..continual import estimate_seconds as continual_estimate
-from ..device import available_devices, resolve_device
+from ..device import available_devices, pin_this_thread, resolve_device
 from ..estimates import paper_cpu_estimate
 from ..multiformation import decode_uint8
 from ..nas import BUDGETS as NAS_BUDGETS
@@ -71,7 +71,7 @@ __all__ = ["ACTIVE_JOB", "BoardRow", "board_table", "build_board", "ATTACKS", "A
            "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS",
            "TargetResult", "available_devices", "collect", "compare_published", "continual_estimate",
            "custom_preset", "decode_uint8", "default_home", "detail", "family_of", "latest", "make_grid",
-           "home_path", "membership_subset", "nas_estimate", "paper_cpu_estimate", "preset_seeds", "runs_on_cpu", "privacy_estimate", "published_architecture",
+           "home_path", "membership_subset", "nas_estimate", "paper_cpu_estimate", "pin_this_thread", "preset_seeds", "runs_on_cpu", "privacy_estimate", "published_architecture",
            "set_labels"]
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..device import resolve_device, set_threads
+from ..device import pin_this_thread, resolve_device, set_threads
 from ..names import check_name
 from ..tasks import TASKS, TaskContext, producer_of, task_for
 from ..tasks.base import Cancelled, spec_from_dict, spec_to_dict
@@ -499,6 +499,7 @@ class JobManager:
         task = TASKS.get(job.kind)
         try:
             if job.device == "cpu":
+                pin_this_thread("job")  # off the core that answers the browsers (ddcore.device)
                 set_threads(self.threads)
             job._rate = ProgressRate()  # elapsed time and rate count from the start, not from the queueing
             job.state("running")
