@@ -73,13 +73,15 @@ def _run_rate(home: Path, seconds: float) -> float:
     return (last.iteration - i0) / (time.monotonic() - t0)
 
 
-def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=None) -> dict:
-    """The measurement; `browser`: a Playwright browser to open the sessions in (default: a fresh Chromium)."""
+def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=None,
+            executable: str = CHROMIUM) -> dict:
+    """The measurement; `browser`: a Playwright browser to open the sessions in (default: a fresh Chromium started
+    from `executable`)."""
     if browser is None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as pw:
-            launched = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            launched = pw.chromium.launch(executable_path=executable, headless=True, args=ARGS)
             try:
                 return measure(sessions, minutes, baseline_s, launched)
             finally:
@@ -178,13 +180,14 @@ def write(row: dict, out_dir: Path) -> None:
              "Command: `python -m benchmarks.load --sessions N --minutes M`; machine: this repo's 2-core CPU unless "
              "noted; real headless Chromium sessions on the run's live view. Bounds: "
              + ", ".join(f"{k} {v}" for k, v in BOUNDS.items()) + ".", "",
-             "| when | sessions | minutes | page load s (median / max) | sessions seeing the live job | "
+             "| when | browsers | sessions | minutes | page load s (median / max) | sessions seeing the live job | "
              "pause / resume round trip s | job it/s alone → watched (kept) | server MB start → end (max) | "
-             "load avg | within bounds |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "load avg | within bounds |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pl, rt, mem = r["page_load_s"], r["round_trip_s"], r["rss_mb"]
         ok = ", ".join(k for k, v in r["within_bounds"].items() if not v) or "all"
-        lines.append(f"| {r['when']} | {r['sessions']} | {r['minutes']} | {pl['median']:.1f} / {pl['max']:.1f} | "
+        where = r.get("browsers", "any core; server not yet pinned")
+        lines.append(f"| {r['when']} | {where} | {r['sessions']} | {r['minutes']} | {pl['median']:.1f} / {pl['max']:.1f} | "
                      f"{r['sessions_seeing_job']:.0%} | {rt['pause']:.2f} / {rt['resume']:.2f} | "
                      f"{r['rate_no_tabs']:.2f} → {r['rate_watched']:.2f} ({r['job_speed_kept']:.0%}) | "
                      f"{mem['after_sessions']:.0f} → {mem['end']:.0f} ({mem['max']:.0f}) | "
@@ -199,8 +202,17 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--baseline-s", type=float, default=30.0, help="seconds to measure the job alone")
     p.add_argument("--out-dir", default=str(RESULTS))
+    p.add_argument("--browser-on-ui-core", action="store_true",
+                   help="run the browsers on the core the server keeps for pages (as if they were the students' "
+                        "machines); by default they may use any core, the job's included")
     args = p.parse_args()
-    row = measure(args.sessions, args.minutes, args.baseline_s)
+    from benchmarks.live import _pinned_chromium
+    from ddcore.device import ui_and_job_cores
+
+    split = ui_and_job_cores()
+    executable = _pinned_chromium(min(split[0])) if args.browser_on_ui_core and split else CHROMIUM
+    row = measure(args.sessions, args.minutes, args.baseline_s, executable=executable)
+    row["browsers"] = "on the UI core (taskset)" if executable != CHROMIUM else "any core"
     print(json.dumps(row, indent=1))
     write(row, Path(args.out_dir))
 

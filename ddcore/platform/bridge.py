@@ -64,15 +64,16 @@ from .store import Store
 MAX_SET_UPLOAD_BYTES = 64 << 20
 SWITCH_INTERVAL_S = 0.0002
 
-__all__ = ["ACTIVE_JOB", "BoardRow", "board_table", "build_board", "ATTACKS", "ATTACK_TITLES", "ArtefactRecord", "CONTINUAL_PRESETS", "ContinualSpec",
-           "DistillSpec", "EvalDetail", "EvalSpec", "EvalState", "EvaluationRecord", "JobSnapshot",
-           "MAX_SET_UPLOAD_BYTES", "NAS_BUDGETS", "NAS_GRIDS", "NasGrid", "NasSpec", "PLAYGROUND_DEFAULT_LR", "PLAYGROUND_METHODS", "PRIVACY_BASELINES",
-           "PRIVACY_PRESETS", "Playground", "PlaygroundFrame", "PlaygroundSpec", "PrivacyResult", "PrivacySpec", "RUN_STATUSES", "ResultRow", "RunRecord", "RunView",
-           "Studio", "StudyState", "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS",
-           "TargetResult", "available_devices", "collect", "compare_published", "continual_estimate",
-           "custom_preset", "decode_uint8", "default_home", "detail", "family_of", "latest", "make_grid",
-           "home_path", "membership_subset", "nas_estimate", "paper_cpu_estimate", "pin_this_thread", "preset_seeds", "runs_on_cpu", "privacy_estimate", "published_architecture",
-           "set_labels"]
+__all__ = ["ACTIVE_JOB", "ArtefactRecord", "ATTACK_TITLES", "ATTACKS", "available_devices", "board_table", "BoardRow",
+           "build_board", "collect", "compare_published", "continual_estimate", "CONTINUAL_PRESETS",
+           "ContinualSpec", "custom_preset", "decode_uint8", "default_home", "detail", "DistillSpec", "EvalDetail",
+           "EvalSpec", "EvalState", "EvaluationRecord", "family_of", "home_path", "JobSnapshot", "latest",
+           "make_grid", "MAX_SET_UPLOAD_BYTES", "membership_subset", "NAS_BUDGETS", "nas_estimate", "NAS_GRIDS",
+           "NasGrid", "NasSpec", "paper_cpu_estimate", "pin_this_thread", "Playground", "PLAYGROUND_DEFAULT_LR",
+           "PLAYGROUND_METHODS", "PlaygroundFrame", "PlaygroundSpec", "preset_seeds", "PRIVACY_BASELINES",
+           "privacy_estimate", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "published_architecture",
+           "ResultRow", "RUN_STATUSES", "RunRecord", "runs_on_cpu", "RunView", "set_labels", "Studio", "StudyState",
+           "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS", "TargetResult"]
 
 
 def runs_on_cpu(device: str) -> bool:
