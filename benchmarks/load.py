@@ -4,8 +4,8 @@ to load and a click to answer, does the server's memory stay bounded, and how mu
     .venv/bin/python -m benchmarks.load                       # 20 sessions, 10 minutes (the case)
     .venv/bin/python -m benchmarks.load --sessions 3 --minutes 0.5 --out-dir /tmp/load   # a quick look
 
-It starts the real server (scripts/run.sh) on a fresh store, starts a DM run (MNIST, IPC 1, quick preset, with
-enough iterations to outlast the measurement) from a browser, measures the job's rate with no tab watching,
+It starts the real server (scripts/run.sh) on a fresh store, starts a DM run (MNIST, IPC 10, the live preset as a
+custom one with enough iterations to outlast the measurement) from a browser, measures the job's rate with no tab watching,
 then opens `--sessions` headless Chromium sessions on the run's live view and, over `--minutes`, samples:
 each session's page load (goto -> live grid shown), whether it shows the live grid, the job's rate, the
 server's resident memory, and a Pause -> Resume round trip in one session. Results: results/load.md / .jsonl.
@@ -101,7 +101,13 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             except OSError:
                 time.sleep(0.5)
         first = browser.new_page()
-        first.goto(f"{url}/distill?ipc=10")  # the default run: DM, MNIST, IPC 10, quick (400 iterations)
+        first.goto(f"{url}/distill?ipc=10")  # the default run (DM, MNIST, IPC 10, live preset), made long enough
+        first.get_by_role("button", name=re.compile("Start")).wait_for(timeout=120_000)
+        first.get_by_role("button", name="custom", exact=True).click()  # custom: starts from the live preset
+        iterations = first.get_by_label("iterations", exact=True)
+        iterations.fill("100000")
+        iterations.press("Enter")
+        time.sleep(1.0)
         first.get_by_role("button", name=re.compile("Start")).click(timeout=120_000)
         first.locator(GRID).first.wait_for(timeout=120_000)
         run_id = re.search(r"run=([\w-]+)", first.url).group(1)

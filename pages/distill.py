@@ -109,11 +109,13 @@ with settings:
     default_preset = next((p for p in ("live", "quick") if p in presets), presets[0])
 
     def _preset_changed() -> None:
-        """Each preset starts the images its own way (live: from noise, so they visibly learn)."""
+        """Each preset starts the images its own way (live: from noise, so they visibly learn); custom keeps the
+        start of the preset it was opened from."""
         chosen = st.session_state.get("distill_preset") or default_preset
-        base = chosen if chosen != "custom" else ("quick" if "quick" in cls.presets else cls.presets[0])
+        if chosen == "custom":
+            return
         try:
-            st.session_state.distill_init = make_config(method, info, ipc, base).init
+            st.session_state.distill_init = make_config(method, info, ipc, chosen).init
         except Exception:  # a preset this IPC cannot take is reported below
             pass
 
@@ -137,8 +139,10 @@ with settings:
     devices = ["auto"] + available_devices()
     device = st.selectbox("Device", devices, key="distill_device")
 
-    base_preset = "quick" if preset == "custom" and "quick" in cls.presets else (preset if preset != "custom"
-                                                                                  else cls.presets[0])
+    if preset != "custom":
+        st.session_state.distill_custom_from = preset  # custom starts from the preset chosen before it
+    chosen_base = st.session_state.get("distill_custom_from")
+    base_preset = preset if preset != "custom" else (chosen_base if chosen_base in cls.presets else default_preset)
     overrides: dict[str, Any] = {"init": init}
     problems: list[str] = []
     try:
