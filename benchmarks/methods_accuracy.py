@@ -102,6 +102,10 @@ def protocol_key(row: dict) -> tuple:
 def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict,
              budget_s: float | None, preset: str = "quick", eval_preset: str = "quick",
              save_dir: Path | None = None, augmentation: str = "auto") -> dict:
+    from ddcore.methods import method_class
+
+    if preset not in method_class(method).presets:  # e.g. random real in a --preset live table: its quick preset
+        preset = "quick"
     spec = DistillSpec(dataset=data.info.name, method=method, ipc=ipc, preset=preset, seed=seed, device=device,
                        overrides=overrides, evaluate_after=False)
     # prerequisites (expert trajectories, a feature network) are made or loaded first and timed apart: their cost
