@@ -90,10 +90,9 @@ class BoardRow:
     @property
     def sigma_above_random(self) -> float | None:
         base = self.random
-        if base is None:
+        if base is None or base.networks < 2 or base.std <= 0:  # one network: no spread to measure against
             return None
-        spread = max(base.std, 1e-9)
-        return (self.ours.mean - base.mean) / spread
+        return (self.ours.mean - base.mean) / base.std
 
     @property
     def ior(self) -> float | None:

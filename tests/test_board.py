@@ -76,3 +76,5 @@ def test_a_random_baseline_under_another_protocol_is_not_called_fair(evaluated) 
     b = build_board(rows, [], preset=augmented)[0]
     assert b.random_same is None and b.random_preset is None  # only the no-augmentation baseline is stored
     assert b.sigma_above_random is None and b.lrs is None
+    one = build_board(collect(store), [], preset=plain)[0]  # the baseline was trained once: no σ to speak of
+    assert one.random_same is not None and one.random_same.networks == 1 and one.sigma_above_random is None
