@@ -40,4 +40,4 @@ def test_board_shows_pooled_sets_fair_baseline_and_exports(home) -> None:
     assert table["networks"].iloc[0] == 1
     labels = [b.proto.label for b in at.get("download_button")]
     assert "⬇ Board (CSV)" in labels and "⬇ Board (Markdown)" in labels
-    assert any(r"\mathrm{LRS}" in l.value for l in at.get("latex"))
+    assert any(r"\mathrm{LRS}" in element.value for element in at.get("latex"))
