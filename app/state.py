@@ -20,6 +20,10 @@ class SessionStudio:
         kwargs.setdefault("owner", self.owner)
         return self._shared.submit(spec, **kwargs)
 
+    def resume_run(self, run_id: str, **kwargs):
+        kwargs.setdefault("owner", self.owner)
+        return self._shared.resume_run(run_id, **kwargs)
+
     def __getattr__(self, name: str):
         return getattr(self._shared, name)
 

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.text import plain  # noqa: F401 (pages import it from here)
-from ddcore.platform.bridge import make_grid
+from ddcore.platform.bridge import make_grid, pin_this_thread
 
 STATUS_ICONS = {"queued": "⏳", "running": "▶️", "paused": "⏸️", "done": "✅", "stopped": "⏹️", "failed": "❌",
                 "cancelled": "🚫", "interrupted": "⚠️"}
@@ -356,6 +356,7 @@ def polled(draw: Callable[[], None], every: float | None) -> None:
     the page still shows the old server's media (images that no longer exist: broken until a full rerun). A
     fragment-only run in a session that has never had a full run is exactly that case, so it reruns the page."""
     def guarded() -> None:
+        pin_this_thread("ui")  # a fragment rerun runs on a fresh thread that main.py's pin never reached
         ctx = get_script_run_ctx()
         if ctx is not None and ctx.fragment_ids_this_run:
             if not st.session_state.get("_full_run_seen"):

@@ -149,8 +149,8 @@ def build_board(rows: Iterable[ResultRow], published: Iterable[Any] = (), *, pre
         same = [r for r in randoms if r.dataset == dataset and r.ipc == ipc and _protocol(r) in protocols] \
             if len(protocols) == 1 else []
         own = [r for r in randoms if r.dataset == dataset and r.ipc == ipc and r.preset == preset]
-        whole = [r for r in wholes if r.dataset == dataset and r.preset == preset] or \
-            [r for r in wholes if r.dataset == dataset]
+        # the whole data under the same protocol too (HLR and LRS compare like with like), else nothing
+        whole = [r for r in wholes if r.dataset == dataset and (r.preset == preset or _protocol(r) in protocols)]
         cross = {a: c for a in cross_architectures if a != architecture
                  for c in [Cell.pool([r for r in members if r.architecture == a and r.preset == preset])] if c}
         ars = None

@@ -61,7 +61,7 @@ if not board:
 table = board_table(board)
 shown = ["dataset", "method", "ipc", "ours", "networks", "random_same_protocol", "random_preset", "whole",
          "sigma_above_random", "ior", "hlr", "lrs", "ars", "published", "published_source", "augmentation"]
-shown += [k for k in table[0] if k.startswith("on ")]
+shown += [f"on {a}" for a in cross if any(f"on {a}" in row for row in table)]
 st.dataframe([{k: row.get(k) for k in shown} for row in table], hide_index=True, width="stretch",
              column_config={
                  "ours": st.column_config.TextColumn("ours (%)", help="mean ± std over every network that evaluated "

@@ -398,7 +398,9 @@ def _live_view() -> None:
                      PRESENTING)
             per_row = min(20, max(1, len(images) // max(1, len(class_names))))
             # a projector gets the grid as large as the screen allows (about 1,100 pixels across)
-            scale = max(1, min(8, 1100 // (per_row * (images.shape[1] + 2)))) if PRESENTING else None
+            rows = len(class_names)
+            scale = max(1, min(8, 1100 // (per_row * (images.shape[1] + 2)),
+                               900 // (rows * (images.shape[1] + 2)))) if PRESENTING else None
             grid = shared(("grid", *frame), lambda: encoded(labelled_grid(images, labels, class_names, scale=scale,
                                                                           max_per_class=20), fast=view.live))
             show_image(grid, f"Synthetic set at iteration {view.image_iteration or 0:,}" + (" (live)" if view.live else ""))

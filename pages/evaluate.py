@@ -11,7 +11,7 @@ from app import exports, plots
 from app.state import studio as get_studio
 from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_sidebar, plain, polled, status_badge, sync_query
 from ddcore import published
-from ddcore.data import data_note, get_dataset_info, list_datasets
+from ddcore.data import data_note, get_dataset_info, list_datasets, point_datasets
 from ddcore.models import list_models, model_descriptions
 from ddcore.platform.bridge import (
     EvalSpec,
@@ -26,7 +26,7 @@ from ddcore.platform.bridge import (
 
 studio = get_studio()
 
-DATASETS = [d for d in list_datasets() if d != "folder"]
+DATASETS = [d for d in list_datasets() if d != "folder" and d not in point_datasets()]  # points: the playground's
 KRR = "convnet_krr"  # kernel ridge regression on the set: what the kernel methods' papers report beside a network
 ARCHITECTURES = list_models() + [KRR]
 SUITE = [a for a in ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18") if a in ARCHITECTURES]

@@ -310,11 +310,14 @@ def test_queued_jobs_are_shared_fairly_between_sessions(manager: JobManager, mni
 def test_cpu_slots_and_threads_follow_the_cores(monkeypatch) -> None:
     from ddcore.platform import queue
 
-    monkeypatch.setattr(queue.os, "cpu_count", lambda: 16)
+    from ddcore import device
+
+    monkeypatch.setattr(device, "PROCESS_CORES", list(range(16)))  # the cores this process may use, not the host's
+    monkeypatch.setattr(queue.os, "cpu_count", lambda: 64)
     monkeypatch.delenv("DDCORE_JOB_THREADS", raising=False)
     monkeypatch.delenv(queue.CPU_SLOTS_VARIABLE, raising=False)
     assert queue.cpu_slots() == 3 and queue.job_threads(3) == 5  # 15 spare cores: three jobs of five threads
-    monkeypatch.setattr(queue.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(device, "PROCESS_CORES", [0, 1])
     assert queue.cpu_slots() == 1 and queue.job_threads(1) == 1  # a laptop: one job at a time, one core spare
     monkeypatch.setenv(queue.CPU_SLOTS_VARIABLE, "2")
     assert queue.cpu_slots() == 2

@@ -44,6 +44,28 @@ def test_an_interrupted_dc_iteration_puts_its_start_back_and_repeats_exactly() -
     assert interrupted.iteration == 1 and torch.equal(interrupted.images.detach(), straight.images.detach())
 
 
+def test_a_later_interrupted_iteration_also_puts_back_the_optimisers_momentum() -> None:
+    """Interrupted at iteration 2, once the image optimiser has momentum: the repeat equals never interrupting."""
+    data = tiny_mnist()
+    straight = _dc(data)
+    for _ in range(3):
+        straight.step()
+    again = _dc(data)
+    for _ in range(2):
+        again.step()
+
+    def stop_half_way(fraction: float) -> None:
+        if fraction > 0.5:
+            raise StepInterrupted("test")
+
+    again.on_progress = stop_half_way
+    with pytest.raises(StepInterrupted):
+        again.step()
+    again.on_progress = lambda fraction: None
+    again.step()
+    assert again.iteration == 3 and torch.equal(again.images.detach(), straight.images.detach())
+
+
 @pytest.fixture
 def manager(tmp_path: Path):
     m = JobManager(Store(tmp_path))

@@ -152,3 +152,14 @@ def test_kernel_ridge_regression_is_offered_beside_trained_networks(home) -> Non
     record = next(e for e in store.list_evaluations() if e.architecture == "convnet_krr")
     assert 0 < record.mean <= 100 and record.result.preset == "krr" and record.result.train_time_s == 0.0
     assert "random-feature NNGP" in record.result.config["kernel"]
+
+
+def test_krr_refuses_a_support_set_too_large_for_its_kernel(home) -> None:
+    from ddcore.tasks.evaluate import EvalSpec, prepare_spec
+
+    root, _ = home
+    with pytest.raises(ValueError, match="whole training set"):
+        prepare_spec(EvalSpec(Subject.whole("mnist"), architecture="convnet_krr"), Store(root))
+    with pytest.raises(ValueError, match="5,000"):
+        prepare_spec(EvalSpec(Subject.random("mnist", 600, 0), architecture="convnet_krr"), Store(root))
+    assert prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), architecture="convnet_krr"), Store(root))[0].seeds

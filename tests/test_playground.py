@@ -132,3 +132,17 @@ def test_playground_page_bad_link_values_fall_back_with_a_warning() -> None:
     at = ok(page("playground.py", dataset="mnist", method="<b>x</b>", ppc="999").run())
     assert at.selectbox(key="pg_dataset").value == "moons" and at.slider(key="pg_ipc").value == 3
     assert len(at.warning) == 3
+
+
+def test_dms_live_preset_narrows_only_networks_that_take_a_width() -> None:
+    """The live preset's half-width ConvNet; on an architecture without a width (ResNet, MLP) it runs as it is."""
+    from ddcore.methods import create_method
+    from tests.methodkit import tiny_mnist
+
+    data = tiny_mnist()
+    conv = create_method("dm", data, 1, preset="live")
+    conv.step()
+    assert conv.network(conv.rng(2)).features[0].out_channels == 64  # width 64, not the default 128
+    mlp = create_method("dm", data, 1, preset="live", architecture="mlp")
+    mlp.step()  # no 'width' passed to the MLP
+    assert mlp.iteration == 1

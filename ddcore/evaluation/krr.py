@@ -148,7 +148,8 @@ def krr_targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seeds: int | Sequence[int] = 3,
                  reg: float = 5e-3, device: str | torch.device = "cpu", test_limit: int | None = 2000, *,
                  dataset: str | None = None, method: str | None = None,
-                 model_kwargs: dict[str, Any] | None = None, test_data: Any = None) -> KRRResult:
+                 model_kwargs: dict[str, Any] | None = None, test_data: Any = None,
+                 should_stop: Callable[[], bool] | None = None) -> KRRResult:
     """Test accuracy of KRR on the set (a SyntheticSet or an (images, labels) pair with dataset=) with the
     random-feature kernel of `models` random `architecture` networks per seed. A set distilled in ZCA space
     (meta.config['zca']) is compared with whitened test images, as its network evaluation is."""
@@ -171,6 +172,10 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     seed_list = _seed_list(seeds, 3)
     accs = []
     for seed in seed_list:
+        if should_stop is not None and should_stop():
+            from .result import EvaluationCancelled
+
+            raise EvaluationCancelled("KRR evaluation stopped")
         nets = random_networks(lambda: create_model(architecture, info.channels, info.num_classes, info.image_size,
                                                     **kwargs), models, seed, dev)
         features = functools.partial(network_features, nets)

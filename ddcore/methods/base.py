@@ -316,7 +316,8 @@ class DistillMethod(ABC):
     def step(self) -> dict[str, float]:
         """Advance one outer iteration and return its metrics (always including 'loss')."""
         start = time.perf_counter()
-        before = self.state_dict() if self.restores_on_interrupt else None
+        # a deep copy: the optimiser's state dict holds its live momentum tensors, which the step updates in place
+        before = copy.deepcopy(self.state_dict()) if self.restores_on_interrupt else None
         try:
             metrics = self._step()
         except StepInterrupted:

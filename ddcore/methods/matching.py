@@ -16,6 +16,7 @@ from torch import nn
 from ..augment import DSAParams, DSAStep, apply_dsa, default_strategy, plan_dsa
 from ..device import cpu_has_bf16
 from ..models import create_model
+from ..models.registry import accepts_option
 from .base import DistillMethod, MethodConfig
 
 SPEED_MODES = ("fp32", "channels_last", "bf16", "compile")
@@ -180,8 +181,8 @@ class MatchingMethod(DistillMethod):
             torch.manual_seed(seed)
             if self._net is None:
                 options = dict(self.model_kwargs)
-                if self.config.net_width:  # a preset's narrower network (the live preset: half the compute)
-                    options.setdefault("width", int(self.config.net_width))
+                if self.config.net_width and accepts_option(self.architecture, "width"):
+                    options.setdefault("width", int(self.config.net_width))  # a preset's narrower ConvNet (live)
                 net = create_model(self.architecture, self.info.channels, self.info.num_classes,
                                    self.info.image_size, **options).to(self.device)
                 if self.config.speed_mode in ("channels_last", "compile"):

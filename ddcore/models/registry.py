@@ -43,6 +43,16 @@ def create_model(
     return factory(in_channels, num_classes, hw, **options)
 
 
+def accepts_option(name: str, option: str) -> bool:
+    """Whether a registered model takes `option` (e.g. 'width': ConvNets do, ResNets and the MLP do not)."""
+    factory = MODELS.get(name)
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def list_models() -> list[str]:
     return MODELS.names()
 

@@ -159,11 +159,11 @@ class Studio:
         """Queue a job; `owner` (a browser session) shares the queue's slots fairly between those who submit."""
         return self.manager.submit(spec, name=name, data=data, start_paused=start_paused, owner=owner)
 
-    def resume_run(self, run_id: str, data: Any = None) -> Job:
+    def resume_run(self, run_id: str, data: Any = None, owner: str | None = None) -> Job:
         current = self.manager.job_for_run(run_id)
         if current is not None and current.status in ACTIVE_JOB:
             return current
-        return self.manager.submit(resume_spec(self.store, run_id), data=data)
+        return self.manager.submit(resume_spec(self.store, run_id), data=data, owner=owner)
 
     def pause(self, job_id: str) -> None:
         self.manager.pause(job_id)

@@ -43,7 +43,14 @@ def job_threads(slots: int = 1) -> int:
     env = os.environ.get("DDCORE_JOB_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, ((os.cpu_count() or 2) - 1) // max(1, slots))
+    return max(1, (usable_cores() - 1) // max(1, slots))
+
+
+def usable_cores() -> int:
+    """The cores this process may use (its affinity: a container's or taskset's share, not the host's count)."""
+    from ..device import PROCESS_CORES
+
+    return len(PROCESS_CORES) or os.cpu_count() or 2
 
 
 CPU_SLOTS_VARIABLE = "DDSTUDIO_CPU_SLOTS"
@@ -55,7 +62,7 @@ def cpu_slots() -> int:
     env = os.environ.get(CPU_SLOTS_VARIABLE, "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, ((os.cpu_count() or 2) - 1) // 4)
+    return max(1, (usable_cores() - 1) // 4)
 
 
 @dataclass(frozen=True)
@@ -498,8 +505,8 @@ class JobManager:
     def _work(self, job: Job) -> None:
         task = TASKS.get(job.kind)
         try:
+            pin_this_thread("job")  # off the core that answers the browsers (ddcore.device), whatever the device
             if job.device == "cpu":
-                pin_this_thread("job")  # off the core that answers the browsers (ddcore.device)
                 set_threads(self.threads)
             job._rate = ProgressRate()  # elapsed time and rate count from the start, not from the queueing
             job.state("running")

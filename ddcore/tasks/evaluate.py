@@ -44,6 +44,9 @@ KRR_SUFFIX = "_krr"  # 'convnet_krr': kernel ridge regression with that network'
 # published table's name for the KRR numbers the kernel methods' papers report beside the finite network's)
 
 
+MAX_KRR_SUPPORT = 5_000  # images: the support kernel is N x N in float64 (5,000: 200 MB; the whole of MNIST: 29 GB)
+
+
 def krr_base(architecture: str) -> str | None:
     """The network whose random-feature kernel a '<net>_krr' evaluation uses, or None for a trained network."""
     return architecture[: -len(KRR_SUFFIX)] if architecture.endswith(KRR_SUFFIX) else None
@@ -105,6 +108,12 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
             subject = Subject.random(subject.dataset, int(subject.ipc or 1), subject.seed,
                                      set_fingerprint(synthetic.images, synthetic.labels))
         target = subject.label
+    if krr_base(spec.architecture) is not None:
+        support = None if subject.kind == "whole" else int(subject.ipc or 1) * get_dataset_info(subject.dataset).num_classes
+        if support is None or support > MAX_KRR_SUPPORT:
+            raise ValueError(f"KRR solves an N x N kernel of the set's images; it takes sets of up to {MAX_KRR_SUPPORT:,} "
+                             f"images here, not {'the whole training set' if support is None else f'{support:,}'}. "
+                             "Evaluate a smaller set, or train a network on it instead.")
     spec = replace(spec, subject=subject, seeds=seeds)
     return spec, f"Evaluate {target} on {spec.architecture} ({spec.preset})"
 
@@ -143,7 +152,7 @@ class EvaluateTask(Task):
 
                 data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
                 krr = evaluate_krr(synthetic, architecture=base, seeds=int(spec.seeds or 1), device=spec.device,
-                                   test_data=data)
+                                   test_data=data, should_stop=lambda: ctx.control.stop_requested)
                 result = krr.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
                                             time.monotonic() - start, spec.device)
             else:
