@@ -308,9 +308,8 @@ def test_queued_jobs_are_shared_fairly_between_sessions(manager: JobManager, mni
 
 
 def test_cpu_slots_and_threads_follow_the_cores(monkeypatch) -> None:
-    from ddcore.platform import queue
-
     from ddcore import device
+    from ddcore.platform import queue
 
     monkeypatch.setattr(device, "PROCESS_CORES", list(range(16)))  # the cores this process may use, not the host's
     monkeypatch.setattr(queue.os, "cpu_count", lambda: 64)
