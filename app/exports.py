@@ -126,6 +126,6 @@ def table_markdown(table: Sequence[dict[str, Any]], columns: Sequence[str], titl
     lines = [f"**{plain(title)}**", ""] if title else []
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in table:
-        cells = ["–" if row.get(c) is None else plain(str(row.get(c))).replace("|", "\\|") for c in columns]
+        cells = ["–" if row.get(c) is None else plain(str(row.get(c))) for c in columns]  # plain escapes | too
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -237,6 +237,7 @@ class Playground:
 
 
 _FULL_CACHE: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+FULL_CACHE_SIZE = 32
 
 
 def _full_boundary(dataset: str, seed: int, grid: torch.Tensor) -> tuple[np.ndarray, float]:
@@ -251,5 +252,7 @@ def _full_boundary(dataset: str, seed: int, grid: torch.Tensor) -> tuple[np.ndar
         with torch.no_grad():
             probs = net(grid).softmax(1).numpy().reshape(GRID, GRID, -1)
             accuracy = float((net(tx.flatten(1)).argmax(1) == ty).float().mean()) * 100
+        while len(_FULL_CACHE) >= FULL_CACHE_SIZE:  # seeds come from URLs: keep the newest few
+            _FULL_CACHE.pop(next(iter(_FULL_CACHE)))
         _FULL_CACHE[key] = (probs, accuracy)
     return _FULL_CACHE[key]
