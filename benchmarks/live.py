@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.load import ARGS, CHROMIUM, _free_port, _run_rate
+from benchmarks.load import ARGS, CHROMIUM, _free_port, _run_rate, chromium_for
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -232,14 +232,6 @@ def write(row: dict, out_dir: Path) -> None:
     (out_dir / "live.md").write_text("\n".join(lines) + "\n")
 
 
-def _pinned_chromium(core: int) -> str:
-    """A wrapper that starts Chromium on one core (taskset), standing in for a browser on another machine."""
-    wrapper = Path(tempfile.mkdtemp(prefix="ddstudio-chromium-")) / "chromium"
-    wrapper.write_text(f'#!/bin/sh\nexec taskset -c {core} {CHROMIUM} "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out-dir", default=str(RESULTS))
@@ -249,10 +241,7 @@ def main() -> None:
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from ddcore.device import ui_and_job_cores
-
-    split = ui_and_job_cores()
-    executable = _pinned_chromium(min(split[0])) if args.browser_on_ui_core and split else CHROMIUM
+    executable = chromium_for(args.browser_on_ui_core)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, headless=True, args=ARGS)
         try:

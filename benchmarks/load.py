@@ -35,6 +35,20 @@ GRID = "[data-testid='stImage']:has-text('Synthetic set at iteration')"
 BOUNDS = {"page_load_s": 30.0, "round_trip_s": 5.0, "memory_growth_mb": 300.0, "sessions_seeing_job": 1.0}
 
 
+def chromium_for(on_ui_core: bool) -> str:
+    """Chromium, or (on_ui_core) a wrapper starting it with taskset on the core the server keeps for pages: a
+    stand-in for browsers on other machines, as in a classroom."""
+    from ddcore.device import ui_and_job_cores
+
+    split = ui_and_job_cores()
+    if not on_ui_core or split is None:
+        return CHROMIUM
+    wrapper = Path(tempfile.mkdtemp(prefix="ddstudio-chromium-")) / "chromium"
+    wrapper.write_text(f'#!/bin/sh\nexec taskset -c {min(split[0])} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,11 +232,7 @@ def main() -> None:
                    help="run the browsers on the core the server keeps for pages (as if they were the students' "
                         "machines); by default they may use any core, the job's included")
     args = p.parse_args()
-    from benchmarks.live import _pinned_chromium
-    from ddcore.device import ui_and_job_cores
-
-    split = ui_and_job_cores()
-    executable = _pinned_chromium(min(split[0])) if args.browser_on_ui_core and split else CHROMIUM
+    executable = chromium_for(args.browser_on_ui_core)
     row = measure(args.sessions, args.minutes, args.baseline_s, executable=executable)
     row["browsers"] = "on the UI core (taskset)" if executable != CHROMIUM else "any core"
     print(json.dumps(row, indent=1))
