@@ -38,7 +38,8 @@ def fresh_cache(tmp_path, monkeypatch):
 
 
 def test_registry_lists_every_dataset_with_metadata() -> None:
-    assert set(list_datasets()) == {"mnist", "fashionmnist", "cifar10", "cifar100", "svhn", "folder"}
+    points = {"points-moons", "points-circles", "points-spirals", "points-blobs"}  # the playground's toys
+    assert set(list_datasets()) == {"mnist", "fashionmnist", "cifar10", "cifar100", "svhn", "folder"} | points
     info = get_dataset_info("CIFAR-10")
     assert (info.channels, info.image_size, info.num_classes) == (3, 32, 10)
     assert info.class_names[0] == "airplane" and info.mean == (0.4914, 0.4822, 0.4465)

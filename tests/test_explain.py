@@ -17,13 +17,20 @@ def _balanced(text: str) -> bool:
     return depth == 0
 
 
-@pytest.mark.parametrize("name", [m for m in list_methods() if not m.startswith("tiny")])
+BUILT_IN = [m for m in list_methods() if method_class(m).__module__.startswith("ddcore.methods.")]  # not test plugins
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
 def test_every_method_states_its_objective_symbols_and_loss(name: str) -> None:
     cls = method_class(name)
     assert cls.objective and _balanced(cls.objective) and "\\" in cls.objective, name
     assert cls.symbols and cls.symbols.count("$") % 2 == 0, name  # inline maths pairs up
     assert cls.loss_meaning.endswith("."), name
     assert cls.family in HOW_IT_MOVES, (name, cls.family)  # every family has its own sentence
+
+
+def test_every_built_in_method_is_checked() -> None:
+    assert {"dm", "dc", "dsa", "mtt", "frepo", "rfad", "dd", "idc", "cafe", "idm", "random"} <= set(BUILT_IN)
 
 
 def test_captions_change_with_the_view() -> None:
