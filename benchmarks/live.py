@@ -25,16 +25,14 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.load import ARGS, CHROMIUM, _free_port, _run_rate, chromium_for
+from benchmarks.load import ARGS, CHROMIUM, _free_port, _run_rate, chromium_for, record, stop_server, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -98,16 +96,6 @@ def read_rows(judge, data, images_u8: np.ndarray, labels: np.ndarray) -> list[fl
     return [float((pred[hard == c] == c).mean()) for c in range(10)]
 
 
-def _wait_health(url: str) -> None:
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("the server did not come up")
-
-
 def _round_trip(page, click_name: str, wait_name: str) -> float:
     t0 = time.monotonic()
     page.get_by_role("button", name=re.compile(click_name)).first.click()
@@ -125,7 +113,7 @@ def measure(browser, out_dir: Path = RESULTS) -> dict:
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     out: dict = {"targets": TARGETS, "judge_accuracy": round(judge_accuracy, 1), "load_avg_start": os.getloadavg()}
     try:
-        _wait_health(url)
+        wait_healthy(url)
         page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
         page.goto(f"{url}/distill")
         start = page.get_by_role("button", name=re.compile("Start"))
@@ -198,20 +186,13 @@ def measure(browser, out_dir: Path = RESULTS) -> dict:
             page.get_by_role("button", name=re.compile("Pause")).first.click()
         out["load_avg_end"] = os.getloadavg()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_server(server)
     out["when"] = time.strftime("%Y-%m-%d %H:%M")
     return out
 
 
 def write(row: dict, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "live.jsonl").open("a") as f:
-        f.write(json.dumps(row) + "\n")
-    rows = [json.loads(line) for line in (out_dir / "live.jsonl").read_text().splitlines()]
+    rows = record(row, out_dir, "live")
     lines = ["# The Distill page's default run and the playground, as a class would see them", "",
              "Command: `python -m benchmarks.live`; machine: this repo's 2-core CPU (no GPU); one headless Chromium "
              "on the same machine. Targets (issue #18): " + ", ".join(f"{k} {v}" for k, v in TARGETS.items()) + ".",

@@ -49,6 +49,33 @@ def chromium_for(on_ui_core: bool) -> str:
     return str(wrapper)
 
 
+def wait_healthy(url: str) -> None:
+    """Until the server answers its health check (two minutes at most)."""
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("the server did not come up")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def record(row: dict, out_dir: Path, stem: str) -> list[dict]:
+    """Append `row` to <stem>.jsonl and return every row recorded so far (the .md is rewritten from them)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / f"{stem}.jsonl").open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    return [json.loads(line) for line in (out_dir / f"{stem}.jsonl").read_text().splitlines()]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -120,12 +147,7 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     out: dict = {"sessions": sessions, "minutes": minutes, "bounds": BOUNDS}
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        wait_healthy(url)
         first = browser.new_page()
         first.goto(f"{url}/distill?ipc=10")  # the default run (DM, MNIST, IPC 10, live preset), made long enough
         first.get_by_role("button", name=re.compile("Start")).wait_for(timeout=120_000)
@@ -189,19 +211,12 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             "sessions_seeing_job": out["sessions_seeing_job"] >= BOUNDS["sessions_seeing_job"],
         }
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_server(server)
     return out
 
 
 def write(row: dict, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "load.jsonl").open("a") as f:
-        f.write(json.dumps(row) + "\n")
-    rows = [json.loads(line) for line in (out_dir / "load.jsonl").read_text().splitlines()]
+    rows = record(row, out_dir, "load")
     lines = ["# Many sessions on one server while a DM run works (MNIST, IPC 10, quick preset: the Distill default)", "",
              "Command: `python -m benchmarks.load --sessions N --minutes M`; machine: this repo's 2-core CPU unless "
              "noted; real headless Chromium sessions on the run's live view. Bounds: "

@@ -21,6 +21,12 @@ def _dc(data):
     return create_method("dc", data, 10, preset="quick", model_kwargs=TINY_NET, inner_loop=2, batch_real=8)
 
 
+def _stop_half_way(fraction: float) -> None:
+    """An on_progress hook that interrupts the iteration once it is half done (as a Stop arriving then would)."""
+    if fraction > 0.5:
+        raise StepInterrupted("test")
+
+
 def test_an_interrupted_dc_iteration_puts_its_start_back_and_repeats_exactly() -> None:
     data = tiny_mnist()
     straight = _dc(data)
@@ -31,11 +37,7 @@ def test_an_interrupted_dc_iteration_puts_its_start_back_and_repeats_exactly() -
     interrupted = _dc(data)
     start_images = interrupted.images.detach().clone()
 
-    def stop_half_way(fraction: float) -> None:
-        if fraction > 0.5:
-            raise StepInterrupted("test")
-
-    interrupted.on_progress = stop_half_way
+    interrupted.on_progress = _stop_half_way
     with pytest.raises(StepInterrupted):
         interrupted.step()
     assert interrupted.iteration == 0 and torch.equal(interrupted.images.detach(), start_images)
@@ -54,11 +56,7 @@ def test_a_later_interrupted_iteration_also_puts_back_the_optimisers_momentum() 
     for _ in range(2):
         again.step()
 
-    def stop_half_way(fraction: float) -> None:
-        if fraction > 0.5:
-            raise StepInterrupted("test")
-
-    again.on_progress = stop_half_way
+    again.on_progress = _stop_half_way
     with pytest.raises(StepInterrupted):
         again.step()
     again.on_progress = lambda fraction: None
