@@ -93,6 +93,11 @@ class JobSnapshot:
     waiting_for: tuple[str, ...] = ()  # ids of the jobs producing artefacts this one needs
     controls: frozenset[str] = frozenset()
     owner: str | None = None  # the session that submitted it (None: a library call, the CLI, a follow-up of those)
+    executor: str = "threads"  # where it runs: 'threads' (this process) or 'ray' (a cluster)
+    detail: Any = None  # a task's own live state beyond progress (a sweep's cells)
+    where: str = ""  # on a cluster: the worker's address, pid and attempt
+    worker_pid: int | None = None
+    attempt: int = 0  # on a cluster: 1 for the first try, more after a worker died
     stopping: bool = False  # a stop was asked for and the task has not ended yet (pages say "stopping…")
     pausing: bool = False  # paused, but the task is still finishing (or unwinding) the iteration it was in
     spec: Any = None
@@ -126,12 +131,13 @@ class Job:
     _counter_lock = threading.Lock()
 
     def __init__(self, kind: str, spec: Any, name: str, device: str, run_id: str | None, controls: frozenset[str],
-                 key: str | None, owner: str | None = None) -> None:
+                 key: str | None, owner: str | None = None, executor: str = "threads") -> None:
         with Job._counter_lock:
             Job._counter += 1
             self.id = f"{kind[0]}{Job._counter:04d}-{int(time.time()) % 100000:05d}"
         self.kind, self.spec, self.device, self.run_id, self.key = kind, spec, device, run_id, key
         self.owner = owner  # who asked for it (a browser session): queued jobs are shared out fairly between owners
+        self.executor = executor  # the name of the executor that runs it (JobManager.executors)
         self.depends: list[Job] = []
         self.data: Any = None
         self.prepared: Any = None  # what the task's prepare decided (ddcore.tasks.Prepared)
@@ -144,7 +150,8 @@ class Job:
         self._metrics: list[dict[str, Any]] = []
         self._position: Callable[[Job], int | None] = lambda job: None
         self._snap = JobSnapshot(id=self.id, kind=kind, status="queued", name=name, run_id=run_id, device=device,
-                                 controls=controls, spec=spec, created=time.time(), updated=time.time(), owner=owner)
+                                 controls=controls, spec=spec, created=time.time(), updated=time.time(), owner=owner,
+                                 executor=executor)
         self.finished = threading.Event()
 
     # ---------------------------------------------------------------- reading
@@ -178,6 +185,10 @@ class Job:
 
     def images(self, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]) -> None:
         self.publish(images=images, labels=labels, class_names=class_names, frame=self._snap.frame + 1)
+
+    def detail(self, value: Any) -> None:
+        """A task's own live state (plain, immutable data) for pages that know the kind."""
+        self.publish(detail=value)
 
     def state(self, status: str) -> None:
         """Running or paused, as the controls stand now (read and published together, so a pause or resume
@@ -254,12 +265,16 @@ class JobManager:
     """Queues jobs per device type and runs up to `slots[device]` of them at once on its executor."""
 
     def __init__(self, store: Store | None = None, slots: dict[str, int] | None = None,
-                 threads: int | None = None, executor: Executor | None = None, max_active: int | None = None) -> None:
+                 threads: int | None = None, executor: Executor | None = None, max_active: int | None = None,
+                 executors: dict[str, Executor] | None = None) -> None:
         self.store = store or Store()
         self.max_active = max_active if max_active is not None else max_active_jobs()
         self.slots = {"cpu": cpu_slots(), "cuda": 1, "mps": 1, **(slots or {})}
         self.threads = threads or job_threads(self.slots["cpu"])
-        self.executor = executor or ThreadExecutor()
+        self.executor = executor or ThreadExecutor()  # the default; others are chosen per submission by name
+        self.local = self.executor if not getattr(self.executor, "remote", False) else ThreadExecutor()
+        self.executors: dict[str, Executor] = {self.local.name: self.local, self.executor.name: self.executor,
+                                               **(executors or {})}
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._order: list[str] = []
@@ -268,14 +283,25 @@ class JobManager:
         threading.Thread(target=_warm_up, daemon=True, name="ddjobs-warmup").start()
 
     # ---------------------------------------------------------------- submitting
+    def add_executor(self, executor: Executor) -> None:
+        """Make an executor available to submissions by its name (e.g. a Ray cluster connected later)."""
+        with self._lock:
+            self.executors[executor.name] = executor
+
     def submit(self, spec: Any, *, name: str | None = None, start_paused: bool = False, data: Any = None,
-               owner: str | None = None) -> Job:
+               owner: str | None = None, executor: str | None = None) -> Job:
         """Validate and queue a task spec; a stored result makes the job done at once (reused), and an
-        identical active submission returns the job already there."""
+        identical active submission returns the job already there. `executor` names where it runs (default: the
+        manager's executor); a kind that is not portable, or a coordinator, runs in this process whatever it says."""
         task = task_for(spec)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job manager is shut down")
+            chosen = self.executors.get(executor or self.executor.name)
+        if chosen is None:
+            raise ValueError(f"no executor {executor!r} here (available: {', '.join(sorted(self.executors))})")
+        if task.coordinator or (chosen.remote and not task.portable):
+            chosen = self.local
         # Everything that can refuse the submission runs before `prepare` writes anything.
         for requirement in task.requires(spec):  # an artefact nothing can make
             if self.store.get_artefact(requirement.key()) is None:
@@ -298,7 +324,7 @@ class JobManager:
                                                         (prepared.reused is not None and job.status == "done")):
                             return job
             job = Job(task.kind, prepared.spec, name or prepared.name, device, prepared.run_id, task.controls,
-                      prepared.key, owner)
+                      prepared.key, owner, chosen.name)
             job.data, job.prepared = data, prepared
             if name and prepared.run_id:
                 self.store.rename_run(prepared.run_id, name)
@@ -312,7 +338,8 @@ class JobManager:
             for requirement in task.requires(prepared.spec):
                 if self.store.get_artefact(requirement.key()) is None:
                     producer = producer_of(requirement.kind)
-                    job.depends.append(self.submit(producer.spec_for(requirement, job.device), data=data, owner=owner))
+                    job.depends.append(self.submit(producer.spec_for(requirement, job.device), data=data, owner=owner,
+                                                   executor=chosen.name))
             if start_paused and "pause" in task.controls:
                 job.request(paused=True)
             return self._enqueue(job)
@@ -423,6 +450,9 @@ class JobManager:
         deadline = time.monotonic() + wait
         for job in jobs:
             job.finished.wait(max(0.0, deadline - time.monotonic()))
+        for executor in {id(e): e for e in self.executors.values()}.values():
+            if executor is not self.local and executor is not self.executor:
+                executor.shutdown(0.0)
 
     def restore_pending(self) -> list[str]:
         """Submit again what a clean shutdown left pending; returns one line per job (what came back, or why
@@ -467,14 +497,14 @@ class JobManager:
         with self._lock:
             if self._closed:
                 return
-            busy: dict[str, int] = {}
+            busy: dict[tuple[str, str], int] = {}  # (executor, device) -> jobs running there
             running_by_owner: dict[str | None, int] = {}
             served_by_owner: dict[str | None, int] = {}
             for j in self._jobs.values():
-                if j.started:
+                if j.started and not TASKS.get(j.kind).coordinator:  # a coordinator only waits on other jobs
                     served_by_owner[j.owner] = served_by_owner.get(j.owner, 0) + 1
                     if not j.finished.is_set():
-                        busy[j.device] = busy.get(j.device, 0) + 1
+                        busy[(j.executor, j.device)] = busy.get((j.executor, j.device), 0) + 1
                         running_by_owner[j.owner] = running_by_owner.get(j.owner, 0) + 1
             # Fair share: among queued jobs, those whose owner has the fewest running, then the fewest started so
             # far, go first, then in order of submission: one session's ten clicks do not keep everyone else's
@@ -495,12 +525,16 @@ class JobManager:
                     continue
                 if any(not d.finished.is_set() for d in job.depends):
                     continue
-                if busy.get(job.device, 0) >= self.slots.get(job.device, 1):
-                    continue
-                busy[job.device] = busy.get(job.device, 0) + 1
-                running_by_owner[job.owner] = running_by_owner.get(job.owner, 0) + 1
+                executor = self.executors[job.executor]
+                if not TASKS.get(job.kind).coordinator:
+                    place = (job.executor, job.device)
+                    limit = executor.capacity(job.device)
+                    if busy.get(place, 0) >= (limit if limit is not None else self.slots.get(job.device, 1)):
+                        continue
+                    busy[place] = busy.get(place, 0) + 1
+                    running_by_owner[job.owner] = running_by_owner.get(job.owner, 0) + 1
                 job.started = True
-                self.executor.start(job, lambda job=job: self._work(job))
+                executor.start(job, lambda job=job: self._work(job))
 
     def _work(self, job: Job) -> None:
         task = TASKS.get(job.kind)
@@ -515,14 +549,15 @@ class JobManager:
             if missing:
                 raise RuntimeError(f"required artefact(s) {', '.join(missing)} are not in the store")
             ctx = TaskContext(store=self.store, recorder=job, control=job, job_id=job.id, run_id=job.run_id,
-                              artefacts=artefacts, data=job.data)  # type: ignore[arg-type]
-            result = task.run(job.spec, ctx)
+                              artefacts=artefacts, data=job.data, jobs=self if task.coordinator else None,
+                              owner=job.owner)  # type: ignore[arg-type]
+            result = self.executors[job.executor].run(task, job.spec, ctx, job)
             status = getattr(result, "status", "done")
             message = getattr(result, "message", "") or ""
             followups: list[str] = []
             for follow in getattr(result, "followups", ()):  # never changes the outcome of the task itself
                 try:
-                    followups.append(self.submit(follow, data=job.data, owner=job.owner).id)
+                    followups.append(self.submit(follow, data=job.data, owner=job.owner, executor=job.executor).id)
                 except Exception as e:
                     message = (message + " " if message else "") + f"(a follow-up was not queued: {error_message(e)})"
             job.publish(status=status if status in JOB_STATUSES else "done", result=result,

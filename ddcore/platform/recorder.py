@@ -24,6 +24,9 @@ class Recorder(Protocol):
     def state(self, status: str) -> None:
         """'running' or 'paused', as the task sees it."""
 
+    def detail(self, value: Any) -> None:
+        """A task's own live state (plain data: a sweep's cells) for the pages that know its kind."""
+
 
 class Control(Protocol):
     def wait_turn(self) -> bool:
@@ -49,6 +52,9 @@ class NullRecorder:
         pass
 
     def state(self, status: str) -> None:
+        pass
+
+    def detail(self, value: Any) -> None:
         pass
 
 

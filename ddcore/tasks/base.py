@@ -9,6 +9,11 @@
         def prepare(self, spec, store) -> Prepared   # validate once at the edge; name; run record; reuse
         def requires(self, spec) -> tuple[Requirement, ...]   # artefacts needed first
         def run(self, spec, ctx) -> result            # reports through ctx.recorder, obeys ctx.control
+        def resources(self, spec) -> Resources        # what one job needs on a cluster worker (CPU threads, GPUs)
+        portable = False     # True: it reads only its run and its required artefacts, so an executor may run it in
+                             # another process or machine against a copy of them (ddcore.platform.transfer)
+        coordinator = False  # True: it only submits and watches other jobs (ctx.jobs): it takes no device slot and
+                             # always runs in the submitting process
 
 The queue (ddcore.platform.queue) is generic over these: it never names a kind.
 """
@@ -25,6 +30,18 @@ if TYPE_CHECKING:
     from ..platform.recorder import Control, Recorder
     from ..platform.records import ArtefactRecord
     from ..platform.store import Store
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job of a task needs where it runs: whole CPU threads, and GPUs (a fraction shares one)."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.cpus < 0 or self.gpus < 0:
+            raise ValueError(f"resources cannot be negative (cpus={self.cpus}, gpus={self.gpus})")
 
 
 class Cancelled(Exception):
@@ -54,6 +71,8 @@ class TaskContext:
     run_id: str | None = None
     artefacts: Mapping[str, "ArtefactRecord"] = field(default_factory=dict)
     data: "LoadedDataset | None" = None  # preloaded data handed in by the submitter (the UI has it in memory)
+    jobs: Any = None  # coordinator tasks only: the queue they submit to (ddcore.platform.queue.JobManager)
+    owner: str | None = None  # who submitted the job (a coordinator's own jobs are queued in that name)
 
     def dataset(self, name: str, root: str | None = None) -> "LoadedDataset":
         from ..data import load_dataset
@@ -69,12 +88,19 @@ class Task:
     Spec: ClassVar[type] = object
     controls: ClassVar[frozenset[str]] = frozenset({"stop"})
     produces: ClassVar[str | None] = None  # artefact kind
+    portable: ClassVar[bool] = False
+    coordinator: ClassVar[bool] = False
 
     def prepare(self, spec: Any, store: "Store") -> Prepared:
         return Prepared(spec=spec, name=self.title or self.kind)
 
     def requires(self, spec: Any) -> tuple[Requirement, ...]:
         return ()
+
+    def resources(self, spec: Any) -> Resources:
+        """One CPU thread, or one whole GPU when the spec asks for CUDA; kinds that need more or less override it."""
+        device = str(getattr(spec, "device", "auto"))
+        return Resources(cpus=1.0, gpus=1.0 if device.startswith("cuda") else 0.0)
 
     def release(self, prepared: Prepared, store: "Store", reason: str) -> None:
         """Undo what `prepare` wrote when the job never runs (submission failed, or cancelled while queued)."""

@@ -212,6 +212,7 @@ class DistillTask(Task):
     title = "Distillation"
     Spec = DistillSpec
     controls = frozenset({"pause", "step", "stop"})
+    portable = True  # reads its run (a resume: the checkpoint) and its required artefacts
 
     def prepare(self, spec: DistillSpec, store: "Store") -> Prepared:
         if isinstance(spec, dict):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..platform.records import EvaluationRecord, Subject, evaluation_key
 from . import register_task
-from .base import Cancelled, Prepared, Task, TaskContext, spec_from_dict, spec_to_dict
+from .base import Cancelled, Prepared, Resources, Task, TaskContext, spec_from_dict, spec_to_dict
 
 if TYPE_CHECKING:
     from ..platform.store import Store
@@ -124,6 +124,11 @@ class EvaluateTask(Task):
     title = "Evaluation"
     Spec = EvalSpec
     controls = frozenset({"stop"})
+    portable = True  # reads the run it measures (or the dataset)
+
+    def resources(self, spec: EvalSpec) -> Resources:
+        """Evaluation networks are small: two evaluations share one GPU."""
+        return Resources(cpus=1.0, gpus=0.5 if str(spec.device).startswith("cuda") else 0.0)
 
     def prepare(self, spec: EvalSpec, store: "Store") -> Prepared:
         spec, name = prepare_spec(spec, store)

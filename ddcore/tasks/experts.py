@@ -73,6 +73,7 @@ class ExpertsTask(Task):
     title = "Expert trajectories"
     Spec = ExpertsSpec
     produces = ARTEFACT_KIND
+    portable = True
 
     def prepare(self, spec: ExpertsSpec, store: "Store") -> Prepared:
         from ..data import get_dataset_info

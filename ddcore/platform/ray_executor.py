@@ -1,0 +1,362 @@
+"""The Ray executor: portable jobs (distill, evaluate, expert training) run on a Ray cluster's workers.
+
+Why: a table of methods × datasets × IPCs × seeds is hundreds of runs; Ray is the maintained engine for
+spreading them over machines. The queue stays where the Studio runs (order, fair share, the live
+snapshots every page reads); only the task itself moves:
+
+    executor = RayExecutor("127.0.0.1:6379")        # or connect() with RAY_ADDRESS; ray.init is called here
+    manager = JobManager(store, executors={"ray": executor}); manager.submit(spec, executor="ray")
+
+For each job it packs the job's inputs (its run, its required artefacts) from the submitting store
+(ddcore.platform.transfer), runs the task in a worker against a scratch store seeded with them, relays the
+task's progress, metrics and images (and the job's pause / step / stop) through one small actor, and
+unpacks what the task changed into the submitting store when it ends. A worker that dies mid-task has its
+task retried (`max_retries`) from the same inputs; when the retries are spent the job fails with the reason,
+and the submitting store still holds everything it held before.
+
+The Studio's code (ddcore/) and embedded data (assets/) travel to the workers with the job (Ray's
+`working_dir`); workers need the same Python packages, and the datasets at the paths in DDCORE_DATA
+(passed on from the submitting process) or in their own DDCORE_DATA.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .executors import ThreadExecutor
+from .transfer import pack_changes, pack_slice, store_rows, unpack_slice
+
+ADDRESS_VARIABLE = "RAY_ADDRESS"  # Ray's own variable: the Studio uses the cluster it names
+RELAY_EVERY_S = 0.25  # how often a worker sends progress and images, and the submitter passes on controls
+INSTALL_HINT = "pip install ray==2.60.0 (pinned in requirements.txt)"
+
+
+class WorkerLost(RuntimeError):
+    """The worker (or its node) running a job died, and the retries were spent."""
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as e:
+        raise RuntimeError(f"Ray is not installed here; {INSTALL_HINT}") from e
+    return ray
+
+
+def cluster_address() -> str | None:
+    """The cluster the Studio is pointed at (RAY_ADDRESS), or None: jobs run in this process."""
+    address = os.environ.get(ADDRESS_VARIABLE, "").strip()
+    return address or None
+
+
+def check_address(address: str) -> str:
+    """'host:port', 'auto' or 'ray://host:port'; anything else is refused with the forms named."""
+    address = str(address).strip()
+    if address == "auto" or address.startswith("ray://"):
+        return address
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+        raise ValueError(f"a Ray cluster address is host:port (e.g. 127.0.0.1:6379), 'auto' or ray://host:port, "
+                         f"not {address!r}")
+    return address
+
+
+def _stage_code() -> Path:
+    """A folder with just ddcore/ and assets/ (what a worker imports and the embedded default data), the
+    working_dir every worker gets; Ray uploads it once per content."""
+    from ..paths import ASSETS_DIR, PACKAGE_DIR
+
+    stage = Path(tempfile.mkdtemp(prefix="ddstudio-ray-code-"))
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(PACKAGE_DIR, stage / "ddcore", ignore=ignore)
+    if ASSETS_DIR.is_dir():
+        shutil.copytree(ASSETS_DIR, stage / "assets", ignore=ignore)
+    return stage
+
+
+class RayExecutor(ThreadExecutor):
+    """Runs each portable job as one Ray task with the resources its kind declares."""
+
+    name = "ray"
+    remote = True
+
+    def __init__(self, address: str | None = None, *, max_retries: int = 2) -> None:
+        super().__init__()
+        ray = _ray()
+        self.address = check_address(address or cluster_address() or "")
+        self.max_retries = int(max_retries)
+        self._stage = _stage_code()
+        from ..paths import default_data_roots
+
+        env = {"DDCORE_DATA": os.pathsep.join(str(p) for p in default_data_roots()), "RAY_USAGE_STATS_ENABLED": "0"}
+        try:
+            ray.init(address=self.address, runtime_env={"working_dir": str(self._stage), "env_vars": env},
+                     namespace="ddstudio", logging_level="WARNING", log_to_driver=False, ignore_reinit_error=True)
+        except Exception as e:
+            shutil.rmtree(self._stage, ignore_errors=True)
+            raise ConnectionError(f"Could not reach the Ray cluster at {self.address}: {e}. Start one with "
+                                  "`ray start --head` (see README.md, Sweeps on a cluster).") from e
+        self._relay = _relay_class(ray).options(num_cpus=0).remote()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ what the queue asks
+    def capacity(self, device: str) -> int | None:
+        """Jobs at once: the cluster's CPUs (each job takes one), or its GPUs for CUDA jobs."""
+        resources = _ray().cluster_resources()
+        if device == "cuda":
+            return max(1, int(resources.get("GPU", 0)))
+        return max(1, int(resources.get("CPU", 1)))
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The cluster's live nodes: address, CPUs, GPUs."""
+        out = []
+        for node in _ray().nodes():
+            if node.get("Alive"):
+                r = node.get("Resources", {})
+                out.append({"address": node.get("NodeManagerAddress", ""), "cpus": r.get("CPU", 0),
+                            "gpus": r.get("GPU", 0), "id": node.get("NodeID", "")[:8]})
+        return out
+
+    def run(self, task: Any, spec: Any, ctx: Any, job: Any) -> Any:
+        ray = _ray()
+        resources = task.resources(spec)
+        inbound = pack_slice(ctx.store, run_ids=[ctx.run_id] if ctx.run_id else [],
+                             artefact_keys=[record.key for record in ctx.artefacts.values()])
+        artefact_keys = {kind: record.key for kind, record in ctx.artefacts.items()}
+        threads = max(1, int(resources.cpus))
+        ref = _remote_function(ray).options(num_cpus=resources.cpus, num_gpus=resources.gpus,
+                                            max_retries=self.max_retries, retry_exceptions=False).remote(
+            task.kind, spec, inbound, artefact_keys, job.id, ctx.run_id, self._relay, threads)
+        job.publish(message="Waiting for a cluster worker…", where="cluster (waiting)")
+        attempts = 0
+        steps_granted = 0
+        try:
+            while True:
+                ready, _ = ray.wait([ref], timeout=RELAY_EVERY_S)
+                steps_granted += _take_steps(job)
+                control = (job.stop_requested, job.paused_requested, steps_granted, job.shutdown_requested)
+                for event in ray.get(self._relay.exchange.remote(job.id, control)):
+                    attempts = _apply(event, job, ctx, task, attempts)
+                if ready:
+                    break
+            try:
+                ok, result, outbound = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:  # the task function itself failed outside the task's code
+                raise (e.cause if isinstance(e.cause, BaseException) else RuntimeError(str(e))) from None
+            except ray.exceptions.RayError as e:  # the worker or its node died and the retries are spent
+                reason = type(e).__name__
+                raise WorkerLost(f"the cluster worker running it died ({reason}) on each of {max(attempts, 1)} "
+                                 f"attempt(s); nothing it made was kept") from None
+            for event in ray.get(self._relay.exchange.remote(job.id, control)):  # the last words before the end
+                attempts = _apply(event, job, ctx, task, attempts)
+            unpack_slice(ctx.store, outbound)
+            if not ok:
+                raise result
+            return result
+        finally:
+            try:
+                self._relay.forget.remote(job.id)
+            except Exception:
+                pass
+
+    def shutdown(self, wait: float = 0.0) -> None:
+        super().shutdown(wait)
+        shutil.rmtree(self._stage, ignore_errors=True)
+
+
+def _take_steps(job: Any) -> int:
+    """Single steps asked for since the last look (they are handed to the worker, which spends them)."""
+    with job._cond:
+        steps, job._steps = job._steps, 0
+    return steps
+
+
+def _apply(event: tuple[Any, ...], job: Any, ctx: Any, task: Any, attempts: int) -> int:
+    """One relayed call of the remote task, made on the job here."""
+    kind, *args = event
+    if kind == "started":
+        pid, address = args
+        attempts += 1
+        where = f"{address} · pid {pid} · attempt {attempts}"
+        message = "" if attempts == 1 else f"Retrying: the worker running attempt {attempts - 1} died"
+        job.publish(where=where, worker_pid=int(pid), attempt=attempts, message=message)
+        if task.kind == "distill" and ctx.run_id:
+            ctx.store.update_run_if(ctx.run_id, "queued", status="running")
+    elif kind == "progress":
+        job.progress(*args)
+    elif kind == "metrics":
+        for row in args[0]:
+            job.metrics(row)
+    elif kind == "images":
+        job.images(*args)
+    elif kind == "state":
+        job.state(args[0])
+    elif kind == "hold":
+        with job._cond:
+            job._holding = bool(args[0])
+            job.publish(pausing=job._paused and not job._stop and not job._holding)
+    elif kind == "detail":
+        job.detail(args[0])
+    return attempts
+
+
+# ---------------------------------------------------------------------- the worker side
+class RelayRecorder:
+    """The Recorder and Control a task gets on a worker: calls are batched to the relay actor every
+    RELAY_EVERY_S; the job's control state comes back with each batch."""
+
+    def __init__(self, relay: Any, job_id: str) -> None:
+        self.relay, self.job_id = relay, job_id
+        self._events: list[tuple[Any, ...]] = []
+        self._metrics: list[dict[str, Any]] = []
+        self._latest: dict[str, tuple[Any, ...]] = {}  # progress and images: only the newest matters
+        self._last = 0.0
+        self._control = (False, False, 0, False)
+        self._steps_used = 0
+
+    def _flush(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last < RELAY_EVERY_S:
+            return
+        import ray
+
+        events = list(self._events)
+        if self._metrics:
+            events.append(("metrics", list(self._metrics)))
+        events += list(self._latest.values())
+        self._events, self._metrics, self._latest = [], [], {}
+        self._control = tuple(ray.get(self.relay.report.remote(self.job_id, events)))
+        self._last = time.monotonic()
+
+    def send(self, *event: Any) -> None:
+        self._events.append(event)
+        self._flush(force=True)
+
+    # Recorder
+    def progress(self, done: float, total: float, message: str = "") -> None:
+        self._latest["progress"] = ("progress", done, total, message)
+        self._flush()
+
+    def metrics(self, row: dict[str, Any]) -> None:
+        self._metrics.append(dict(row))
+        self._flush()
+
+    def images(self, images: Any, labels: Any, class_names: tuple[str, ...]) -> None:
+        self._latest["images"] = ("images", images, labels, tuple(class_names))
+        self._flush()
+
+    def state(self, status: str) -> None:
+        self.send("state", status)
+
+    def detail(self, value: Any) -> None:
+        self._latest["detail"] = ("detail", value)
+        self._flush()
+
+    # Control
+    def wait_turn(self) -> bool:
+        self._flush()
+        holding = False
+        while self.paused_requested and not self.stop_requested and self._control[2] <= self._steps_used:
+            if not holding:
+                holding = True
+                self.send("hold", True)
+            time.sleep(RELAY_EVERY_S)
+            self._flush(force=True)
+        if holding:
+            self.send("hold", False)
+        if self.stop_requested:
+            return False
+        if self.paused_requested:
+            self._steps_used += 1
+        return True
+
+    @property
+    def stop_requested(self) -> bool:
+        self._flush()
+        return bool(self._control[0])
+
+    @property
+    def paused_requested(self) -> bool:
+        return bool(self._control[1])
+
+    @property
+    def shutdown_requested(self) -> bool:
+        return bool(self._control[3])
+
+
+def run_on_worker(kind: str, spec: Any, inbound: bytes, artefact_keys: dict[str, str], job_id: str,
+                  run_id: str | None, relay: Any, threads: int) -> tuple[bool, Any, bytes]:
+    """The body of one Ray task: the task against a scratch store seeded with its inputs. Returns (ok, result or
+    the exception it raised, the store slice it changed), so even a failed run's last good set comes back."""
+    from ..device import set_threads
+    from ..platform.store import Store
+    from ..tasks import TASKS, TaskContext
+
+    set_threads(threads)
+    recorder = RelayRecorder(relay, job_id)
+    recorder.send("started", os.getpid(), _node_address())
+    with tempfile.TemporaryDirectory(prefix="ddstudio-worker-") as folder:
+        scratch = Store(folder)
+        try:
+            unpack_slice(scratch, inbound)
+            before = store_rows(scratch)
+            artefacts = {kind_: scratch.get_artefact(key) for kind_, key in artefact_keys.items()}
+            ctx = TaskContext(store=scratch, recorder=recorder, control=recorder, job_id=job_id, run_id=run_id,
+                              artefacts=artefacts)  # type: ignore[arg-type]
+            try:
+                result, ok = TASKS.get(kind).run(spec, ctx), True
+            except Exception as e:
+                result, ok = e, False
+            recorder._flush(force=True)
+            return ok, result, pack_changes(scratch, before)
+        finally:
+            scratch.close()
+
+
+def _node_address() -> str:
+    try:
+        import ray
+
+        return str(ray.util.get_node_ip_address())
+    except Exception:
+        return socket.gethostname()
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _remote_function(ray: Any) -> Any:
+    if "task" not in _CACHE:
+        _CACHE["task"] = ray.remote(run_on_worker)
+    return _CACHE["task"]
+
+
+def _relay_class(ray: Any) -> Any:
+    if "relay" not in _CACHE:
+
+        class JobRelay:
+            """Mailboxes between workers and the submitter: events up, control state down, per job."""
+
+            def __init__(self) -> None:
+                self.events: dict[str, list[Any]] = {}
+                self.controls: dict[str, tuple[Any, ...]] = {}
+
+            def report(self, job_id: str, events: list[Any]) -> tuple[Any, ...]:
+                self.events.setdefault(job_id, []).extend(events)
+                return self.controls.get(job_id, (False, False, 0, False))
+
+            def exchange(self, job_id: str, control: tuple[Any, ...]) -> list[Any]:
+                self.controls[job_id] = control
+                return self.events.pop(job_id, [])
+
+            def forget(self, job_id: str) -> None:
+                self.events.pop(job_id, None)
+                self.controls.pop(job_id, None)
+
+        _CACHE["relay"] = ray.remote(JobRelay)
+    return _CACHE["relay"]

@@ -1,0 +1,408 @@
+"""The sweep task: a grid of distillations and their evaluations, run as ordinary jobs, with one table.
+
+Why: a published table is methods × datasets × IPCs × seeds, each set evaluated on several networks
+beside random real images of the same IPC. A sweep expands that grid into distill jobs and, as each set
+is made, evaluate jobs (on every evaluation architecture, and the same-protocol random-real baseline);
+the runs and evaluations land in the store like any others, so the Gallery, Compare, Evaluate and Board
+pages show them. The sweep only coordinates (`coordinator = True`): its cells run on the queue's
+executors, on this machine or on a Ray cluster (`executor`).
+
+    spec = SweepSpec(datasets=("mnist",), methods=("dm", "dc"), ipcs=(1, 10), seeds=(0, 1, 2))
+    estimate_sweep(spec, store, parallel=2)     # before starting: seconds, from this store's own runs
+    job = manager.submit(spec)                  # job.snapshot().detail: the cells as they stand
+"""
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..methods.base import Requirement
+from . import register_task
+from .base import Cancelled, Resources, TaskContext, spec_from_dict, spec_to_dict
+from .study import StudyTask
+
+if TYPE_CHECKING:
+    from ..platform.records import ArtefactRecord
+    from ..platform.store import Store
+
+MAX_CELLS = 500
+POLL_S = 0.5
+EXECUTOR_CHOICES = ("auto", "local", "ray")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A grid: every dataset × method × IPC × preset × seed is one cell (one distillation), evaluated on each
+    of `eval_architectures` with `eval_preset`, beside random real images of the same IPC and seed."""
+
+    kind: ClassVar[str] = "sweep"
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...]
+    ipcs: tuple[int, ...]
+    seeds: tuple[int, ...] = (0,)
+    presets: tuple[str, ...] = ("quick",)
+    eval_architectures: tuple[str, ...] = ("convnet",)
+    eval_preset: str = "quick"
+    eval_seeds: int | None = None  # None: the evaluation preset's number of seeds
+    eval_options: dict[str, Any] = field(default_factory=dict)  # EvalConfig overrides, e.g. {"epochs_no_aug": 5}
+    overrides: dict[str, Any] = field(default_factory=dict)  # method config fields for every cell (e.g. iterations)
+    baseline: bool = True  # also evaluate random real images of each cell's IPC and seed the same way
+    label: str = ""  # the sweep's name; two sweeps with the same grid and label are the same sweep (reused)
+    device: str = "auto"
+    executor: str = "auto"  # where the cells run: 'local', 'ray' (a connected cluster), 'auto' (ray if connected)
+    max_in_flight: int = 0  # distillations queued at once (0: what the executor runs at once, plus one)
+
+    def __post_init__(self) -> None:  # lists from JSON, the CLI or a page become tuples
+        for name in ("datasets", "methods", "ipcs", "seeds", "presets", "eval_architectures"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, (str, int)) else tuple(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        return spec_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SweepSpec":
+        return spec_from_dict(cls, data)
+
+    def cells(self) -> list["Cell"]:
+        return [Cell(d, m, int(i), p, int(s)) for d, m, i, p, s in
+                itertools.product(self.datasets, self.methods, self.ipcs, self.presets, self.seeds)]
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    method: str
+    ipc: int
+    preset: str
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.method.upper()} · {self.dataset} · IPC {self.ipc} · {self.preset} · seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class CellState:
+    """One cell as it stands: the distillation's run and progress, then each evaluation's accuracy (percent)."""
+
+    cell: Cell
+    status: str = "waiting"  # waiting | distilling | evaluating | done | failed | cancelled
+    progress: float = 0.0  # 0..1 over the distillation and its evaluations
+    run_id: str | None = None
+    job_id: str | None = None
+    accuracy: tuple[tuple[str, float, float], ...] = ()  # (architecture, mean, std)
+    baseline: tuple[tuple[str, float, float], ...] = ()  # random real images, same IPC, seed and protocol
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**spec_to_dict(self.cell), "status": self.status, "progress": self.progress, "run_id": self.run_id,
+                "accuracy": [list(a) for a in self.accuracy], "baseline": [list(b) for b in self.baseline],
+                "message": self.message}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CellState":
+        cell = Cell(d["dataset"], d["method"], int(d["ipc"]), d["preset"], int(d["seed"]))
+        return cls(cell, d["status"], float(d["progress"]), d.get("run_id"), None,
+                   tuple((a, float(m), float(s)) for a, m, s in d.get("accuracy", [])),
+                   tuple((a, float(m), float(s)) for a, m, s in d.get("baseline", [])), d.get("message", ""))
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    cells: tuple[CellState, ...]
+    wall_s: float
+    executor: str
+    nodes: int = 1
+    key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cells": [c.to_dict() for c in self.cells], "wall_s": self.wall_s, "executor": self.executor,
+                "nodes": self.nodes}
+
+    def arrays(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any], arrays: dict[str, Any], record: "ArtefactRecord") -> "SweepResult":
+        return cls(tuple(CellState.from_dict(c) for c in data["cells"]), float(data["wall_s"]), data["executor"],
+                   int(data.get("nodes", 1)), record.key)
+
+
+def validate(spec: SweepSpec) -> SweepSpec:
+    """Every name and number of the grid, before anything is queued."""
+    from ..evaluation.protocol import get_preset
+    from ..models import MODELS
+    from .distill import validate as validate_distill
+    from .evaluate import krr_base
+
+    for name in ("datasets", "methods", "ipcs", "seeds", "presets", "eval_architectures"):
+        if not getattr(spec, name):
+            raise ValueError(f"a sweep needs at least one of {name.replace('_', ' ')}")
+        if len(set(getattr(spec, name))) != len(getattr(spec, name)):
+            raise ValueError(f"{name.replace('_', ' ')} lists a value twice: {list(getattr(spec, name))}")
+    cells = spec.cells()
+    if len(cells) > MAX_CELLS:
+        raise ValueError(f"this grid has {len(cells):,} cells; a sweep takes at most {MAX_CELLS}")
+    if spec.executor not in EXECUTOR_CHOICES:
+        raise ValueError(f"executor is one of {', '.join(EXECUTOR_CHOICES)}, not {spec.executor!r}")
+    if spec.eval_seeds is not None and not 1 <= int(spec.eval_seeds) <= 20:
+        raise ValueError(f"evaluation seeds must lie in 1..20, not {spec.eval_seeds}")
+    config = get_preset(spec.eval_preset)
+    if spec.eval_options:
+        config.with_(**spec.eval_options)
+    for arch in spec.eval_architectures:
+        MODELS.entry(krr_base(arch) or arch)
+    seen: set[tuple[str, str, int, str]] = set()
+    for c in cells:  # one check per distinct configuration (seeds do not change validity)
+        if (c.dataset, c.method, c.ipc, c.preset) not in seen:
+            seen.add((c.dataset, c.method, c.ipc, c.preset))
+            validate_distill(distill_spec(spec, c))
+    return spec
+
+
+def distill_spec(spec: SweepSpec, cell: Cell) -> Any:
+    from .distill import DistillSpec
+
+    return DistillSpec(cell.dataset, cell.method, cell.ipc, preset=cell.preset, overrides=dict(spec.overrides),
+                       seed=cell.seed, device=spec.device, evaluate_after=False)
+
+
+def eval_specs(spec: SweepSpec, cell: Cell, run_id: str) -> list[tuple[str, str, Any]]:
+    """(which, architecture, EvalSpec) for a finished cell: its set on each architecture, then the baseline."""
+    from ..platform.records import Subject
+    from .evaluate import EvalSpec
+
+    out = []
+    for arch in spec.eval_architectures:
+        out.append(("set", arch, EvalSpec(Subject.run(run_id, cell.dataset), arch, spec.eval_preset, spec.eval_seeds,
+                                          spec.device, dict(spec.eval_options))))
+        if spec.baseline:
+            out.append(("baseline", arch, EvalSpec(Subject.random(cell.dataset, cell.ipc, cell.seed), arch,
+                                                   spec.eval_preset, spec.eval_seeds, spec.device,
+                                                   dict(spec.eval_options))))
+    return out
+
+
+# ---------------------------------------------------------------------- cost before starting
+@dataclass(frozen=True)
+class SweepEstimate:
+    cells: int
+    distillations_s: float | None  # summed over cells; None where some configuration has no measurement
+    evaluations_s: float | None
+    parallel: int
+    unknown: tuple[str, ...] = ()  # configurations nothing was measured for (said, not guessed)
+    evaluations: int = 0
+
+    @property
+    def total_s(self) -> float | None:
+        if self.distillations_s is None or self.evaluations_s is None:
+            return None
+        return self.distillations_s + self.evaluations_s
+
+    @property
+    def wall_s(self) -> float | None:
+        """Total work over the jobs that run at once (an even spread: a lower bound when cells differ in cost)."""
+        return None if self.total_s is None else self.total_s / max(1, self.parallel)
+
+
+def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepEstimate:
+    """The sweep's cost from what this store has measured: seconds per iteration of earlier runs of the same
+    method, dataset, IPC and preset (else the paper preset's CPU table), and the wall time of earlier evaluations
+    on the same dataset, IPC, architecture and preset. Configurations with neither are named, not guessed."""
+    from ..data import get_dataset_info
+    from ..estimates import paper_cpu_estimate
+    from ..evaluation.protocol import get_preset
+    from ..methods import make_config
+
+    protocol = get_preset(spec.eval_preset).with_(**spec.eval_options)
+    seeds = int(spec.eval_seeds or protocol.num_seeds)
+    expected_epochs = {protocol.epochs} if protocol.epochs is not None else {protocol.epochs_no_aug, protocol.epochs_aug}
+    runs = store.list_runs(status="done")
+    evaluations = store.list_evaluations()
+    unknown: list[str] = []
+    distill_s: float | None = 0.0
+    eval_s: float | None = 0.0
+    count_evals = 0
+    for cell in spec.cells():
+        info = get_dataset_info(cell.dataset)
+        iterations = int(make_config(cell.method, info, cell.ipc, cell.preset, **spec.overrides).iterations)
+        speeds = [r.elapsed_s / r.iteration for r in runs if (r.method, r.dataset, r.ipc, r.preset) ==
+                  (cell.method, cell.dataset, cell.ipc, cell.preset) and r.iteration and r.elapsed_s]
+        per_it = statistics.median(speeds) if speeds else None
+        if per_it is None and cell.preset == "paper":
+            paper = paper_cpu_estimate(cell.method, info.channels, cell.ipc, iterations)
+            per_it = paper.per_iteration_s if paper else None
+        label = f"{cell.method.upper()} {cell.dataset} IPC {cell.ipc} {cell.preset}"
+        if per_it is None:
+            unknown.append(label)
+            distill_s = None
+        elif distill_s is not None:
+            distill_s += per_it * iterations
+        for which, arch, _ in eval_specs(spec, cell, "estimate"):
+            if which == "baseline" and cell.method != spec.methods[0]:
+                continue  # one baseline per dataset, IPC, preset and seed: shared by every method
+            count_evals += 1
+            per_seed = [e.result.wall_time_s / max(1, len(e.result.seeds)) for e in evaluations
+                        if e.subject.dataset == cell.dataset and e.subject.ipc == cell.ipc and e.architecture == arch
+                        and e.preset == spec.eval_preset and e.result.config.get("epochs") in expected_epochs
+                        and e.result.config.get("test_limit") == protocol.test_limit]
+            if not per_seed:
+                unknown.append(f"evaluation of {cell.dataset} IPC {cell.ipc} on {arch} ({spec.eval_preset})")
+                eval_s = None
+            elif eval_s is not None:
+                eval_s += statistics.median(per_seed) * seeds
+    return SweepEstimate(len(spec.cells()), distill_s, eval_s, max(1, parallel), tuple(dict.fromkeys(unknown)),
+                         count_evals)
+
+
+# ---------------------------------------------------------------------- the task
+@register_task
+class SweepTask(StudyTask):
+    kind = "sweep"
+    title = "Sweep"
+    Spec = SweepSpec
+    produces = "sweep"
+    Result = SweepResult
+    coordinator = True
+
+    def identity(self, spec: SweepSpec, store: "Store") -> tuple[SweepSpec, Requirement]:
+        if isinstance(spec, dict):
+            spec = SweepSpec.from_dict(spec)
+        spec = validate(spec)
+        params = {k: v for k, v in spec.to_dict().items() if k not in ("device", "executor", "max_in_flight")}
+        n = len(spec.cells())
+        label = spec.label or f"Sweep of {n} cell{'s' * (n != 1)}: {', '.join(m.upper() for m in spec.methods)} on " \
+                              f"{', '.join(spec.datasets)}, IPC {', '.join(map(str, spec.ipcs))}"
+        return spec, Requirement.from_dict(self.produces, params, label=label)
+
+    def resources(self, spec: SweepSpec) -> Resources:
+        return Resources(cpus=0.0)
+
+    def run(self, spec: SweepSpec, ctx: TaskContext) -> SweepResult:
+        return self.save(ctx, spec, Coordinator(spec, ctx).run())
+
+
+class Coordinator:
+    """Queues the cells' jobs a few at a time, follows them, and publishes the cells (ctx.recorder.detail)."""
+
+    def __init__(self, spec: SweepSpec, ctx: TaskContext) -> None:
+        if ctx.jobs is None:
+            raise RuntimeError("a sweep runs through the job queue (JobManager.submit), which hands it the queue")
+        self.spec, self.ctx, self.jobs = spec, ctx, ctx.jobs
+        self.executor = self._executor_name()
+        self.cells = {c: CellState(c) for c in spec.cells()}
+        self.evals: dict[Cell, list[tuple[str, str, str]]] = {}  # cell -> (which, architecture, job id)
+
+    def _executor_name(self) -> str:
+        names = set(self.jobs.executors)
+        if self.spec.executor == "local":
+            return self.jobs.local.name
+        if self.spec.executor == "ray":
+            if "ray" not in names:
+                raise RuntimeError("this sweep asks for the Ray cluster, but the Studio is not connected to one (set "
+                                   "RAY_ADDRESS, or connect on the Sweeps page)")
+            return "ray"
+        return "ray" if "ray" in names else self.jobs.executor.name
+
+    def _window(self) -> int:
+        if self.spec.max_in_flight:
+            return int(self.spec.max_in_flight)
+        capacity = self.jobs.executors[self.executor].capacity("cpu")
+        return (capacity if capacity is not None else self.jobs.slots.get("cpu", 1)) + 1
+
+    def run(self) -> SweepResult:
+        start = time.monotonic()
+        waiting = list(self.cells)
+        try:
+            while True:
+                if self.ctx.control.stop_requested:
+                    raise Cancelled("Sweep stopped; the cells already done stay in the store")
+                running = [c for c, s in self.cells.items() if s.status == "distilling"]
+                while waiting and len(running) < self._window():
+                    cell = waiting.pop(0)
+                    self._start(cell)
+                    running.append(cell)
+                for cell, state in list(self.cells.items()):
+                    if state.status in ("distilling", "evaluating"):
+                        self._follow(cell, state)
+                self._publish()
+                if not waiting and all(s.status in ("done", "failed", "cancelled") for s in self.cells.values()):
+                    break
+                time.sleep(POLL_S)
+        except BaseException:
+            self._stop_children()
+            raise
+        nodes = len(getattr(self.jobs.executors[self.executor], "nodes", lambda: [None])())
+        return SweepResult(tuple(self.cells.values()), time.monotonic() - start, self.executor, nodes)
+
+    def _submit(self, spec: Any) -> Any:
+        return self.jobs.submit(spec, owner=self.ctx.owner, executor=self.executor)
+
+    def _start(self, cell: Cell) -> None:
+        try:
+            job = self._submit(distill_spec(self.spec, cell))
+        except Exception as e:
+            self.cells[cell] = replace(self.cells[cell], status="failed", message=str(e))
+            return
+        self.cells[cell] = replace(self.cells[cell], status="distilling", job_id=job.id, run_id=job.run_id)
+
+    def _follow(self, cell: Cell, state: CellState) -> None:
+        n_evals = len(self.spec.eval_architectures) * (2 if self.spec.baseline else 1)
+        if state.status == "distilling":
+            snap = self.jobs.get(state.job_id).snapshot()
+            if snap.status in ("queued", "running", "paused"):
+                self.cells[cell] = replace(state, progress=snap.progress / (1 + n_evals), message=snap.where)
+                return
+            if snap.status != "done":
+                self.cells[cell] = replace(state, status="failed" if snap.status == "failed" else "cancelled",
+                                           message=snap.message or snap.status)
+                return
+            try:
+                self.evals[cell] = [(which, arch, self._submit(spec).id)
+                                    for which, arch, spec in eval_specs(self.spec, cell, str(state.run_id))]
+            except Exception as e:  # a limit on queued jobs: try again at the next look
+                self.evals.pop(cell, None)
+                self.cells[cell] = replace(state, message=f"evaluations wait: {e}")
+                return
+            state = replace(state, status="evaluating", progress=1 / (1 + n_evals), message="")
+        finished, accuracy, baseline, problems = 0, [], [], []
+        for which, arch, job_id in self.evals.get(cell, []):
+            snap = self.jobs.get(job_id).snapshot()
+            if snap.active:
+                continue
+            finished += 1
+            if snap.status == "done" and snap.accuracy is not None:
+                (accuracy if which == "set" else baseline).append((arch, float(snap.accuracy),
+                                                                   float(snap.accuracy_std or 0.0)))
+            else:
+                problems.append(f"{which} on {arch}: {snap.message or snap.status}")
+        done = finished == len(self.evals.get(cell, []))
+        status = ("failed" if problems else "done") if done else "evaluating"
+        self.cells[cell] = replace(state, status=status, progress=(1 + finished) / (1 + n_evals),
+                                   accuracy=tuple(accuracy), baseline=tuple(baseline), message="; ".join(problems))
+
+    def _publish(self) -> None:
+        states = tuple(self.cells.values())
+        finished = sum(s.status in ("done", "failed", "cancelled") for s in states)
+        self.ctx.recorder.detail(states)
+        self.ctx.recorder.progress(round(sum(s.progress for s in states), 3), len(states),
+                                   f"{finished} of {len(states)} cells finished")
+
+    def _stop_children(self) -> None:
+        ids = [s.job_id for s in self.cells.values() if s.job_id] + \
+              [job_id for evals in self.evals.values() for _, _, job_id in evals]
+        for job_id in ids:
+            job = self.jobs.get(job_id)
+            if job is not None and job.snapshot().active:
+                try:
+                    self.jobs.stop(job_id)
+                except Exception:
+                    pass
+        for cell, state in self.cells.items():
+            if state.status not in ("done", "failed"):
+                self.cells[cell] = replace(state, status="cancelled")
+        self._publish()
