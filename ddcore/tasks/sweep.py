@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 MAX_CELLS = 500
 POLL_S = 0.5
+STOP_WAIT_S = 120.0
 EXECUTOR_CHOICES = ("auto", "local", "ray")
 
 
@@ -395,13 +396,18 @@ class Coordinator:
     def _stop_children(self) -> None:
         ids = [s.job_id for s in self.cells.values() if s.job_id] + \
               [job_id for evals in self.evals.values() for _, _, job_id in evals]
+        stopping = []
         for job_id in ids:
             job = self.jobs.get(job_id)
             if job is not None and job.snapshot().active:
                 try:
                     self.jobs.stop(job_id)
+                    stopping.append(job)
                 except Exception:
                     pass
+        deadline = time.monotonic() + STOP_WAIT_S  # the sweep ends when its jobs have (a set is saved as it stops)
+        for job in stopping:
+            job.finished.wait(max(0.0, deadline - time.monotonic()))
         for cell, state in self.cells.items():
             if state.status not in ("done", "failed"):
                 self.cells[cell] = replace(state, status="cancelled")

@@ -1,0 +1,99 @@
+"""Sweeps on this machine's executor: the grid checked before anything is queued, cells run as ordinary jobs,
+cancel, reuse, and the cost estimate from the store's own measurements."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ddcore.platform.queue import JobManager
+from ddcore.platform.store import Store
+from ddcore.tasks.sweep import MAX_CELLS, SweepSpec, estimate_sweep
+
+TINY_EVAL = dict(eval_seeds=1, eval_options={"epochs_no_aug": 3, "epochs_aug": 3, "test_limit": 300})
+
+
+def _tiny(**changes) -> SweepSpec:
+    base = dict(datasets=("mnist",), methods=("dm",), ipcs=(1,), seeds=(0,), overrides={"iterations": 3}, **TINY_EVAL)
+    return SweepSpec(**{**base, **changes})
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(methods=()), "at least one of methods"),
+    (dict(ipcs=(1, 1)), "lists a value twice"),
+    (dict(methods=("nope",)), "nope"),
+    (dict(datasets=("imagenet-99",)), "imagenet-99"),
+    (dict(ipcs=(0,)), "IPC must be"),
+    (dict(executor="slurm"), "executor is one of"),
+    (dict(eval_architectures=("notanet",)), "notanet"),
+    (dict(eval_options={"epochz": 3}), "epochz"),
+    (dict(eval_seeds=0), "evaluation seeds"),
+    (dict(seeds=tuple(range(MAX_CELLS + 1))), "at most"),
+])
+def test_a_bad_grid_is_refused_before_anything_is_queued(tmp_path, changes, message):
+    store = Store(tmp_path / "s")
+    manager = JobManager(store)
+    with pytest.raises((ValueError, KeyError, LookupError), match=message):
+        manager.submit(_tiny(**changes))
+    assert manager.jobs() == [] and store.list_runs() == []
+    manager.shutdown()
+
+
+def test_asking_for_a_cluster_that_is_not_connected_says_so(tmp_path):
+    manager = JobManager(Store(tmp_path / "s"))
+    snap = manager.wait(manager.submit(_tiny(executor="ray")).id, 60)
+    assert snap.status == "failed" and "not connected" in snap.message
+    manager.shutdown()
+
+
+def test_a_sweep_runs_every_cell_and_its_evaluations_into_the_store(tmp_path):
+    store = Store(tmp_path / "s")
+    manager = JobManager(store)
+    spec = _tiny(methods=("dm", "random"), seeds=(0, 1))
+    estimate = estimate_sweep(spec, store)
+    assert estimate.total_s is None and "DM mnist IPC 1 quick" in estimate.unknown  # nothing measured yet: said so
+    job = manager.submit(spec)
+    seen = []
+    while not job.finished.is_set():
+        detail = job.snapshot().detail
+        if detail:
+            seen.append(tuple(c.status for c in detail))
+        time.sleep(0.1)
+    snap = job.snapshot()
+    assert snap.status == "done", snap.message
+    cells = snap.result.cells
+    assert len(cells) == 4 and all(c.status == "done" for c in cells)
+    assert all(c.accuracy[0][0] == "convnet" and 0 <= c.accuracy[0][1] <= 100 for c in cells)
+    assert any("distilling" in s for s in seen) and any("evaluating" in s or "done" in s for s in seen)
+    runs = store.list_runs()
+    assert sorted((r.method, r.seed) for r in runs) == [("dm", 0), ("dm", 1), ("random", 0), ("random", 1)]
+    # one random-real baseline per seed, shared by both methods (the same evaluation, reused)
+    assert len({c.baseline for c in cells if c.cell.seed == 0}) == 1
+    assert len(store.list_evaluations(kind="random")) == 2
+    later = JobManager(store)  # the same grid after a restart: the stored sweep, nothing recomputed
+    again = later.submit(spec)
+    assert again.snapshot().reused and again.snapshot().result.cells == cells and len(store.list_runs()) == 4
+    later.shutdown()
+    measured = estimate_sweep(spec, store, parallel=2)
+    assert measured.unknown == () and measured.total_s and measured.wall_s == pytest.approx(measured.total_s / 2)
+    manager.shutdown()
+
+
+def test_stopping_a_sweep_stops_its_jobs_and_keeps_what_finished(tmp_path):
+    store = Store(tmp_path / "s")
+    manager = JobManager(store)
+    job = manager.submit(_tiny(seeds=(0, 1, 2, 3), overrides={"iterations": 400}))
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(c.status == "distilling" and c.progress > 0
+                                             for c in (job.snapshot().detail or ())):
+        time.sleep(0.1)
+    manager.stop(job.id)
+    snap = manager.wait(job.id, 120)
+    assert snap.status == "cancelled"
+    assert all(c.status == "cancelled" for c in snap.detail)
+    for child in manager.jobs():
+        assert not child.snapshot().active
+    statuses = {r.status for r in store.list_runs()}
+    assert statuses <= {"stopped", "cancelled", "done"} and "stopped" in statuses  # a started set is kept, resumable
+    assert not store.list_artefacts("sweep")  # no table is stored for a sweep that did not finish
+    manager.shutdown()
