@@ -45,6 +45,7 @@ ALL_PAGES: dict[str, list[PageDef]] = {
     "Analyse": [
         PageDef("evaluate.py", "Evaluate", ":material/bar_chart:", "Cross-architecture accuracy, accuracy against IPC, papers' numbers."),
         PageDef("board.py", "Benchmark board", ":material/leaderboard:", "Method × dataset × IPC with fair baselines and DD-Ranking's scores."),
+        PageDef("sweep.py", "Sweeps", ":material/grid_view:", "A grid of methods × datasets × IPCs × seeds, here or on a Ray cluster."),
         PageDef("privacy.py", "Privacy", ":material/shield_person:", "Attack networks trained on distilled data: does it leak membership?"),
         PageDef("continual.py", "Continual learning", ":material/timeline:", "Classes arrive in steps; a small memory is all a learner keeps."),
         PageDef("nas.py", "Architecture search", ":material/account_tree:", "Do distilled sets rank ConvNet variants as the whole data does?"),

@@ -8,6 +8,8 @@ queue or the store. Specs and records are re-exported so a page needs nothing el
     view = studio.run_view(run_id)        # this run now: live from its job, else stored
     studio.pause(job_id) / resume / step / stop; studio.resume_run(run_id)
     studio.evaluation_state(spec)         # stored result, or the job computing it, or nothing
+    studio.cluster(); studio.connect_cluster("127.0.0.1:6379")   # where sweeps run (RAY_ADDRESS connects at start)
+    studio.sweep_estimate(SweepSpec(...)); studio.sweeps()
 """
 from __future__ import annotations
 
@@ -57,6 +59,8 @@ from ..tasks.privacy import BASELINES as PRIVACY_BASELINES
 from ..tasks.privacy import PRESETS as PRIVACY_PRESETS
 from ..tasks.privacy import PrivacySpec
 from ..tasks.privacy import estimate_seconds as privacy_estimate
+from ..tasks.sweep import MAX_CELLS as SWEEP_MAX_CELLS
+from ..tasks.sweep import CellState, SweepEstimate, SweepResult, SweepSpec, cells_table, estimate_sweep, summary_table
 from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot
 from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 from .store import Store
@@ -73,7 +77,8 @@ __all__ = ["ACTIVE_JOB", "ArtefactRecord", "ATTACK_TITLES", "ATTACKS", "availabl
            "PLAYGROUND_METHODS", "PlaygroundFrame", "PlaygroundSpec", "preset_seeds", "PRIVACY_BASELINES",
            "privacy_estimate", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "published_architecture",
            "ResultRow", "RUN_STATUSES", "RunRecord", "runs_on_cpu", "RunView", "set_labels", "Studio", "StudyState",
-           "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS", "TargetResult"]
+           "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS", "TargetResult", "CellState",
+           "ClusterInfo", "cells_table", "SWEEP_MAX_CELLS", "SweepEstimate", "SweepResult", "SweepSpec", "summary_table"]
 
 
 def runs_on_cpu(device: str) -> bool:
@@ -133,6 +138,20 @@ class StudyState:
         return self.stored is None and self.job is not None and self.job.active
 
 
+@dataclass(frozen=True)
+class ClusterInfo:
+    """Where sweep cells run: a connected Ray cluster (address, nodes), or this machine (address None)."""
+
+    address: str | None
+    nodes: tuple[dict[str, Any], ...] = ()
+    jobs_at_once: int = 1
+    problem: str = ""  # why RAY_ADDRESS (or the last Connect) did not connect
+
+    @property
+    def connected(self) -> bool:
+        return self.address is not None
+
+
 class Studio:
     """One per server: the job queue and the store behind the pages."""
 
@@ -148,6 +167,51 @@ class Studio:
         # are and lists every active job; the next server on this store queues them again
         atexit.register(self.close)
         self.restored = self.manager.restore_pending()
+        self._cluster_problem = ""
+        from .ray_executor import cluster_address
+
+        if cluster_address():  # RAY_ADDRESS: the Studio's sweeps run on that cluster
+            try:
+                self.connect_cluster(cluster_address() or "")
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                self._cluster_problem = f"RAY_ADDRESS is set but the cluster could not be used: {e}"
+
+    # ------------------------------------------------------------------ where sweeps run
+    def connect_cluster(self, address: str) -> ClusterInfo:
+        """Connect this server to a Ray cluster (once per process: Ray joins one cluster); sweeps then run there."""
+        from .ray_executor import RayExecutor, check_address
+
+        address = check_address(address)
+        current = self.manager.executors.get("ray")
+        if current is not None:
+            if getattr(current, "address", None) != address:
+                raise RuntimeError(f"this server is already connected to the cluster at {current.address}; restart it "
+                                   "to use another")
+            return self.cluster()
+        self.manager.add_executor(RayExecutor(address))
+        self._cluster_problem = ""
+        return self.cluster()
+
+    def cluster(self) -> ClusterInfo:
+        executor = self.manager.executors.get("ray")
+        if executor is None:
+            return ClusterInfo(None, (), self.manager.slots.get("cpu", 1), self._cluster_problem)
+        try:
+            nodes = tuple(executor.nodes())
+            at_once = executor.capacity("cpu") or 1
+        except Exception as e:  # the cluster went away: said on the page, the local executor still works
+            return ClusterInfo(executor.address, (), 0, f"the cluster does not answer: {e}")
+        return ClusterInfo(executor.address, nodes, at_once)
+
+    def sweep_estimate(self, spec: SweepSpec) -> SweepEstimate:
+        """The sweep's cost from this store's measurements, spread over the jobs that would run at once."""
+        info = self.cluster()
+        at_once = info.jobs_at_once if (spec.executor != "local" and info.connected) else self.manager.slots.get("cpu", 1)
+        return estimate_sweep(spec, self.store, parallel=max(1, at_once))
+
+    def sweeps(self) -> list[SweepResult]:
+        """Stored sweeps, newest first."""
+        return self.studies("sweep")
 
     def close(self, wait: float = 20.0) -> None:
         """Shut the queue down without losing work (see JobManager.shutdown(keep_pending=True))."""

@@ -67,6 +67,19 @@ def check_address(address: str) -> str:
     return address
 
 
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail in seconds when nothing listens at host:port (ray.init itself retries for minutes)."""
+    if address == "auto" or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise ConnectionError(f"Nothing answers at {address} ({e.strerror or e}). Is the cluster started there "
+                              "(`ray start --head --port=…`), and is the address right?") from None
+
+
 def _stage_code() -> Path:
     """A folder with just ddcore/ and assets/ (what a worker imports and the embedded default data), the
     working_dir every worker gets; Ray uploads it once per content."""
@@ -90,6 +103,7 @@ class RayExecutor(ThreadExecutor):
         super().__init__()
         ray = _ray()
         self.address = check_address(address or cluster_address() or "")
+        _check_reachable(self.address)
         self.max_retries = int(max_retries)
         self._stage = _stage_code()
         from ..paths import default_data_roots

@@ -119,6 +119,8 @@ class SweepResult:
     executor: str
     nodes: int = 1
     key: str = ""
+    name: str = ""
+    created: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"cells": [c.to_dict() for c in self.cells], "wall_s": self.wall_s, "executor": self.executor,
@@ -130,7 +132,55 @@ class SweepResult:
     @classmethod
     def from_stored(cls, data: dict[str, Any], arrays: dict[str, Any], record: "ArtefactRecord") -> "SweepResult":
         return cls(tuple(CellState.from_dict(c) for c in data["cells"]), float(data["wall_s"]), data["executor"],
-                   int(data.get("nodes", 1)), record.key)
+                   int(data.get("nodes", 1)), record.key, record.name, float(record.created))
+
+    def summary(self) -> list[dict[str, Any]]:
+        return summary_table(self.cells)
+
+
+def _pm(mean: float | None, std: float | None) -> str | None:
+    return None if mean is None else f"{mean:.1f} ± {std or 0.0:.1f}"
+
+
+def cells_table(cells: Any) -> list[dict[str, Any]]:
+    """One row per cell: where it stands, its run, and each network's accuracy beside random real (percent)."""
+    rows = []
+    for state in cells:
+        c = state.cell
+        row: dict[str, Any] = {"dataset": c.dataset, "method": c.method, "ipc": c.ipc, "preset": c.preset,
+                               "seed": c.seed, "status": state.status, "progress": round(100 * state.progress),
+                               "run": state.run_id or ""}
+        base = {a: m for a, m, _ in state.baseline}
+        for arch, mean, std in state.accuracy:
+            row[f"{arch} (%)"] = _pm(mean, std)
+            if arch in base:
+                row[f"random {arch} (%)"] = round(base[arch], 2)
+                row[f"gain on {arch}"] = round(mean - base[arch], 2)
+        row["note"] = state.message
+        rows.append(row)
+    return rows
+
+
+def summary_table(cells: Any) -> list[dict[str, Any]]:
+    """The published table's shape: method × dataset × IPC × preset, mean ± std over seeds (each seed's set
+    counted once), random real at the same IPC trained the same way, and the gain over it, per network."""
+    groups: dict[tuple[str, str, int, str], list[CellState]] = {}
+    for state in cells:
+        c = state.cell
+        groups.setdefault((c.dataset, c.method, c.ipc, c.preset), []).append(state)
+    rows = []
+    for (dataset, method, ipc, preset), states in groups.items():
+        archs = list(dict.fromkeys(a for s in states for a, _, _ in s.accuracy))
+        row: dict[str, Any] = {"dataset": dataset, "method": method, "ipc": ipc, "preset": preset,
+                               "seeds done": sum(s.status == "done" for s in states), "seeds": len(states)}
+        for arch in archs:
+            ours = [m for s in states for a, m, _ in s.accuracy if a == arch]
+            rand = [m for s in states for a, m, _ in s.baseline if a == arch]
+            row[f"{arch} (%)"] = _pm(statistics.fmean(ours), statistics.pstdev(ours)) if ours else None
+            row[f"random {arch} (%)"] = _pm(statistics.fmean(rand), statistics.pstdev(rand)) if rand else None
+            row[f"gain on {arch}"] = round(statistics.fmean(ours) - statistics.fmean(rand), 2) if ours and rand else None
+        rows.append(row)
+    return rows
 
 
 def validate(spec: SweepSpec) -> SweepSpec:
