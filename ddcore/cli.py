@@ -436,7 +436,82 @@ def build_parser() -> argparse.ArgumentParser:
     nas.add_argument("--json", default=None, help="write the accuracies and correlations to this JSON file")
     nas.add_argument("--quiet", action="store_true")
     nas.set_defaults(func=_nas)
+
+    sw = sub.add_parser("sweep", help="a grid of distillations and their evaluations, here or on a Ray cluster")
+    sw.add_argument("--datasets", nargs="+", default=["mnist"])
+    sw.add_argument("--methods", nargs="+", default=["dm"])
+    sw.add_argument("--ipcs", nargs="+", type=int, default=[1])
+    sw.add_argument("--seeds", type=int, default=1, help="seeds per cell (0..seeds-1)")
+    sw.add_argument("--presets", nargs="+", default=["quick"])
+    sw.add_argument("--iterations", type=int, default=None, help="the same number of iterations for every cell")
+    sw.add_argument("--arch", nargs="+", default=["convnet"], help="evaluate each set on these networks")
+    sw.add_argument("--eval-preset", default="quick")
+    sw.add_argument("--no-baseline", action="store_true", help="skip the random-real baseline")
+    sw.add_argument("--name", default="")
+    sw.add_argument("--ray-address", default=None, help="run the cells on this Ray cluster (default: RAY_ADDRESS if "
+                                                        "set, else this machine)")
+    sw.add_argument("--device", default="auto")
+    sw.add_argument("--estimate", action="store_true", help="print the cost estimate and stop")
+    sw.add_argument("--json", default=None, help="write the table to this JSON file")
+    sw.add_argument("--quiet", action="store_true")
+    sw.set_defaults(func=_sweep)
     return parser
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """A sweep through a job queue of its own (the cells are jobs; a cluster runs them when one is named)."""
+    from tqdm import tqdm
+
+    from .platform.queue import JobManager
+    from .platform.ray_executor import RayExecutor, cluster_address
+    from .platform.store import Store
+    from .tasks.sweep import SweepSpec, estimate_sweep, summary_table
+
+    address = args.ray_address or cluster_address()
+    spec = SweepSpec(tuple(args.datasets), tuple(args.methods), tuple(args.ipcs), tuple(range(max(1, args.seeds))),
+                     tuple(args.presets), tuple(args.arch), args.eval_preset,
+                     overrides={"iterations": args.iterations} if args.iterations else {},
+                     baseline=not args.no_baseline, label=args.name, device=args.device,
+                     executor="ray" if address else "local")
+    store = Store()
+    executors = {"ray": RayExecutor(address)} if address else {}
+    manager = JobManager(store, executors=executors)
+    try:
+        at_once = executors["ray"].capacity("cpu") if address else manager.slots["cpu"]
+        estimate = estimate_sweep(spec, store, parallel=at_once or 1)
+        when = (f"about {estimate.wall_s / 60:.1f} min with {estimate.parallel} job(s) at once" if estimate.wall_s is not None
+                else f"no estimate (nothing measured here for {', '.join(estimate.unknown)})")
+        print(f"{estimate.cells} cell(s), {estimate.evaluations} evaluation(s): {when}", file=sys.stderr)
+        if args.estimate:
+            return 0
+        job = manager.submit(spec)
+        with tqdm(total=estimate.cells, desc=job.snapshot().name[:60], disable=args.quiet) as bar:
+            try:
+                while not job.finished.wait(1.0):
+                    snap = job.snapshot()
+                    bar.n = round(snap.iteration, 2)
+                    bar.set_postfix_str(snap.message)
+            except KeyboardInterrupt:
+                manager.stop(job.id)
+                job.finished.wait(120)
+                raise
+        snap = job.snapshot()
+        if snap.status != "done":
+            raise RuntimeError(f"the sweep {snap.status}: {snap.message}")
+        table = summary_table(snap.result.cells)
+        columns = list(dict.fromkeys(k for row in table for k in row))
+        print("\t".join(columns))
+        for row in table:
+            print("\t".join("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        print(f"({len(snap.result.cells)} cells in {snap.result.wall_s:.0f} s on "
+              f"{'the Ray cluster at ' + address if address else 'this machine'}; stored in {store.root})", file=sys.stderr)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"summary": table, "wall_s": snap.result.wall_s}, indent=1))
+        return 0
+    finally:
+        manager.shutdown(wait=30)
+        for executor in executors.values():
+            executor.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,8 @@ datasets = available_datasets()
 methods = [m for m in list_methods() if m != "random"] + ["random"]
 st.subheader("Grid")
 g1, g2, g3 = st.columns(3)
-chosen_datasets = g1.multiselect("Datasets", datasets, default=datasets[:1], key="sweep_datasets",
+chosen_datasets = g1.multiselect("Datasets", datasets, default=["mnist"] if "mnist" in datasets else datasets[:1],
+                                 key="sweep_datasets",
                                  format_func=lambda d: get_dataset_info(d).display_name)
 chosen_methods = g2.multiselect("Methods", methods, default=["dm"] if "dm" in methods else methods[:1],
                                 key="sweep_methods", format_func=str.upper)

@@ -1,4 +1,4 @@
-"""`python -m ddcore continual | nas`: thin layers over the studies; bad input is one line and exit 2."""
+"""`python -m ddcore continual | nas | sweep`: thin layers over the studies; bad input is one line and exit 2."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,14 @@ from tests.test_cli import ddcore
 
 def test_bad_study_input_is_one_clear_line() -> None:
     for args, message in ((["continual", "--steps", "11", "--methods", "random"], "between 1 and the number of classes"),
-                          (["nas", "--proxy", "run:nope"], "No run 'nope'")):
+                          (["nas", "--proxy", "run:nope"], "No run 'nope'"),
+                          (["sweep", "--methods", "dm", "--ipcs", "1", "1"], "lists a value twice"),
+                          (["sweep", "--ray-address", "127.0.0.1:1"], "Nothing answers at 127.0.0.1:1"),
+                          (["sweep", "--ray-address", "nowhere"], "host:port")):
         out = ddcore(*args)
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
-        assert len(out.stderr.strip().splitlines()) == 1
+        assert out.stderr.strip().splitlines()[-1].startswith("error:")
+        assert sum(line.startswith("error:") for line in out.stderr.splitlines()) == 1
 
 
 @pytest.mark.slow  # two fresh interpreters and two tiny studies, ~30 s
@@ -35,3 +39,16 @@ def test_tiny_studies_end_to_end_then_reused(tmp_path: Path) -> None:
     result = json.loads((tmp_path / "n.json").read_text())
     assert len(result["architectures"]) == 4 and result["correlations"][0]["subset"] == "all"
     assert "Spearman" in out.stdout
+
+
+@pytest.mark.slow  # a fresh interpreter, two tiny distillations and three quick evaluations, ~40 s
+def test_a_tiny_sweep_prints_its_table_and_then_has_an_estimate(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DDCORE_HOME", str(tmp_path / "home"))  # a store of its own: nothing measured before
+    args = ["sweep", "--methods", "dm", "random", "--iterations", "3", "--quiet"]
+    out = ddcore(*args, "--json", str(tmp_path / "s.json"))
+    assert out.returncode == 0, out.stderr
+    table = json.loads((tmp_path / "s.json").read_text())["summary"]
+    assert [row["method"] for row in table] == ["dm", "random"] and all(row["seeds done"] == 1 for row in table)
+    assert "gain on convnet" in out.stdout and "no estimate" in out.stderr
+    again = ddcore(*args, "--estimate")
+    assert again.returncode == 0 and "about" in again.stderr and "gain" not in again.stdout
