@@ -58,6 +58,38 @@ class LocalCluster:
             time.sleep(1)
         raise RuntimeError(f"the Ray cluster did not reach {count} nodes: {self.logs()}")
 
+    def process_ids(self) -> list[int]:
+        """Every process of the cluster's nodes (they share each node's process group) and this one (the driver)."""
+        groups = {proc.pid for proc in self.procs}
+        out = [os.getpid()]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) in groups:  # field 5 of /proc/<pid>/stat: the process group
+                out.append(int(stat.parent.name))
+        return out
+
+    def connections(self) -> list[tuple[str, str]]:
+        """(local, remote) IPv4/IPv6 addresses of every established TCP connection of the cluster's processes."""
+        inodes: set[str] = set()
+        for pid in self.process_ids():
+            try:
+                for fd in Path(f"/proc/{pid}/fd").iterdir():
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+            except OSError:
+                continue
+        out = []
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                parts = line.split()
+                if parts[3] == "01" and parts[9] in inodes:  # 01: ESTABLISHED
+                    out.append((_address(parts[1]), _address(parts[2])))
+        return out
+
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-1500:] for p in self.temp.glob("*.log"))
 
@@ -76,3 +108,23 @@ class LocalCluster:
                 except subprocess.TimeoutExpired:
                     pass
         shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def _address(hex_address: str) -> str:
+    """/proc/net/tcp's 'HEXIP:HEXPORT' (little-endian IPv4, or IPv6 in 4 little-endian words) as an IP string."""
+    import ipaddress
+
+    ip, _ = hex_address.split(":")
+    if len(ip) == 8:
+        return str(ipaddress.IPv4Address(bytes.fromhex(ip)[::-1]))
+    words = bytes.fromhex(ip)
+    return str(ipaddress.IPv6Address(b"".join(words[i:i + 4][::-1] for i in range(0, 16, 4))))
+
+
+def is_loopback(address: str) -> bool:
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback

@@ -15,7 +15,7 @@ from ddcore.platform.ray_executor import RayExecutor  # noqa: E402
 from ddcore.platform.store import Store  # noqa: E402
 from ddcore.tasks.distill import DistillSpec  # noqa: E402
 from ddcore.tasks.sweep import SweepSpec  # noqa: E402
-from tests.raykit import LocalCluster  # noqa: E402
+from tests.raykit import LocalCluster, is_loopback  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +82,14 @@ def test_a_sweep_on_the_cluster_gives_the_numbers_of_the_same_sweep_here(executo
     assert on_cluster == {(c.cell, c.accuracy, c.baseline) for c in here.result.cells}
     assert all(c.accuracy and c.baseline for c in here.result.cells)
     remote.shutdown(), local.shutdown()
+
+
+def test_nothing_in_the_cluster_talks_to_any_address_but_loopback(executor, cluster):
+    """After the sweep above: every established TCP connection of the nodes, the workers and this driver."""
+    connections = cluster.connections()
+    assert connections  # the check looked at real sockets
+    outside = [c for c in connections if not (is_loopback(c[0]) and is_loopback(c[1]))]
+    assert not outside, outside
 
 
 def test_a_worker_killed_mid_task_is_retried_and_the_run_completes(executor, tmp_path):
