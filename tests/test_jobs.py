@@ -292,10 +292,13 @@ def test_ctrl_c_in_the_loop_saves_the_run_as_stopped(mnist, tmp_path: Path) -> N
 def test_queued_jobs_are_shared_fairly_between_sessions(manager: JobManager, mnist) -> None:
     """Session A queues three runs, then session B one: B's run goes second, not fourth."""
     started: list[str] = []
-    a = [manager.submit(tiny(3, sleep_s=0.05), data=mnist, owner="session-a") for _ in range(3)]
+    a = [manager.submit(tiny(3, sleep_s=0.05), data=mnist, owner="session-a", start_paused=i == 0) for i in range(3)]
     b = manager.submit(tiny(3, sleep_s=0.05), data=mnist, owner="session-b")
     for job in a + [b]:
         assert job.snapshot().owner in ("session-a", "session-b")
+    wait_until(lambda: a[0].status == "paused")  # holding the one slot
+    assert [j.snapshot().position for j in (b, a[1], a[2])] == [1, 2, 3]  # the places shown are the starting order
+    manager.resume(a[0].id)
 
     def order() -> list[str]:
         for job in a + [b]:

@@ -488,29 +488,37 @@ class JobManager:
         return job
 
     def _position(self, job: Job) -> int | None:
+        """1-based place among the queued jobs of its executor and device, in the order the scheduler starts them."""
         with self._lock:
-            queued = [j for j in (self._jobs[i] for i in self._order)
-                      if j.status == "queued" and not j.started and j.device == job.device]
+            queued = [j for j in (self._jobs[i] for i in self._fair_order()[0])
+                      if j.status == "queued" and not j.started and (j.executor, j.device) == (job.executor, job.device)
+                      and not TASKS.get(j.kind).coordinator]
         return queued.index(job) + 1 if job in queued else None
+
+    def _fair_order(self) -> tuple[list[str], dict[tuple[str, str], int], dict[str | None, int]]:
+        """Job ids in the order queued ones may start, the jobs running per (executor, device), and per owner.
+
+        Fair share: among queued jobs, those whose owner has the fewest running, then the fewest started so far, go
+        first, then in order of submission: one session's ten clicks do not keep everyone else's first run waiting.
+        (Jobs of no owner, the CLI's and the library's, count as one owner; a coordinator only waits on other jobs.)"""
+        busy: dict[tuple[str, str], int] = {}
+        running_by_owner: dict[str | None, int] = {}
+        served_by_owner: dict[str | None, int] = {}
+        for j in self._jobs.values():
+            if j.started and not TASKS.get(j.kind).coordinator:
+                served_by_owner[j.owner] = served_by_owner.get(j.owner, 0) + 1
+                if not j.finished.is_set():
+                    busy[(j.executor, j.device)] = busy.get((j.executor, j.device), 0) + 1
+                    running_by_owner[j.owner] = running_by_owner.get(j.owner, 0) + 1
+        order = sorted(self._order, key=lambda i: (running_by_owner.get(self._jobs[i].owner, 0),
+                                                   served_by_owner.get(self._jobs[i].owner, 0)))
+        return order, busy, running_by_owner
 
     def _schedule(self) -> None:
         with self._lock:
             if self._closed:
                 return
-            busy: dict[tuple[str, str], int] = {}  # (executor, device) -> jobs running there
-            running_by_owner: dict[str | None, int] = {}
-            served_by_owner: dict[str | None, int] = {}
-            for j in self._jobs.values():
-                if j.started and not TASKS.get(j.kind).coordinator:  # a coordinator only waits on other jobs
-                    served_by_owner[j.owner] = served_by_owner.get(j.owner, 0) + 1
-                    if not j.finished.is_set():
-                        busy[(j.executor, j.device)] = busy.get((j.executor, j.device), 0) + 1
-                        running_by_owner[j.owner] = running_by_owner.get(j.owner, 0) + 1
-            # Fair share: among queued jobs, those whose owner has the fewest running, then the fewest started so
-            # far, go first, then in order of submission: one session's ten clicks do not keep everyone else's
-            # first run waiting. (Jobs of no owner, the CLI's and the library's, count as one owner.)
-            order = sorted(self._order, key=lambda i: (running_by_owner.get(self._jobs[i].owner, 0),
-                                                       served_by_owner.get(self._jobs[i].owner, 0)))
+            order, busy, running_by_owner = self._fair_order()
             for job_id in order:
                 job = self._jobs[job_id]
                 if job.status != "queued" or job.started:

@@ -24,7 +24,6 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from .transfer import pack_changes, pack_slice, store_rows, unpack_slice
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # Ray's own variable: the Studio uses the cluster it names
 RELAY_EVERY_S = 0.25  # how often a worker sends progress and images, and the submitter passes on controls
+CAPACITY_TTL_S = 10.0
 INSTALL_HINT = "pip install ray==2.60.0 (pinned in requirements.txt)"
 
 
@@ -117,15 +117,23 @@ class RayExecutor(ThreadExecutor):
             raise ConnectionError(f"Could not reach the Ray cluster at {self.address}: {e}. Start one with "
                                   "`ray start --head` (see README.md, Sweeps on a cluster).") from e
         self._relay = _relay_class(ray).options(num_cpus=0).remote()
-        self._lock = threading.Lock()
+        self._resources: dict[str, float] = {}
+        self._resources_at = -CAPACITY_TTL_S
 
     # ------------------------------------------------------------------ what the queue asks
     def capacity(self, device: str) -> int | None:
-        """Jobs at once: the cluster's CPUs (each job takes one), or its GPUs for CUDA jobs."""
-        resources = _ray().cluster_resources()
+        """Jobs at once: the cluster's CPUs (each job takes one), or its GPUs for CUDA jobs. Asked of the cluster at
+        most every CAPACITY_TTL_S (the queue asks under its lock); a cluster that does not answer keeps the last."""
+        now = time.monotonic()
+        if now - self._resources_at > CAPACITY_TTL_S:
+            try:
+                self._resources = dict(_ray().cluster_resources())
+            except Exception:
+                pass
+            self._resources_at = now
         if device == "cuda":
-            return max(1, int(resources.get("GPU", 0)))
-        return max(1, int(resources.get("CPU", 1)))
+            return max(1, int(self._resources.get("GPU", 0)))
+        return max(1, int(self._resources.get("CPU", 1)))
 
     def nodes(self) -> list[dict[str, Any]]:
         """The cluster's live nodes: address, CPUs, GPUs."""
