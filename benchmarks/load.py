@@ -20,6 +20,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -126,17 +127,31 @@ def _round_trip(page, click: str, shown: str, limit_s: float = 60.0) -> float:
     return time.monotonic() - t0
 
 
+def _protocol_clients(url: str, run_id: str, sessions: int, seconds: float) -> subprocess.Popen:
+    """`sessions` Streamlit protocol clients (benchmarks/stclient.py) on the run's live view, in one process on the
+    core the server keeps for pages: stand-ins for browsers on the students' own machines."""
+    from ddcore.device import ui_and_job_cores
+
+    split = ui_and_job_cores()
+    pin = ["taskset", "-c", str(min(split[0]))] if split else []
+    command = [*pin, sys.executable, "-m", "benchmarks.stclient", "--url", url, "--page", "distill", "--query",
+               f"run={run_id}", "--sessions", str(sessions), "--seconds", str(seconds)]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
 def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=None,
-            executable: str = CHROMIUM) -> dict:
+            executable: str = CHROMIUM, clients: str = "chromium") -> dict:
     """The measurement; `browser`: a Playwright browser to open the sessions in (default: a fresh Chromium started
-    from `executable`)."""
+    from `executable`). clients='protocol': the sessions are protocol clients (one real Chromium page still starts
+    the run and makes the pause / resume round trip)."""
     if browser is None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as pw:
             launched = pw.chromium.launch(executable_path=executable, headless=True, args=ARGS)
             try:
-                return measure(sessions, minutes, baseline_s, launched)
+                return measure(sessions, minutes, baseline_s, launched, clients=clients)
             finally:
                 launched.close()
     home = Path(tempfile.mkdtemp(prefix="ddstudio-load-"))
@@ -165,6 +180,8 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
         pid = server.pid
         rss = [(_rss_mb(pid), time.monotonic())]
         pages, loads, seeing = [], [], 0
+        if clients == "protocol":
+            return _measure_protocol(out, url, home, run_id, sessions, minutes, browser, pid, rss, server)
         for _ in range(sessions):
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             t0 = time.monotonic()
@@ -215,6 +232,49 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
     return out
 
 
+def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: int, minutes: float, browser, pid: int,
+                      rss: list, server: subprocess.Popen) -> dict:
+    """The rest of `measure` with protocol clients as the sessions (the server is stopped by the caller)."""
+    opening_s = 0.2 * sessions + 15.0
+    proc = _protocol_clients(url, run_id, sessions, opening_s + minutes * 60)
+    time.sleep(opening_s)
+    rss.append((_rss_mb(pid), time.monotonic()))
+    deadline = time.monotonic() + minutes * 60
+    rates = []
+    while time.monotonic() < deadline:
+        rates.append(_run_rate(home, min(30.0, max(5.0, deadline - time.monotonic()))))
+        rss.append((_rss_mb(pid), time.monotonic()))
+    stats = json.loads(proc.communicate(timeout=300)[0] or "[]")
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(f"{url}/distill?run={run_id}")
+    page.locator(GRID).first.wait_for(timeout=120_000)
+    pause_s = _round_trip(page, "Pause", "Resume")
+    resume_s = _round_trip(page, "Resume", "Pause")
+    page.context.close()
+    loads = [s.get("first_image_s") for s in stats]
+    finite = [x for x in loads if x is not None]
+    out.update({
+        "page_load_s": {"median": statistics.median(finite) if finite else None,
+                        "max": max(finite) if len(finite) == len(loads) and finite else float("inf")},
+        "sessions_seeing_job": sum(bool(s.get("live_seen")) for s in stats) / max(1, sessions),
+        "images_per_session_per_s": statistics.mean(s.get("images", 0) for s in stats) / (minutes * 60) if stats else 0,
+        "round_trip_s": {"pause": pause_s, "resume": resume_s},
+        "rate_watched": statistics.mean(rates) if rates else None,
+        "rss_mb": {"start": rss[0][0], "after_sessions": rss[1][0], "end": rss[-1][0], "max": max(r for r, _ in rss)},
+        "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"), "cpu": f"{os.cpu_count()} cores",
+        "browsers": "protocol clients on the UI core (benchmarks/stclient.py); one Chromium for the round trip",
+    })
+    out["job_speed_kept"] = out["rate_watched"] / out["rate_no_tabs"] if out["rate_no_tabs"] else None
+    out["memory_growth_mb"] = out["rss_mb"]["end"] - out["rss_mb"]["after_sessions"]
+    out["within_bounds"] = {
+        "page_load_s": (out["page_load_s"]["max"] or 1e9) <= BOUNDS["page_load_s"],
+        "round_trip_s": max(pause_s, resume_s) <= BOUNDS["round_trip_s"],
+        "memory_growth_mb": out["memory_growth_mb"] <= BOUNDS["memory_growth_mb"],
+        "sessions_seeing_job": out["sessions_seeing_job"] >= BOUNDS["sessions_seeing_job"],
+    }
+    return out
+
+
 def write(row: dict, out_dir: Path) -> None:
     rows = record(row, out_dir, "load")
     lines = ["# Many sessions on one server while a DM run works (MNIST, IPC 10, quick preset: the Distill default)", "",
@@ -243,13 +303,16 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--baseline-s", type=float, default=30.0, help="seconds to measure the job alone")
     p.add_argument("--out-dir", default=str(RESULTS))
+    p.add_argument("--clients", choices=("chromium", "protocol"), default="chromium",
+                   help="protocol: the sessions are Streamlit protocol clients on the UI core (benchmarks/stclient.py), "
+                        "doing what a tab does to the server without drawing")
     p.add_argument("--browser-on-ui-core", action="store_true",
                    help="run the browsers on the core the server keeps for pages (as if they were the students' "
                         "machines); by default they may use any core, the job's included")
     args = p.parse_args()
     executable = chromium_for(args.browser_on_ui_core)
-    row = measure(args.sessions, args.minutes, args.baseline_s, executable=executable)
-    row["browsers"] = "on the UI core (taskset)" if executable != CHROMIUM else "any core"
+    row = measure(args.sessions, args.minutes, args.baseline_s, executable=executable, clients=args.clients)
+    row.setdefault("browsers", "on the UI core (taskset)" if executable != CHROMIUM else "any core")
     print(json.dumps(row, indent=1))
     write(row, Path(args.out_dir))
 
