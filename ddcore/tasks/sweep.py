@@ -390,12 +390,16 @@ class Coordinator:
         nodes = len(getattr(self.jobs.executors[self.executor], "nodes", lambda: [None])())
         return SweepResult(tuple(self.cells.values()), time.monotonic() - start, self.executor, nodes)
 
-    def _submit(self, spec: Any) -> Any:
-        return self.jobs.submit(spec, owner=self.ctx.owner, executor=self.executor)
+    def _submit(self, spec: Any, dataset: str) -> Any:
+        """Queue a cell's job; an uploaded dataset lives in this Studio's store, so its cells always run here."""
+        from ..data.uploads import PREFIX as UPLOADED
+
+        executor = self.jobs.local.name if dataset.startswith(UPLOADED) else self.executor
+        return self.jobs.submit(spec, owner=self.ctx.owner, executor=executor)
 
     def _start(self, cell: Cell) -> None:
         try:
-            job = self._submit(distill_spec(self.spec, cell))
+            job = self._submit(distill_spec(self.spec, cell), cell.dataset)
         except Exception as e:
             self.cells[cell] = replace(self.cells[cell], status="failed", message=str(e))
             return
@@ -413,7 +417,7 @@ class Coordinator:
                                            message=snap.message or snap.status)
                 return
             try:
-                self.evals[cell] = [(which, arch, self._submit(spec).id)
+                self.evals[cell] = [(which, arch, self._submit(spec, cell.dataset).id)
                                     for which, arch, spec in eval_specs(self.spec, cell, str(state.run_id))]
             except Exception as e:  # a limit on queued jobs: try again at the next look
                 self.evals.pop(cell, None)
