@@ -258,6 +258,8 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
                         "max": max(finite) if len(finite) == len(loads) and finite else float("inf")},
         "sessions_seeing_job": sum(bool(s.get("live_seen")) for s in stats) / max(1, sessions),
         "images_per_session_per_s": statistics.mean(s.get("images", 0) for s in stats) / (minutes * 60) if stats else 0,
+        "fragment_reruns_per_session_per_s": (statistics.mean(s.get("reruns", 0) for s in stats) / (minutes * 60)
+                                              if stats else 0),
         "round_trip_s": {"pause": pause_s, "resume": resume_s},
         "rate_watched": statistics.mean(rates) if rates else None,
         "rss_mb": {"start": rss[0][0], "after_sessions": rss[1][0], "end": rss[-1][0], "max": max(r for r, _ in rss)},

@@ -61,7 +61,8 @@ from ..tasks.privacy import PrivacySpec
 from ..tasks.privacy import estimate_seconds as privacy_estimate
 from ..tasks.sweep import MAX_CELLS as SWEEP_MAX_CELLS
 from ..tasks.sweep import CellState, SweepEstimate, SweepResult, SweepSpec, cells_table, estimate_sweep, summary_table
-from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot
+from .process_executor import ProcessExecutor, processes_enabled
+from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot, cpu_slots, job_threads
 from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 from .store import Store
 
@@ -161,7 +162,10 @@ class Studio:
         # DM run fell from 1.5 to 0.03 it/s with three tabs watching (benchmarks/results/load.md).
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.store = Store(home)
-        self.manager = JobManager(self.store)
+        # Jobs run in worker processes (their own interpreter lock: 20 watching sessions slowed an in-process job to
+        # 23% of its speed, benchmarks/results/load.md); DDSTUDIO_JOB_PROCESSES=0 keeps them on threads here.
+        executor = ProcessExecutor(job_threads(cpu_slots())) if processes_enabled() else None
+        self.manager = JobManager(self.store, executor=executor)
         self.home = str(self.store.root)
         # a clean stop (SIGTERM, Ctrl-C: Streamlit ends its loop, then atexit runs) saves running runs where they
         # are and lists every active job; the next server on this store queues them again
@@ -216,6 +220,7 @@ class Studio:
     def close(self, wait: float = 20.0) -> None:
         """Shut the queue down without losing work (see JobManager.shutdown(keep_pending=True))."""
         self.manager.shutdown(wait=wait, keep_pending=True)
+        self.manager.executor.shutdown()
 
     # ------------------------------------------------------------------ jobs
     def submit(self, spec: Any, *, name: str | None = None, data: Any = None, start_paused: bool = False,

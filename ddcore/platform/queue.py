@@ -619,6 +619,10 @@ def _warm_up() -> None:
 
 
 def error_message(e: BaseException) -> str:
+    from .relay import TaskFailed
+
+    if isinstance(e, TaskFailed):  # already described where it was raised (another process)
+        return str(e)
     text = f"{type(e).__name__}: {e}"
     frames = traceback.extract_tb(e.__traceback__)
     if frames:

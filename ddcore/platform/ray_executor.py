@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from .executors import ThreadExecutor
+from .relay import RELAY_EVERY_S, RelayRecorder, apply_event, control_of, take_steps
 from .transfer import pack_changes, pack_slice, store_rows, unpack_slice
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # Ray's own variable: the Studio uses the cluster it names
-RELAY_EVERY_S = 0.25  # how often a worker sends progress and images, and the submitter passes on controls
 CAPACITY_TTL_S = 10.0
 INSTALL_HINT = "pip install ray==2.60.0 (pinned in requirements.txt)"
 
@@ -161,10 +161,10 @@ class RayExecutor(ThreadExecutor):
         try:
             while True:
                 ready, _ = ray.wait([ref], timeout=RELAY_EVERY_S)
-                steps_granted += _take_steps(job)
-                control = (job.stop_requested, job.paused_requested, steps_granted, job.shutdown_requested)
+                steps_granted += take_steps(job)
+                control = control_of(job, steps_granted)
                 for event in ray.get(self._relay.exchange.remote(job.id, control)):
-                    attempts = _apply(event, job, ctx, task, attempts)
+                    attempts = apply_event(event, job, ctx, task, attempts)
                 if ready:
                     break
             try:
@@ -176,7 +176,7 @@ class RayExecutor(ThreadExecutor):
                 raise WorkerLost(f"the cluster worker running it died ({reason}) on each of {max(attempts, 1)} "
                                  f"attempt(s); nothing it made was kept") from None
             for event in ray.get(self._relay.exchange.remote(job.id, control)):  # the last words before the end
-                attempts = _apply(event, job, ctx, task, attempts)
+                attempts = apply_event(event, job, ctx, task, attempts)
             unpack_slice(ctx.store, outbound)
             if not ok:
                 raise result
@@ -192,125 +192,6 @@ class RayExecutor(ThreadExecutor):
         shutil.rmtree(self._stage, ignore_errors=True)
 
 
-def _take_steps(job: Any) -> int:
-    """Single steps asked for since the last look (they are handed to the worker, which spends them)."""
-    with job._cond:
-        steps, job._steps = job._steps, 0
-    return steps
-
-
-def _apply(event: tuple[Any, ...], job: Any, ctx: Any, task: Any, attempts: int) -> int:
-    """One relayed call of the remote task, made on the job here."""
-    kind, *args = event
-    if kind == "started":
-        pid, address = args
-        attempts += 1
-        where = f"{address} · pid {pid} · attempt {attempts}"
-        message = "" if attempts == 1 else f"Retrying: the worker running attempt {attempts - 1} died"
-        job.publish(where=where, worker_pid=int(pid), attempt=attempts, message=message)
-        if task.kind == "distill" and ctx.run_id:
-            ctx.store.update_run_if(ctx.run_id, "queued", status="running")
-    elif kind == "progress":
-        job.progress(*args)
-    elif kind == "metrics":
-        for row in args[0]:
-            job.metrics(row)
-    elif kind == "images":
-        job.images(*args)
-    elif kind == "state":
-        job.state(args[0])
-    elif kind == "hold":
-        with job._cond:
-            job._holding = bool(args[0])
-            job.publish(pausing=job._paused and not job._stop and not job._holding)
-    elif kind == "detail":
-        job.detail(args[0])
-    return attempts
-
-
-# ---------------------------------------------------------------------- the worker side
-class RelayRecorder:
-    """The Recorder and Control a task gets on a worker: calls are batched to the relay actor every
-    RELAY_EVERY_S; the job's control state comes back with each batch."""
-
-    def __init__(self, relay: Any, job_id: str) -> None:
-        self.relay, self.job_id = relay, job_id
-        self._events: list[tuple[Any, ...]] = []
-        self._metrics: list[dict[str, Any]] = []
-        self._latest: dict[str, tuple[Any, ...]] = {}  # progress and images: only the newest matters
-        self._last = 0.0
-        self._control = (False, False, 0, False)
-        self._steps_used = 0
-
-    def _flush(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._last < RELAY_EVERY_S:
-            return
-        import ray
-
-        events = list(self._events)
-        if self._metrics:
-            events.append(("metrics", list(self._metrics)))
-        events += list(self._latest.values())
-        self._events, self._metrics, self._latest = [], [], {}
-        self._control = tuple(ray.get(self.relay.report.remote(self.job_id, events)))
-        self._last = time.monotonic()
-
-    def send(self, *event: Any) -> None:
-        self._events.append(event)
-        self._flush(force=True)
-
-    # Recorder
-    def progress(self, done: float, total: float, message: str = "") -> None:
-        self._latest["progress"] = ("progress", done, total, message)
-        self._flush()
-
-    def metrics(self, row: dict[str, Any]) -> None:
-        self._metrics.append(dict(row))
-        self._flush()
-
-    def images(self, images: Any, labels: Any, class_names: tuple[str, ...]) -> None:
-        self._latest["images"] = ("images", images, labels, tuple(class_names))
-        self._flush()
-
-    def state(self, status: str) -> None:
-        self.send("state", status)
-
-    def detail(self, value: Any) -> None:
-        self._latest["detail"] = ("detail", value)
-        self._flush()
-
-    # Control
-    def wait_turn(self) -> bool:
-        self._flush()
-        holding = False
-        while self.paused_requested and not self.stop_requested and self._control[2] <= self._steps_used:
-            if not holding:
-                holding = True
-                self.send("hold", True)
-            time.sleep(RELAY_EVERY_S)
-            self._flush(force=True)
-        if holding:
-            self.send("hold", False)
-        if self.stop_requested:
-            return False
-        if self.paused_requested:
-            self._steps_used += 1
-        return True
-
-    @property
-    def stop_requested(self) -> bool:
-        self._flush()
-        return bool(self._control[0])
-
-    @property
-    def paused_requested(self) -> bool:
-        return bool(self._control[1])
-
-    @property
-    def shutdown_requested(self) -> bool:
-        return bool(self._control[3])
-
-
 def run_on_worker(kind: str, spec: Any, inbound: bytes, artefact_keys: dict[str, str], job_id: str,
                   run_id: str | None, relay: Any, threads: int) -> tuple[bool, Any, bytes]:
     """The body of one Ray task: the task against a scratch store seeded with its inputs. Returns (ok, result or
@@ -320,7 +201,7 @@ def run_on_worker(kind: str, spec: Any, inbound: bytes, artefact_keys: dict[str,
     from ..tasks import TASKS, TaskContext
 
     set_threads(threads)
-    recorder = RelayRecorder(relay, job_id)
+    recorder = RelayRecorder(lambda events: ray_get(relay.report.remote(job_id, events)))
     recorder.send("started", os.getpid(), _node_address())
     with tempfile.TemporaryDirectory(prefix="ddstudio-worker-") as folder:
         scratch = Store(folder)
@@ -338,6 +219,12 @@ def run_on_worker(kind: str, spec: Any, inbound: bytes, artefact_keys: dict[str,
             return ok, result, pack_changes(scratch, before)
         finally:
             scratch.close()
+
+
+def ray_get(ref: Any) -> Any:
+    import ray
+
+    return ray.get(ref)
 
 
 def _node_address() -> str:

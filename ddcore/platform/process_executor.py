@@ -1,0 +1,217 @@
+"""The process executor: portable jobs (distill, evaluate, expert training) run in worker processes on this machine.
+
+Why: a job thread shares the server's interpreter lock with every page run. Measured with 20 sessions watching a
+live DM run (benchmarks/load.py --clients protocol), the in-process job kept 23% of its speed although it had a core
+to itself: each of its thousands of small torch calls per second waits for the lock the page runs hold. In a process
+of its own the job holds its own lock; pages read its snapshots exactly as before.
+
+    manager = JobManager(store, executor=ProcessExecutor(job_threads=1))
+
+Workers are spawned once (torch imported once) and reused; each is pinned to the cores kept for jobs. A worker opens
+the same store (SQLite in WAL mode is safe across processes), so checkpoints and sets land where they always do. The
+job's progress, metrics, live images and Pause / Step / Stop travel over the worker's pipe (ddcore.platform.relay).
+A worker that dies fails its job with the reason; a new worker takes the next job.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+from typing import Any
+
+from .executors import ThreadExecutor
+from .relay import RelayRecorder, apply_event, control_of, portable_exception, take_steps
+
+PROCESSES_VARIABLE = "DDSTUDIO_JOB_PROCESSES"  # '0': jobs run on threads of the server process
+RELAY_EVERY_S = 0.1  # a pipe is cheap: the live view gets images as often as the task publishes them
+
+
+class WorkerLost(RuntimeError):
+    """The worker process running a job died."""
+
+
+def processes_enabled() -> bool:
+    return os.environ.get(PROCESSES_VARIABLE, "1") != "0"
+
+
+class _Worker:
+    def __init__(self, context: Any, cores: list[int] | None, threads: int, plugins: list[str]) -> None:
+        self.conn, child = context.Pipe(duplex=True)
+        self.process = context.Process(target=worker_main, args=(child, cores, threads, plugins), daemon=True,
+                                       name="ddjob-worker")
+        self.process.start()
+        child.close()
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(("exit",))
+        except (OSError, EOFError):
+            pass
+        self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class ProcessExecutor(ThreadExecutor):
+    """Each portable job runs in an idle worker process (spawned when none is idle); the queue's slots limit how many."""
+
+    name = "process"
+    remote = True
+
+    def __init__(self, job_threads: int = 1, prestart: int = 1) -> None:
+        super().__init__()
+        from ..device import ui_and_job_cores
+
+        split = ui_and_job_cores()
+        self._cores = sorted(split[1]) if split else None
+        self._job_threads = int(job_threads)
+        self._context = mp.get_context("spawn")
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        for _ in range(prestart):  # torch's import is paid now, not on the first Start
+            self._idle.append(self._spawn())
+
+    def _spawn(self) -> _Worker:
+        return _Worker(self._context, self._cores, self._job_threads, plugin_modules())
+
+    def _take(self) -> _Worker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive():
+                    return worker
+        return self._spawn()
+
+    def _give_back(self, worker: _Worker) -> None:
+        with self._lock:
+            if not self._closed and worker.alive():
+                self._idle.append(worker)
+                return
+        worker.stop()
+
+    def run(self, task: Any, spec: Any, ctx: Any, job: Any) -> Any:
+        worker = self._take()
+        artefact_keys = {kind: record.key for kind, record in ctx.artefacts.items()}
+        worker.conn.send(("run", task.kind, spec, str(ctx.store.root), ctx.run_id, artefact_keys, job.id))
+        steps_granted, sent, attempts = 0, None, 0
+        try:
+            while True:
+                if worker.conn.poll(RELAY_EVERY_S):
+                    try:
+                        message = worker.conn.recv()
+                    except (EOFError, OSError):
+                        raise WorkerLost(self._death(worker)) from None
+                    if message[0] == "events":
+                        for event in message[1]:
+                            attempts = apply_event(event, job, ctx, task, attempts)
+                    elif message[0] == "done":
+                        _, ok, value = message
+                        break
+                elif not worker.alive():
+                    raise WorkerLost(self._death(worker))
+                steps_granted += take_steps(job)
+                control = control_of(job, steps_granted)
+                if control != sent:
+                    worker.conn.send(("control", control))
+                    sent = control
+        except BaseException:
+            worker.stop()
+            raise
+        self._give_back(worker)
+        if not ok:
+            raise value
+        return value
+
+    @staticmethod
+    def _death(worker: _Worker) -> str:
+        worker.process.join(1)
+        code = worker.process.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return f"the worker process running it died ({how}); what it saved before (checkpoints) is kept"
+
+    def shutdown(self, wait: float = 0.0) -> None:
+        super().shutdown(wait)
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
+
+
+def plugin_modules() -> list[str]:
+    """Modules outside ddcore that registered methods, models or task kinds here: a worker imports them too."""
+    from ..methods import METHODS
+    from ..models import MODELS
+    from ..tasks import TASKS
+
+    modules = set()
+    for registry in (METHODS, MODELS, TASKS):
+        for entry in registry.entries():
+            obj = entry.obj
+            module = getattr(obj, "__module__", None) or getattr(type(obj), "__module__", "")
+            if module and not module.startswith("ddcore") and module != "__main__":
+                modules.add(module)
+    return sorted(modules)
+
+
+def worker_main(conn: Any, cores: list[int] | None, threads: int, plugins: list[str]) -> None:
+    """A worker's life: pinned to the job cores, torch imported once, then one task at a time from the pipe."""
+    import importlib
+
+    if cores:
+        try:
+            os.sched_setaffinity(0, cores)
+        except (OSError, AttributeError):
+            pass
+    from ..device import set_threads
+    from ..tasks import TASKS, TaskContext
+    from .store import Store
+
+    set_threads(threads)
+    for module in plugins:
+        try:
+            importlib.import_module(module)
+        except Exception:  # a plugin that cannot load here fails its own jobs with the reason, not the worker
+            pass
+    stores: dict[str, Store] = {}
+    control: list[tuple[Any, ...]] = [(False, False, 0, False)]
+
+    def report(events: list[Any]) -> tuple[Any, ...]:
+        if events:
+            conn.send(("events", events))
+        while conn.poll():
+            message = conn.recv()
+            if message[0] == "control":
+                control[0] = message[1]
+        return control[0]
+
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] == "exit":
+            return
+        _, kind, spec, root, run_id, artefact_keys, job_id = message
+        control[0] = (False, False, 0, False)
+        recorder = RelayRecorder(report, every=RELAY_EVERY_S)
+        try:
+            store = stores.get(root) or stores.setdefault(root, Store(root))
+            recorder.send("started", os.getpid(), "this machine")
+            artefacts = {k: store.get_artefact(key) for k, key in artefact_keys.items()}
+            ctx = TaskContext(store=store, recorder=recorder, control=recorder, job_id=job_id, run_id=run_id,
+                              artefacts=artefacts)  # type: ignore[arg-type]
+            result, ok = TASKS.get(kind).run(spec, ctx), True
+        except Exception as e:
+            result, ok = portable_exception(e), False
+        try:
+            recorder._flush(force=True)
+            conn.send(("done", ok, result))
+        except (OSError, EOFError):
+            return
+        except Exception as e:  # a result that cannot cross the pipe
+            conn.send(("done", False, portable_exception(e)))

@@ -1,0 +1,97 @@
+"""Jobs in worker processes (the Studio server's default): live progress and images relayed, pause / step / stop,
+a failure's message and kept set, a killed worker, and the plugin methods a worker imports."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+import tests.tiny_method  # noqa: F401  (registers 'tinypull': a worker must import it too)
+from ddcore.platform.process_executor import ProcessExecutor
+from ddcore.platform.queue import JobManager
+from ddcore.platform.store import Store
+from ddcore.tasks.distill import DistillSpec
+
+pytestmark = pytest.mark.slow  # a spawned worker imports torch (~3 s)
+
+
+@pytest.fixture(scope="module")
+def executor():
+    ex = ProcessExecutor(job_threads=1)
+    yield ex
+    ex.shutdown()
+
+
+@pytest.fixture
+def manager(executor, tmp_path):
+    m = JobManager(Store(tmp_path / "store"), executor=executor)
+    yield m
+    m.shutdown(wait=10)
+
+
+def _until(condition, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def tiny(iterations: int, **options) -> DistillSpec:
+    return DistillSpec("mnist", "tinypull", 2, overrides={"iterations": iterations, **options}, device="cpu",
+                       checkpoint_every=5, evaluate_after=False)
+
+
+def test_a_distillation_runs_in_a_worker_process_and_is_seen_live(manager):
+    job = manager.submit(DistillSpec("mnist", "dm", 1, preset="live", overrides={"iterations": 40}))
+    _until(lambda: job.snapshot().frame >= 2, 120, "live images")
+    live = job.snapshot()
+    assert live.worker_pid and live.worker_pid != os.getpid() and live.images is not None
+    snap = manager.wait(job.id, 300)
+    assert snap.status == "done" and snap.executor == "process"
+    run = manager.store.get_run(snap.run_id)
+    assert run.status == "done" and run.iteration == 40 and manager.store.load_set(run.id) is not None
+    evaluations = [manager.wait(f, 300) for f in snap.followups]  # the set and random real, in a worker too
+    assert [e.status for e in evaluations] == ["done", "done"] and all(e.accuracy for e in evaluations)
+    assert manager.store.get_run(run.id).accuracy == evaluations[0].accuracy
+
+
+def test_pause_step_and_stop_reach_the_worker(manager):
+    job = manager.submit(tiny(10_000, sleep_s=0.02))
+    _until(lambda: job.snapshot().iteration >= 3, 120, "the job to run")
+    manager.pause(job.id)
+    _until(lambda: job.snapshot().status == "paused" and not job.snapshot().pausing, 30, "the worker to hold")
+    held = job.snapshot().iteration
+    time.sleep(0.5)
+    assert job.snapshot().iteration == held
+    manager.step(job.id)
+    _until(lambda: job.snapshot().iteration == held + 1, 30, "one step")
+    manager.stop(job.id)
+    snap = manager.wait(job.id, 60)
+    run = manager.store.get_run(snap.run_id)
+    assert snap.status == "stopped" and run.status == "stopped" and run.set_iteration == held + 1
+
+
+def test_a_failing_task_says_what_failed_and_where(manager):
+    snap = manager.wait(manager.submit(tiny(20, fail_at=4)).id, 120)
+    assert snap.status == "failed"
+    assert "RuntimeError: tiny pull failed on purpose at iteration 4 (at tiny_method.py:" in snap.message
+    run = manager.store.get_run(snap.run_id)
+    assert run.status == "failed" and run.resumable and manager.store.load_set(run.id) is not None
+
+
+def test_a_killed_worker_fails_its_job_and_the_next_job_gets_a_new_one(manager):
+    kept = manager.wait(manager.submit(tiny(3)).id, 120)
+    job = manager.submit(tiny(100_000, sleep_s=0.01))
+    _until(lambda: job.snapshot().worker_pid and job.snapshot().iteration >= 2, 120, "the job to start")
+    pid = job.snapshot().worker_pid
+    os.kill(pid, signal.SIGKILL)
+    snap = manager.wait(job.id, 60)
+    assert snap.status == "failed" and "killed by signal 9" in snap.message
+    assert manager.store.get_run(snap.run_id).status == "failed"
+    assert manager.store.get_run(kept.run_id).status == "done"
+    after = manager.wait(manager.submit(tiny(3)).id, 120)
+    assert after.status == "done" and after.worker_pid != pid
