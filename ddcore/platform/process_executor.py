@@ -14,9 +14,13 @@ A worker that dies fails its job with the reason; a new worker takes the next jo
 """
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
 import os
+import socket
+import subprocess
+import sys
 import threading
+from multiprocessing.connection import Connection
 from typing import Any
 
 from .executors import ThreadExecutor
@@ -35,24 +39,39 @@ def processes_enabled() -> bool:
 
 
 class _Worker:
-    def __init__(self, context: Any, cores: list[int] | None, threads: int, plugins: list[str]) -> None:
-        self.conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=worker_main, args=(child, cores, threads, plugins), daemon=True,
-                                       name="ddjob-worker")
-        self.process.start()
-        child.close()
+    """A fresh interpreter (`python -m ddcore.platform.process_executor FD ...`) joined by a socket pair: not
+    multiprocessing's spawn, which re-imports the parent's __main__ (Streamlit swaps a page script in there)."""
+
+    def __init__(self, cores: list[int] | None, threads: int) -> None:
+        mine, theirs = socket.socketpair()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # plugins import there too
+        command = [sys.executable, "-m", "ddcore.platform.process_executor", str(theirs.fileno()),
+                   json.dumps(cores), str(int(threads))]
+        self.process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.conn = Connection(mine.detach())
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
+
+    @property
+    def exitcode(self) -> int | None:
+        try:
+            self.process.wait(1)
+        except subprocess.TimeoutExpired:
+            pass
+        return self.process.returncode
 
     def stop(self) -> None:
         try:
             self.conn.send(("exit",))
         except (OSError, EOFError):
             pass
-        self.process.join(2)
-        if self.process.is_alive():
+        try:
+            self.process.wait(2)
+        except subprocess.TimeoutExpired:
             self.process.kill()
+        self.conn.close()
 
 
 class ProcessExecutor(ThreadExecutor):
@@ -68,7 +87,6 @@ class ProcessExecutor(ThreadExecutor):
         split = ui_and_job_cores()
         self._cores = sorted(split[1]) if split else None
         self._job_threads = int(job_threads)
-        self._context = mp.get_context("spawn")
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -76,7 +94,7 @@ class ProcessExecutor(ThreadExecutor):
             self._idle.append(self._spawn())
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._context, self._cores, self._job_threads, plugin_modules())
+        return _Worker(self._cores, self._job_threads)
 
     def _take(self) -> _Worker:
         with self._lock:
@@ -96,7 +114,8 @@ class ProcessExecutor(ThreadExecutor):
     def run(self, task: Any, spec: Any, ctx: Any, job: Any) -> Any:
         worker = self._take()
         artefact_keys = {kind: record.key for kind, record in ctx.artefacts.items()}
-        worker.conn.send(("run", task.kind, spec, str(ctx.store.root), ctx.run_id, artefact_keys, job.id))
+        worker.conn.send(("run", task.kind, spec, str(ctx.store.root), ctx.run_id, artefact_keys, job.id,
+                          plugin_modules()))
         steps_granted, sent, attempts = 0, None, 0
         try:
             while True:
@@ -128,8 +147,7 @@ class ProcessExecutor(ThreadExecutor):
 
     @staticmethod
     def _death(worker: _Worker) -> str:
-        worker.process.join(1)
-        code = worker.process.exitcode
+        code = worker.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return f"the worker process running it died ({how}); what it saved before (checkpoints) is kept"
 
@@ -158,7 +176,7 @@ def plugin_modules() -> list[str]:
     return sorted(modules)
 
 
-def worker_main(conn: Any, cores: list[int] | None, threads: int, plugins: list[str]) -> None:
+def worker_main(conn: Any, cores: list[int] | None, threads: int) -> None:
     """A worker's life: pinned to the job cores, torch imported once, then one task at a time from the pipe."""
     import importlib
 
@@ -172,11 +190,6 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int, plugins: list[
     from .store import Store
 
     set_threads(threads)
-    for module in plugins:
-        try:
-            importlib.import_module(module)
-        except Exception:  # a plugin that cannot load here fails its own jobs with the reason, not the worker
-            pass
     stores: dict[str, Store] = {}
     control: list[tuple[Any, ...]] = [(False, False, 0, False)]
 
@@ -196,7 +209,13 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int, plugins: list[
             return
         if message[0] == "exit":
             return
-        _, kind, spec, root, run_id, artefact_keys, job_id = message
+        _, kind, spec, root, run_id, artefact_keys, job_id, plugins = message
+        for module in plugins:  # methods or models registered in the submitting process
+            if module not in sys.modules:
+                try:
+                    importlib.import_module(module)
+                except Exception:  # a plugin that cannot load here fails its own jobs with the reason, not the worker
+                    pass
         control[0] = (False, False, 0, False)
         recorder = RelayRecorder(report, every=RELAY_EVERY_S)
         try:
@@ -215,3 +234,7 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int, plugins: list[
             return
         except Exception as e:  # a result that cannot cross the pipe
             conn.send(("done", False, portable_exception(e)))
+
+
+if __name__ == "__main__":  # a worker: python -m ddcore.platform.process_executor FD CORES THREADS
+    worker_main(Connection(int(sys.argv[1])), json.loads(sys.argv[2]), int(sys.argv[3]))
