@@ -34,6 +34,11 @@ class WorkerLost(RuntimeError):
     """The worker process running a job died."""
 
 
+class SubmitterGone(BaseException):
+    """The process that sent the job is gone (killed): the task unwinds as interrupted, saving its run as stopped,
+    resumable, rather than as failed."""
+
+
 def processes_enabled() -> bool:
     return os.environ.get(PROCESSES_VARIABLE, "1") != "0"
 
@@ -47,6 +52,8 @@ class _Worker:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # plugins import there too
         command = [sys.executable, "-m", "ddcore.platform.process_executor", str(theirs.fileno()),
                    json.dumps(cores), str(int(threads))]
+        # in the server's process group, so a SIGKILL of the group ends it too; it ignores SIGTERM and Ctrl-C, which
+        # the server handles by asking the job to stop and save (worker_main)
         self.process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         theirs.close()
         self.conn = Connection(mine.detach())
@@ -179,7 +186,10 @@ def plugin_modules() -> list[str]:
 def worker_main(conn: Any, cores: list[int] | None, threads: int) -> None:
     """A worker's life: pinned to the job cores, torch imported once, then one task at a time from the pipe."""
     import importlib
+    import signal
 
+    for number in (signal.SIGTERM, signal.SIGINT):  # the server's clean stop reaches the job through the pipe
+        signal.signal(number, signal.SIG_IGN)
     if cores:
         try:
             os.sched_setaffinity(0, cores)
@@ -194,12 +204,15 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int) -> None:
     control: list[tuple[Any, ...]] = [(False, False, 0, False)]
 
     def report(events: list[Any]) -> tuple[Any, ...]:
-        if events:
-            conn.send(("events", events))
-        while conn.poll():
-            message = conn.recv()
-            if message[0] == "control":
-                control[0] = message[1]
+        try:
+            if events:
+                conn.send(("events", events))
+            while conn.poll():
+                message = conn.recv()
+                if message[0] == "control":
+                    control[0] = message[1]
+        except (OSError, EOFError):
+            raise SubmitterGone() from None
         return control[0]
 
     while True:
@@ -225,6 +238,8 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int) -> None:
             ctx = TaskContext(store=store, recorder=recorder, control=recorder, job_id=job_id, run_id=run_id,
                               artefacts=artefacts)  # type: ignore[arg-type]
             result, ok = TASKS.get(kind).run(spec, ctx), True
+        except SubmitterGone:
+            return
         except Exception as e:
             result, ok = portable_exception(e), False
         try:
