@@ -127,6 +127,31 @@ def _round_trip(page, click: str, shown: str, limit_s: float = 60.0) -> float:
     return time.monotonic() - t0
 
 
+def _judge(out: dict) -> None:
+    """The derived numbers and the bounds, from what `measure` recorded."""
+    round_trip = out["round_trip_s"]
+    out["job_speed_kept"] = out["rate_watched"] / out["rate_no_tabs"] if out["rate_no_tabs"] else None
+    out["memory_growth_mb"] = out["rss_mb"]["end"] - out["rss_mb"]["after_sessions"]
+    out["within_bounds"] = {
+        "page_load_s": (out["page_load_s"]["max"] or 1e9) <= BOUNDS["page_load_s"],
+        "round_trip_s": max(round_trip["pause"], round_trip["resume"]) <= BOUNDS["round_trip_s"],
+        "memory_growth_mb": out["memory_growth_mb"] <= BOUNDS["memory_growth_mb"],
+        "sessions_seeing_job": out["sessions_seeing_job"] >= BOUNDS["sessions_seeing_job"],
+    }
+
+
+def _sample(home: Path, pid: int, rss: list, minutes: float) -> list[float]:
+    """The job's rate over 30 s windows for `minutes`, with the server's memory after the sessions opened and
+    after each window appended to `rss`."""
+    rss.append((_rss_mb(pid), time.monotonic()))
+    deadline = time.monotonic() + minutes * 60
+    rates = []
+    while time.monotonic() < deadline:
+        rates.append(_run_rate(home, min(30.0, max(5.0, deadline - time.monotonic()))))
+        rss.append((_rss_mb(pid), time.monotonic()))
+    return rates
+
+
 def _protocol_clients(url: str, run_id: str, sessions: int, seconds: float) -> subprocess.Popen:
     """`sessions` Streamlit protocol clients (benchmarks/stclient.py) on the run's live view, in one process on the
     core the server keeps for pages: stand-ins for browsers on the students' own machines."""
@@ -192,12 +217,7 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             except Exception:
                 loads.append(float("inf"))
             pages.append(page)
-        rss.append((_rss_mb(pid), time.monotonic()))
-        deadline = time.monotonic() + minutes * 60
-        rates = []
-        while time.monotonic() < deadline:
-            rates.append(_run_rate(home, min(30.0, max(5.0, deadline - time.monotonic()))))
-            rss.append((_rss_mb(pid), time.monotonic()))
+        rates = _sample(home, pid, rss, minutes)
         captions = []
         for page in pages:  # every session still shows the live grid, at a recent iteration
             text = page.locator(GRID).first.inner_text(timeout=10_000) if page.locator(GRID).count() else ""
@@ -219,14 +239,7 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"),
             "cpu": f"{os.cpu_count()} cores",
         })
-        out["job_speed_kept"] = out["rate_watched"] / out["rate_no_tabs"] if out["rate_no_tabs"] else None
-        out["memory_growth_mb"] = out["rss_mb"]["end"] - out["rss_mb"]["after_sessions"]
-        out["within_bounds"] = {
-            "page_load_s": (out["page_load_s"]["max"] or 1e9) <= BOUNDS["page_load_s"],
-            "round_trip_s": max(pause_s, resume_s) <= BOUNDS["round_trip_s"],
-            "memory_growth_mb": out["memory_growth_mb"] <= BOUNDS["memory_growth_mb"],
-            "sessions_seeing_job": out["sessions_seeing_job"] >= BOUNDS["sessions_seeing_job"],
-        }
+        _judge(out)
     finally:
         stop_server(server)
     return out
@@ -238,12 +251,7 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
     opening_s = 0.2 * sessions + 15.0
     proc = _protocol_clients(url, run_id, sessions, opening_s + minutes * 60)
     time.sleep(opening_s)
-    rss.append((_rss_mb(pid), time.monotonic()))
-    deadline = time.monotonic() + minutes * 60
-    rates = []
-    while time.monotonic() < deadline:
-        rates.append(_run_rate(home, min(30.0, max(5.0, deadline - time.monotonic()))))
-        rss.append((_rss_mb(pid), time.monotonic()))
+    rates = _sample(home, pid, rss, minutes)
     stats = json.loads(proc.communicate(timeout=300)[0] or "[]")
     page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     page.goto(f"{url}/distill?run={run_id}")
@@ -266,14 +274,7 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
         "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"), "cpu": f"{os.cpu_count()} cores",
         "browsers": "protocol clients on the UI core (benchmarks/stclient.py); one Chromium for the round trip",
     })
-    out["job_speed_kept"] = out["rate_watched"] / out["rate_no_tabs"] if out["rate_no_tabs"] else None
-    out["memory_growth_mb"] = out["rss_mb"]["end"] - out["rss_mb"]["after_sessions"]
-    out["within_bounds"] = {
-        "page_load_s": (out["page_load_s"]["max"] or 1e9) <= BOUNDS["page_load_s"],
-        "round_trip_s": max(pause_s, resume_s) <= BOUNDS["round_trip_s"],
-        "memory_growth_mb": out["memory_growth_mb"] <= BOUNDS["memory_growth_mb"],
-        "sessions_seeing_job": out["sessions_seeing_job"] >= BOUNDS["sessions_seeing_job"],
-    }
+    _judge(out)
     return out
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import exports
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, fmt_when, jobs_sidebar, plain, polled, status_badge
+from app.widgets import fmt_duration, fmt_when, jobs_sidebar, plain, polled, status_badge, submit_job
 from ddcore.data import available_datasets, get_dataset_info
 from ddcore.methods import list_methods, method_class
 from ddcore.models import list_models
@@ -115,12 +115,7 @@ elif problem:
     st.warning(plain(problem))
 
 if st.button("Start sweep", type="primary", disabled=spec is None or bool(problem), key="sweep_start"):
-    try:
-        studio.submit(spec)
-    except (LookupError, ValueError, RuntimeError, OSError) as e:
-        st.error(f"Could not start the sweep: {plain(str(e))}")
-    else:
-        st.rerun()
+    submit_job(studio, spec, "Could not start the sweep")
 
 
 # ---------------------------------------------------------------------- sweeps in flight and stored

@@ -13,6 +13,7 @@ from ddcore.platform.process_executor import ProcessExecutor
 from ddcore.platform.queue import JobManager
 from ddcore.platform.store import Store
 from ddcore.tasks.distill import DistillSpec
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow  # a spawned worker imports torch (~3 s)
 
@@ -31,15 +32,6 @@ def manager(executor, tmp_path):
     m.shutdown(wait=10)
 
 
-def _until(condition, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def tiny(iterations: int, **options) -> DistillSpec:
     return DistillSpec("mnist", "tinypull", 2, overrides={"iterations": iterations, **options}, device="cpu",
                        checkpoint_every=5, evaluate_after=False)
@@ -47,7 +39,7 @@ def tiny(iterations: int, **options) -> DistillSpec:
 
 def test_a_distillation_runs_in_a_worker_process_and_is_seen_live(manager):
     job = manager.submit(DistillSpec("mnist", "dm", 1, preset="live", overrides={"iterations": 40}))
-    _until(lambda: job.snapshot().frame >= 2, 120, "live images")
+    until(lambda: job.snapshot().frame >= 2, 120, "live images")
     live = job.snapshot()
     assert live.worker_pid and live.worker_pid != os.getpid() and live.images is not None
     snap = manager.wait(job.id, 300)
@@ -61,14 +53,14 @@ def test_a_distillation_runs_in_a_worker_process_and_is_seen_live(manager):
 
 def test_pause_step_and_stop_reach_the_worker(manager):
     job = manager.submit(tiny(10_000, sleep_s=0.02))
-    _until(lambda: job.snapshot().iteration >= 3, 120, "the job to run")
+    until(lambda: job.snapshot().iteration >= 3, 120, "the job to run")
     manager.pause(job.id)
-    _until(lambda: job.snapshot().status == "paused" and not job.snapshot().pausing, 30, "the worker to hold")
+    until(lambda: job.snapshot().status == "paused" and not job.snapshot().pausing, 30, "the worker to hold")
     held = job.snapshot().iteration
     time.sleep(0.5)
     assert job.snapshot().iteration == held
     manager.step(job.id)
-    _until(lambda: job.snapshot().iteration == held + 1, 30, "one step")
+    until(lambda: job.snapshot().iteration == held + 1, 30, "one step")
     manager.stop(job.id)
     snap = manager.wait(job.id, 60)
     run = manager.store.get_run(snap.run_id)
@@ -86,7 +78,7 @@ def test_a_failing_task_says_what_failed_and_where(manager):
 def test_a_killed_worker_fails_its_job_and_the_next_job_gets_a_new_one(manager):
     kept = manager.wait(manager.submit(tiny(3)).id, 120)
     job = manager.submit(tiny(100_000, sleep_s=0.01))
-    _until(lambda: job.snapshot().worker_pid and job.snapshot().iteration >= 2, 120, "the job to start")
+    until(lambda: job.snapshot().worker_pid and job.snapshot().iteration >= 2, 120, "the job to start")
     pid = job.snapshot().worker_pid
     os.kill(pid, signal.SIGKILL)
     snap = manager.wait(job.id, 60)

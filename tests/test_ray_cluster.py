@@ -16,6 +16,7 @@ from ddcore.platform.store import Store  # noqa: E402
 from ddcore.tasks.distill import DistillSpec  # noqa: E402
 from ddcore.tasks.sweep import SweepSpec  # noqa: E402
 from tests.raykit import LocalCluster, is_loopback  # noqa: E402
+from tests.waiting import until  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -37,15 +38,6 @@ def executor(cluster):
     ex = RayExecutor(cluster.address, max_retries=2)
     yield ex
     ex.shutdown()
-
-
-def _until(condition, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _live_distill(iterations: int) -> DistillSpec:
@@ -96,7 +88,7 @@ def test_a_worker_killed_mid_task_is_retried_and_the_run_completes(executor, tmp
     store = Store(tmp_path / "s")
     manager = JobManager(store, executors={"ray": executor})
     job = manager.submit(_live_distill(120), executor="ray")
-    _until(lambda: job.snapshot().worker_pid and job.snapshot().iteration >= 3, 180, "the first attempt to start")
+    until(lambda: job.snapshot().worker_pid and job.snapshot().iteration >= 3, 180, "the first attempt to start")
     first = job.snapshot()
     assert first.images is not None and first.frame > 0  # the live images came through the relay
     os.kill(first.worker_pid, signal.SIGKILL)
@@ -116,7 +108,7 @@ def test_a_worker_dying_on_every_attempt_fails_the_job_with_the_reason_and_loses
     assert kept.status == "done"
     before = store.get_run(kept.run_id)
     job = manager.submit(_live_distill(500), executor="ray")
-    _until(lambda: job.snapshot().worker_pid and job.snapshot().iteration >= 2, 180, "the job to start")
+    until(lambda: job.snapshot().worker_pid and job.snapshot().iteration >= 2, 180, "the job to start")
     os.kill(job.snapshot().worker_pid, signal.SIGKILL)
     snap = manager.wait(job.id, 120)
     assert snap.status == "failed" and "worker running it died" in snap.message
@@ -133,14 +125,14 @@ def test_pause_step_and_stop_reach_a_job_on_the_cluster(executor, tmp_path):
     store = Store(tmp_path / "s")
     manager = JobManager(store, executors={"ray": executor})
     job = manager.submit(_live_distill(5000), executor="ray")
-    _until(lambda: job.snapshot().iteration >= 2, 180, "the job to run")
+    until(lambda: job.snapshot().iteration >= 2, 180, "the job to run")
     manager.pause(job.id)
-    _until(lambda: job.snapshot().status == "paused" and not job.snapshot().pausing, 30, "the worker to hold")
+    until(lambda: job.snapshot().status == "paused" and not job.snapshot().pausing, 30, "the worker to hold")
     held = job.snapshot().iteration
     time.sleep(1.0)
     assert job.snapshot().iteration == held  # paused on the worker, not only here
     manager.step(job.id)
-    _until(lambda: job.snapshot().iteration == held + 1, 30, "one step")
+    until(lambda: job.snapshot().iteration == held + 1, 30, "one step")
     time.sleep(1.0)
     assert job.snapshot().iteration == held + 1
     manager.stop(job.id)
