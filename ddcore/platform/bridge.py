@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import sys
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,7 @@ class Studio:
         atexit.register(self.close)
         self.restored = self.manager.restore_pending()
         self._cluster_problem = ""
+        self._connecting = threading.Lock()
         from .ray_executor import cluster_address
 
         if cluster_address():  # RAY_ADDRESS: the Studio's sweeps run on that cluster
@@ -186,14 +188,15 @@ class Studio:
         from .ray_executor import RayExecutor, check_address
 
         address = check_address(address)
-        current = self.manager.executors.get("ray")
-        if current is not None:
-            if getattr(current, "address", None) != address:
-                raise RuntimeError(f"this server is already connected to the cluster at {current.address}; restart it "
-                                   "to use another")
-            return self.cluster()
-        self.manager.add_executor(RayExecutor(address))
-        self._cluster_problem = ""
+        with self._connecting:  # two sessions pressing Connect at once make one executor
+            current = self.manager.executors.get("ray")
+            if current is not None:
+                if getattr(current, "address", None) != address:
+                    raise RuntimeError(f"this server is already connected to the cluster at {current.address}; "
+                                       "restart it to use another")
+                return self.cluster()
+            self.manager.add_executor(RayExecutor(address))
+            self._cluster_problem = ""
         return self.cluster()
 
     def cluster(self) -> ClusterInfo:

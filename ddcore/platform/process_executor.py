@@ -121,10 +121,10 @@ class ProcessExecutor(ThreadExecutor):
     def run(self, task: Any, spec: Any, ctx: Any, job: Any) -> Any:
         worker = self._take()
         artefact_keys = {kind: record.key for kind, record in ctx.artefacts.items()}
-        worker.conn.send(("run", task.kind, spec, str(ctx.store.root), ctx.run_id, artefact_keys, job.id,
-                          plugin_modules()))
         steps_granted, sent, attempts = 0, None, 0
         try:
+            worker.conn.send(("run", task.kind, spec, str(ctx.store.root), ctx.run_id, artefact_keys, job.id,
+                              plugin_modules()))
             while True:
                 if worker.conn.poll(RELAY_EVERY_S):
                     try:
@@ -222,6 +222,8 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int) -> None:
             return
         if message[0] == "exit":
             return
+        if message[0] != "run":  # a control that arrived after its task ended
+            continue
         _, kind, spec, root, run_id, artefact_keys, job_id, plugins = message
         for module in plugins:  # methods or models registered in the submitting process
             if module not in sys.modules:

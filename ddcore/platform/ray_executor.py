@@ -24,12 +24,13 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from .executors import ThreadExecutor
-from .relay import RELAY_EVERY_S, RelayRecorder, apply_event, control_of, take_steps
+from .relay import RELAY_EVERY_S, RelayRecorder, apply_event, control_of, portable_exception, take_steps
 from .transfer import pack_changes, pack_slice, store_rows, unpack_slice
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # Ray's own variable: the Studio uses the cluster it names
@@ -117,20 +118,23 @@ class RayExecutor(ThreadExecutor):
             raise ConnectionError(f"Could not reach the Ray cluster at {self.address}: {e}. Start one with "
                                   "`ray start --head` (see README.md, Sweeps on a cluster).") from e
         self._relay = _relay_class(ray).options(num_cpus=0).remote()
-        self._resources: dict[str, float] = {}
-        self._resources_at = -CAPACITY_TTL_S
+        self._closed = False
+        self._resources: dict[str, float] = dict(ray.cluster_resources())
+        threading.Thread(target=self._watch_resources, daemon=True, name="ddray-resources").start()
 
     # ------------------------------------------------------------------ what the queue asks
-    def capacity(self, device: str) -> int | None:
-        """Jobs at once: the cluster's CPUs (each job takes one), or its GPUs for CUDA jobs. Asked of the cluster at
-        most every CAPACITY_TTL_S (the queue asks under its lock); a cluster that does not answer keeps the last."""
-        now = time.monotonic()
-        if now - self._resources_at > CAPACITY_TTL_S:
+    def _watch_resources(self) -> None:
+        """The cluster's resources, refreshed every CAPACITY_TTL_S on a thread of its own: the queue asks for the
+        capacity under its lock, so the answer must never wait on the network."""
+        while not self._closed:
             try:
                 self._resources = dict(_ray().cluster_resources())
-            except Exception:
+            except Exception:  # a cluster that does not answer keeps its last known size
                 pass
-            self._resources_at = now
+            time.sleep(CAPACITY_TTL_S)
+
+    def capacity(self, device: str) -> int | None:
+        """Jobs at once: the cluster's CPUs (each job takes one), or its GPUs for CUDA jobs (last known)."""
         if device == "cuda":
             return max(1, int(self._resources.get("GPU", 0)))
         return max(1, int(self._resources.get("CPU", 1)))
@@ -181,6 +185,12 @@ class RayExecutor(ThreadExecutor):
             if not ok:
                 raise result
             return result
+        except BaseException:
+            try:  # this side gave up (shutdown, the relay failed): the cluster stops the task too
+                ray.cancel(ref, force=True)
+            except Exception:
+                pass
+            raise
         finally:
             try:
                 self._relay.forget.remote(job.id)
@@ -189,6 +199,7 @@ class RayExecutor(ThreadExecutor):
 
     def shutdown(self, wait: float = 0.0) -> None:
         super().shutdown(wait)
+        self._closed = True
         shutil.rmtree(self._stage, ignore_errors=True)
 
 
@@ -214,7 +225,7 @@ def run_on_worker(kind: str, spec: Any, inbound: bytes, artefact_keys: dict[str,
             try:
                 result, ok = TASKS.get(kind).run(spec, ctx), True
             except Exception as e:
-                result, ok = e, False
+                result, ok = portable_exception(e), False
             recorder._flush(force=True)
             return ok, result, pack_changes(scratch, before)
         finally:

@@ -374,9 +374,9 @@ class Coordinator:
                     raise Cancelled("Sweep stopped; the cells already done stay in the store")
                 running = [c for c, s in self.cells.items() if s.status == "distilling"]
                 while waiting and len(running) < self._window():
-                    cell = waiting.pop(0)
-                    self._start(cell)
-                    running.append(cell)
+                    if not self._start(waiting[0]):
+                        break
+                    running.append(waiting.pop(0))
                 for cell, state in list(self.cells.items()):
                     if state.status in ("distilling", "evaluating"):
                         self._follow(cell, state)
@@ -387,7 +387,10 @@ class Coordinator:
         except BaseException:
             self._stop_children()
             raise
-        nodes = len(getattr(self.jobs.executors[self.executor], "nodes", lambda: [None])())
+        try:
+            nodes = len(getattr(self.jobs.executors[self.executor], "nodes", lambda: [None])())
+        except Exception:  # a cluster that stopped answering at the very end: the table is still stored
+            nodes = 0
         return SweepResult(tuple(self.cells.values()), time.monotonic() - start, self.executor, nodes)
 
     def _submit(self, spec: Any, dataset: str) -> Any:
@@ -397,13 +400,20 @@ class Coordinator:
         executor = self.jobs.local.name if dataset.startswith(UPLOADED) else self.executor
         return self.jobs.submit(spec, owner=self.ctx.owner, executor=executor)
 
-    def _start(self, cell: Cell) -> None:
+    def _start(self, cell: Cell) -> bool:
+        """Queue the cell's distillation; False when the queue is full (the cell waits for the next look)."""
+        from ..platform.queue import JobLimitError
+
         try:
             job = self._submit(distill_spec(self.spec, cell), cell.dataset)
+        except JobLimitError as e:
+            self.cells[cell] = replace(self.cells[cell], message=f"waits: {e}")
+            return False
         except Exception as e:
             self.cells[cell] = replace(self.cells[cell], status="failed", message=str(e))
-            return
+            return True
         self.cells[cell] = replace(self.cells[cell], status="distilling", job_id=job.id, run_id=job.run_id)
+        return True
 
     def _follow(self, cell: Cell, state: CellState) -> None:
         n_evals = len(self.spec.eval_architectures) * (2 if self.spec.baseline else 1)
