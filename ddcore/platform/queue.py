@@ -496,7 +496,8 @@ class JobManager:
         return queued.index(job) + 1 if job in queued else None
 
     def _fair_order(self) -> tuple[list[str], dict[tuple[str, str], int], dict[str | None, int]]:
-        """Job ids in the order queued ones may start, the jobs running per (executor, device), and per owner.
+        """Ids of the queued jobs in the order they may start (only those are sorted: a snapshot of a queued job asks
+        for its place), the jobs running per (executor, device), and per owner.
 
         Fair share: among queued jobs, those whose owner has the fewest running, then the fewest started so far, go
         first, then in order of submission: one session's ten clicks do not keep everyone else's first run waiting.
@@ -510,8 +511,9 @@ class JobManager:
                 if not j.finished.is_set():
                     busy[(j.executor, j.device)] = busy.get((j.executor, j.device), 0) + 1
                     running_by_owner[j.owner] = running_by_owner.get(j.owner, 0) + 1
-        order = sorted(self._order, key=lambda i: (running_by_owner.get(self._jobs[i].owner, 0),
-                                                   served_by_owner.get(self._jobs[i].owner, 0)))
+        queued = [i for i in self._order if self._jobs[i].status == "queued" and not self._jobs[i].started]
+        order = sorted(queued, key=lambda i: (running_by_owner.get(self._jobs[i].owner, 0),
+                                              served_by_owner.get(self._jobs[i].owner, 0)))
         return order, busy, running_by_owner
 
     def _schedule(self) -> None:
