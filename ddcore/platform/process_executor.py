@@ -50,8 +50,10 @@ class _Worker:
     def __init__(self, cores: list[int] | None, threads: int) -> None:
         mine, theirs = socket.socketpair()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # plugins import there too
+        from .store import process_owner
+
         command = [sys.executable, "-m", "ddcore.platform.process_executor", str(theirs.fileno()),
-                   json.dumps(cores), str(int(threads))]
+                   json.dumps(cores), str(int(threads)), process_owner()]
         # in the server's process group, so a SIGKILL of the group ends it too; it ignores SIGTERM and Ctrl-C, which
         # the server handles by asking the job to stop and save (worker_main)
         self.process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
@@ -183,7 +185,7 @@ def plugin_modules() -> list[str]:
     return sorted(modules)
 
 
-def worker_main(conn: Any, cores: list[int] | None, threads: int) -> None:
+def worker_main(conn: Any, cores: list[int] | None, threads: int, owner: str | None = None) -> None:
     """A worker's life: pinned to the job cores, torch imported once, then one task at a time from the pipe."""
     import importlib
     import signal
@@ -197,8 +199,10 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int) -> None:
             pass
     from ..device import set_threads
     from ..tasks import TASKS, TaskContext
-    from .store import Store
+    from .store import Store, adopt_owner
 
+    if owner:
+        adopt_owner(owner)
     set_threads(threads)
     stores: dict[str, Store] = {}
     control: list[tuple[Any, ...]] = [(False, False, 0, False)]
@@ -253,5 +257,5 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int) -> None:
             conn.send(("done", False, portable_exception(e)))
 
 
-if __name__ == "__main__":  # a worker: python -m ddcore.platform.process_executor FD CORES THREADS
-    worker_main(Connection(int(sys.argv[1])), json.loads(sys.argv[2]), int(sys.argv[3]))
+if __name__ == "__main__":  # a worker: python -m ddcore.platform.process_executor FD CORES THREADS OWNER
+    worker_main(Connection(int(sys.argv[1])), json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4])

@@ -80,10 +80,19 @@ CREATE TABLE IF NOT EXISTS artefact_uses (artefact TEXT NOT NULL, run_id TEXT NO
 
 # Who owns active runs: this process (pid + a token unique to this start).
 _PROCESS_TOKEN = secrets.token_hex(4)
+_ADOPTED_OWNER: list[str] = []  # a job worker process writes runs in the name of the server that runs the job
 
 
 def process_owner() -> str:
+    if _ADOPTED_OWNER:
+        return _ADOPTED_OWNER[0]
     return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
+
+
+def adopt_owner(owner: str) -> None:
+    """Write active runs as owned by `owner` (a job worker: the server it works for). When that server dies the runs
+    are orphaned at once, even while the worker is still unwinding, so a restart marks them interrupted."""
+    _ADOPTED_OWNER[:] = [owner]
 
 
 def _owner_alive(owner: str) -> bool:
