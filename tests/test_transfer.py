@@ -111,3 +111,17 @@ def test_a_slice_with_unknown_tables_is_refused(tmp_path):
     store = Store(tmp_path / "s")
     with pytest.raises(ValueError, match="unknown tables"):
         unpack_slice(store, _zip({"slice.json": json.dumps({"users": []}).encode()}))
+
+
+def test_a_slice_holding_a_symbolic_link_is_refused_before_anything_is_written(tmp_path):
+    store = Store(tmp_path / "s")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("slice.json", EMPTY_INDEX)
+        zf.writestr("runs/r1/set.safetensors", b"x")
+        link = zipfile.ZipInfo("runs/r1/escape")
+        link.external_attr = (0o120777 << 16)  # a symlink's mode, as `zip --symlinks` stores it
+        zf.writestr(link, "/etc/passwd")
+    with pytest.raises(ValueError, match="symbolic link"):
+        unpack_slice(store, buffer.getvalue())
+    assert not store.run_dir("r1").exists()

@@ -100,7 +100,7 @@ def safe_zip_members(zf: zipfile.ZipFile, max_files: int = 200_000,
         if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
             raise DatasetCorruptError(f"zip entry '{name}' has an unsafe path")
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise DatasetCorruptError(f"zip entry '{name}' is a symbolic link; a dataset zip holds image files only")
+            raise DatasetCorruptError(f"zip entry '{name}' is a symbolic link; only plain files are accepted")
         total += info.file_size
         if info.compress_size and info.file_size / max(info.compress_size, 1) > 1000:
             ratio = info.file_size / info.compress_size

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
+from ..data.formats import safe_zip_members
 from .store import Store, process_owner
 
 # table -> the columns that identify a row
@@ -103,15 +104,13 @@ def unpack_slice(store: Store, data: bytes) -> SliceSummary:
     """Write a slice into `store`: its rows replace rows with the same identity, its run and artefact folders
     replace those folders whole. Paths outside runs/<id>/ and artefacts/<key>/ are refused."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        infos = zf.infolist()
-        if sum(i.file_size for i in infos) > MAX_SLICE_BYTES:
-            raise ValueError(f"a store slice unpacks to more than {MAX_SLICE_BYTES >> 30} GiB; refused")
+        infos = safe_zip_members(zf, max_total_bytes=MAX_SLICE_BYTES)  # no traversal, links or bombs
         rows = json.loads(zf.read(INDEX_FILE))
         if not isinstance(rows, dict) or set(rows) - set(TABLES):
             raise ValueError("not a store slice: its index names unknown tables")
         folders: dict[str, list[zipfile.ZipInfo]] = {}
         for info in infos:
-            if info.filename == INDEX_FILE or info.is_dir():
+            if info.filename == INDEX_FILE:
                 continue
             folders.setdefault(_folder_of(store, info.filename), []).append(info)
         for top, members in folders.items():

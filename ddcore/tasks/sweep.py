@@ -272,8 +272,18 @@ def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepE
     protocol = get_preset(spec.eval_preset).with_(**spec.eval_options)
     seeds = int(spec.eval_seeds or protocol.num_seeds)
     expected_epochs = {protocol.epochs} if protocol.epochs is not None else {protocol.epochs_no_aug, protocol.epochs_aug}
-    runs = store.list_runs(status="done")
-    evaluations = store.list_evaluations()
+    # one pass over the store's runs and evaluations, indexed by what a cell looks up (the page reruns this on
+    # every widget change, and a store holds thousands of rows)
+    speeds: dict[tuple, list[float]] = {}
+    for r in store.list_runs(status="done"):
+        if r.iteration and r.elapsed_s:
+            speeds.setdefault((r.method, r.dataset, r.ipc, r.preset), []).append(r.elapsed_s / r.iteration)
+    eval_seconds: dict[tuple, list[float]] = {}
+    for e in store.list_evaluations():
+        if (e.preset == spec.eval_preset and e.result.config.get("epochs") in expected_epochs
+                and e.result.config.get("test_limit") == protocol.test_limit):
+            key = (e.subject.dataset, e.subject.ipc, e.architecture)
+            eval_seconds.setdefault(key, []).append(e.result.wall_time_s / max(1, len(e.result.seeds)))
     unknown: list[str] = []
     distill_s: float | None = 0.0
     eval_s: float | None = 0.0
@@ -281,9 +291,8 @@ def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepE
     for cell in spec.cells():
         info = get_dataset_info(cell.dataset)
         iterations = int(make_config(cell.method, info, cell.ipc, cell.preset, **spec.overrides).iterations)
-        speeds = [r.elapsed_s / r.iteration for r in runs if (r.method, r.dataset, r.ipc, r.preset) ==
-                  (cell.method, cell.dataset, cell.ipc, cell.preset) and r.iteration and r.elapsed_s]
-        per_it = statistics.median(speeds) if speeds else None
+        measured = speeds.get((cell.method, cell.dataset, cell.ipc, cell.preset))
+        per_it = statistics.median(measured) if measured else None
         if per_it is None and cell.preset == "paper":
             paper = paper_cpu_estimate(cell.method, info.channels, cell.ipc, iterations)
             per_it = paper.per_iteration_s if paper else None
@@ -297,10 +306,7 @@ def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepE
             if which == "baseline" and cell.method != spec.methods[0]:
                 continue  # one baseline per dataset, IPC, preset and seed: shared by every method
             count_evals += 1
-            per_seed = [e.result.wall_time_s / max(1, len(e.result.seeds)) for e in evaluations
-                        if e.subject.dataset == cell.dataset and e.subject.ipc == cell.ipc and e.architecture == arch
-                        and e.preset == spec.eval_preset and e.result.config.get("epochs") in expected_epochs
-                        and e.result.config.get("test_limit") == protocol.test_limit]
+            per_seed = eval_seconds.get((cell.dataset, cell.ipc, arch))
             if not per_seed:
                 unknown.append(f"evaluation of {cell.dataset} IPC {cell.ipc} on {arch} ({spec.eval_preset})")
                 eval_s = None
