@@ -9,7 +9,8 @@ method's `--preset` (quick by default; wall time recorded) and evaluated with dd
 `--eval-preset` protocol on `--eval-seeds` fresh ConvNets; 'random' cells are random real images
 evaluated the same way. A fourth part evaluates the cell under another augmentation than its method's
 (`mnist:random:10:dsa`): that is how random real is measured under the protocol a DSA-evaluated set gets, the
-fair baseline of DD-Ranking (a set and its random-real baseline trained the same way). Results are appended to
+fair baseline of DD-Ranking (a set and its random-real baseline trained the same way). `as-<method>` takes that
+method's whole evaluation protocol (`cifar10:random:1:as-frepo`: ZCA space, DSA, Adam, a ConvNet without norm). Results are appended to
 results/methods-accuracy.jsonl as they finish
 (`--resume` skips done ones) and results/methods-accuracy.md is rewritten after every cell; with
 `--preset paper` the files are methods-accuracy-paper.* (the paper protocol needs a GPU:
@@ -95,8 +96,28 @@ def eval_augmentation(row: dict) -> str:
 
 
 def protocol_key(row: dict) -> tuple:
-    """What a fair random-real baseline must share with a set: data, IPC, augmentation and ZCA space."""
-    return row["dataset"], row["ipc"], eval_augmentation(row), bool(row.get("config", {}).get("zca", False))
+    """What a fair random-real baseline must share with a set: data, IPC, augmentation, ZCA space, optimiser and
+    evaluation network (rows from before the optimiser was recorded used the DC recipe on the network as it is)."""
+    return (row["dataset"], row["ipc"], eval_augmentation(row), bool(row.get("config", {}).get("zca", False)),
+            row.get("eval_optimizer", "sgd"), row.get("eval_convnet_norm", ""))
+
+
+AS_PREFIX = "as-"  # a cell 'cifar10:random:1:as-frepo': random real trained the way FRePo's sets are
+
+
+def random_as(data, synthetic, method: str):
+    """The random set in the input space of `method`'s sets on this dataset (ZCA-whitened where its preset is)."""
+    from dataclasses import asdict
+
+    from ddcore.methods import make_config
+    from ddcore.synthetic import SetMeta, SyntheticSet
+
+    if not getattr(make_config(method, data.info, synthetic.meta.ipc, "quick"), "zca", False):
+        return synthetic
+    from ddcore.zca import dataset_zca
+
+    meta = SetMeta(**{**asdict(synthetic.meta), "config": {**synthetic.meta.config, "zca": True}})
+    return SyntheticSet(dataset_zca(data).apply(synthetic.images), synthetic.labels, meta, synthetic.lr)
 
 
 def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict,
@@ -133,8 +154,14 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
         synthetic.save(save_dir / f"{data.info.name}-{method}-ipc{ipc}-{preset}-seed{seed}.safetensors")
-    res = evaluate(synthetic, "convnet", eval_preset, seeds=list(range(eval_seeds)), device=device, test_data=data,
-                   augmentation=augmentation)
+    as_method = augmentation[len(AS_PREFIX):] if augmentation.startswith(AS_PREFIX) else None
+    if as_method is not None:  # random real under another method's whole protocol (DD-Ranking's fair baseline)
+        synthetic = random_as(data, synthetic, as_method)
+        res = evaluate(synthetic, "convnet", eval_preset, seeds=list(range(eval_seeds)), device=device,
+                       test_data=data, method=as_method)
+    else:
+        res = evaluate(synthetic, "convnet", eval_preset, seeds=list(range(eval_seeds)), device=device,
+                       test_data=data, augmentation=augmentation)
     losses = [r["loss"] for r in runner.history if "loss" in r]
     return {"dataset": data.info.name, "method": method, "ipc": ipc, "seed": seed,
             "accuracies": list(res.accuracies), "mean": res.mean, "std": res.std,
@@ -144,6 +171,8 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
             "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
             "eval_s": round(res.wall_time_s, 1), "eval_preset": res.preset,
             "eval_augmentation": res.config["augmentation"], "eval_lr": res.config["lr"], "test_images": res.test_images,
+            "eval_optimizer": res.config["optimizer"], "eval_convnet_norm": res.config["convnet_norm"],
+            **({"eval_as": as_method} if as_method else {}),
             "preset": preset, "device": res.device, "data_source": data.source,
             "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
             "load_avg": os.getloadavg(), "torch": torch.__version__, "when": time.strftime("%Y-%m-%d %H:%M"),
@@ -152,6 +181,8 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
 
 def cell_label(row: dict) -> str:
     """'random', or 'random [dsa]' for a row evaluated under another augmentation than its method's own."""
+    if row.get("eval_as"):
+        return f"{row['method']} [as {row['eval_as']}]"
     own = EvalConfig().resolve(row["dataset"], "convnet", row["method"]).augmentation
     aug = eval_augmentation(row)
     return row["method"] if aug == own else f"{row['method']} [{aug}]"
@@ -253,7 +284,8 @@ def main() -> None:
         seeds = sorted(set(args.distill_seeds) | {0, 1, 2}) if method == "random" else args.distill_seeds
         for seed in seeds:
             label = method if augmentation == "auto" else cell_label(
-                {"dataset": data.info.name, "method": method, "eval_augmentation": augmentation})
+                {"dataset": data.info.name, "method": method, "eval_augmentation": augmentation,
+                 "eval_as": augmentation[len(AS_PREFIX):] if augmentation.startswith(AS_PREFIX) else None})
             if args.resume and (data.info.name, label, int(ipc), seed) in done:
                 continue
             row = run_cell(data, method, int(ipc), seed, args.eval_seeds, args.device, overrides, args.budget_s,

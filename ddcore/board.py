@@ -114,11 +114,13 @@ def _config(row: ResultRow) -> dict[str, Any]:
 
 
 def _protocol(row: ResultRow) -> tuple[Any, ...] | None:
-    """What a fair comparison must share: augmentation, epochs and test images (None: not recorded)."""
+    """What a fair comparison must share: augmentation, epochs, test images, optimiser and the ConvNet's norm (None:
+    not recorded; results from before the optimiser was recorded used the DC recipe on the network as it is)."""
     c = _config(row)
     if "augmentation" not in c:
         return None
-    return (c.get("augmentation"), c.get("epochs"), c.get("test_limit"))
+    return (c.get("augmentation"), c.get("epochs"), c.get("test_limit"), c.get("optimizer", "sgd"),
+            c.get("convnet_norm", ""))
 
 
 def build_board(rows: Iterable[ResultRow], published: Iterable[Any] = (), *, preset: str = "quick",

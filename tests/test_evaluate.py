@@ -193,3 +193,38 @@ def test_custom_preset_names_resolve_in_any_process():
         get_preset("custom-e3")
     with pytest.raises(ValueError, match="augmentation"):
         custom_preset_name(3, augmentation="mixup")
+
+
+def test_warmup_cosine_schedule_matches_frepo_eval():
+    """optax.join_schedules(linear 0 -> lr over 500 steps, cosine_decay(alpha=0.01)) as FRePo's script/eval.py."""
+    from ddcore.evaluation.trainer import warmup_cosine_lr
+
+    assert warmup_cosine_lr(3e-4, 0, 1000, 500, 0.01) == 0.0
+    assert warmup_cosine_lr(3e-4, 250, 1000, 500, 0.01) == pytest.approx(1.5e-4)
+    assert warmup_cosine_lr(3e-4, 500, 1000, 500, 0.01) == pytest.approx(3e-4)
+    assert warmup_cosine_lr(3e-4, 750, 1000, 500, 0.01) == pytest.approx(3e-4 * (0.01 + 0.99 * 0.5))
+    assert warmup_cosine_lr(3e-4, 1000, 1000, 500, 0.01) == pytest.approx(3e-6)
+    assert warmup_cosine_lr(3e-4, 50, 100, 500, 0.01) == pytest.approx(3e-4)  # warm-up: at most half the steps
+
+
+def test_a_method_is_evaluated_with_its_own_recipe_and_says_so():
+    """FRePo's sets train as its eval.py trains them: Adam after a warm-up, on a ConvNet without normalisation;
+    DM's with the DC reference's SGD on the instance-norm ConvNet; and either can be asked for explicitly."""
+    data = toy_data()
+    kw = {**FAST, "epochs": 60, "model_kwargs": {"width": 16, "depth": 2}}
+    frepo = evaluate(toy_set(data, method="frepo"), "convnet", "quick", seeds=1, test_data=data,
+                     augmentation="none", **kw)
+    assert (frepo.config["optimizer"], frepo.config["convnet_norm"], frepo.model_kwargs["norm"]) == ("adam", "none",
+                                                                                                       "none")
+    assert frepo.config["lr"] == 3e-4 and frepo.config["weight_decay"] == 0.0
+    lrs = frepo.curves["lr"]
+    assert max(lrs) > lrs[0] and lrs[-1] < max(lrs) / 10  # warmed up, then decayed
+    assert frepo.mean > 90
+    dm = evaluate(toy_set(data, method="dm"), "convnet", "quick", seeds=1, test_data=data, augmentation="none", **kw)
+    assert (dm.config["optimizer"], dm.config["convnet_norm"], dm.config["lr"]) == ("sgd", "", 0.01)
+    assert "norm" not in dm.model_kwargs
+    asked = evaluate(toy_set(data, method="frepo"), "convnet", "quick", seeds=1, test_data=data, augmentation="none",
+                     optimizer="sgd", convnet_norm="own", **kw)
+    assert (asked.config["optimizer"], asked.config["convnet_norm"], asked.config["lr"]) == ("sgd", "", 0.01)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        evaluate(toy_set(data), "convnet", "quick", seeds=1, test_data=data, optimizer="rmsprop", **kw)

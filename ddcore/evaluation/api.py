@@ -174,6 +174,10 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
     resolved = config.resolve(info.name, architecture, prep.method, prep.lr)
     resolved.extra.update(zca=bool(prep.zca), soft_labels=bool(prep.labels.ndim == 2))  # the set's own protocol, recorded
     kwargs = dict(model_kwargs or {})
+    if architecture == "convnet":  # the method's own evaluation network (FRePo: no normalisation), unless asked
+        if resolved.convnet_norm and "norm" not in kwargs:
+            kwargs["norm"] = resolved.convnet_norm
+        resolved.convnet_norm = str(kwargs.get("norm", ""))
     create_model(architecture, info.channels, info.num_classes, info.image_size, **kwargs)  # fail fast on bad names
 
     def build():

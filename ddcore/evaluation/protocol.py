@@ -42,6 +42,22 @@ def method_soft_label_loss(method: str) -> str:
     return METHODS.get(key).eval_soft_label_loss if key in METHODS else "ce"
 
 
+def method_recipe(method: str) -> tuple[str, str]:
+    """(optimizer, ConvNet norm) a method's sets are trained with under 'auto': the registered class's
+    `eval_optimizer` and `eval_convnet_norm` (FRePo: Adam on a ConvNet without normalisation, its eval.py), else
+    the DC reference's SGD on the network as it is."""
+    from ..methods import METHODS  # lazily, as method_augmentation
+
+    key = (method or "").strip().lower()
+    if key not in METHODS:
+        return "sgd", ""
+    cls = METHODS.get(key)
+    return cls.eval_optimizer, cls.eval_convnet_norm
+
+
+OPTIMIZERS = ("auto", "sgd", "adam")
+
+
 @dataclass
 class EvalConfig:
     """How fresh networks are trained on a set. 'auto'/None fields are filled in by `resolve`."""
@@ -67,6 +83,12 @@ class EvalConfig:
     test_limit: int | None = None  # None: the full test set; n: a fixed class-balanced subset of n
     soft_label_loss: str = "auto"  # 'ce' (soft cross-entropy on softmax(targets) unless rows are distributions), 'mse'
     # (regression on the raw targets: the kernel methods' learned labels), or 'auto': the method's eval_soft_label_loss
+    optimizer: str = "auto"  # 'sgd' (the DC reference), 'adam' (FRePo's eval.py), or 'auto': the method's eval_optimizer
+    adam_lr: float = 3e-4  # FRePo eval.py: learning_rate 0.0003 (used when the set has no learned lr and lr is None)
+    adam_weight_decay: float = 0.0  # FRePo eval.py passes 3e-4, but optax.adam ignores it
+    warmup_steps: int = 500  # FRePo eval.py: linear warm-up over 500 steps (at most half the steps), then cosine
+    final_lr_fraction: float = 0.01  # FRePo eval.py: cosine_decay_schedule(alpha=0.01)
+    convnet_norm: str = "auto"  # a plain 'convnet' network's norm: 'auto' the method's eval_convnet_norm, 'own' as is
     batch_seeds: str = "auto"  # 'auto' | 'vmap' | 'loop': train the seeds' networks together (torch.func) or in turn
     curve_points: int = 100  # training-curve samples kept per seed
     train_threads: int | None = -1  # CPU threads while training; -1: auto (1 for small batches), None: leave as is
@@ -105,6 +127,16 @@ class EvalConfig:
         soft_loss = self.soft_label_loss.strip().lower()
         if soft_loss == "auto":
             soft_loss = method_soft_label_loss(method)
+        optimizer = self.optimizer.strip().lower()
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not '{self.optimizer}'")
+        own_optimizer, own_norm = method_recipe(method)
+        if optimizer == "auto":
+            optimizer = own_optimizer
+        norm = self.convnet_norm.strip().lower()
+        norm = own_norm if norm == "auto" else "" if norm == "own" else norm
+        if norm and architecture != "convnet":  # only the plain ConvNet: its variants fix their own norm
+            norm = ""
         epochs = self.epochs if self.epochs is not None else (self.epochs_no_aug if aug == "none" else self.epochs_aug)
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {epochs}")
@@ -113,16 +145,25 @@ class EvalConfig:
         if lr is None:
             if self.use_learned_lr and learned_lr is not None:
                 lr, lr_source = float(learned_lr), "learned"
+            elif optimizer == "adam":
+                lr, lr_source = self.adam_lr, "default"
             else:
                 lr, lr_source = self.default_lr, "default"
         if not lr > 0:
             raise ValueError(f"learning rate must be positive, not {lr}")
         decay = self.lr_decay_epoch if self.lr_decay_epoch is not None else epochs // 2 + 1
+        if optimizer == "adam":
+            decay = -1  # its schedule is the warm-up and cosine, step by step
         passes = epochs + 1 if self.extra_final_epoch else epochs
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        adam = optimizer == "adam"
         return ResolvedConfig(preset=self.name, epochs=epochs, passes=passes, lr=float(lr), lr_source=lr_source,
-                              momentum=self.momentum, weight_decay=self.weight_decay, batch_size=self.batch_size,
+                              momentum=0.0 if adam else self.momentum,
+                              weight_decay=self.adam_weight_decay if adam else self.weight_decay,
+                              batch_size=self.batch_size, optimizer=optimizer,
+                              warmup_steps=self.warmup_steps if adam else 0,
+                              final_lr_fraction=self.final_lr_fraction if adam else 1.0, convnet_norm=norm,
                               lr_decay_epoch=int(decay), lr_decay_factor=self.lr_decay_factor, augmentation=aug,
                               strategy=strategy, test_limit=self.test_limit, soft_label_loss=soft_loss,
                               batch_seeds=self.batch_seeds, curve_points=self.curve_points,
@@ -150,6 +191,10 @@ class ResolvedConfig:
     batch_seeds: str
     curve_points: int = 100
     train_threads: int | None = -1
+    optimizer: str = "sgd"  # sgd: step decay at lr_decay_epoch; adam: warm-up then cosine to final_lr_fraction
+    warmup_steps: int = 0
+    final_lr_fraction: float = 1.0
+    convnet_norm: str = ""  # the norm the plain ConvNet was built with ('' its own)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ generator per seed, so a seed gives the same network whichever way the seeds are
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -182,6 +183,8 @@ def _train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch
     lr = cfg.lr
 
     def make_opt() -> torch.optim.Optimizer:
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(group.parameters(), lr=lr, weight_decay=cfg.weight_decay)
         return torch.optim.SGD(group.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
     opt = make_opt()
@@ -200,6 +203,10 @@ def _train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch
         for b0 in range(0, n, bs):
             if should_stop is not None and should_stop():  # per step: a whole-data pass can take minutes
                 raise EvaluationCancelled(f"evaluation cancelled during training, pass {ep + 1} of {cfg.passes}")
+            if cfg.optimizer == "adam":
+                lr = warmup_cosine_lr(cfg.lr, step, total_steps, cfg.warmup_steps, cfg.final_lr_fraction)
+                for param_group in opt.param_groups:
+                    param_group["lr"] = lr
             idxs = [p[b0:b0 + bs] for p in perms]
             xs = [_augment(images[ix], cfg, g) for ix, g in zip(idxs, gens)]
             ys = [targets[ix] for ix in idxs]
@@ -229,6 +236,16 @@ def _train_group(build: Callable[[], nn.Module], seeds: list[int], images: torch
                 curves[f"train_acc_{s}"].append(round(float(av), 3))
     group.train(False)
     return TrainOutcome(group, curves, time.perf_counter() - start)
+
+
+def warmup_cosine_lr(base: float, step: int, total: int, warmup: int, final_fraction: float) -> float:
+    """FRePo's evaluation schedule (script/eval.py): linear from 0 over the warm-up (at most half the steps), then
+    cosine from `base` down to `final_fraction` x base at the last step."""
+    warmup = min(warmup, total // 2)
+    if step < warmup:
+        return base * step / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
 def forward_backward(group: NetworkGroup, xs: list[torch.Tensor], ys: list[torch.Tensor],

@@ -5,8 +5,9 @@ files outside ddcore are found through the DDCORE_PLUGINS variable). Its class d
 
 * identity and teaching text: `name`, `title`, `family`, `explanation`, `paper`, `paper_url`, and for the
   classroom `objective` (LaTeX), `symbols` and `loss_meaning` (what its plotted loss measures);
-* how its sets are evaluated: `eval_augmentation` ('dsa' | 'dc' | 'none' | 'auto'), which
-  ddcore.evaluation.protocol applies when an evaluation asks for augmentation 'auto';
+* how its sets are evaluated: `eval_augmentation` ('dsa' | 'dc' | 'none' | 'auto'), `eval_soft_label_loss`,
+  `eval_optimizer` ('sgd' | 'adam') and `eval_convnet_norm`, which ddcore.evaluation.protocol applies where an
+  evaluation asks for 'auto' (each paper's own protocol, recorded in the result);
 * an optional plot colour `colour` (app/plots.py; otherwise a stable colour from the registry order);
 * `Config`, a dataclass of the paper's defaults (each field's source in a comment or its docstring),
   the preset names `presets` and the rules that make them, `preset_rules` (data, see `PresetRule`:
@@ -34,10 +35,12 @@ import torch
 
 from ..data import LoadedDataset
 from ..data.info import DatasetInfo
+from ..models.layers import NORMS
 from ..synthetic import SetMeta, SyntheticSet
 
 PRESETS = ("quick", "paper")  # the default preset names: 'paper' = Config() as the paper has it
 EVAL_AUGMENTATIONS = ("dsa", "dc", "none", "auto")
+EVAL_OPTIMIZERS = ("sgd", "adam")
 ANY_PRESET = "*"
 
 
@@ -164,6 +167,13 @@ class DistillMethod(ABC):
     # How evaluation trains on the set's soft labels when it asks for 'auto': 'ce' (softmax of the labels as
     # logits: DATM, TESLA) or 'mse' (regression on the labels themselves: FRePo's and KIP's learned labels).
     eval_soft_label_loss: ClassVar[str] = "ce"
+    # How evaluation trains networks on its sets when it asks for 'auto': the DC reference's recipe ('sgd':
+    # momentum 0.9, lr 0.01, one step decay) or FRePo's script/eval.py ('adam': lr 3e-4, a linear warm-up then
+    # cosine decay, no weight decay). Recorded in every result's config.
+    eval_optimizer: ClassVar[str] = "sgd"
+    # The normalisation of a plain 'convnet' evaluation network when it asks for 'auto' ('' keeps the network's
+    # own instance norm): FRePo's eval.py evaluates without any ('batch' becomes 'identity' there).
+    eval_convnet_norm: ClassVar[str] = ""
     # True: an iteration changes the images as it goes (DC's outer loops), so step() keeps the state it started
     # from and puts it back when the iteration is interrupted; a resumed run then repeats the iteration exactly
     restores_on_interrupt: ClassVar[bool] = False
@@ -181,6 +191,12 @@ class DistillMethod(ABC):
                              f"not {cls.eval_augmentation!r}")
         if cls.eval_soft_label_loss not in ("ce", "mse"):
             raise ValueError(f"{where}: eval_soft_label_loss must be 'ce' or 'mse', not {cls.eval_soft_label_loss!r}")
+        if cls.eval_optimizer not in EVAL_OPTIMIZERS:
+            raise ValueError(f"{where}: eval_optimizer must be one of {', '.join(EVAL_OPTIMIZERS)}, not "
+                             f"{cls.eval_optimizer!r}")
+        if cls.eval_convnet_norm and cls.eval_convnet_norm not in NORMS:
+            raise ValueError(f"{where}: eval_convnet_norm must be '' or one of {', '.join(NORMS)}, not "
+                             f"{cls.eval_convnet_norm!r}")
         if isinstance(cls.presets, str) or not cls.presets:
             raise ValueError(f"{where}: presets must be a non-empty tuple of names")
         known = {f.name for f in dataclasses.fields(cls.Config)}
