@@ -133,6 +133,28 @@ def detail(record: EvaluationRecord | ResultRow) -> EvalDetail:
 
 
 # ---------------------------------------------------------------------- rows from the store
+def baseline_recipe(ev: EvaluationRecord) -> str:
+    """'' for random real (or the whole set) trained by random's own protocol, else how it was trained (e.g. 'DSA,
+    Adam, no norm': Evaluate's 'trained like FRePo sets'), so the two are told apart."""
+    from .evaluation.protocol import get_preset
+
+    config = ev.result.config or {}
+    if "optimizer" not in config:  # recorded before recipes: the DC recipe
+        return ""
+    try:  # random real's own protocol under the same preset
+        own = get_preset(ev.preset).resolve(ev.subject.dataset, ev.architecture, "random")
+    except (KeyError, ValueError):  # an uploaded dataset or a KRR row: nothing to compare with
+        return ""
+    parts = []
+    if config.get("augmentation") != own.augmentation:
+        parts.append(str(config.get("augmentation", "?")).upper())
+    if config.get("optimizer") != own.optimizer:
+        parts.append(str(config["optimizer"]).capitalize())
+    if config.get("convnet_norm"):
+        parts.append("no norm" if config["convnet_norm"] == "none" else str(config["convnet_norm"]))
+    return ", ".join(parts)
+
+
 def to_row(ev: EvaluationRecord, runs: dict[str, RunRecord]) -> ResultRow:
     """Flatten one stored evaluation (its run looked up in `runs`)."""
     subject, result = ev.subject, ev.result
@@ -149,7 +171,11 @@ def to_row(ev: EvaluationRecord, runs: dict[str, RunRecord]) -> ResultRow:
         method, label = "random", f"random real · IPC {ipc}"
     else:
         method, label, ipc = "whole", "whole dataset", None
-    return ResultRow(key=ev.key, subject=subject.group, kind=subject.kind, label=label, method=method, dataset=dataset,
+    group = subject.group
+    trained = baseline_recipe(ev) if subject.kind != "run" else ""
+    if trained:  # a fair baseline trained like some method's sets: its own row beside random real's own protocol
+        label, group = f"{label} · {trained}", f"{group}:{trained}"
+    return ResultRow(key=ev.key, subject=group, kind=subject.kind, label=label, method=method, dataset=dataset,
                      ipc=None if ipc is None else int(ipc), architecture=ev.architecture,
                      train_architecture=train_arch, preset=ev.preset, n_seeds=len(result.seeds), mean=result.mean,
                      std=result.std, accuracies=list(result.accuracies), run_id=subject.run_id, run_name=run_name,

@@ -22,6 +22,7 @@ from ddcore.platform.bridge import (
     latest,
     preset_seeds,
     set_labels,
+    trained_like,
 )
 
 studio = get_studio()
@@ -98,6 +99,15 @@ with tab_run:
         if with_random and not ipcs_chosen:
             random_ipcs = [int(b1.number_input("Baseline IPC", min_value=1, max_value=500, value=1,
                                                key="eval_random_ipc"))]
+        like = "random"
+        if with_random:
+            methods = sorted({r.method for r in runs if r.id in chosen} - {"random"})
+            like = b1.selectbox("Baseline trained like", ["random", *methods], key="eval_random_like",
+                                format_func=lambda m: "random real's own protocol" if m == "random" else
+                                f"{m.upper()} sets (DD-Ranking's fair baseline)",
+                                help="A set's gain over random real is fair when both are trained the same way: the "
+                                     "same augmentation, optimiser and network (e.g. FRePo's sets train with Adam on a "
+                                     "ConvNet without normalisation). ZCA whitening stays the set's own.")
         with_whole = b2.checkbox("Whole-dataset reference", value=False, key="eval_whole",
                                  help=f"Train on all {info.display_name} training images: the upper line. "
                                       "Slow on a CPU (minutes to hours); computed once and stored.")
@@ -118,7 +128,7 @@ with tab_run:
                                       help="quick: few epochs, a 2000-image test subset, one network (CPU friendly; raise Seeds for a spread). "
                                            "paper: the DC/DSA/DM protocol (300 or 1000 epochs, full test set, "
                                            "5 seeds).") or "quick"
-        preset_name = preset
+        preset_name, aug = preset, "auto"
         if preset == "custom":
             c1, c2, c3 = st.columns(3)
             epochs = int(c1.number_input("Epochs", 1, 2000, 20, key="eval_custom_epochs"))
@@ -136,7 +146,8 @@ with tab_run:
 
     subjects: list[tuple[Subject, str]] = [(Subject.run(i, dataset), run_label.get(i, i)) for i in chosen]
     if with_random:
-        subjects += [(Subject.random(dataset, ipc, 0), f"random real · IPC {ipc}") for ipc in random_ipcs]
+        subjects += [(Subject.random(dataset, ipc, 0), f"random real · IPC {ipc}" +
+                      ("" if like == "random" else f" · trained like {like.upper()}")) for ipc in random_ipcs]
     if with_whole:
         subjects.append((Subject.whole(dataset), "whole dataset"))
         if preset != "custom" and "cuda" not in available_devices():
@@ -145,8 +156,11 @@ with tab_run:
                        "with a few epochs gives a rough line sooner (it is stored under its own preset name).")
 
     def make_spec(subject: Subject, arch: str) -> EvalSpec:
+        options = trained_like(like) if subject.kind == "random" and like != "random" else {}
+        if preset == "custom" and aug != "auto":  # the custom preset fixes the augmentation for every set
+            options.pop("augmentation", None)
         return EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device,
-                        seeds=seeds)
+                        seeds=seeds, options=options)
 
     specs = [make_spec(s, a) for s, _ in subjects for a in archs]
     stored = sum(1 for s in specs if studio.evaluation_state(s).stored is not None)

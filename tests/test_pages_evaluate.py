@@ -163,3 +163,30 @@ def test_krr_refuses_a_support_set_too_large_for_its_kernel(home) -> None:
     with pytest.raises(ValueError, match="5,000"):
         prepare_spec(EvalSpec(Subject.random("mnist", 600, 0), architecture="convnet_krr"), Store(root))
     assert prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), architecture="convnet_krr"), Store(root))[0].seeds
+
+
+def test_random_real_can_be_trained_like_a_methods_sets(home) -> None:
+    """DD-Ranking's fair baseline from the page: random real trained the way FRePo's sets are (Adam on a ConvNet
+    without norm), stored beside random real's own protocol and labelled so the two are told apart."""
+    root, _ = home
+    frepo_run = make_runs(Store(root), ("frepo",), prefix="fair")[0]
+    at = _open(eval_preset="custom", eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"],
+               eval_custom_aug=TINY["augmentation"])
+    at.multiselect(key="eval_sets_mnist").set_value([frepo_run])
+    at.run()
+    like = at.selectbox(key="eval_random_like")
+    assert like.options == [like.format_func("random"), like.format_func("frepo")]
+    like.set_value("frepo").run()
+    at.button(key="eval_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from ddcore.tasks.evaluate import EvalSpec, prepare_spec
+
+    spec = EvalSpec(Subject.random("mnist", 1, 0), "convnet", tiny_preset(),
+                    options={"optimizer": "adam", "convnet_norm": "none"})  # the custom preset keeps its augmentation
+    key = prepare_spec(spec, Store(root))[0].key()
+    store = wait_for_keys(root, [key])
+    config = store.get_evaluation(key).result.config
+    assert (config["optimizer"], config["convnet_norm"], config["augmentation"]) == ("adam", "none", "none")
+    at = _open(eval_view_preset_mnist=tiny_preset())
+    labels = at.selectbox(key="eval_detail_mnist").options
+    assert any(label.startswith("random real · IPC 1 · Adam, no norm") for label in labels), labels

@@ -58,6 +58,13 @@ def method_recipe(method: str) -> tuple[str, str]:
 OPTIMIZERS = ("auto", "sgd", "adam")
 
 
+def trained_like(method: str) -> dict[str, Any]:
+    """EvalConfig overrides that train any set (random real, DD-Ranking's fair baseline) the way `method`'s sets are
+    trained under 'auto': its augmentation, optimiser and ConvNet norm. ZCA space is the set's own, not included."""
+    optimizer, norm = method_recipe(method)
+    return {"augmentation": method_augmentation(method), "optimizer": optimizer, "convnet_norm": norm or "own"}
+
+
 @dataclass
 class EvalConfig:
     """How fresh networks are trained on a set. 'auto'/None fields are filled in by `resolve`."""

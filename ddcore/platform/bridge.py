@@ -488,6 +488,13 @@ def membership_subset(dataset: str, pool_per_class: int, seed: int) -> dict[str,
     return MembershipSplit(dataset, int(pool_per_class), int(seed)).subset()
 
 
+def trained_like(method: str) -> dict[str, Any]:
+    """Evaluation options that train a baseline the way `method`'s sets are trained (EvalSpec.options)."""
+    from ..evaluation.protocol import trained_like as options
+
+    return options(method)
+
+
 def preset_seeds(preset: str) -> int:
     """How many networks an evaluation preset trains by default (quick: 1, paper: 5)."""
     from ..evaluation.protocol import get_preset
