@@ -216,7 +216,8 @@ def test_a_method_is_evaluated_with_its_own_recipe_and_says_so():
                      augmentation="none", **kw)
     assert (frepo.config["optimizer"], frepo.config["convnet_norm"], frepo.model_kwargs["norm"]) == ("adam", "none",
                                                                                                        "none")
-    assert frepo.config["lr"] == 3e-4 and frepo.config["weight_decay"] == 0.0
+    assert frepo.config["lr"] == 1e-3 and frepo.config["weight_decay"] == 0.0  # quick: 1e-3 for its fewer steps
+    assert get_preset("paper").resolve("cifar10", "convnet", "frepo").lr == 3e-4  # eval.py's
     lrs = frepo.curves["lr"]
     assert max(lrs) > lrs[0] and lrs[-1] < max(lrs) / 10  # warmed up, then decayed
     assert frepo.mean > 90
