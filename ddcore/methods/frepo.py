@@ -91,9 +91,10 @@ class FRePo(DistillMethod):
                    datasets=("cifar100", "tinyimagenet"), min_ipc=2),
         PresetRule("quick", {"iterations": 1000, "batch_real": 256, "lr_img": 3e-3, "pool_size": 10,
                              "max_online_updates": 100},
-                   "quick: not yet measured; 1000 steps with real batches of 256 (a quarter of FRePo's 1024) fit a "
-                   "15-minute budget on 2 cores by estimate, so the image lr is 10x FRePo's 3e-4 (LAMB moves each "
-                   "tensor by lr x its norm per step: 500x fewer steps need larger ones)"),
+                   "quick: 1000 steps with real batches of 256 (a quarter of FRePo's 1024) and 10x FRePo's image lr "
+                   "3e-4 (LAMB moves each tensor by lr x its norm per step: 500x fewer steps need larger ones). "
+                   "Measured on this CPU, evaluated with FRePo's own recipe (benchmarks/results/methods-accuracy.md): "
+                   "CIFAR-10 IPC 1 34.1 +- 1.1 % in 815 s, MNIST IPC 10 95.7 +- 0.2 % in 1080 s"),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

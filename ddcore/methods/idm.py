@@ -86,7 +86,7 @@ class IDM(MatchingMethod):
                    datasets=("cifar100",), ipcs=(10,)),
         PresetRule("quick", {"iterations": 400, "batch_real": 64, "net_num": 10, "net_generate_interval": 20,
                              "model_train_steps": 5, "trained_bs": 64, "meter_reset": 50},
-                   "quick: not yet measured; DM's quick budget (400 iterations, real batches of 64, benchmarks/README.md) "
+                   "quick (measured in results/methods-accuracy.md): DM's quick budget (400 iterations, real batches of 64, benchmarks/README.md) "
                    "with a queue of at most 10 networks trained 5 steps of 64 real images per iteration"),
         PresetRule("quick", {"formation_factor": 1},
                    "benchmarks/methods_accuracy.py, 2-core CPU: MNIST IPC 10 with factor 2 (each digit decoded from a "
