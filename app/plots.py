@@ -225,7 +225,7 @@ def accuracy_vs_ipc(rows: Sequence[ResultRow], architecture: str, published: Seq
     # The newest measurement per (method, IPC).
     points: dict[tuple[str, int], ResultRow] = {}
     for r in rows:
-        if r.kind == "whole" or r.ipc is None:
+        if r.kind == "whole" or r.ipc is None or r.recipe:  # random real trained like a method: not its own line
             continue
         k = (r.method, r.ipc)
         if k not in points or r.created >= points[k].created:

@@ -150,7 +150,7 @@ def build_board(rows: Iterable[ResultRow], published: Iterable[Any] = (), *, pre
         protocols = {_protocol(r) for r in main} - {None}
         same = [r for r in randoms if r.dataset == dataset and r.ipc == ipc and _protocol(r) in protocols] \
             if len(protocols) == 1 else []
-        own = [r for r in randoms if r.dataset == dataset and r.ipc == ipc and r.preset == preset]
+        own = [r for r in randoms if r.dataset == dataset and r.ipc == ipc and r.preset == preset and not r.recipe]
         # the whole data under the same protocol too (HLR and LRS compare like with like), else nothing
         whole = [r for r in wholes if r.dataset == dataset and (r.preset == preset or _protocol(r) in protocols)]
         cross = {a: c for a in cross_architectures if a != architecture
@@ -159,7 +159,7 @@ def build_board(rows: Iterable[ResultRow], published: Iterable[Any] = (), *, pre
         if plain_preset:
             plain_set = Cell.pool([r for r in members if r.architecture == architecture and r.preset == plain_preset])
             plain_random = Cell.pool([r for r in randoms if r.dataset == dataset and r.ipc == ipc
-                                      and r.preset == plain_preset])
+                                      and r.preset == plain_preset and not r.recipe])
             random_aug = Cell.pool(same) or Cell.pool(own)
             if plain_set and plain_random and random_aug:
                 ars = augmentation_robust_score(ours.mean, random_aug.mean, plain_set.mean, plain_random.mean)

@@ -77,6 +77,7 @@ class ResultRow:
     iteration: int | None = None  # of the run whose images were measured
     current: bool = True  # False: the run's images changed since (resumed); the row measured earlier ones
     evaluation: EvaluationRecord | None = field(default=None, repr=False)
+    recipe: str = ""  # a baseline trained like some method's sets ('DSA, Adam, no norm'); '' its own protocol
 
     @property
     def record(self) -> dict[str, Any]:
@@ -180,7 +181,8 @@ def to_row(ev: EvaluationRecord, runs: dict[str, RunRecord]) -> ResultRow:
                      train_architecture=train_arch, preset=ev.preset, n_seeds=len(result.seeds), mean=result.mean,
                      std=result.std, accuracies=list(result.accuracies), run_id=subject.run_id, run_name=run_name,
                      created=ev.created, wall_time_s=result.wall_time_s, device=result.device,
-                     test_images=result.test_images, iteration=subject.iteration, current=current, evaluation=ev)
+                     test_images=result.test_images, iteration=subject.iteration, current=current, evaluation=ev,
+                     recipe=trained)
 
 
 def collect(store: Store, dataset: str | None = None) -> list[ResultRow]:
@@ -223,7 +225,7 @@ def compare_published(rows: Iterable[ResultRow], published: Iterable[Any]) -> li
     ours: dict[tuple[str, str, int | None, str], ResultRow] = {}
     for r in rows:
         arch = published_architecture(r.architecture)
-        if arch is None or r.mean is None:
+        if arch is None or r.mean is None or r.recipe:  # a baseline trained another way is not the published one's
             continue
         k = (r.dataset, r.method, r.ipc, arch)
         if k not in ours or r.created >= ours[k].created:

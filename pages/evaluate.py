@@ -137,7 +137,8 @@ with tab_run:
             aug = c3.selectbox("Augmentation", ["none", "auto", "dsa", "dc"], key="eval_custom_aug",
                                help="auto: DSA for DSA/DM/MTT sets, the DC paper's augmentation otherwise.")
             preset_name = custom_preset(epochs, test_limit or None, aug)
-            st.caption(f"Preset name `{preset_name}`: the paper protocol's optimiser with these values.")
+            st.caption(f"Preset name `{preset_name}`: each set's own training recipe (the DC paper's SGD; FRePo's "
+                       "Adam) with these values.")
         default_seeds = preset_seeds(preset_name)
         seeds = int(st.number_input("Seeds (networks per set and architecture)", 1, 20, default_seeds,
                                     key=f"eval_seeds_{preset}"))

@@ -78,3 +78,29 @@ def test_a_random_baseline_under_another_protocol_is_not_called_fair(evaluated) 
     assert b.sigma_above_random is None and b.lrs is None
     one = build_board(collect(store), [], preset=plain)[0]  # the baseline was trained once: no σ to speak of
     assert one.random_same is not None and one.random_same.networks == 1 and one.sigma_above_random is None
+
+
+def test_random_real_trained_like_another_method_is_not_pooled_into_its_own_protocol(evaluated) -> None:
+    """The Evaluate page's 'trained like FRePo' baseline keeps its own row: random real's own-protocol column, the
+    published comparison and the accuracy-vs-IPC line go on using random real's own runs."""
+    import copy
+    import dataclasses
+
+    from ddcore.results import compare_published, to_row
+
+    store, runs, plain, augmented = evaluated
+    rows = collect(store)
+    own = next(r for r in rows if r.kind == "random" and r.preset == augmented)
+    liked = copy.deepcopy(own.evaluation.result)
+    liked.config.update(optimizer="adam", convnet_norm="none", augmentation="dsa")
+    liked.mean, liked.accuracies = own.mean - 30, [a - 30 for a in own.accuracies]
+    rows = rows + [to_row(dataclasses.replace(own.evaluation, key="liked-frepo", result=liked,
+                                              created=own.evaluation.created + 1), {})]
+    trained_like = [r for r in rows if r.recipe]
+    assert [r.label for r in trained_like] == ["random real · IPC 1 · Adam, no norm"]
+    assert trained_like[0].subject != own.subject  # its own group: both stay in the results
+    b = build_board(rows, [], preset=augmented)[0]
+    assert b.random_preset.mean == pytest.approx(own.mean)  # not pooled with the Adam-trained one
+    published = [{"dataset": "mnist", "method": "random", "ipc": 1, "architecture": "convnet", "mean": 60.0,
+                  "std": 1.0, "source": "test", "uncertain": False}]
+    assert compare_published(rows, published)[0]["ours_mean"] == pytest.approx(round(own.mean, 2))

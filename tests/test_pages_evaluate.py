@@ -187,6 +187,9 @@ def test_random_real_can_be_trained_like_a_methods_sets(home) -> None:
     store = wait_for_keys(root, [key])
     config = store.get_evaluation(key).result.config
     assert (config["optimizer"], config["convnet_norm"], config["augmentation"]) == ("adam", "none", "none")
+    # a FRePo run's own evaluations are keyed by its recipe (one stored before the recipe existed is not reused)
+    assert prepare_spec(EvalSpec(Subject.run(frepo_run), "convnet", "quick"), Store(root))[0].options == {
+        "optimizer": "adam", "convnet_norm": "none"}
     at = _open(eval_view_preset_mnist=tiny_preset())
     labels = at.selectbox(key="eval_detail_mnist").options
     assert any(label.startswith("random real · IPC 1 · Adam, no norm") for label in labels), labels

@@ -13,6 +13,12 @@ from ddcore.tasks.sweep import MAX_CELLS, SweepSpec, estimate_sweep
 TINY_EVAL = dict(eval_seeds=1, eval_options={"epochs_no_aug": 3, "epochs_aug": 3, "test_limit": 300})
 
 
+def own_augmentation(dataset: str, method: str) -> str:
+    from ddcore.evaluation.protocol import get_preset
+
+    return get_preset("quick").resolve(dataset, "convnet", method).augmentation
+
+
 def _tiny(**changes) -> SweepSpec:
     base = dict(datasets=("mnist",), methods=("dm",), ipcs=(1,), seeds=(0,), overrides={"iterations": 3}, **TINY_EVAL)
     return SweepSpec(**{**base, **changes})
@@ -67,9 +73,13 @@ def test_a_sweep_runs_every_cell_and_its_evaluations_into_the_store(tmp_path):
     assert any("distilling" in s for s in seen) and any("evaluating" in s or "done" in s for s in seen)
     runs = store.list_runs()
     assert sorted((r.method, r.seed) for r in runs) == [("dm", 0), ("dm", 1), ("random", 0), ("random", 1)]
-    # one random-real baseline per seed, shared by both methods (the same evaluation, reused)
-    assert len({c.baseline for c in cells if c.cell.seed == 0}) == 1
-    assert len(store.list_evaluations(kind="random")) == 2
+    # one random-real baseline per seed and recipe, trained the way the cell's method's sets are (DD-Ranking's rule):
+    # DM's with DSA, random's by its own protocol
+    assert len({c.baseline for c in cells if c.cell.seed == 0}) == 2
+    baselines = store.list_evaluations(kind="random")
+    assert len(baselines) == 4
+    assert sorted(e.result.config["augmentation"] for e in baselines if e.subject.seed == 0) == \
+        sorted([own_augmentation("mnist", "dm"), own_augmentation("mnist", "random")])
     later = JobManager(store)  # the same grid after a restart: the stored sweep, nothing recomputed
     again = later.submit(spec)
     assert again.snapshot().reused and again.snapshot().result.cells == cells and len(store.list_runs()) == 4

@@ -150,7 +150,7 @@ class EvalConfig:
         lr = self.lr
         lr_source = "config"
         if lr is None:
-            if self.use_learned_lr and learned_lr is not None:
+            if self.use_learned_lr and learned_lr is not None and optimizer == "sgd":  # a learned lr is an SGD step
                 lr, lr_source = float(learned_lr), "learned"
             elif optimizer == "adam":
                 lr, lr_source = self.adam_lr, "default"
@@ -264,7 +264,8 @@ def parse_custom_preset(name: str) -> EvalConfig:
             raise ValueError
         changes: dict[str, Any] = {"name": name, "epochs": int(parts[0][1:]),
                                    "test_limit": None if parts[1] == "tall" else int(parts[1][1:]),
-                                   "augmentation": parts[2], "extra_final_epoch": False, "num_seeds": 1}
+                                   "augmentation": parts[2], "extra_final_epoch": False, "num_seeds": 1,
+                                   "adam_lr": 1e-3}  # few epochs: Adam's quick lr (see quick_config)
         for extra in parts[3:]:
             if extra.startswith("lr"):
                 changes["lr"] = float(extra[2:].replace("m", "-"))

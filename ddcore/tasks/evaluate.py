@@ -78,6 +78,15 @@ def whole_set(data: Any) -> "SyntheticSet":
     return SyntheticSet(data.normalize(data.train.images), data.train.labels.clone(), meta)
 
 
+def recipe_options(method: str) -> dict[str, Any]:
+    """The options that name a method's own training recipe when it is not the DC reference's (FRePo: Adam, no
+    norm), so its evaluations are keyed by it: one stored before the method declared its recipe is not reused."""
+    from ..evaluation.protocol import method_recipe
+
+    optimizer, norm = method_recipe(method)
+    return {} if (optimizer, norm) == ("sgd", "") else {"optimizer": optimizer, "convnet_norm": norm or "own"}
+
+
 def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[EvalSpec, str]:
     """Validate names and ranges, resolve the seeds and the subject's content; returns (spec, display name)."""
     from ..data import get_dataset_info
@@ -101,6 +110,7 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
             raise FileNotFoundError(f"Run {record.id} has no stored set to evaluate yet")
         subject = Subject.run(record.id, record.dataset, record.fingerprint, record.set_iteration, record.ipc)
         target = f"{record.name} (iteration {record.set_iteration or 0:,})"
+        spec = replace(spec, options={**recipe_options(record.method), **spec.options})
     else:
         get_dataset_info(subject.dataset)
         if subject.kind == "random":

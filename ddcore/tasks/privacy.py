@@ -378,7 +378,7 @@ def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
     members = spec.pool_per_class // 2 * info.num_classes
     small = spec.ipc * info.num_classes
     train_rate, dp_rate = 400.0 / scale, 130.0 / scale
-    small_cfg = get_preset(spec.eval_preset)
+    small_cfg = get_preset(spec.eval_preset).with_(optimizer="sgd", convnet_norm="own")
 
     def small_training(method: str) -> float:
         return small * small_cfg.resolve(spec.dataset, spec.architecture, method).passes / train_rate + 2.0
@@ -450,7 +450,10 @@ def _study(spec: PrivacySpec, ctx: TaskContext) -> tuple[PrivacyResult, tuple[st
             shadows = ShadowModelsTask().load_artefact(record, ctx.store)
         inputs.append(f"artefact:{shadows.key}")
 
-    small_cfg = get_preset(spec.eval_preset).with_(test_limit=spec.test_limit, num_seeds=1)
+    # every target network trains by the same recipe (the DC reference's SGD on the network as it is), so the attacks
+    # compare what the sets leak, not how differently their targets were trained
+    small_cfg = get_preset(spec.eval_preset).with_(test_limit=spec.test_limit, num_seeds=1, optimizer="sgd",
+                                                   convnet_norm="own")
     targets: list[TargetResult] = []
     arrays: dict[str, np.ndarray] = {}
     neighbours: dict[str, dict[str, float]] = {}

@@ -224,6 +224,7 @@ def distill_spec(spec: SweepSpec, cell: Cell) -> Any:
 
 def eval_specs(spec: SweepSpec, cell: Cell, run_id: str) -> list[tuple[str, str, Any]]:
     """(which, architecture, EvalSpec) for a finished cell: its set on each architecture, then the baseline."""
+    from ..evaluation.protocol import trained_like
     from ..platform.records import Subject
     from .evaluate import EvalSpec
 
@@ -231,10 +232,10 @@ def eval_specs(spec: SweepSpec, cell: Cell, run_id: str) -> list[tuple[str, str,
     for arch in spec.eval_architectures:
         out.append(("set", arch, EvalSpec(Subject.run(run_id, cell.dataset), arch, spec.eval_preset, spec.eval_seeds,
                                           spec.device, dict(spec.eval_options))))
-        if spec.baseline:
+        if spec.baseline:  # random real trained the way this method's sets are (DD-Ranking's rule)
             out.append(("baseline", arch, EvalSpec(Subject.random(cell.dataset, cell.ipc, cell.seed), arch,
                                                    spec.eval_preset, spec.eval_seeds, spec.device,
-                                                   dict(spec.eval_options))))
+                                                   {**trained_like(cell.method), **spec.eval_options})))
     return out
 
 
@@ -288,6 +289,7 @@ def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepE
     distill_s: float | None = 0.0
     eval_s: float | None = 0.0
     count_evals = 0
+    baselines: set[tuple] = set()
     for cell in spec.cells():
         info = get_dataset_info(cell.dataset)
         iterations = int(make_config(cell.method, info, cell.ipc, cell.preset, **spec.overrides).iterations)
@@ -302,9 +304,12 @@ def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepE
             distill_s = None
         elif distill_s is not None:
             distill_s += per_it * iterations
-        for which, arch, _ in eval_specs(spec, cell, "estimate"):
-            if which == "baseline" and cell.method != spec.methods[0]:
-                continue  # one baseline per dataset, IPC, preset and seed: shared by every method
+        for which, arch, job_spec in eval_specs(spec, cell, "estimate"):
+            if which == "baseline":  # one per dataset, IPC, seed and recipe: shared by the methods trained alike
+                shared = (cell.dataset, cell.ipc, cell.seed, arch, tuple(sorted(job_spec.options.items())))
+                if shared in baselines:
+                    continue
+                baselines.add(shared)
             count_evals += 1
             per_seed = eval_seconds.get((cell.dataset, cell.ipc, arch))
             if not per_seed:
