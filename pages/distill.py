@@ -268,6 +268,10 @@ def _evaluation_panel(run_id: str, record) -> bool:
     m1.metric("This set", cells[0][0], help="ddcore.evaluate, quick preset", border=True)
     if cells[0][1]:
         m1.caption(cells[0][1])
+    own = (states[0].stored.result.config or {}) if states[0].stored is not None else {}
+    if own.get("optimizer", "sgd") != "sgd" or own.get("convnet_norm"):  # the method's own recipe (FRePo's Adam)
+        m1.caption(f"trained as {record.method.upper()}'s paper trains: {str(own.get('optimizer')).capitalize()}"
+                   + (", no normalisation" if own.get("convnet_norm") == "none" else ""))
     if earlier:
         last = earlier[-1]
         m1.caption(f"Earlier images (iteration {last.subject.iteration if last.subject.iteration is not None else '?'})"

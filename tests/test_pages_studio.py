@@ -260,3 +260,19 @@ def test_the_paper_preset_on_a_cpu_warns_with_its_estimated_time() -> None:
     at.segmented_control(key="distill_preset").set_value("quick")
     ok(at.run())
     assert not any("paper preset" in w.value for w in at.warning)
+
+
+def test_a_sets_quick_evaluation_says_when_it_used_the_methods_own_recipe() -> None:
+    """A FRePo set's networks train as FRePo's eval.py trains them (Adam, no norm): the Distill page says so."""
+    import dataclasses
+
+    from tests.evalkit import make_runs
+
+    store = Store()
+    run_id = make_runs(store, ("frepo",), prefix="recipe")[0]
+    result = dataclasses.replace(stored_result(80.0, 0.0, [80.0]), config={"optimizer": "adam", "convnet_norm": "none"})
+    store_result(store, Subject.run(run_id), result)
+    at = page("distill.py", run=run_id)
+    at.session_state["distill_run"] = run_id
+    ok(at.run())
+    assert any("trained as FREPO's paper trains: Adam, no normalisation" in c.value for c in at.caption)
