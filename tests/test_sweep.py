@@ -107,3 +107,28 @@ def test_stopping_a_sweep_stops_its_jobs_and_keeps_what_finished(tmp_path):
     assert statuses <= {"stopped", "cancelled", "done"} and "stopped" in statuses  # a started set is kept, resumable
     assert not store.list_artefacts("sweep")  # no table is stored for a sweep that did not finish
     manager.shutdown()
+
+
+def test_a_sweep_cut_by_a_server_shutdown_comes_back_and_adopts_its_runs(tmp_path):
+    """A clean shutdown (SIGTERM) mid-sweep: at the next start the sweep is queued again, its started cells go on
+    from their checkpoints and finished ones are adopted; no cell is distilled twice."""
+    store = Store(tmp_path / "s")
+    manager = JobManager(store)
+    spec = _tiny(seeds=(0, 1), overrides={"iterations": 60})
+    job = manager.submit(spec)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(c.status == "distilling" and c.progress > 0
+                                             for c in (job.snapshot().detail or ())):
+        time.sleep(0.1)
+    manager.shutdown(wait=30, keep_pending=True)
+    assert len(store.list_runs()) >= 1 and not store.list_artefacts("sweep")
+    later = JobManager(store)
+    report = later.restore_pending()
+    assert any("queued again" in line for line in report), report
+    sweep = next(j for j in later.jobs() if j.kind == "sweep")
+    done = later.wait(sweep.id, 300)
+    assert done.status == "done", done.message
+    runs = store.list_runs()
+    assert sorted(r.seed for r in runs) == [0, 1] and all(r.status == "done" for r in runs)  # none made twice
+    assert all(c.status == "done" and c.accuracy for c in done.result.cells)
+    later.shutdown()

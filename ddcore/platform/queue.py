@@ -435,7 +435,10 @@ class JobManager:
             jobs = list(self._jobs.values())
         active = [j for j in jobs if j.status in ACTIVE_JOB]
         if keep_pending:
-            self.store.save_pending([_pending_entry(j) for j in active if not TASKS.get(j.kind).produces])
+            # artefact jobs are required again by the jobs that need them; a coordinator (a sweep) is submitted again
+            # and adopts what its earlier attempt left (ddcore/tasks/sweep.Coordinator)
+            self.store.save_pending([_pending_entry(j) for j in active
+                                     if not TASKS.get(j.kind).produces or TASKS.get(j.kind).coordinator])
             for job in active:  # queued ones are not released: their runs stay resumable
                 if job.kind == "distill" and job.run_id and not job.started:
                     self.store.update_run(job.run_id, status="interrupted", message="Queued when the server was "
@@ -458,7 +461,10 @@ class JobManager:
         """Submit again what a clean shutdown left pending; returns one line per job (what came back, or why
         not). Artefact jobs are not listed: the jobs that need them require them again."""
         report = []
-        for entry in self.store.take_pending():
+        entries = self.store.take_pending()
+        coordinates = [e for e in entries if e.get("kind") in TASKS and TASKS.get(e["kind"]).coordinator]
+        # coordinators last: their cells' resumed jobs are queued before a sweep looks for them
+        for entry in [e for e in entries if e not in coordinates] + coordinates:
             try:
                 if entry.get("run_id"):
                     from ..tasks.distill import resume_spec

@@ -215,6 +215,9 @@ def validate(spec: SweepSpec) -> SweepSpec:
     return spec
 
 
+ADOPTABLE = ("done", "running", "paused", "queued", "interrupted", "stopped")  # run statuses a cell can go on from
+
+
 def distill_spec(spec: SweepSpec, cell: Cell) -> Any:
     from .distill import DistillSpec
 
@@ -396,7 +399,8 @@ class Coordinator:
                     break
                 time.sleep(POLL_S)
         except BaseException:
-            self._stop_children()
+            if not self.ctx.control.shutdown_requested:  # on a server shutdown its jobs are kept to come back
+                self._stop_children()
             raise
         try:
             nodes = len(getattr(self.jobs.executors[self.executor], "nodes", lambda: [None])())
@@ -411,12 +415,38 @@ class Coordinator:
         executor = self.jobs.local.name if dataset.startswith(UPLOADED) else self.executor
         return self.jobs.submit(spec, owner=self.ctx.owner, executor=executor)
 
-    def _start(self, cell: Cell) -> bool:
-        """Queue the cell's distillation; False when the queue is full (the cell waits for the next look)."""
-        from ..platform.queue import JobLimitError
+    def _earlier_run(self, cell: Cell) -> Any:
+        """The newest stored run of exactly this cell's distillation (an earlier attempt of the sweep, before a server
+        restart or a stop), if it finished or can go on: adopted instead of starting the cell again."""
+        wanted = distill_spec(self.spec, cell).to_dict()
+        fields = ("dataset", "method", "ipc", "preset", "seed", "overrides", "architecture")
+        for record in self.ctx.store.list_runs(dataset=cell.dataset):  # newest first
+            if all(record.spec.get(k) == wanted.get(k) for k in fields) and record.status in ADOPTABLE:
+                return record
+        return None
 
+    def _start(self, cell: Cell) -> bool:
+        """Queue the cell's distillation, or adopt an earlier attempt's run (finished, running after a restart, or
+        resumable); False when the queue is full (the cell waits for the next look)."""
+        from ..platform.queue import JobLimitError
+        from .distill import resume_spec
+
+        earlier = self._earlier_run(cell)
+        resume = None
+        if earlier is not None:
+            job = self.jobs.job_for_run(earlier.id)
+            if job is not None and job.snapshot().active:  # e.g. resumed by this server's restart
+                self.cells[cell] = replace(self.cells[cell], status="distilling", job_id=job.id, run_id=earlier.id)
+                return True
+            if earlier.status == "done":
+                self.cells[cell] = replace(self.cells[cell], status="distilling", job_id=None, run_id=earlier.id,
+                                           message="adopted a finished run")
+                return True
+            if earlier.status in ("interrupted", "stopped"):  # saved with a checkpoint: it goes on from there
+                resume = earlier.id
         try:
-            job = self._submit(distill_spec(self.spec, cell), cell.dataset)
+            spec = resume_spec(self.ctx.store, resume, False) if resume else distill_spec(self.spec, cell)
+            job = self._submit(spec, cell.dataset)
         except JobLimitError as e:
             self.cells[cell] = replace(self.cells[cell], message=f"waits: {e}")
             return False
@@ -429,11 +459,13 @@ class Coordinator:
     def _follow(self, cell: Cell, state: CellState) -> None:
         n_evals = len(self.spec.eval_architectures) * (2 if self.spec.baseline else 1)
         if state.status == "distilling":
-            snap = self.jobs.get(state.job_id).snapshot()
-            if snap.status in ("queued", "running", "paused"):
+            snap = self.jobs.get(state.job_id).snapshot() if state.job_id else None  # None: an adopted finished run
+            if snap is None:
+                pass
+            elif snap.status in ("queued", "running", "paused"):
                 self.cells[cell] = replace(state, progress=snap.progress / (1 + n_evals), message=snap.where)
                 return
-            if snap.status != "done":
+            elif snap.status != "done":
                 self.cells[cell] = replace(state, status="failed" if snap.status == "failed" else "cancelled",
                                            message=snap.message or snap.status)
                 return
