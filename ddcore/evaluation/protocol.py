@@ -60,9 +60,14 @@ OPTIMIZERS = ("auto", "sgd", "adam")
 
 def trained_like(method: str) -> dict[str, Any]:
     """EvalConfig overrides that train any set (random real, DD-Ranking's fair baseline) the way `method`'s sets are
-    trained under 'auto': its augmentation, optimiser and ConvNet norm. ZCA space is the set's own, not included."""
-    optimizer, norm = method_recipe(method)
-    return {"augmentation": method_augmentation(method), "optimizer": optimizer, "convnet_norm": norm or "own"}
+    trained under 'auto': its augmentation, optimiser and ConvNet norm ({} where that is random real's own protocol, so
+    the plain baseline's stored result is reused). ZCA space is the set's own, not included."""
+    def recipe(name: str) -> dict[str, Any]:
+        optimizer, norm = method_recipe(name)
+        return {"augmentation": method_augmentation(name), "optimizer": optimizer, "convnet_norm": norm or "own"}
+
+    options = recipe(method)
+    return {} if options == recipe("random") else options  # random's own protocol: the plain baseline, one key
 
 
 @dataclass
