@@ -270,7 +270,8 @@ def _evaluation_panel(run_id: str, record) -> bool:
         m1.caption(cells[0][1])
     own = (states[0].stored.result.config or {}) if states[0].stored is not None else {}
     if own.get("optimizer", "sgd") != "sgd" or own.get("convnet_norm"):  # the method's own recipe (FRePo's Adam)
-        m1.caption(f"trained as {record.method.upper()}'s paper trains: {str(own.get('optimizer')).capitalize()}"
+        paper = (method_class(record.method).title or record.method).split(" (")[0]
+        m1.caption(f"trained as in the {paper} paper: {str(own.get('optimizer')).capitalize()}"
                    + (", no normalisation" if own.get("convnet_norm") == "none" else ""))
     if earlier:
         last = earlier[-1]

@@ -275,4 +275,4 @@ def test_a_sets_quick_evaluation_says_when_it_used_the_methods_own_recipe() -> N
     at = page("distill.py", run=run_id)
     at.session_state["distill_run"] = run_id
     ok(at.run())
-    assert any("trained as FREPO's paper trains: Adam, no normalisation" in c.value for c in at.caption)
+    assert any("trained as in the FRePo paper: Adam, no normalisation" in c.value for c in at.caption)
