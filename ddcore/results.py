@@ -15,6 +15,7 @@ A row's `subject` names its set group: ``run:<id>`` (a stored run's set, at `ite
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
@@ -134,17 +135,25 @@ def detail(record: EvaluationRecord | ResultRow) -> EvalDetail:
 
 
 # ---------------------------------------------------------------------- rows from the store
+@functools.lru_cache(maxsize=256)
+def _random_protocol(preset: str, dataset: str, architecture: str) -> Any:
+    """Random real's own resolved protocol under a preset (cached: every page rerun labels every baseline row)."""
+    from .evaluation.protocol import get_preset
+
+    try:
+        return get_preset(preset).resolve(dataset, architecture, "random")
+    except (KeyError, ValueError):
+        return None
+
+
 def baseline_recipe(ev: EvaluationRecord) -> str:
     """'' for random real (or the whole set) trained by random's own protocol, else how it was trained (e.g. 'DSA,
     Adam, no norm': Evaluate's 'trained like FRePo sets'), so the two are told apart."""
-    from .evaluation.protocol import get_preset
-
     config = ev.result.config or {}
     if "optimizer" not in config:  # recorded before recipes: the DC recipe
         return ""
-    try:  # random real's own protocol under the same preset
-        own = get_preset(ev.preset).resolve(ev.subject.dataset, ev.architecture, "random")
-    except (KeyError, ValueError):  # an uploaded dataset or a KRR row: nothing to compare with
+    own = _random_protocol(ev.preset, ev.subject.dataset, ev.architecture)
+    if own is None:  # an uploaded dataset or a KRR row: nothing to compare with
         return ""
     parts = []
     if config.get("augmentation") != own.augmentation:
