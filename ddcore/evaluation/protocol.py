@@ -58,13 +58,18 @@ def method_recipe(method: str) -> tuple[str, str]:
 OPTIMIZERS = ("auto", "sgd", "adam")
 
 
+def recipe_fields(method: str) -> dict[str, Any]:
+    """A method's training recipe as EvalConfig overrides (optimizer, convnet_norm)."""
+    optimizer, norm = method_recipe(method)
+    return {"optimizer": optimizer, "convnet_norm": norm or "own"}
+
+
 def trained_like(method: str) -> dict[str, Any]:
     """EvalConfig overrides that train any set (random real, DD-Ranking's fair baseline) the way `method`'s sets are
     trained under 'auto': its augmentation, optimiser and ConvNet norm ({} where that is random real's own protocol, so
     the plain baseline's stored result is reused). ZCA space is the set's own, not included."""
     def recipe(name: str) -> dict[str, Any]:
-        optimizer, norm = method_recipe(name)
-        return {"augmentation": method_augmentation(name), "optimizer": optimizer, "convnet_norm": norm or "own"}
+        return {"augmentation": method_augmentation(name), **recipe_fields(name)}
 
     options = recipe(method)
     return {} if options == recipe("random") else options  # random's own protocol: the plain baseline, one key

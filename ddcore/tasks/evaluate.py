@@ -81,10 +81,10 @@ def whole_set(data: Any) -> "SyntheticSet":
 def recipe_options(method: str) -> dict[str, Any]:
     """The options that name a method's own training recipe when it is not the DC reference's (FRePo: Adam, no
     norm), so its evaluations are keyed by it: one stored before the method declared its recipe is not reused."""
-    from ..evaluation.protocol import method_recipe
+    from ..evaluation.protocol import recipe_fields
 
-    optimizer, norm = method_recipe(method)
-    return {} if (optimizer, norm) == ("sgd", "") else {"optimizer": optimizer, "convnet_norm": norm or "own"}
+    fields = recipe_fields(method)
+    return {} if fields == recipe_fields("random") else fields
 
 
 def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[EvalSpec, str]:

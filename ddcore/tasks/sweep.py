@@ -360,6 +360,7 @@ class Coordinator:
         self.spec, self.ctx, self.jobs = spec, ctx, ctx.jobs
         self.executor = self._executor_name()
         self.cells = {c: CellState(c) for c in spec.cells()}
+        self._earlier = self._earlier_runs()
         self.evals: dict[Cell, list[tuple[str, str, str]]] = {}  # cell -> (which, architecture, job id)
 
     def _executor_name(self) -> str:
@@ -415,15 +416,23 @@ class Coordinator:
         executor = self.jobs.local.name if dataset.startswith(UPLOADED) else self.executor
         return self.jobs.submit(spec, owner=self.ctx.owner, executor=executor)
 
-    def _earlier_run(self, cell: Cell) -> Any:
-        """The newest stored run of exactly this cell's distillation (an earlier attempt of the sweep, before a server
-        restart or a stop), if it finished or can go on: adopted instead of starting the cell again."""
-        wanted = distill_spec(self.spec, cell).to_dict()
+    def _earlier_runs(self) -> dict[Cell, str]:
+        """Per cell, the newest stored run of exactly its distillation (an earlier attempt of the sweep, before a
+        server restart or a stop): one pass over the store when the sweep starts."""
         fields = ("dataset", "method", "ipc", "preset", "seed", "overrides", "architecture")
-        for record in self.ctx.store.list_runs(dataset=cell.dataset):  # newest first
-            if all(record.spec.get(k) == wanted.get(k) for k in fields) and record.status in ADOPTABLE:
-                return record
-        return None
+        wanted = {tuple(repr(distill_spec(self.spec, c).to_dict().get(k)) for k in fields): c for c in self.cells}
+        found: dict[Cell, str] = {}
+        for record in self.ctx.store.list_runs():  # newest first
+            cell = wanted.get(tuple(repr(record.spec.get(k)) for k in fields))
+            if cell is not None and cell not in found and record.status in ADOPTABLE:
+                found[cell] = record.id
+        return found
+
+    def _earlier_run(self, cell: Cell) -> Any:
+        """That run as it is now, if it finished or can go on: adopted instead of starting the cell again."""
+        run_id = self._earlier.get(cell)
+        record = self.ctx.store.get_run(run_id) if run_id else None
+        return record if record is not None and record.status in ADOPTABLE else None
 
     def _start(self, cell: Cell) -> bool:
         """Queue the cell's distillation, or adopt an earlier attempt's run (finished, running after a restart, or
