@@ -17,6 +17,7 @@ import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from app import audience
 from app.text import plain  # noqa: F401 (pages import it from here)
 from ddcore.platform.bridge import make_grid, pin_this_thread
 
@@ -349,12 +350,19 @@ def jobs_panel(studio: Any, limit: int = 8) -> None:
                     unsafe_allow_html=True)
 
 
-def polled(draw: Callable[[], None], every: float | None) -> None:
+RETUNE_S = 4.0  # how often a shared-budget fragment re-reads the audience and re-arms its tab's timer
+
+
+def polled(draw: Callable[[], None], every: float | None, shared_budget: bool = True) -> None:
     """Run `draw` as a fragment redrawn every `every` seconds (None: once), the way every live part of a page is.
 
     After a server restart the browser reconnects and its fragments keep polling the new server, but the rest of
     the page still shows the old server's media (images that no longer exist: broken until a full rerun). A
-    fragment-only run in a session that has never had a full run is exactly that case, so it reruns the page."""
+    fragment-only run in a session that has never had a full run is exactly that case, so it reruns the page.
+
+    With `shared_budget` (the default) the interval is stretched to the server's audience (app/audience.py): an
+    outer fragment, every RETUNE_S, re-declares the polled one with the current interval, which the browser takes
+    as its new timer. The playground passes False: its frames are its own computation, at the rate its user chose."""
     def guarded() -> None:
         pin_this_thread("ui")  # a fragment rerun runs on a fresh thread that main.py's pin never reached
         ctx = get_script_run_ctx()
@@ -363,9 +371,18 @@ def polled(draw: Callable[[], None], every: float | None) -> None:
                 st.rerun(scope="app")
         else:
             st.session_state["_full_run_seen"] = True
+        if every is not None and shared_budget and ctx is not None:
+            audience.seen(ctx.session_id, draw.__qualname__, every)
         draw()
 
-    st.fragment(run_every=every)(guarded)()
+    if every is None or not shared_budget:
+        st.fragment(run_every=every)(guarded)()
+        return
+
+    def retuned() -> None:
+        st.fragment(run_every=audience.interval(every))(guarded)()
+
+    st.fragment(run_every=max(RETUNE_S, every))(retuned)()
 
 
 def jobs_sidebar(studio: Any, every: float = 1.0) -> None:

@@ -269,6 +269,9 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
         "fragment_reruns_per_session_per_s": (statistics.mean(s.get("reruns", 0) for s in stats) / (minutes * 60)
                                               if stats else 0),
         "round_trip_s": {"pause": pause_s, "resume": resume_s},
+        # the live grid's timer as each session was last given it (its fastest fragment), median over sessions
+        "live_interval_s": statistics.median(min(i[-1] for i in s["intervals"].values()) for s in stats
+                                             if s.get("intervals")) if any(s.get("intervals") for s in stats) else None,
         "rate_watched": statistics.mean(rates) if rates else None,
         "rss_mb": {"start": rss[0][0], "after_sessions": rss[1][0], "end": rss[-1][0], "max": max(r for r, _ in rss)},
         "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"), "cpu": f"{os.cpu_count()} cores",
@@ -276,6 +279,15 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
     })
     _judge(out)
     return out
+
+
+def _freshness(row: dict) -> str:
+    """How often a protocol session received a new grid image, and the timer it was last given ("-": not measured)."""
+    images = row.get("images_per_session_per_s")
+    if images is None:
+        return "-"
+    timer = row.get("live_interval_s")
+    return f"{images:.2f}" + (f" ({timer:.1f})" if timer is not None else " (0.3, fixed)")
 
 
 def write(row: dict, out_dir: Path) -> None:
@@ -286,7 +298,8 @@ def write(row: dict, out_dir: Path) -> None:
              + ", ".join(f"{k} {v}" for k, v in BOUNDS.items()) + ".", "",
              "| when | browsers | sessions | minutes | page load s (median / max) | sessions seeing the live job | "
              "pause / resume round trip s | job it/s alone → watched (kept) | server MB start → end (max) | "
-             "load avg | within bounds |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "new grids per session per s (live timer s) | load avg | within bounds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pl, rt, mem = r["page_load_s"], r["round_trip_s"], r["rss_mb"]
         ok = ", ".join(k for k, v in r["within_bounds"].items() if not v) or "all"
@@ -294,7 +307,7 @@ def write(row: dict, out_dir: Path) -> None:
         lines.append(f"| {r['when']} | {where} | {r['sessions']} | {r['minutes']} | {pl['median']:.1f} / {pl['max']:.1f} | "
                      f"{r['sessions_seeing_job']:.0%} | {rt['pause']:.2f} / {rt['resume']:.2f} | "
                      f"{r['rate_no_tabs']:.2f} → {r['rate_watched']:.2f} ({r['job_speed_kept']:.0%}) | "
-                     f"{mem['after_sessions']:.0f} → {mem['end']:.0f} ({mem['max']:.0f}) | "
+                     f"{mem['after_sessions']:.0f} → {mem['end']:.0f} ({mem['max']:.0f}) | {_freshness(r)} | "
                      f"{', '.join(f'{x:.1f}' for x in r['load_avg'])} | "
                      f"{ok if ok == 'all' else 'NOT: ' + ok} |")
     (out_dir / "load.md").write_text("\n".join(lines) + "\n")

@@ -9,8 +9,8 @@ and downloads every image the page shows (`/media/...`), as a browser would.
 
     python -m benchmarks.stclient --url http://127.0.0.1:8501 --page distill --query run=ID --sessions 20 --seconds 60
 
-prints one JSON object: per session, seconds to the first image, images fetched, fragment reruns sent, and whether a
-live caption (`(live)`) was seen.
+prints one JSON object: per session, seconds to the first image, images fetched, fragment reruns sent, the
+intervals each fragment was given in turn, and whether a live caption (`(live)`) was seen.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ async def session(base: str, page: str, query: str, seconds: float, stats: dict)
     start = time.monotonic()
     timers: dict[str, asyncio.Task] = {}
     page_hash = ""
-    stats.update(first_image_s=None, images=0, reruns=0, live_seen=False, messages=0, errors=0)
+    stats.update(first_image_s=None, images=0, reruns=0, live_seen=False, messages=0, errors=0, intervals={})
 
     async with connect(ws_url, subprotocols=["streamlit"], max_size=2**26) as ws:
         async def rerun(fragment_id: str = "") -> None:
@@ -81,10 +81,13 @@ async def session(base: str, page: str, query: str, seconds: float, stats: dict)
                 page_hash = msg.new_session.page_script_hash or page_hash
             elif kind == "page_info_changed" and not page_hash:
                 pass
-            elif kind == "auto_rerun":
+            elif kind == "auto_rerun":  # as the frontend does: a new interval re-arms that fragment's timer
                 fid, interval = msg.auto_rerun.fragment_id, max(0.05, msg.auto_rerun.interval)
-                if fid not in timers:
+                if stats["intervals"].get(fid, [None])[-1] != interval:
+                    if fid in timers:
+                        timers.pop(fid).cancel()
                     timers[fid] = asyncio.create_task(every(interval, fid))
+                    stats["intervals"].setdefault(fid, []).append(interval)
             elif kind == "stop_auto_rerun":
                 task = timers.pop(msg.stop_auto_rerun.fragment_id, None)
                 if task is not None:

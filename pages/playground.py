@@ -157,7 +157,7 @@ def _pace(took: float) -> None:
         st.rerun(scope="app")  # the fragment's interval is set where the page calls it
 
 
-polled(_view, st.session_state.get("pg_every", FRAME_EVERY_S) if playing else None)
+polled(_view, st.session_state.get("pg_every", FRAME_EVERY_S) if playing else None, shared_budget=False)
 
 cls = method_class(method)
 with st.expander(f"What {cls.title or method} does here", expanded=False):
