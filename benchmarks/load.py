@@ -266,6 +266,8 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
                         "max": max(finite) if len(finite) == len(loads) and finite else float("inf")},
         "sessions_seeing_job": sum(bool(s.get("live_seen")) for s in stats) / max(1, sessions),
         "images_per_session_per_s": statistics.mean(s.get("images", 0) for s in stats) / (minutes * 60) if stats else 0,
+        "new_images_per_session_per_s": (statistics.mean(s.get("new_images", 0) for s in stats) / (minutes * 60)
+                                         if stats else 0),
         "fragment_reruns_per_session_per_s": (statistics.mean(s.get("reruns", 0) for s in stats) / (minutes * 60)
                                               if stats else 0),
         "round_trip_s": {"pause": pause_s, "resume": resume_s},
@@ -282,12 +284,15 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
 
 
 def _freshness(row: dict) -> str:
-    """How often a protocol session received a new grid image, and the timer it was last given ("-": not measured)."""
+    """Images a protocol session fetched a second, how many of them were new to it (a new live frame is a new
+    image), and the live grid's timer it was last given ("-": not measured)."""
     images = row.get("images_per_session_per_s")
     if images is None:
         return "-"
+    new = row.get("new_images_per_session_per_s")
     timer = row.get("live_interval_s")
-    return f"{images:.2f}" + (f" ({timer:.1f})" if timer is not None else " (0.3, fixed)")
+    return (f"{images:.2f} / " + (f"{new:.2f}" if new is not None else "-")
+            + (f" ({timer:.1f})" if timer is not None else " (0.3, fixed)"))
 
 
 def write(row: dict, out_dir: Path) -> None:
@@ -298,7 +303,7 @@ def write(row: dict, out_dir: Path) -> None:
              + ", ".join(f"{k} {v}" for k, v in BOUNDS.items()) + ".", "",
              "| when | browsers | sessions | minutes | page load s (median / max) | sessions seeing the live job | "
              "pause / resume round trip s | job it/s alone → watched (kept) | server MB start → end (max) | "
-             "new grids per session per s (live timer s) | load avg | within bounds |",
+             "images per session per s: fetched / new (live timer s) | load avg | within bounds |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pl, rt, mem = r["page_load_s"], r["round_trip_s"], r["rss_mb"]

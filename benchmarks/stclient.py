@@ -9,7 +9,8 @@ and downloads every image the page shows (`/media/...`), as a browser would.
 
     python -m benchmarks.stclient --url http://127.0.0.1:8501 --page distill --query run=ID --sessions 20 --seconds 60
 
-prints one JSON object: per session, seconds to the first image, images fetched, fragment reruns sent, the
+prints one JSON object: per session, seconds to the first image, images fetched (and how many were new to it: a new
+live frame is a new image URL), fragment reruns sent, the
 intervals each fragment was given in turn, and whether a live caption (`(live)`) was seen.
 """
 from __future__ import annotations
@@ -43,7 +44,9 @@ async def session(base: str, page: str, query: str, seconds: float, stats: dict)
     start = time.monotonic()
     timers: dict[str, asyncio.Task] = {}
     page_hash = ""
-    stats.update(first_image_s=None, images=0, reruns=0, live_seen=False, messages=0, errors=0, intervals={})
+    stats.update(first_image_s=None, images=0, new_images=0, reruns=0, live_seen=False, messages=0, errors=0,
+                 intervals={})
+    shown: set[str] = set()  # image URLs this session has received (a new live frame is a new URL)
 
     async with connect(ws_url, subprotocols=["streamlit"], max_size=2**26) as ws:
         async def rerun(fragment_id: str = "") -> None:
@@ -97,6 +100,8 @@ async def session(base: str, page: str, query: str, seconds: float, stats: dict)
                 if element.WhichOneof("type") == "imgs":
                     for img in element.imgs.imgs:
                         if img.url.startswith("/"):
+                            stats["new_images"] += img.url not in shown
+                            shown.add(img.url)
                             asyncio.create_task(fetch(img.url))
                 stats["live_seen"] = stats["live_seen"] or any("(live)" in t for t in _texts(element))
         for task in timers.values():
