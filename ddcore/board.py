@@ -114,13 +114,14 @@ def _config(row: ResultRow) -> dict[str, Any]:
 
 
 def _protocol(row: ResultRow) -> tuple[Any, ...] | None:
-    """What a fair comparison must share: augmentation, epochs, test images, optimiser and the ConvNet's norm (None:
-    not recorded; results from before the optimiser was recorded used the DC recipe on the network as it is)."""
+    """What a fair comparison must share: augmentation, epochs, test images, optimiser, the ConvNet's norm and the
+    pixel space (ZCA or raw) (None: not recorded; results from before the optimiser was recorded used the DC recipe on
+    the network as it is)."""
     c = _config(row)
     if "augmentation" not in c:
         return None
     return (c.get("augmentation"), c.get("epochs"), c.get("test_limit"), c.get("optimizer", "sgd"),
-            c.get("convnet_norm", ""))
+            c.get("convnet_norm", ""), bool((c.get("extra") or {}).get("zca")))
 
 
 def build_board(rows: Iterable[ResultRow], published: Iterable[Any] = (), *, preset: str = "quick",

@@ -162,6 +162,8 @@ def baseline_recipe(ev: EvaluationRecord) -> str:
         parts.append(str(config["optimizer"]).capitalize())
     if config.get("convnet_norm"):
         parts.append("no norm" if config["convnet_norm"] == "none" else str(config["convnet_norm"]))
+    if (config.get("extra") or {}).get("zca"):  # random real whitened, as a ZCA method's sets are
+        parts.append("ZCA")
     return ", ".join(parts)
 
 

@@ -107,7 +107,8 @@ with tab_run:
                                 f"{m.upper()} sets (DD-Ranking's fair baseline)",
                                 help="A set's gain over random real is fair when both are trained the same way: the "
                                      "same augmentation, optimiser and network (e.g. FRePo's sets train with Adam on a "
-                                     "ConvNet without normalisation). ZCA whitening stays the set's own.")
+                                     "ConvNet without normalisation), in the same pixel space (ZCA-whitened where the method's "
+                                     "quick preset whitens this dataset, as FRePo's and MTT's do on CIFAR-10).")
         with_whole = b2.checkbox("Whole-dataset reference", value=False, key="eval_whole",
                                  help=f"Train on all {info.display_name} training images: the upper line. "
                                       "Slow on a CPU (minutes to hours); computed once and stored.")
@@ -157,7 +158,7 @@ with tab_run:
                        "with a few epochs gives a rough line sooner (it is stored under its own preset name).")
 
     def make_spec(subject: Subject, arch: str) -> EvalSpec:
-        options = trained_like(like) if subject.kind == "random" and like != "random" else {}
+        options = trained_like(like, dataset) if subject.kind == "random" and like != "random" else {}
         if preset == "custom" and aug != "auto":  # the custom preset fixes the augmentation for every set
             options.pop("augmentation", None)
         return EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device,

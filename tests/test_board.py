@@ -96,9 +96,18 @@ def test_random_real_trained_like_another_method_is_not_pooled_into_its_own_prot
     liked.mean, liked.accuracies = own.mean - 30, [a - 30 for a in own.accuracies]
     rows = rows + [to_row(dataclasses.replace(own.evaluation, key="liked-frepo", result=liked,
                                               created=own.evaluation.created + 1), {})]
+    whitened = copy.deepcopy(liked)  # ... and trained in ZCA space, as FRePo's CIFAR-10 sets are
+    whitened.config["extra"] = {**whitened.config.get("extra", {}), "zca": True}
+    rows = rows + [to_row(dataclasses.replace(own.evaluation, key="liked-frepo-zca", result=whitened,
+                                              created=own.evaluation.created + 2), {})]
     trained_like = [r for r in rows if r.recipe]
-    assert [r.label for r in trained_like] == ["random real · IPC 1 · Adam, no norm"]
+    assert [r.label for r in trained_like] == ["random real · IPC 1 · Adam, no norm",
+                                               "random real · IPC 1 · Adam, no norm, ZCA"]
     assert trained_like[0].subject != own.subject  # its own group: both stay in the results
+    assert len({r.subject for r in trained_like}) == 2
+    from ddcore.board import _protocol
+
+    assert _protocol(trained_like[0]) != _protocol(trained_like[1])  # a raw-pixel set is not matched to a ZCA one
     b = build_board(rows, [], preset=augmented)[0]
     assert b.random_preset.mean == pytest.approx(own.mean)  # not pooled with the Adam-trained one
     published = [{"dataset": "mnist", "method": "random", "ipc": 1, "architecture": "convnet", "mean": 60.0,

@@ -229,3 +229,28 @@ def test_a_method_is_evaluated_with_its_own_recipe_and_says_so():
     assert (asked.config["optimizer"], asked.config["convnet_norm"], asked.config["lr"]) == ("sgd", "", 0.01)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         evaluate(toy_set(data), "convnet", "quick", seeds=1, test_data=data, optimizer="rmsprop", **kw)
+
+
+def test_random_real_is_evaluated_in_a_zca_methods_pixel_space_when_asked():
+    """DD-Ranking's same-protocol baseline for FRePo or MTT on CIFAR-10: random real whitened as their sets are.
+    Asking a raw set into ZCA space equals evaluating its whitened copy; a whitened set is not whitened twice."""
+    import dataclasses
+
+    from ddcore.evaluation.protocol import trained_like
+    from ddcore.zca import dataset_zca
+
+    data = toy_data()
+    raw = toy_set(data)
+    whitened = SyntheticSet(dataset_zca(data).apply(raw.images), raw.labels,
+                            dataclasses.replace(raw.meta, config={"zca": True}))
+    kw = dict(seeds=1, test_data=data, augmentation="none", **FAST)
+    asked = evaluate(raw, "convnet", "quick", zca_space=True, **kw)
+    own = evaluate(whitened, "convnet", "quick", **kw)
+    again = evaluate(whitened, "convnet", "quick", zca_space=True, **kw)
+    plain = evaluate(raw, "convnet", "quick", **kw)
+    assert (asked.config["extra"]["zca"], plain.config["extra"]["zca"]) == (True, False)
+    assert asked.accuracies == pytest.approx(own.accuracies, abs=1e-6) == again.accuracies
+    assert asked.curves["loss_0"] != plain.curves["loss_0"]  # the networks saw other pixels
+    assert trained_like("frepo", "cifar10")["zca_space"] is True  # its README: ZCA except on the digit datasets
+    assert "zca_space" not in trained_like("frepo", "mnist") and "zca_space" not in trained_like("frepo")
+    assert trained_like("dc", "cifar10") == {}  # DC: random real's own protocol, raw pixels

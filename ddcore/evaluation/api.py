@@ -172,7 +172,8 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
     dev = resolve_device(device)
     seed_list = _seed_list(seeds, config.num_seeds)
     resolved = config.resolve(info.name, architecture, prep.method, prep.lr)
-    resolved.extra.update(zca=bool(prep.zca), soft_labels=bool(prep.labels.ndim == 2))  # the set's own protocol, recorded
+    zca = prep.zca or bool(config.zca_space)  # a raw set asked into ZCA space is whitened below, its test images too
+    resolved.extra.update(zca=zca, soft_labels=bool(prep.labels.ndim == 2))  # the set's own protocol, recorded
     kwargs = dict(model_kwargs or {})
     if architecture == "convnet":  # the method's own evaluation network (FRePo: no normalisation), unless asked
         if resolved.convnet_norm and "norm" not in kwargs:
@@ -184,11 +185,16 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
         return create_model(architecture, info.channels, info.num_classes, info.image_size, **kwargs)
 
     loaded = test_data if test_data is not None else load_dataset(info.name)
-    test_x, test_y = test_tensors(loaded, dev, resolved.test_limit, prep.zca)
+    test_x, test_y = test_tensors(loaded, dev, resolved.test_limit, zca)
+    train_x = prep.images.float()
+    if zca and not prep.zca:
+        from ..zca import dataset_zca
+
+        train_x = dataset_zca(loaded).apply(train_x)
 
     if should_stop is not None and should_stop():
         raise EvaluationCancelled("evaluation cancelled before it started")
-    outcome = train_group(build, seed_list, prep.images.float(), prep.labels, resolved, dev, info.num_classes,
+    outcome = train_group(build, seed_list, train_x, prep.labels, resolved, dev, info.num_classes,
                           progress, should_stop)
     t_test = time.perf_counter()
     if progress is not None:

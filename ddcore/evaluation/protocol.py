@@ -64,15 +64,33 @@ def recipe_fields(method: str) -> dict[str, Any]:
     return {"optimizer": optimizer, "convnet_norm": norm or "own"}
 
 
-def trained_like(method: str) -> dict[str, Any]:
+def method_zca(method: str, dataset: str | None, preset: str = "quick", ipc: int = 10) -> bool:
+    """Whether `method`'s sets on `dataset` under `preset` live in ZCA space (FRePo and MTT on CIFAR-10: yes; on MNIST:
+    no). False for an unknown method or dataset, or one whose config has no `zca`."""
+    from ..data import get_dataset_info
+    from ..methods import METHODS, make_config
+
+    key = (method or "").strip().lower()
+    if not dataset or key not in METHODS:
+        return False
+    try:
+        return bool(getattr(make_config(key, get_dataset_info(dataset), ipc, preset), "zca", False))
+    except (KeyError, LookupError, ValueError):
+        return False
+
+
+def trained_like(method: str, dataset: str | None = None, preset: str = "quick") -> dict[str, Any]:
     """EvalConfig overrides that train any set (random real, DD-Ranking's fair baseline) the way `method`'s sets are
-    trained under 'auto': its augmentation, optimiser and ConvNet norm ({} where that is random real's own protocol, so
-    the plain baseline's stored result is reused). ZCA space is the set's own, not included."""
+    trained under 'auto': its augmentation, optimiser and ConvNet norm, and (given the dataset) ZCA space where its
+    sets on that dataset under `preset` are whitened. {} where that is random real's own protocol, so the plain
+    baseline's stored result is reused."""
     def recipe(name: str) -> dict[str, Any]:
         return {"augmentation": method_augmentation(name), **recipe_fields(name)}
 
-    options = recipe(method)
-    return {} if options == recipe("random") else options  # random's own protocol: the plain baseline, one key
+    options = {} if recipe(method) == recipe("random") else recipe(method)
+    if method_zca(method, dataset, preset):
+        options = {**(options or recipe(method)), "zca_space": True}
+    return options
 
 
 @dataclass
@@ -106,6 +124,8 @@ class EvalConfig:
     warmup_steps: int = 500  # FRePo eval.py: linear warm-up over 500 steps (at most half the steps), then cosine
     final_lr_fraction: float = 0.01  # FRePo eval.py: cosine_decay_schedule(alpha=0.01)
     convnet_norm: str = "auto"  # a plain 'convnet' network's norm: 'auto' the method's eval_convnet_norm, 'own' as is
+    zca_space: bool = False  # True: a set in raw pixels (random real) is ZCA-whitened first, with the test images, as a
+    # ZCA method's sets are (FRePo, MTT on CIFAR): DD-Ranking's same-protocol baseline. A whitened set stays as it is
     batch_seeds: str = "auto"  # 'auto' | 'vmap' | 'loop': train the seeds' networks together (torch.func) or in turn
     curve_points: int = 100  # training-curve samples kept per seed
     train_threads: int | None = -1  # CPU threads while training; -1: auto (1 for small batches), None: leave as is

@@ -488,11 +488,12 @@ def membership_subset(dataset: str, pool_per_class: int, seed: int) -> dict[str,
     return MembershipSplit(dataset, int(pool_per_class), int(seed)).subset()
 
 
-def trained_like(method: str) -> dict[str, Any]:
-    """Evaluation options that train a baseline the way `method`'s sets are trained (EvalSpec.options)."""
+def trained_like(method: str, dataset: str | None = None, preset: str = "quick") -> dict[str, Any]:
+    """Evaluation options that train a baseline the way `method`'s sets on `dataset` are trained (EvalSpec.options):
+    its augmentation, optimiser, ConvNet norm, and ZCA space where its `preset` whitens that dataset."""
     from ..evaluation.protocol import trained_like as options
 
-    return options(method)
+    return options(method, dataset, preset)
 
 
 def preset_seeds(preset: str) -> int:
