@@ -30,7 +30,7 @@ def test_every_method_states_its_objective_symbols_and_loss(name: str) -> None:
 
 
 def test_every_built_in_method_is_checked() -> None:
-    assert {"dm", "dc", "dsa", "mtt", "frepo", "rfad", "dd", "idc", "cafe", "idm", "random"} <= set(BUILT_IN)
+    assert {"dm", "dc", "dsa", "mtt", "frepo", "rfad", "kip_fc", "dd", "idc", "cafe", "idm", "random"} <= set(BUILT_IN)
 
 
 def test_captions_change_with_the_view() -> None:

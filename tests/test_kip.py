@@ -1,0 +1,84 @@
+"""KIP with the closed-form FC kernel (ddcore/evaluation/fc_kernel.py, ddcore/methods/kip.py): the kernel against
+a wide random network's empirical NTK and NNGP, its loss falls on a tiny problem, checkpoint + resume equals an
+uninterrupted run, and learned labels leave as regression targets."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ddcore.data import LoadedDataset
+from ddcore.evaluation.fc_kernel import relu_fc_kernel
+from ddcore.methods import create_method
+from tests.methodkit import straight_and_resumed, tiny_mnist
+
+
+@pytest.fixture(scope="module")
+def tiny() -> LoadedDataset:
+    return tiny_mnist(20, 10)
+
+
+def kip(data: LoadedDataset, seed: int = 0, **overrides):
+    return create_method("kip_fc", data, 2, preset="quick", seed=seed,
+                         **{"iterations": 40, "batch_real": 100, **overrides})
+
+
+def test_the_closed_form_kernel_matches_a_wide_random_network() -> None:
+    """One hidden layer of width 20000 in NTK parameterisation (W_std sqrt(2), b_std 0.1): its output covariance
+    over many draws is the NNGP, and its parameter-gradient products are the NTK, within sampling error."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 12, generator=g, dtype=torch.float64)
+    x[1] = -0.5 * x[0] + 0.1 * x[1]  # an obtuse pair as well
+    width, w_std, b_std, d = 20000, math.sqrt(2.0), 0.1, x.shape[1]
+    w1 = torch.randn(d, width, generator=g, dtype=torch.float64, requires_grad=True)
+    b1 = torch.randn(width, generator=g, dtype=torch.float64, requires_grad=True)
+    w2 = torch.randn(width, generator=g, dtype=torch.float64, requires_grad=True)
+    b2 = torch.randn((), generator=g, dtype=torch.float64, requires_grad=True)
+
+    def f(inputs: torch.Tensor) -> torch.Tensor:
+        h = w_std * inputs @ w1 / math.sqrt(d) + b_std * b1
+        return w_std * torch.relu(h) @ w2 / math.sqrt(width) + b_std * b2
+
+    grads = []
+    for i in range(len(x)):
+        grads.append(torch.cat([t.reshape(-1) for t in torch.autograd.grad(f(x[i:i + 1]).sum(), (w1, b1, w2, b2))]))
+    empirical_ntk = torch.stack(grads) @ torch.stack(grads).T
+    ntk = relu_fc_kernel(x, x, depth=1)
+    assert torch.allclose(empirical_ntk, ntk, rtol=0.05, atol=0.02), (empirical_ntk, ntk)
+    # the NNGP: the hidden layer's E[relu relu] by Monte Carlo over 400000 units, times w_std^2, plus b_std^2
+    many = 400_000
+    hidden = torch.relu(w_std * x @ torch.randn(d, many, generator=g, dtype=torch.float64) / math.sqrt(d)
+                        + b_std * torch.randn(many, generator=g, dtype=torch.float64))
+    empirical_nngp = w_std ** 2 * hidden @ hidden.T / many + b_std ** 2
+    assert torch.allclose(empirical_nngp, relu_fc_kernel(x, x, depth=1, kind="nngp"), rtol=0.03, atol=0.01)
+    assert torch.allclose(relu_fc_kernel(x, x, depth=0), 2 * x @ x.T / d + 0.01)  # no hidden layer: linear
+
+
+def test_the_kernel_has_finite_gradients_on_its_diagonal() -> None:
+    x = torch.randn(5, 30, dtype=torch.float64, requires_grad=True)
+    relu_fc_kernel(x, x, depth=3).sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_kip_loss_falls_and_its_krr_fits_the_real_batch(tiny) -> None:
+    m = kip(tiny)
+    records = [m.step() for _ in range(40)]
+    losses = [r["loss"] for r in records]
+    assert sum(losses[-8:]) < 0.8 * sum(losses[:8]), losses
+    assert records[-1]["krr_batch_accuracy"] > 50  # 20 support images predicting 100 real ones; chance is 10
+    assert not m.synthetic().soft_labels
+
+
+def test_kip_checkpoint_and_resume_equal_an_uninterrupted_run(tiny) -> None:
+    straight, resumed = straight_and_resumed(lambda: kip(tiny, seed=3, learn_labels=True), 6, 3)
+    a, b = straight.synthetic(), resumed.synthetic()
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    assert a.soft_labels and a.labels.shape == (20, 10)  # learned labels: regression targets
+
+
+def test_bad_settings_are_refused(tiny) -> None:
+    with pytest.raises(ValueError, match="kernel must be"):
+        kip(tiny, kernel="rbf")
+    with pytest.raises(ValueError, match="kind must be"):
+        relu_fc_kernel(torch.zeros(1, 2), torch.zeros(1, 2), kind="rbf")
