@@ -29,7 +29,9 @@ studio = get_studio()
 
 DATASETS = [d for d in list_datasets() if d != "folder" and d not in point_datasets()]  # points: the playground's
 KRR = "convnet_krr"  # kernel ridge regression on the set: what the kernel methods' papers report beside a network
-ARCHITECTURES = list_models() + [KRR]
+FC_KRR = "fc_krr"  # the same with KIP's own kernel: the closed-form NTK of an infinitely wide fully connected network
+ARCHITECTURES = list_models() + [KRR, FC_KRR]
+KRR_NAMES = {KRR: "ConvNet KRR (kernel)", FC_KRR: "FC NTK KRR (KIP's kernel)"}
 SUITE = [a for a in ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18") if a in ARCHITECTURES]
 PRESETS = ["quick", "paper", "custom"]
 CHART_CONFIG = {"displaylogo": False, "displayModeBar": True,
@@ -118,9 +120,11 @@ with tab_run:
 
         descriptions = {**model_descriptions(), KRR: "no training: kernel ridge regression on the set with the "
                         "random-feature NNGP kernel of 4 random ConvNets (RFAD's); FRePo, RFAD and KIP report it "
-                        "beside a trained network. Seconds on a CPU."}
+                        "beside a trained network. Seconds on a CPU.",
+                        FC_KRR: "no training: kernel ridge regression with the closed-form NTK of an infinitely wide "
+                        "fully connected network, the kernel KIP (kip_fc) distils with; its paper's number. Seconds."}
         archs = st.multiselect("Architectures", ARCHITECTURES, default=["convnet"], key="eval_archs",
-                               format_func=lambda a: "ConvNet KRR (kernel)" if a == KRR else a,
+                               format_func=lambda a: KRR_NAMES.get(a, a),
                                help="\n".join(f"- **{k}**: {v}" for k, v in descriptions.items()))
         st.button("Use the cross-architecture suite (" + ", ".join(SUITE) + ")", on_click=_suite,
                   key="eval_suite_btn")

@@ -82,3 +82,28 @@ def test_bad_settings_are_refused(tiny) -> None:
         kip(tiny, kernel="rbf")
     with pytest.raises(ValueError, match="kind must be"):
         relu_fc_kernel(torch.zeros(1, 2), torch.zeros(1, 2), kind="rbf")
+
+
+def test_kips_own_kernel_is_offered_as_a_krr_evaluation(tiny, tmp_path) -> None:
+    """'fc_krr': KRR with the closed-form FC NTK, KIP's paper's number, equal to a direct solve; the evaluation task
+    accepts it though no network is named 'fc'."""
+    import torch.nn.functional as F
+
+    from ddcore.evaluation.krr import evaluate_krr, krr_predict
+    from ddcore.platform.records import Subject
+    from ddcore.platform.store import Store
+    from ddcore.tasks.evaluate import EvalSpec, prepare_spec
+
+    m = kip(tiny)
+    for _ in range(20):
+        m.step()
+    s = m.synthetic()
+    result = evaluate_krr(s, architecture="fc", seeds=3, test_data=tiny, test_limit=None)
+    tx, ty = tiny.normalized_split("test")
+    direct = krr_predict(relu_fc_kernel(tx, s.images), relu_fc_kernel(s.images, s.images),
+                         F.one_hot(s.labels.long(), 10).double() - 0.1, 1e-6)
+    assert result.mean == pytest.approx(100.0 * float((direct.argmax(1) == ty).float().mean()))
+    assert result.seeds == (0,) and result.reg == 1e-6 and "fully connected" in result.kernel  # one exact number
+    assert result.mean > 50  # chance is 10
+    spec, name = prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), architecture="fc_krr"), Store(tmp_path))
+    assert "fc_krr" in name

@@ -145,13 +145,21 @@ def krr_targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return centered_one_hot(labels, num_classes) if labels.ndim == 1 else labels.float()
 
 
+CLOSED_FORM = {  # kernels with no random networks: 'fc_krr' evaluates a set with KIP's own kernel
+    "fc": ("closed-form NTK of an infinitely wide fully connected ReLU network, one hidden layer, W_std sqrt(2), "
+           "b_std 0.1 (KIP's)", 1e-6),
+}
+
+
 def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seeds: int | Sequence[int] = 3,
-                 reg: float = 5e-3, device: str | torch.device = "cpu", test_limit: int | None = 2000, *,
+                 reg: float | None = None, device: str | torch.device = "cpu", test_limit: int | None = 2000, *,
                  dataset: str | None = None, method: str | None = None,
                  model_kwargs: dict[str, Any] | None = None, test_data: Any = None,
                  should_stop: Callable[[], bool] | None = None) -> KRRResult:
     """Test accuracy of KRR on the set (a SyntheticSet or an (images, labels) pair with dataset=) with the
-    random-feature kernel of `models` random `architecture` networks per seed. A set distilled in ZCA space
+    random-feature kernel of `models` random `architecture` networks per seed, or, for an architecture in
+    CLOSED_FORM ('fc'), that exact kernel (no networks: one number, whatever the seeds). `reg` defaults to RFAD's 5e-3
+    for random features and to the closed-form kernel's own (KIP's 1e-6). A set distilled in ZCA space
     (meta.config['zca']) is compared with whitened test images, as its network evaluation is."""
     from ..data import get_dataset_info, load_dataset
     from ..device import resolve_device
@@ -170,6 +178,18 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     x_s = prep.images.float().to(dev)
     y_s = krr_targets(prep.labels.to(dev), info.num_classes)
     seed_list = _seed_list(seeds, 3)
+    if architecture in CLOSED_FORM:
+        from .fc_kernel import relu_fc_kernel
+
+        kernel, own_reg = CLOSED_FORM[architecture]
+        reg = own_reg if reg is None else reg
+        with torch.no_grad():
+            pred = krr_predict(relu_fc_kernel(test_x, x_s), relu_fc_kernel(x_s, x_s), y_s.double(), reg)
+        acc = 100.0 * float((pred.argmax(1) == test_y).float().mean())
+        return KRRResult(dataset=info.name, method=prep.method, ipc=prep.ipc, architecture=architecture, models=0,
+                         reg=reg, seeds=(0,), accuracies=(acc,), mean=acc, std=0.0, test_images=int(test_x.shape[0]),
+                         zca=prep.zca, kernel=kernel)
+    reg = 5e-3 if reg is None else reg
     accs = []
     for seed in seed_list:
         if should_stop is not None and should_stop():

@@ -91,10 +91,12 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
     """Validate names and ranges, resolve the seeds and the subject's content; returns (spec, display name)."""
     from ..data import get_dataset_info
     from ..evaluation.api import set_fingerprint
+    from ..evaluation.krr import CLOSED_FORM
     from ..evaluation.protocol import get_preset
     from ..models import MODELS
 
-    MODELS.entry(krr_base(spec.architecture) or spec.architecture)
+    if krr_base(spec.architecture) not in CLOSED_FORM:  # a closed-form kernel ('fc_krr') names no network
+        MODELS.entry(krr_base(spec.architecture) or spec.architecture)
     config = get_preset(spec.preset)
     if spec.options:
         config = config.with_(**spec.options)
