@@ -149,9 +149,14 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
         from .evaluation import get_preset
         from .evaluation.krr import evaluate_krr
 
-        krr = evaluate_krr(synthetic, device=args.device, seeds=args.eval_seeds or 3,
+        from .methods import METHODS
+
+        method = synthetic.meta.method
+        kernel = METHODS.get(method).eval_krr_kernel if method in METHODS else "convnet"  # the method's own kernel
+        krr = evaluate_krr(synthetic, architecture=kernel, device=args.device, seeds=args.eval_seeds or 3,
                            test_limit=get_preset(args.eval_preset).test_limit)  # the same test images as the networks
-        print(f"KRR ({krr.models} random ConvNets per seed): {krr.mean:.2f} ± {krr.std:.2f} % over {len(krr.seeds)} seeds "
+        where = f"{krr.models} random ConvNets per seed" if krr.models else krr.kernel
+        print(f"KRR ({where}): {krr.mean:.2f} ± {krr.std:.2f} % over {len(krr.seeds)} seeds "
               f"on {krr.test_images} test images")
     return 0
 
@@ -334,8 +339,9 @@ def _add_eval_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}seeds", dest="eval_seeds", type=int, default=None, help="networks to train")
     p.add_argument("--json", default=None, help="also write the (last) evaluation record to this JSON file")
     p.add_argument(f"--{prefix}krr", dest="eval_krr", action="store_true",
-                   help="also report kernel ridge regression's accuracy (random-feature NNGP kernel of the ConvNet), "
-                        "which the kernel methods' papers report beside the trained network's")
+                   help="also report kernel ridge regression's accuracy with the set's method's own kernel (the "
+                        "random-feature NNGP kernel of the ConvNet; KIP's closed-form FC NTK for kip_fc sets), which "
+                        "the kernel methods' papers report beside the trained network's")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,3 +107,15 @@ def test_kips_own_kernel_is_offered_as_a_krr_evaluation(tiny, tmp_path) -> None:
     assert result.mean > 50  # chance is 10
     spec, name = prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), architecture="fc_krr"), Store(tmp_path))
     assert "fc_krr" in name
+
+
+def test_the_cli_reports_a_kip_sets_krr_with_kips_kernel(tiny, tmp_path, capsys) -> None:
+    from ddcore.cli import main
+
+    m = kip(tiny)
+    m.step()
+    path = m.synthetic().save(tmp_path / "kip.ddset")
+    assert main(["evaluate", str(path), "--preset", "custom-e1-t100-auto", "--seeds", "1", "--device", "cpu",
+                 "--krr"]) == 0
+    out = capsys.readouterr().out
+    assert "KRR (closed-form NTK of an infinitely wide fully connected ReLU network" in out, out

@@ -7,7 +7,8 @@ files outside ddcore are found through the DDCORE_PLUGINS variable). Its class d
   classroom `objective` (LaTeX), `symbols` and `loss_meaning` (what its plotted loss measures);
 * how its sets are evaluated: `eval_augmentation` ('dsa' | 'dc' | 'none' | 'auto'), `eval_soft_label_loss`,
   `eval_optimizer` ('sgd' | 'adam') and `eval_convnet_norm`, which ddcore.evaluation.protocol applies where an
-  evaluation asks for 'auto' (each paper's own protocol, recorded in the result);
+  evaluation asks for 'auto' (each paper's own protocol, recorded in the result), and `eval_krr_kernel`, the kernel
+  of its KRR evaluation;
 * an optional plot colour `colour` (app/plots.py; otherwise a stable colour from the registry order);
 * `Config`, a dataclass of the paper's defaults (each field's source in a comment or its docstring),
   the preset names `presets` and the rules that make them, `preset_rules` (data, see `PresetRule`:
@@ -174,6 +175,9 @@ class DistillMethod(ABC):
     # The normalisation of a plain 'convnet' evaluation network when it asks for 'auto' ('' keeps the network's
     # own instance norm): FRePo's eval.py evaluates without any ('batch' becomes 'identity' there).
     eval_convnet_norm: ClassVar[str] = ""
+    # The kernel of the set's KRR evaluation (`evaluate_krr`'s architecture): 'convnet', the random-feature NNGP of
+    # random ConvNets, or a closed-form one in krr.CLOSED_FORM ('fc': KIP's FC NTK, the kernel KIP distils with)
+    eval_krr_kernel: ClassVar[str] = "convnet"
     # True: an iteration changes the images as it goes (DC's outer loops), so step() keeps the state it started
     # from and puts it back when the iteration is interrupted; a resumed run then repeats the iteration exactly
     restores_on_interrupt: ClassVar[bool] = False

@@ -71,6 +71,7 @@ class KIPFC(DistillMethod):
     paper_url = "https://arxiv.org/abs/2011.00050"
     eval_augmentation = "dc"  # the published-methods table's (the DC paper's default)
     eval_soft_label_loss = "mse"  # learned labels are regression targets
+    eval_krr_kernel = "fc"  # its KRR evaluation uses the kernel it distils with (KIP's reported number)
     Config = KIPConfig
     preset_rules = (
         PresetRule("quick", {"iterations": 2000},
