@@ -24,7 +24,14 @@ from ..evaluation.krr import centered_one_hot, feature_krr_predict
 from ..models import create_model
 from . import register_method
 from .base import DistillMethod, MethodConfig, PresetRule
-from .kernel import cosine_lr, half_squared_error, initial_targets, label_margin_loss, make_image_optimizer
+from .kernel import (
+    RegressionTargets,
+    cosine_lr,
+    half_squared_error,
+    initial_targets,
+    label_margin_loss,
+    make_image_optimizer,
+)
 
 _REPO = "yongchao97/FRePo"
 _DISTILL = f"{_REPO} script/distill.py"
@@ -52,7 +59,7 @@ class FRePoConfig(MethodConfig):
 
 
 @register_method
-class FRePo(DistillMethod):
+class FRePo(RegressionTargets, DistillMethod):
     name = "frepo"
     title = "FRePo (neural feature regression with a model pool)"
     family = "kernel"
@@ -194,26 +201,18 @@ class FRePo(DistillMethod):
         member["opt"].step()
         member["steps"] += 1
 
-    # ------------------------------------------------------------------ outputs and checkpoints
-    def synthetic(self):  # type: ignore[override]
-        s = super().synthetic()
-        s.labels = self.targets.detach().cpu().clone()  # regression targets: evaluated with 'mse' (eval_soft_label_loss)
-        return s
+    # ------------------------------------------------------------------ outputs and checkpoints (labels: RegressionTargets)
+    def labels_are_targets(self) -> bool:
+        return True  # FRePo's labels are scaled, centred regression targets even when not learned
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state["targets"] = self.targets.detach().cpu().clone()
-        state["optimizer"] = self.optimizer.state_dict()
         state["pool"] = [{"net": {k: v.detach().cpu().clone() for k, v in m["net"].state_dict().items()},
                           "opt": m["opt"].state_dict(), "steps": int(m["steps"])} for m in self.pool]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.images = self.images.detach().clone().requires_grad_(True)
-        self.targets = state["targets"].to(self.device).clone().requires_grad_(self.config.learn_labels)
-        self._make_optimizer()
-        self.optimizer.load_state_dict(state["optimizer"])
         if len(state["pool"]) != len(self.pool):
             raise ValueError(f"the checkpoint has a pool of {len(state['pool'])} networks; this run has {len(self.pool)}")
         for member, saved in zip(self.pool, state["pool"]):

@@ -1,5 +1,5 @@
-"""Shared pieces of the kernel-regression methods (FRePo, RFAD): learned regression labels, their margin
-penalty, the LAMB optimiser FRePo uses on images and labels, and its cosine learning-rate decay.
+"""Shared pieces of the kernel-regression methods (FRePo, RFAD, KIP): learned regression labels (their state, their
+margin penalty), the LAMB optimiser FRePo uses on images and labels, and its cosine learning-rate decay.
 
 The KRR prediction itself lives in ddcore/evaluation/krr.py (the evaluation uses the same function).
 Hyperparameters follow yongchao97/FRePo (lib/datadistillation/frepo.py, script/distill.py); the code is ours.
@@ -12,6 +12,39 @@ from typing import Iterable
 import torch
 
 from ..evaluation.krr import centered_one_hot
+
+
+class RegressionTargets:
+    """What the kernel methods (FRePo, RFAD, KIP) share around their labels: the set's labels are regression targets
+    `self.targets` (learned with the images where `config.learn_labels`), optimised by `self.optimizer`, which
+    `_make_optimizer()` builds. The targets leave as the set's soft labels where `labels_are_targets()` (evaluated
+    with 'mse', the class's eval_soft_label_loss) and travel in checkpoints with the optimiser's state.
+
+    Mixed in before DistillMethod. A subclass with more state saves it in its own state_dict and restores it
+    before calling this load_state_dict, which makes the optimiser over it."""
+
+    def labels_are_targets(self) -> bool:
+        return bool(self.config.learn_labels)  # type: ignore[attr-defined]
+
+    def synthetic(self):  # type: ignore[no-untyped-def]
+        s = super().synthetic()  # type: ignore[misc]
+        if self.labels_are_targets():
+            s.labels = self.targets.detach().float().cpu().clone()  # type: ignore[attr-defined]
+        return s
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()  # type: ignore[misc]
+        state["targets"] = self.targets.detach().cpu().clone()  # type: ignore[attr-defined]
+        state["optimizer"] = self.optimizer.state_dict()  # type: ignore[attr-defined]
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)  # type: ignore[misc]
+        self.images = self.images.detach().clone().requires_grad_(True)  # type: ignore[attr-defined]
+        learn = bool(self.config.learn_labels)  # type: ignore[attr-defined]
+        self.targets = state["targets"].to(self.device).clone().requires_grad_(learn)  # type: ignore[attr-defined]
+        self._make_optimizer()  # type: ignore[attr-defined]
+        self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[attr-defined]
 
 
 def initial_targets(labels: torch.Tensor, num_classes: int, scale_by_classes: bool = True) -> torch.Tensor:

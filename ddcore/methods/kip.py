@@ -29,6 +29,7 @@ from ..evaluation.fc_kernel import relu_fc_kernel
 from ..evaluation.krr import krr_predict
 from . import register_method
 from .base import DistillMethod, MethodConfig, PresetRule
+from .kernel import RegressionTargets
 
 _KIP = "google-research kip/KIP.ipynb (as reproduced in public ports)"
 
@@ -51,7 +52,7 @@ class KIPConfig(MethodConfig):
 
 
 @register_method
-class KIPFC(DistillMethod):
+class KIPFC(RegressionTargets, DistillMethod):
     name = "kip_fc"
     title = "KIP (kernel inducing points, fully connected NTK)"
     family = "kernel"
@@ -113,23 +114,3 @@ class KIPFC(DistillMethod):
         loss.backward()
         self.optimizer.step()
         return {"loss": float(loss.detach()), "krr_batch_accuracy": 100.0 * float((pred.argmax(1) == y_t).float().mean())}
-
-    # ------------------------------------------------------------------ outputs and checkpoints
-    def synthetic(self):  # type: ignore[override]
-        s = super().synthetic()
-        if self.config.learn_labels:
-            s.labels = self.targets.detach().float().cpu().clone()  # regression targets: evaluated with 'mse'
-        return s
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["targets"] = self.targets.detach().cpu().clone()
-        state["optimizer"] = self.optimizer.state_dict()
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.images = self.images.detach().clone().requires_grad_(True)
-        self.targets = state["targets"].to(self.device).clone().requires_grad_(self.config.learn_labels)
-        self._make_optimizer()
-        self.optimizer.load_state_dict(state["optimizer"])

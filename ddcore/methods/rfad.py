@@ -25,6 +25,7 @@ from ..evaluation.krr import centered_one_hot, network_features, nngp_krr_predic
 from ..models import create_model
 from . import register_method
 from .base import DistillMethod, MethodConfig, PresetRule
+from .kernel import RegressionTargets
 
 _RUN = "yolky/RFAD run_distillation.py"
 _DISTILL = "yolky/RFAD distillation.py"
@@ -50,7 +51,7 @@ class RFADConfig(MethodConfig):
 
 
 @register_method
-class RFAD(DistillMethod):
+class RFAD(RegressionTargets, DistillMethod):
     name = "rfad"
     title = "RFAD (random-feature kernel distillation)"
     family = "kernel"
@@ -131,25 +132,12 @@ class RFAD(DistillMethod):
         self.optimizer.step()
         return {"loss": float(loss.detach()), "krr_batch_accuracy": 100.0 * float((pred.argmax(1) == y_t).float().mean())}
 
-    # ------------------------------------------------------------------ outputs and checkpoints
-    def synthetic(self):  # type: ignore[override]
-        s = super().synthetic()
-        if self.config.learn_labels:
-            s.labels = self.targets.detach().cpu().clone()  # regression targets: evaluated with 'mse'
-        return s
-
+    # ------------------------------------------------------------------ checkpoints (labels: RegressionTargets)
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state["targets"] = self.targets.detach().cpu().clone()
         state["log_temperature"] = self.log_temperature.detach().cpu().clone()
-        state["optimizer"] = self.optimizer.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        c = self.config
-        self.images = self.images.detach().clone().requires_grad_(True)
-        self.targets = state["targets"].to(self.device).clone().requires_grad_(c.learn_labels)
-        self.log_temperature = state["log_temperature"].to(self.device).clone().requires_grad_(c.platt)
-        self._make_optimizer()
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.log_temperature = state["log_temperature"].to(self.device).clone().requires_grad_(self.config.platt)
+        super().load_state_dict(state)  # then the optimiser, over it too
