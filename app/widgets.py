@@ -350,7 +350,24 @@ def jobs_panel(studio: Any, limit: int = 8) -> None:
                     unsafe_allow_html=True)
 
 
-RETUNE_S = 4.0  # how often a shared-budget fragment re-reads the audience and re-arms its tab's timer
+def _retime(every_s: float) -> None:
+    """Give the running fragment a new timer in this tab's browser. Streamlit sends this very message when a fragment
+    with run_every is declared, and its frontend re-arms a fragment's timer when the interval changes (1.67); where
+    those internals are missing, the fragment keeps the interval it was declared with."""
+    try:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+
+        fragment_id = ThreadState.get().fragment_id
+    except (ImportError, RuntimeError, AttributeError):
+        return
+    ctx = get_script_run_ctx()
+    if ctx is None or not fragment_id:
+        return
+    msg = ForwardMsg()
+    msg.auto_rerun.interval = every_s
+    msg.auto_rerun.fragment_id = fragment_id
+    ctx.enqueue(msg)
 
 
 def polled(draw: Callable[[], None], every: float | None, shared_budget: bool = True) -> None:
@@ -360,9 +377,11 @@ def polled(draw: Callable[[], None], every: float | None, shared_budget: bool = 
     the page still shows the old server's media (images that no longer exist: broken until a full rerun). A
     fragment-only run in a session that has never had a full run is exactly that case, so it reruns the page.
 
-    With `shared_budget` (the default) the interval is stretched to the server's audience (app/audience.py): an
-    outer fragment, every RETUNE_S, re-declares the polled one with the current interval, which the browser takes
-    as its new timer. The playground passes False: its frames are its own computation, at the rate its user chose."""
+    With `shared_budget` (the default) the interval is stretched to the server's audience (app/audience.py), and
+    each run gives its tab's timer the current interval when it changed (`_retime`). The playground passes False:
+    its frames are its own computation, at the rate its user chose."""
+    timer_key = f"_timer_{draw.__qualname__}"
+
     def guarded() -> None:
         pin_this_thread("ui")  # a fragment rerun runs on a fresh thread that main.py's pin never reached
         ctx = get_script_run_ctx()
@@ -373,16 +392,17 @@ def polled(draw: Callable[[], None], every: float | None, shared_budget: bool = 
             st.session_state["_full_run_seen"] = True
         if every is not None and shared_budget and ctx is not None:
             audience.seen(ctx.session_id, draw.__qualname__, every)
+            wanted = audience.interval(every)
+            if st.session_state.get(timer_key) != wanted:
+                st.session_state[timer_key] = wanted
+                _retime(wanted)
         draw()
 
-    if every is None or not shared_budget:
-        st.fragment(run_every=every)(guarded)()
-        return
-
-    def retuned() -> None:
-        st.fragment(run_every=audience.interval(every))(guarded)()
-
-    st.fragment(run_every=max(RETUNE_S, every))(retuned)()
+    declared = every
+    if every is not None and shared_budget:
+        declared = audience.interval(every)
+        st.session_state[timer_key] = declared
+    st.fragment(run_every=declared)(guarded)()
 
 
 def jobs_sidebar(studio: Any, every: float = 1.0) -> None:

@@ -194,7 +194,8 @@ def measure(browser, out_dir: Path = RESULTS) -> dict:
         again.click()
         out["first_frame_warm_s"] = round(_first_frame(page, t3) - t3, 2)
         page.get_by_role("button", name=re.compile("Stop")).first.click(timeout=60_000)
-        page.get_by_text(re.compile("stopped")).first.wait_for(timeout=30_000)
+        # this run's own page, not the first run's "stopped" line in the jobs panel
+        page.get_by_role("button", name=re.compile("Resume from the last checkpoint")).wait_for(timeout=30_000)
         out["playground_fps"] = {}
         for method in ("dm", "dc"):
             page.goto(f"{url}/playground?dataset=moons&method={method}&ppc=3")
@@ -218,7 +219,11 @@ def write(row: dict, out_dir: Path) -> None:
     lines = ["# The Distill page's default run and the playground, as a class would see them", "",
              "Command: `python -m benchmarks.live`; machine: this repo's 2-core CPU (no GPU); one headless Chromium "
              "on the same machine. Targets (issue #18): " + ", ".join(f"{k} {v}" for k, v in TARGETS.items()) + ".",
-             "Rows: MNIST IPC 10 digits read as their class by a real-data ConvNet (judge accuracy in the column).", "",
+             "Rows: MNIST IPC 10 digits read as their class by a real-data ConvNet (judge accuracy in the column).",
+             "Stop: rows before 2026-11-30 17:26 clicked it on a page still loading and timed the click to "
+             "\"stopped\"; later rows click on a drawn page and give \"stopping…\" → \"stopped\" (not comparable). "
+             "First frame: Start clicked at once on a server started seconds before; from 17:40 also a second Start "
+             "on the warm server.", "",
              "| when | browser | first frame s (fresh server / warm) | grid updates/s | rows recognisable at 60 s (iteration) | pause / resume / stop s (stopping… → stopped) | "
              "job it/s watched / alone (cost) | quick evaluation: set / random real (s) | playground fps DM / DC | "
              "judge % | load avg start → end |",

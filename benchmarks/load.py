@@ -272,8 +272,7 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
                                               if stats else 0),
         "round_trip_s": {"pause": pause_s, "resume": resume_s},
         # the live grid's timer as each session was last given it (its fastest fragment), median over sessions
-        "live_interval_s": statistics.median(min(i[-1] for i in s["intervals"].values()) for s in stats
-                                             if s.get("intervals")) if any(s.get("intervals") for s in stats) else None,
+        "live_interval_s": _live_interval(stats),
         "rate_watched": statistics.mean(rates) if rates else None,
         "rss_mb": {"start": rss[0][0], "after_sessions": rss[1][0], "end": rss[-1][0], "max": max(r for r, _ in rss)},
         "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"), "cpu": f"{os.cpu_count()} cores",
@@ -281,6 +280,13 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
     })
     _judge(out)
     return out
+
+
+def _live_interval(stats: list[dict]) -> float | None:
+    """The live grid's timer as each session was last given it (its fastest running fragment), median over sessions."""
+    last = [min(v for v in (i[-1] for i in s["intervals"].values()) if v is not None)
+            for s in stats if any(i and i[-1] is not None for i in s.get("intervals", {}).values())]
+    return statistics.median(last) if last else None
 
 
 def _freshness(row: dict) -> str:

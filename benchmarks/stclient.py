@@ -91,10 +91,12 @@ async def session(base: str, page: str, query: str, seconds: float, stats: dict)
                         timers.pop(fid).cancel()
                     timers[fid] = asyncio.create_task(every(interval, fid))
                     stats["intervals"].setdefault(fid, []).append(interval)
-            elif kind == "stop_auto_rerun":
-                task = timers.pop(msg.stop_auto_rerun.fragment_id, None)
-                if task is not None:
-                    task.cancel()
+            elif kind == "stop_auto_rerun":  # as the frontend does: those fragments' timers end
+                for fid in msg.stop_auto_rerun.fragment_ids:
+                    task = timers.pop(fid, None)
+                    if task is not None:
+                        task.cancel()
+                    stats["intervals"].get(fid, []).append(None)  # a later declaration re-arms it
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 element = msg.delta.new_element
                 if element.WhichOneof("type") == "imgs":

@@ -162,7 +162,8 @@ with tab_run:
                        "with a few epochs gives a rough line sooner (it is stored under its own preset name).")
 
     def make_spec(subject: Subject, arch: str) -> EvalSpec:
-        options = trained_like(like, dataset) if subject.kind == "random" and like != "random" else {}
+        options = trained_like(like, dataset, ipc=int(subject.ipc or 1)) \
+            if subject.kind == "random" and like != "random" else {}
         if preset == "custom" and aug != "auto":  # the custom preset fixes the augmentation for every set
             options.pop("augmentation", None)
         return EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device,

@@ -50,3 +50,15 @@ def test_tabs_that_stopped_polling_drop_out():
 def test_a_huge_audience_is_stretched_at_most_tenfold():
     _tabs(1000, now=100.0)
     assert audience.interval(0.3, now=100.0) == pytest.approx(0.3 * audience.MAX_STRETCH)
+
+
+def test_a_stretched_fragment_keeps_counting_between_its_runs():
+    """Twenty tabs stretch the jobs panel's 1 s to several seconds; between two of its runs it still counts, so the
+    stretch does not collapse and spring back (a fixed 8 s window would drop it)."""
+    _tabs(20, now=100.0)
+    slow = audience.interval(1.0, now=100.0)
+    assert slow > audience.WINDOW_S / 2
+    later = 100.0 + 1.5 * slow  # the live grid ran again; the jobs panel is not due yet
+    for i in range(20):
+        audience.seen(f"tab{i}", "live_view", 0.3, later)
+    assert audience.interval(1.0, now=later) == pytest.approx(slow)

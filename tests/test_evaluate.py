@@ -254,3 +254,5 @@ def test_random_real_is_evaluated_in_a_zca_methods_pixel_space_when_asked():
     assert trained_like("frepo", "cifar10")["zca_space"] is True  # its README: ZCA except on the digit datasets
     assert "zca_space" not in trained_like("frepo", "mnist") and "zca_space" not in trained_like("frepo")
     assert trained_like("dc", "cifar10") == {}  # DC: random real's own protocol, raw pixels
+    assert trained_like("mtt", "cifar10", "paper", ipc=10)["zca_space"] is True  # MTT's table: ZCA at IPC 1 and 10,
+    assert "zca_space" not in trained_like("mtt", "cifar10", "paper", ipc=50)  # not at 50

@@ -105,6 +105,15 @@ def test_kips_own_kernel_is_offered_as_a_krr_evaluation(tiny, tmp_path) -> None:
     assert result.mean == pytest.approx(100.0 * float((direct.argmax(1) == ty).float().mean()))
     assert result.seeds == (0,) and result.reg == 1e-6 and "fully connected" in result.kernel  # one exact number
     assert result.mean > 50  # chance is 10
+    deeper = kip(tiny, depth=3, kernel="nngp")  # a KIP set made with other kernel settings is scored with them
+    deeper.step()
+    own = evaluate_krr(deeper.synthetic(), architecture="fc", test_data=tiny, test_limit=None)
+    s3 = deeper.synthetic()
+    direct3 = krr_predict(relu_fc_kernel(tx, s3.images, depth=3, kind="nngp"),
+                          relu_fc_kernel(s3.images, s3.images, depth=3, kind="nngp"),
+                          F.one_hot(s3.labels.long(), 10).double() - 0.1, 1e-6)
+    assert own.mean == pytest.approx(100.0 * float((direct3.argmax(1) == ty).float().mean()))
+    assert "depth 3" in own.kernel and "kind nngp" in own.kernel
     spec, name = prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), architecture="fc_krr"), Store(tmp_path))
     assert "fc_krr" in name
 
@@ -119,3 +128,28 @@ def test_the_cli_reports_a_kip_sets_krr_with_kips_kernel(tiny, tmp_path, capsys)
                  "--krr"]) == 0
     out = capsys.readouterr().out
     assert "KRR (closed-form NTK of an infinitely wide fully connected ReLU network" in out, out
+
+
+def test_krr_evaluations_take_a_fair_baselines_pixel_space_and_nothing_else(tiny, tmp_path) -> None:
+    """A random-real baseline 'trained like' a ZCA method's sets, on a KRR architecture: whitened (support and test),
+    which equals evaluating its whitened copy; the training recipe, meaningless for KRR, leaves the key."""
+    import dataclasses
+
+    from ddcore.evaluation.krr import evaluate_krr
+    from ddcore.methods.random import random_real_set
+    from ddcore.platform.records import Subject
+    from ddcore.platform.store import Store
+    from ddcore.synthetic import SyntheticSet
+    from ddcore.tasks.evaluate import EvalSpec, prepare_spec
+    from ddcore.zca import dataset_zca
+
+    raw = random_real_set(tiny, 2, 0)
+    white = SyntheticSet(dataset_zca(tiny).apply(raw.images), raw.labels,
+                         dataclasses.replace(raw.meta, config={**raw.meta.config, "zca": True}))
+    asked = evaluate_krr(raw, architecture="fc", test_data=tiny, test_limit=None, zca_space=True)
+    assert asked.zca and asked.mean == pytest.approx(evaluate_krr(white, architecture="fc", test_data=tiny,
+                                                                  test_limit=None).mean)
+    assert asked.mean != pytest.approx(evaluate_krr(raw, architecture="fc", test_data=tiny, test_limit=None).mean)
+    liked = {"augmentation": "dsa", "optimizer": "adam", "convnet_norm": "none", "zca_space": True}
+    spec, _ = prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), "fc_krr", seeds=5, options=liked), Store(tmp_path))
+    assert spec.options == {"zca_space": True} and spec.seeds == 1

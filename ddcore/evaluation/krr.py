@@ -46,7 +46,8 @@ def feature_krr_predict(feat_t: torch.Tensor, feat_s: torch.Tensor, y_s: torch.T
 
 
 def centered_one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """One-hot minus 1/K: the regression targets of FRePo and KIP (mean-zero, so KRR needs no bias)."""
+    """One-hot minus 1/K: the regression targets of FRePo, RFAD and the KRR evaluation (mean-zero, so KRR needs no bias;
+    KIP distils against plain one-hot, which gives KRR the same predicted class)."""
     return torch.nn.functional.one_hot(labels.long(), num_classes).float() - 1.0 / num_classes
 
 
@@ -155,12 +156,13 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
                  reg: float | None = None, device: str | torch.device = "cpu", test_limit: int | None = 2000, *,
                  dataset: str | None = None, method: str | None = None,
                  model_kwargs: dict[str, Any] | None = None, test_data: Any = None,
-                 should_stop: Callable[[], bool] | None = None) -> KRRResult:
+                 should_stop: Callable[[], bool] | None = None, zca_space: bool = False) -> KRRResult:
     """Test accuracy of KRR on the set (a SyntheticSet or an (images, labels) pair with dataset=) with the
     random-feature kernel of `models` random `architecture` networks per seed, or, for an architecture in
     CLOSED_FORM ('fc'), that exact kernel (no networks: one number, whatever the seeds). `reg` defaults to RFAD's 5e-3
     for random features and to the closed-form kernel's own (KIP's 1e-6). A set distilled in ZCA space
-    (meta.config['zca']) is compared with whitened test images, as its network evaluation is."""
+    (meta.config['zca']) is compared with whitened test images, as its network evaluation is; `zca_space` puts a raw
+    set (random real trained like a ZCA method's sets) there too, as EvalConfig.zca_space does for networks."""
     from ..data import get_dataset_info, load_dataset
     from ..device import resolve_device
     from ..models import create_model
@@ -174,8 +176,14 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     # RFAD's networks have no normalisation layers (the NNGP kernel is that of a plain ReLU ConvNet)
     kwargs = {"norm": "none"} if model_kwargs is None and architecture == "convnet" else dict(model_kwargs or {})
     loaded = test_data if test_data is not None else load_dataset(info.name)
-    test_x, test_y = test_tensors(loaded, dev, test_limit, prep.zca)
-    x_s = prep.images.float().to(dev)
+    zca = prep.zca or zca_space
+    test_x, test_y = test_tensors(loaded, dev, test_limit, zca)
+    x_s = prep.images.float()
+    if zca and not prep.zca:
+        from ..zca import dataset_zca
+
+        x_s = dataset_zca(loaded).apply(x_s)
+    x_s = x_s.to(dev)
     y_s = krr_targets(prep.labels.to(dev), info.num_classes)
     seed_list = _seed_list(seeds, 3)
     if architecture in CLOSED_FORM:
@@ -183,12 +191,19 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
 
         kernel, own_reg = CLOSED_FORM[architecture]
         reg = own_reg if reg is None else reg
+        # a set distilled with this kernel under other settings (KIP's depth, variances, NTK or NNGP) is scored with them
+        config = getattr(getattr(data, "meta", None), "config", None) or {}
+        names = {"depth": "depth", "weight_var": "weight_var", "bias_var": "bias_var", "kernel": "kind"}
+        settings = {names[k]: config[k] for k in names if k in config}
+        if settings:
+            kernel += "; the set's own " + ", ".join(f"{k} {v}" for k, v in settings.items())
         with torch.no_grad():
-            pred = krr_predict(relu_fc_kernel(test_x, x_s), relu_fc_kernel(x_s, x_s), y_s.double(), reg)
+            pred = krr_predict(relu_fc_kernel(test_x, x_s, **settings), relu_fc_kernel(x_s, x_s, **settings),
+                               y_s.double(), reg)
         acc = 100.0 * float((pred.argmax(1) == test_y).float().mean())
         return KRRResult(dataset=info.name, method=prep.method, ipc=prep.ipc, architecture=architecture, models=0,
                          reg=reg, seeds=(0,), accuracies=(acc,), mean=acc, std=0.0, test_images=int(test_x.shape[0]),
-                         zca=prep.zca, kernel=kernel)
+                         zca=zca, kernel=kernel)
     reg = 5e-3 if reg is None else reg
     accs = []
     for seed in seed_list:
@@ -207,4 +222,4 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     mean, std = mean_std(accs)
     return KRRResult(dataset=info.name, method=prep.method, ipc=prep.ipc, architecture=architecture, models=models,
                      reg=reg, seeds=tuple(seed_list), accuracies=tuple(accs), mean=mean, std=std,
-                     test_images=int(test_x.shape[0]), zca=prep.zca, extra={"model_kwargs": kwargs})
+                     test_images=int(test_x.shape[0]), zca=zca, extra={"model_kwargs": kwargs})

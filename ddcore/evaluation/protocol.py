@@ -79,16 +79,16 @@ def method_zca(method: str, dataset: str | None, preset: str = "quick", ipc: int
         return False
 
 
-def trained_like(method: str, dataset: str | None = None, preset: str = "quick") -> dict[str, Any]:
+def trained_like(method: str, dataset: str | None = None, preset: str = "quick", ipc: int = 10) -> dict[str, Any]:
     """EvalConfig overrides that train any set (random real, DD-Ranking's fair baseline) the way `method`'s sets are
     trained under 'auto': its augmentation, optimiser and ConvNet norm, and (given the dataset) ZCA space where its
-    sets on that dataset under `preset` are whitened. {} where that is random real's own protocol, so the plain
-    baseline's stored result is reused."""
+    sets on that dataset at that IPC under `preset` are whitened (MTT's paper preset: CIFAR-10 IPC 1 and 10, not 50).
+    {} where that is random real's own protocol, so the plain baseline's stored result is reused."""
     def recipe(name: str) -> dict[str, Any]:
         return {"augmentation": method_augmentation(name), **recipe_fields(name)}
 
     options = {} if recipe(method) == recipe("random") else recipe(method)
-    if method_zca(method, dataset, preset):
+    if method_zca(method, dataset, preset, ipc):
         options = {**(options or recipe(method)), "zca_space": True}
     return options
 

@@ -488,12 +488,12 @@ def membership_subset(dataset: str, pool_per_class: int, seed: int) -> dict[str,
     return MembershipSplit(dataset, int(pool_per_class), int(seed)).subset()
 
 
-def trained_like(method: str, dataset: str | None = None, preset: str = "quick") -> dict[str, Any]:
+def trained_like(method: str, dataset: str | None = None, preset: str = "quick", ipc: int = 10) -> dict[str, Any]:
     """Evaluation options that train a baseline the way `method`'s sets on `dataset` are trained (EvalSpec.options):
-    its augmentation, optimiser, ConvNet norm, and ZCA space where its `preset` whitens that dataset."""
+    its augmentation, optimiser, ConvNet norm, and ZCA space where its `preset` whitens that dataset at that IPC."""
     from ..evaluation.protocol import trained_like as options
 
-    return options(method, dataset, preset)
+    return options(method, dataset, preset, ipc)
 
 
 def preset_seeds(preset: str) -> int:

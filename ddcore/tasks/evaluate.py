@@ -95,8 +95,12 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
     from ..evaluation.protocol import get_preset
     from ..models import MODELS
 
-    if krr_base(spec.architecture) not in CLOSED_FORM:  # a closed-form kernel ('fc_krr') names no network
-        MODELS.entry(krr_base(spec.architecture) or spec.architecture)
+    base = krr_base(spec.architecture)
+    if base not in CLOSED_FORM:  # a closed-form kernel ('fc_krr') names no network
+        MODELS.entry(base or spec.architecture)
+    if base is not None:  # KRR trains nothing: of a training recipe only the pixel space applies (one key per result)
+        spec = replace(spec, options={k: v for k, v in spec.options.items() if k == "zca_space" and v},
+                       seeds=1 if base in CLOSED_FORM else spec.seeds)  # a closed-form kernel: one exact number
     config = get_preset(spec.preset)
     if spec.options:
         config = config.with_(**spec.options)
@@ -169,7 +173,8 @@ class EvaluateTask(Task):
 
                 data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
                 krr = evaluate_krr(synthetic, architecture=base, seeds=int(spec.seeds or 1), device=spec.device,
-                                   test_data=data, should_stop=lambda: ctx.control.stop_requested)
+                                   test_data=data, should_stop=lambda: ctx.control.stop_requested,
+                                   zca_space=bool(spec.options.get("zca_space")))
                 result = krr.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
                                             time.monotonic() - start, spec.device)
             else:

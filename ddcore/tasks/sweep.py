@@ -238,7 +238,7 @@ def eval_specs(spec: SweepSpec, cell: Cell, run_id: str) -> list[tuple[str, str,
         if spec.baseline:  # random real trained the way this method's sets are (DD-Ranking's rule)
             out.append(("baseline", arch, EvalSpec(Subject.random(cell.dataset, cell.ipc, cell.seed), arch,
                                                    spec.eval_preset, spec.eval_seeds, spec.device,
-                                                   {**trained_like(cell.method, cell.dataset, cell.preset),
+                                                   {**trained_like(cell.method, cell.dataset, cell.preset, cell.ipc),
                                                     **spec.eval_options})))
     return out
 
