@@ -224,7 +224,8 @@ def write(row: dict, out_dir: Path) -> None:
              "\"stopped\"; later rows click on a drawn page and give \"stopping…\" → \"stopped\" (not comparable). "
              "First frame: Start clicked at once on a server started seconds before; from 17:40 also a second Start "
              "on the warm server.", "",
-             "| when | browser | first frame s (fresh server / warm) | grid updates/s | rows recognisable at 60 s (iteration) | pause / resume / stop s (stopping… → stopped) | "
+             "| when | browser | first frame s (fresh server / warm) | grid updates/s | rows recognisable at 60 s (iteration) | "
+             "pause / resume / stop s (stopping… → stopped) | "
              "job it/s watched / alone (cost) | quick evaluation: set / random real (s) | playground fps DM / DC | "
              "judge % | load avg start → end |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -148,7 +148,6 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
     if getattr(args, "eval_krr", False):
         from .evaluation import get_preset
         from .evaluation.krr import evaluate_krr
-
         from .methods import METHODS
 
         method = synthetic.meta.method
