@@ -109,10 +109,10 @@ def random_as(data, synthetic, method: str):
     """The random set in the input space of `method`'s sets on this dataset (ZCA-whitened where its preset is)."""
     from dataclasses import asdict
 
-    from ddcore.methods import make_config
+    from ddcore.evaluation.protocol import method_zca
     from ddcore.synthetic import SetMeta, SyntheticSet
 
-    if not getattr(make_config(method, data.info, synthetic.meta.ipc, "quick"), "zca", False):
+    if not method_zca(method, data.info.name, "quick", synthetic.meta.ipc):  # the rule sweep and page baselines use
         return synthetic
     from ddcore.zca import dataset_zca
 

@@ -155,7 +155,7 @@ def baseline_recipe(ev: EvaluationRecord) -> str:
     if "optimizer" not in config:  # recorded before recipes: the DC recipe
         return ""
     own = _random_protocol(ev.preset, ev.subject.dataset, ev.architecture)
-    if own is None:  # an uploaded dataset or a KRR row: nothing to compare with
+    if own is None:  # an uploaded dataset: nothing to compare with
         return ""
     parts = []
     if config.get("augmentation") != own.augmentation:

@@ -68,6 +68,18 @@ def _prepare(data: SetLike, dataset: str | None, method: str | None, lr: float |
     raise TypeError(f"evaluate() takes a SyntheticSet or an (images, labels) pair, not {type(data).__name__}")
 
 
+def in_pixel_space(prep: _Prepared, data: LoadedDataset, zca_space: bool) -> tuple[torch.Tensor, bool]:
+    """(the set's images as evaluation trains on them, whether that is ZCA space): a set distilled in ZCA space stays
+    as it is; a raw set asked into it (zca_space: random real trained like a ZCA method's sets) is whitened with the
+    dataset's ZCA. The test images follow the returned flag (test_tensors)."""
+    images = prep.images.float()
+    if zca_space and not prep.zca:
+        from ..zca import dataset_zca
+
+        return dataset_zca(data).apply(images), True
+    return images, prep.zca
+
+
 MAX_PIXEL_MAGNITUDE = 1000.0  # normalised units: distilled pixels stray past [0, 1] (2.7% of a DM set), not this far
 
 
@@ -172,8 +184,6 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
     dev = resolve_device(device)
     seed_list = _seed_list(seeds, config.num_seeds)
     resolved = config.resolve(info.name, architecture, prep.method, prep.lr)
-    zca = prep.zca or bool(config.zca_space)  # a raw set asked into ZCA space is whitened below, its test images too
-    resolved.extra.update(zca=zca, soft_labels=bool(prep.labels.ndim == 2))  # the set's own protocol, recorded
     kwargs = dict(model_kwargs or {})
     if architecture == "convnet":  # the method's own evaluation network (FRePo: no normalisation), unless asked
         if resolved.convnet_norm and "norm" not in kwargs:
@@ -185,12 +195,9 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
         return create_model(architecture, info.channels, info.num_classes, info.image_size, **kwargs)
 
     loaded = test_data if test_data is not None else load_dataset(info.name)
+    train_x, zca = in_pixel_space(prep, loaded, bool(config.zca_space))
+    resolved.extra.update(zca=zca, soft_labels=bool(prep.labels.ndim == 2))  # the set's own protocol, recorded
     test_x, test_y = test_tensors(loaded, dev, resolved.test_limit, zca)
-    train_x = prep.images.float()
-    if zca and not prep.zca:
-        from ..zca import dataset_zca
-
-        train_x = dataset_zca(loaded).apply(train_x)
 
     if should_stop is not None and should_stop():
         raise EvaluationCancelled("evaluation cancelled before it started")

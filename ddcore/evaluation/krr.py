@@ -166,7 +166,7 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     from ..data import get_dataset_info, load_dataset
     from ..device import resolve_device
     from ..models import create_model
-    from .api import _prepare, _seed_list, check_set, test_tensors
+    from .api import _prepare, _seed_list, check_set, in_pixel_space, test_tensors
     from .result import mean_std
 
     prep = _prepare(data, dataset, method, None)
@@ -176,16 +176,10 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     # RFAD's networks have no normalisation layers (the NNGP kernel is that of a plain ReLU ConvNet)
     kwargs = {"norm": "none"} if model_kwargs is None and architecture == "convnet" else dict(model_kwargs or {})
     loaded = test_data if test_data is not None else load_dataset(info.name)
-    zca = prep.zca or zca_space
+    x_s, zca = in_pixel_space(prep, loaded, zca_space)
     test_x, test_y = test_tensors(loaded, dev, test_limit, zca)
-    x_s = prep.images.float()
-    if zca and not prep.zca:
-        from ..zca import dataset_zca
-
-        x_s = dataset_zca(loaded).apply(x_s)
     x_s = x_s.to(dev)
     y_s = krr_targets(prep.labels.to(dev), info.num_classes)
-    seed_list = _seed_list(seeds, 3)
     if architecture in CLOSED_FORM:
         from .fc_kernel import relu_fc_kernel
 
@@ -205,6 +199,7 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
                          reg=reg, seeds=(0,), accuracies=(acc,), mean=acc, std=0.0, test_images=int(test_x.shape[0]),
                          zca=zca, kernel=kernel)
     reg = 5e-3 if reg is None else reg
+    seed_list = _seed_list(seeds, 3)
     accs = []
     for seed in seed_list:
         if should_stop is not None and should_stop():

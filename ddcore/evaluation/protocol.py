@@ -87,10 +87,10 @@ def trained_like(method: str, dataset: str | None = None, preset: str = "quick",
     def recipe(name: str) -> dict[str, Any]:
         return {"augmentation": method_augmentation(name), **recipe_fields(name)}
 
-    options = {} if recipe(method) == recipe("random") else recipe(method)
+    own = recipe(method)
     if method_zca(method, dataset, preset, ipc):
-        options = {**(options or recipe(method)), "zca_space": True}
-    return options
+        return {**own, "zca_space": True}
+    return {} if own == recipe("random") else own
 
 
 @dataclass
