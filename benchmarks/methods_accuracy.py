@@ -69,21 +69,26 @@ TARGETS = {("cifar10", "dm", 10): 40.0, ("cifar10", "dc", 1): 24.0, ("cifar10", 
 
 
 def published_row(dataset: str, method: str, ipc: int):
+    """The published ConvNet row of a cell, or else the paper's own network's row (DD: LeNet / AlexNet, KIP-FC: an
+    FC network or its kernel), so a cell the papers report only on another network still shows what they report."""
     try:
         from ddcore.published import lookup
 
-        rows = lookup(dataset, method, ipc, "convnet")
+        rows = lookup(dataset, method, ipc, "convnet") or lookup(dataset, method, ipc, None)
     except Exception:  # the table is optional for this benchmark
         return None
     return rows[0] if rows else None
 
 
 def published(dataset: str, method: str, ipc: int, mean: float) -> tuple[str, str]:
-    """The published 'mean ± std' and (ours − published mean) / published std (paper-preset goal: within ±2)."""
+    """The published 'mean ± std' and (ours − published mean) / published std (paper-preset goal: within ±2); a row
+    from another network names it and gets no σ, since our column is a ConvNet's."""
     r = published_row(dataset, method, ipc)
     if r is None:
         return "–", "–"
     text = f"{r.mean:.1f}" + (f" ± {r.std:.1f}" if r.std is not None else "")
+    if r.architecture not in ("convnet", "convnetd4"):
+        return f"{text} ({r.architecture})", "–"
     return text, (f"{(mean - r.mean) / r.std:+.1f}" if r.std else "–")
 
 
@@ -208,7 +213,8 @@ def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
              "under random's own protocol (DC augmentation), 'vs random': (ours − random) / random std at the same "
              "IPC. 'same protocol': random real images trained the way this set is (same augmentation and ZCA space, "
              "the lr a method starts from), DD-Ranking's fair baseline; '–' where not measured. 'random [dsa]' rows "
-             "are those baselines.", "",
+             "are those baselines. 'published': the paper's ConvNet number, or where the papers report none, their own "
+             "network's, named in brackets (DD: LeNet / AlexNet; KIP-FC: a fully connected network), with no σ.", "",
              "| dataset | method | IPC | accuracy % | n | target | random real % | vs random (σ) | random, same "
              "protocol % | vs same protocol (σ) | published | vs published (σ) | distill s (iters done/planned) | eval s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

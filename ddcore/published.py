@@ -10,7 +10,7 @@ Conventions:
 * ``mean``/``std`` are test accuracy in percent; ``std`` is ``None`` where none was reported.
 * ``ipc`` is ``None`` only for whole-dataset rows (method ``whole``).
 * ``architecture`` is ``convnet`` (ConvNet-3, 128 channels, instancenorm) unless the row says
-  otherwise: ``convnetd4`` (the depth-4 ConvNet used for 64x64 Tiny-ImageNet), ``alexnet``,
+  otherwise: ``convnetd4`` (the depth-4 ConvNet used for 64x64 Tiny-ImageNet), ``alexnet``, ``lenet``,
   ``fc``, or ``convnet_krr`` (kernel ridge regression with the ConvNet NTK: not a trained net).
   In lookups, ``architecture="convnet"`` means the benchmark's standard ConvNet, so it also
   matches ``convnetd4`` rows on Tiny-ImageNet; ``architecture=None`` matches every architecture.
@@ -55,7 +55,7 @@ KNOWN_METHODS: tuple[str, ...] = (
     "random", "herding", "kcenter", "forgetting", "dd", "ld", "dc", "dsa", "dm", "cafe", "cafe_dsa",
     "kip", "kip_fc", "mtt", "tesla", "frepo", "idc", "ftd", "datm", "whole",
 )
-KNOWN_ARCHITECTURES: tuple[str, ...] = ("convnet", "convnetd4", "alexnet", "fc", "convnet_krr")
+KNOWN_ARCHITECTURES: tuple[str, ...] = ("convnet", "convnetd4", "alexnet", "lenet", "fc", "convnet_krr")
 
 # The benchmark's "standard ConvNet" where it is not ConvNet-3 (deeper for larger images).
 STANDARD_CONVNET: dict[str, str] = {"tinyimagenet": "convnetd4"}

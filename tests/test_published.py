@@ -133,6 +133,8 @@ def test_ipc_filter_and_architecture_filter() -> None:
     assert lookup("cifar10", "ld") == []
     assert {r.architecture for r in lookup("cifar10", "ld", architecture=None)} == {"alexnet"}
     assert lookup("cifar10", "ld", 1, architecture="AlexNet")[0].mean == 25.7
+    # DD's own MNIST number is a LeNet's (random initialisations), below random real images on a ConvNet.
+    assert lookup("mnist", "dd", 10) == [] and [r.architecture for r in lookup("mnist", "dd", 10, None)] == ["lenet"]
     # Tiny-ImageNet's standard ConvNet is depth 4, and 'convnet' means the standard one.
     assert lookup("tinyimagenet", "mtt", 1) == lookup("tinyimagenet", "mtt", 1, architecture="ConvNetD4") != []
 
