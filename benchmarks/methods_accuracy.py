@@ -293,6 +293,20 @@ def krr_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def seconds_per_iteration(rows: list[dict]) -> dict[tuple[str, str, int], float]:
+    """(method, dataset family, IPC) -> median distillation seconds per iteration over the one-thread CPU rows: the
+    tables of ddcore/estimates.py (prerequisites such as expert trajectories are timed apart and left out)."""
+    from ddcore.data import get_dataset_info
+    from ddcore.estimates import family
+
+    cells: dict[tuple[str, str, int], list[float]] = {}
+    for r in rows:
+        if r.get("iterations") and r.get("threads", 1) == 1 and str(r.get("device", "cpu")).startswith("cpu"):
+            fam = family(get_dataset_info(r["dataset"]).channels)
+            cells.setdefault((r["method"], fam, r["ipc"]), []).append(r["distill_s"] / r["iterations"])
+    return {k: round(float(np.median(v)), 3 if np.median(v) < 1 else 2) for k, v in sorted(cells.items())}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cells", nargs="+", default=DEFAULT_CELLS,
@@ -309,6 +323,8 @@ def main() -> None:
     p.add_argument("--budget-s", type=float, default=900.0, help="stop distilling after this many seconds")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--table-only", action="store_true", help="rewrite the .md from the .jsonl and stop")
+    p.add_argument("--estimates", action="store_true",
+                   help="print the preset's seconds per iteration, as ddcore/estimates.py holds them, and stop")
     p.add_argument("--out-dir", default=str(RESULTS), help="where the .jsonl and .md go")
     p.add_argument("--save-sets", default=None, help="folder to save each distilled set in (.safetensors)")
     args = p.parse_args()
@@ -323,6 +339,11 @@ def main() -> None:
     rows = [json.loads(line) for line in JSONL.read_text().splitlines()] if JSONL.exists() else []
     done = {(r["dataset"], cell_label(r), r["ipc"], r["seed"]) for r in rows}
     command = COMMAND
+    if args.estimates:
+        table = seconds_per_iteration(rows)
+        for method in dict.fromkeys(m for m, _, _ in table):
+            print("    " + " ".join(f"{k!r}: {v}," for k, v in table.items() if k[0] == method))
+        return
     if args.table_only:
         write_table(rows, f"python -m benchmarks.methods_accuracy --preset {args.preset} --resume --cells …  "
                           "(several runs; each row's command line is in the .jsonl)", args.preset)

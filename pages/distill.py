@@ -41,9 +41,9 @@ from ddcore.platform.bridge import (
     EvalSpec,
     Subject,
     available_devices,
+    cpu_estimate,
     decode_uint8,
     make_grid,
-    paper_cpu_estimate,
     runs_on_cpu,
 )
 
@@ -58,6 +58,7 @@ DEFAULT_METHOD = "dm" if "dm" in METHODS else METHODS[0]
 ARCHITECTURES = list_models()
 TEXT_FIELDS = ("init",)
 MAX_PAGE_IPC = 500
+LONG_RUN_S = 15 * 60  # past this, a preset's estimate is a warning (a lesson's attention span), not a caption
 LIVE_EVERY_S = 0.3  # the live grid's refresh: a running job publishes its images every 0.25 s
 
 init_from_query("distill_dataset", "dataset", "mnist", allowed=DATASETS)
@@ -180,13 +181,20 @@ with settings:
     if config is not None:
         iterations = getattr(config, "iterations", None)
         st.caption(f"{ipc * info.num_classes} synthetic images · {iterations} iterations · preset **{preset}**")
+        guess = cpu_estimate(method, info.channels, ipc, int(iterations), base_preset) if iterations else None
+        measured = (f"measured {guess.per_iteration_s:.2g} s per iteration at IPC {guess.measured_ipc} on one core "
+                    "of a 2-core CPU") if guess else ""
         if base_preset == "paper" and runs_on_cpu(device) and iterations:
-            guess = paper_cpu_estimate(method, info.channels, ipc, int(iterations))
             st.warning(f"The paper preset on a CPU: {int(iterations):,} iterations, "
-                       + (f"about **{fmt_duration(guess.seconds)}** (measured {guess.per_iteration_s:.1f} s per "
-                          f"iteration at IPC {guess.measured_ipc} on a 2-core CPU)" if guess else
+                       + (f"about **{fmt_duration(guess.seconds)}** ({measured})" if guess else
                           "with no measurement to estimate from (the run shows its ETA after a few iterations)")
                        + ". The quick preset is sized for minutes on a laptop; the paper's for a GPU.")
+        elif guess is not None and runs_on_cpu(device):
+            text = f"About **{fmt_duration(guess.seconds)}** on a laptop CPU ({measured})."
+            if guess.seconds > LONG_RUN_S:  # CAFE, IDC and DC at IPC 10 take an hour even at the quick preset
+                st.warning(text + " Images update as it runs and Stop keeps them; a smaller IPC is faster.")
+            else:
+                st.caption(text)
     for p in problems:
         st.error(p)
     start = st.button("▶ Start", type="primary", disabled=bool(problems), width="stretch",

@@ -26,7 +26,7 @@ from ..board import BoardRow, board_table, build_board
 from ..continual import PRESETS as CONTINUAL_PRESETS
 from ..continual import estimate_seconds as continual_estimate
 from ..device import available_devices, pin_this_thread, resolve_device
-from ..estimates import paper_cpu_estimate
+from ..estimates import cpu_estimate
 from ..multiformation import decode_uint8
 from ..nas import BUDGETS as NAS_BUDGETS
 from ..nas import GRIDS as NAS_GRIDS
@@ -75,7 +75,7 @@ __all__ = ["ACTIVE_JOB", "ArtefactRecord", "ATTACK_TITLES", "ATTACKS", "availabl
            "ContinualSpec", "custom_preset", "decode_uint8", "default_home", "detail", "DistillSpec", "EvalDetail",
            "EvalSpec", "EvalState", "EvaluationRecord", "family_of", "home_path", "JobSnapshot", "latest",
            "make_grid", "MAX_SET_UPLOAD_BYTES", "membership_subset", "NAS_BUDGETS", "nas_estimate", "NAS_GRIDS",
-           "NasGrid", "NasSpec", "paper_cpu_estimate", "pin_this_thread", "Playground", "PLAYGROUND_DEFAULT_LR",
+           "NasGrid", "NasSpec", "cpu_estimate", "pin_this_thread", "Playground", "PLAYGROUND_DEFAULT_LR",
            "PLAYGROUND_METHODS", "PlaygroundFrame", "PlaygroundSpec", "preset_seeds", "PRIVACY_BASELINES",
            "privacy_estimate", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "published_architecture",
            "ResultRow", "RUN_STATUSES", "RunRecord", "runs_on_cpu", "RunView", "set_labels", "Studio", "StudyState",

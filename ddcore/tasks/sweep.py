@@ -267,10 +267,10 @@ class SweepEstimate:
 
 def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepEstimate:
     """The sweep's cost from what this store has measured: seconds per iteration of earlier runs of the same
-    method, dataset, IPC and preset (else the paper preset's CPU table), and the wall time of earlier evaluations
+    method, dataset, IPC and preset (else the preset's CPU table, ddcore/estimates.py), and the wall time of earlier evaluations
     on the same dataset, IPC, architecture and preset. Configurations with neither are named, not guessed."""
     from ..data import get_dataset_info
-    from ..estimates import paper_cpu_estimate
+    from ..estimates import cpu_estimate
     from ..evaluation.protocol import get_preset
     from ..methods import make_config
 
@@ -299,9 +299,9 @@ def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepE
         iterations = int(make_config(cell.method, info, cell.ipc, cell.preset, **spec.overrides).iterations)
         measured = speeds.get((cell.method, cell.dataset, cell.ipc, cell.preset))
         per_it = statistics.median(measured) if measured else None
-        if per_it is None and cell.preset == "paper":
-            paper = paper_cpu_estimate(cell.method, info.channels, cell.ipc, iterations)
-            per_it = paper.per_iteration_s if paper else None
+        if per_it is None:  # nothing run here yet: the CPU table recorded with this repo's benchmarks
+            table = cpu_estimate(cell.method, info.channels, cell.ipc, iterations, cell.preset)
+            per_it = table.per_iteration_s if table else None
         label = f"{cell.method.upper()} {cell.dataset} IPC {cell.ipc} {cell.preset}"
         if per_it is None:
             unknown.append(label)
