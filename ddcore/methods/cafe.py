@@ -109,7 +109,8 @@ class CAFE(MatchingMethod):
                              "max_outer_loop": 20, "max_inner_loop": 12, "init": "real"},
                    "quick (measured in results/methods-accuracy.md): 40 iterations (CAFE: 2000) with the lr halved at the same fractions, "
                    "batches of 32 real images, watchers on 16 per class, loops capped at 20 and 12, real init, "
-                   "estimated to fit a 15-minute budget on 2 cores"),
+                   "measured on one core of a 2-core CPU (ddcore/estimates.py): 56-154 s per iteration, so 37 min (IPC 1) to "
+                   "100 min (CIFAR-10 IPC 10); the page warns before Start"),
     )
 
     def _lr(self) -> float:

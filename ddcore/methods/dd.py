@@ -98,7 +98,7 @@ class DD(DistillMethod):
         PresetRule("quick", {"iterations": 300, "batch_real": 256, "decay_every": 100, "distill_epochs": 2},
                    "quick (measured in results/methods-accuracy.md): 300 iterations on batches of 256 real images with the step size "
                    "halved every 100 (DD: every 40 epochs), 2 passes over the image groups instead of 3 to halve the "
-                   "unrolled graph, estimated to fit a 15-minute budget on 2 cores"),
+                   "unrolled graph; measured on one core of a 2-core CPU (ddcore/estimates.py): 1.7-4 s per iteration, 8-20 min"),
         PresetRule("quick", {"init": "real", "distill_epochs": 3},
                    "benchmarks/methods_accuracy.py, 2-core CPU, MNIST IPC 1 in 300 s: from noise 47.7 +- 3.8 (below random "
                    "real's 57.4 +- 4.0), from random real images 64.3 +- 0.8 (+1.7 std) with 2 passes over the image groups, "

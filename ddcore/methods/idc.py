@@ -78,7 +78,8 @@ class IDC(MatchingMethod):
         PresetRule("*", {"n_data": 2000}, f"{_REPRODUCE}: CIFAR", datasets=("cifar10", "cifar100")),
         PresetRule("quick", {"iterations": 40, "inner_loop": 10, "n_data": 128, "batch_real": 32},
                    "quick (measured in results/methods-accuracy.md): 40 outer iterations of 10 inner steps (IDC: 2000 of 100) with 128 real "
-                   "images of network training per inner step, estimated to fit a 15-minute budget on 2 cores"),
+                   "images of network training per inner step; measured on one core of a 2-core CPU (ddcore/estimates.py): "
+                   "15-50 s per iteration, 10 min (IPC 1) to 33 min (IPC 10)"),
         PresetRule("quick", {"lr_img": 1e-3}, "quick (measured in results/methods-accuracy.md): 5x fewer image updates than 1e-4 needs on "
                    "digits (reproduce.py) at 250x fewer steps", datasets=("mnist", "fashionmnist")),
     )
