@@ -182,8 +182,9 @@ with settings:
         iterations = getattr(config, "iterations", None)
         st.caption(f"{ipc * info.num_classes} synthetic images · {iterations} iterations · preset **{preset}**")
         guess = cpu_estimate(method, info.channels, ipc, int(iterations), base_preset) if iterations else None
-        measured = (f"measured {guess.per_iteration_s:.2g} s per iteration at IPC {guess.measured_ipc} on one core "
-                    "of a 2-core CPU") if guess else ""
+        per_it = guess.per_iteration_s if guess else 0.0
+        measured = (f"measured {per_it:.{0 if per_it >= 10 else 1 if per_it >= 1 else 2}f} s per iteration at IPC "
+                    f"{guess.measured_ipc} on one core of a 2-core CPU") if guess else ""
         if base_preset == "paper" and runs_on_cpu(device) and iterations:
             st.warning(f"The paper preset on a CPU: {int(iterations):,} iterations, "
                        + (f"about **{fmt_duration(guess.seconds)}** ({measured})" if guess else
