@@ -46,7 +46,7 @@ QUICK_CPU_SECONDS: dict[tuple[str, str, int], float] = {
     ('dsa', 'colour', 1): 4.84, ('dsa', 'colour', 10): 86.49, ('dsa', 'grey', 1): 7.67, ('dsa', 'grey', 10): 92.75,
     ('frepo', 'colour', 1): 0.815, ('frepo', 'colour', 10): 1.8, ('frepo', 'grey', 1): 0.539, ('frepo', 'grey', 10): 1.08,
     ('idc', 'colour', 1): 15.58, ('idc', 'colour', 10): 50.26, ('idc', 'grey', 1): 15.21, ('idc', 'grey', 10): 49.63,
-    ('idm', 'colour', 1): 2.66, ('idm', 'colour', 10): 4.98, ('idm', 'grey', 1): 3.6, ('idm', 'grey', 10): 3.88,
+    ('idm', 'colour', 1): 2.66, ('idm', 'colour', 10): 4.98, ('idm', 'grey', 1): 3.6, ('idm', 'grey', 10): 3.15,
     ('kip_fc', 'colour', 1): 0.067, ('kip_fc', 'colour', 10): 0.069, ('kip_fc', 'grey', 1): 0.007, ('kip_fc', 'grey', 10): 0.017,
     ('mtt', 'colour', 1): 2.47, ('mtt', 'colour', 10): 9.39, ('mtt', 'grey', 1): 5.1, ('mtt', 'grey', 10): 9.47,
     ('random', 'colour', 1): 0.2, ('random', 'colour', 10): 0.2, ('random', 'grey', 1): 0.0, ('random', 'grey', 10): 0.0,
