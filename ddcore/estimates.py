@@ -38,7 +38,7 @@ PAPER_CPU_SECONDS: dict[tuple[str, str, int], float] = {
 
 # The quick presets' rows (seconds per iteration; the iteration counts differ per method: see each preset).
 QUICK_CPU_SECONDS: dict[tuple[str, str, int], float] = {
-    ('cafe', 'colour', 1): 55.88, ('cafe', 'colour', 10): 153.95, ('cafe', 'grey', 1): 84.88, ('cafe', 'grey', 10): 120.1,
+    ('cafe', 'colour', 1): 19.14, ('cafe', 'colour', 10): 153.95, ('cafe', 'grey', 1): 19.23, ('cafe', 'grey', 10): 120.1,
     ('datm', 'colour', 1): 1.69, ('datm', 'colour', 10): 8.69, ('datm', 'grey', 1): 1.77, ('datm', 'grey', 10): 8.37,
     ('dc', 'colour', 1): 5.58, ('dc', 'colour', 10): 86.91, ('dc', 'grey', 1): 6.83, ('dc', 'grey', 10): 94.01,
     ('dd', 'colour', 1): 1.7, ('dd', 'colour', 10): 3.19, ('dd', 'grey', 1): 2.51, ('dd', 'grey', 10): 4.05,
