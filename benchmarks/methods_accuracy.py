@@ -19,6 +19,7 @@ benchmarks/paper_gpu.sh runs groups of cells on one, detached from the shell).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -127,23 +128,23 @@ def random_as(data, synthetic, method: str):
 
 def krr_own_kernel(data, synthetic, method: str, device: str) -> dict:
     """A kernel method's own measure (KIP reports KRR with the kernel it distils with) beside three random real sets
-    under that same kernel, DD-Ranking's same-protocol rule; only closed-form kernels, which cost a second."""
-    from ddcore.evaluation.krr import CLOSED_FORM, evaluate_krr
+    under that same kernel, in the same pixel space, DD-Ranking's same-protocol rule; only closed-form kernels, which
+    cost a second."""
+    from ddcore.evaluation.krr import CLOSED_FORM, KERNEL_SETTINGS, evaluate_krr
     from ddcore.methods import create_method, method_class
 
     kernel = method_class(method).eval_krr_kernel
     if kernel not in CLOSED_FORM:
         return {}
-    from dataclasses import replace
-
     own = evaluate_krr(synthetic, architecture=kernel, device=device, test_data=data, test_limit=None)
     # the kernel's settings ride on the set (evaluate_krr reads them there): the random sets carry the same ones
-    settings = {k: synthetic.meta.config[k] for k in ("depth", "weight_var", "bias_var", "kernel") if k in synthetic.meta.config}
+    settings = {k: synthetic.meta.config[k] for k in KERNEL_SETTINGS if k in synthetic.meta.config}
     randoms = []
     for seed in (0, 1, 2):
         rnd = create_method("random", data, synthetic.meta.ipc, seed=seed).synthetic()
-        rnd.meta = replace(rnd.meta, config={**rnd.meta.config, **settings})
-        randoms.append(evaluate_krr(rnd, architecture=kernel, device=device, test_data=data, test_limit=None).mean)
+        rnd.meta = dataclasses.replace(rnd.meta, config={**rnd.meta.config, **settings})
+        randoms.append(evaluate_krr(rnd, architecture=kernel, device=device, test_data=data, test_limit=None,
+                                    zca_space=bool(synthetic.meta.config.get("zca"))).mean)
     return {"krr": {"architecture": f"{kernel}_krr", "mean": own.mean, "test_images": own.test_images, "reg": own.reg,
                     "kernel": own.kernel, "command": f"evaluate_krr(set, architecture={kernel!r}, test_limit=None)"},
             "krr_random": {"accuracies": randoms, "seeds": [0, 1, 2],
@@ -240,7 +241,8 @@ def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
              "IPC. 'same protocol': random real images trained the way this set is (same augmentation and ZCA space, "
              "the lr a method starts from), DD-Ranking's fair baseline; '–' where not measured. 'random [dsa]' rows "
              "are those baselines. 'published': the paper's ConvNet number, or where the papers report none, their own "
-             "network's, named in brackets (DD: LeNet / AlexNet; KIP-FC: a fully connected network), with no σ.", "",
+             "network's, named in brackets (DD: LeNet / AlexNet; KIP-FC: a fully connected network), with no 'vs "
+             "published' σ (our column is a ConvNet's).", "",
              "| dataset | method | IPC | accuracy % | n | target | random real % | vs random (σ) | random, same "
              "protocol % | vs same protocol (σ) | published | vs published (σ) | distill s (iters done/planned) | eval s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -286,24 +288,40 @@ def krr_table(rows: list[dict]) -> list[str]:
     for r in kernel_rows:
         base = np.asarray(r["krr_random"]["accuracies"])
         sig = f"{(r['krr']['mean'] - base.mean()) / base.std():+.1f}" if base.std() > 1e-6 else "–"
-        pub = published_row(r["dataset"], r["method"], r["ipc"])
-        pub_txt = "–" if pub is None else f"{pub.mean:.1f}" + (f" ± {pub.std:.1f}" if pub.std is not None else "")
+        pub_txt = published(r["dataset"], r["method"], r["ipc"], r["krr"]["mean"])[0]
         lines.append(f"| {r['dataset']} | {r['method']} | {r['ipc']} | {r['krr']['mean']:.1f} | {base.mean():.1f} ± "
                      f"{base.std():.1f} | {sig} | {pub_txt} | {r['krr']['kernel']} |")
     return lines
 
 
-def seconds_per_iteration(rows: list[dict]) -> dict[tuple[str, str, int], float]:
-    """(method, dataset family, IPC) -> median distillation seconds per iteration over the one-thread CPU rows: the
-    tables of ddcore/estimates.py (prerequisites such as expert trajectories are timed apart and left out)."""
+def at_todays_preset(row: dict, preset: str) -> bool:
+    """Whether a row's set was distilled with the settings `preset` gives today (an override, or a preset changed
+    since, such as CAFE's outer-loop cap, makes its time another configuration's)."""
+    from dataclasses import asdict
+
+    from ddcore.data import get_dataset_info
+    from ddcore.methods import make_config
+
+    today = json.loads(json.dumps(asdict(make_config(row["method"], get_dataset_info(row["dataset"]), row["ipc"], preset))))
+    return all(today[k] == v for k, v in row.get("config", {}).items() if k in today)
+
+
+def seconds_per_iteration(rows: list[dict], preset: str) -> dict[tuple[str, str, int], float]:
+    """(method, data family, IPC) -> median distillation seconds per iteration over the one-thread CPU rows distilled
+    at today's `preset`: the tables of ddcore/estimates.py (prerequisites such as expert trajectories are timed apart
+    and left out; coreset selections have their own table there)."""
     from ddcore.data import get_dataset_info
     from ddcore.estimates import family
+    from ddcore.methods import method_class
 
     cells: dict[tuple[str, str, int], list[float]] = {}
     for r in rows:
-        if r.get("iterations") and r.get("threads", 1) == 1 and str(r.get("device", "cpu")).startswith("cpu"):
-            fam = family(get_dataset_info(r["dataset"]).channels)
-            cells.setdefault((r["method"], fam, r["ipc"]), []).append(r["distill_s"] / r["iterations"])
+        if (not r.get("iterations") or r.get("threads", 1) != 1 or "cuda" in str(r.get("device") or "")
+                or method_class(r["method"]).family == "coreset" or not at_todays_preset(r, preset)):
+            continue
+        info = get_dataset_info(r["dataset"])
+        cells.setdefault((r["method"], family(info.channels, info.image_size), r["ipc"]), []).append(
+            r["distill_s"] / r["iterations"])
     return {k: round(float(np.median(v)), 3 if np.median(v) < 1 else 2) for k, v in sorted(cells.items())}
 
 
@@ -340,9 +358,9 @@ def main() -> None:
     done = {(r["dataset"], cell_label(r), r["ipc"], r["seed"]) for r in rows}
     command = COMMAND
     if args.estimates:
-        table = seconds_per_iteration(rows)
+        table = seconds_per_iteration(rows, args.preset)
         for method in dict.fromkeys(m for m, _, _ in table):
-            print("    " + " ".join(f"{k!r}: {v}," for k, v in table.items() if k[0] == method))
+            print("    " + " ".join(f'("{m}", "{f}", {i}): {v},' for (m, f, i), v in table.items() if m == method))
         return
     if args.table_only:
         write_table(rows, f"python -m benchmarks.methods_accuracy --preset {args.preset} --resume --cells …  "

@@ -26,7 +26,7 @@ from .platform.store import Store
 # Our model names -> the published table's architecture ids (None: no paper reports it).
 _PUBLISHED_ARCH: dict[str, str] = {
     "convnet": "convnet", "convnetd3": "convnet", "convnetw128": "convnet", "convnetin": "convnet",
-    "convnetd4": "convnetd4", "alexnet": "alexnet", "mlp": "fc",
+    "convnetd4": "convnetd4", "alexnet": "alexnet", "lenet": "lenet", "mlp": "fc",
 }
 
 

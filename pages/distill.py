@@ -127,9 +127,9 @@ with settings:
         _preset_changed()
     preset = st.segmented_control("Preset", presets, key="distill_preset", on_change=_preset_changed,
                                   help="live: sized for watching (from noise, a half-width network, small real "
-                                       "batches; seconds per visible change) · quick: minutes on a laptop CPU, "
-                                       "measured against the papers · paper: the paper's settings · custom: edit "
-                                       "every hyperparameter") or default_preset
+                                       "batches; seconds per visible change) · quick: a few minutes to half an hour "
+                                       "on a laptop CPU (the time shows below), measured against the papers · paper: "
+                                       "the paper's settings · custom: edit every hyperparameter") or default_preset
     if preset == "live":
         st.caption("**live** trades accuracy for something to watch: the images start as noise and turn into "
                    "class shapes within a minute. Its sets score below the quick preset's (Benchmarks in README).")
@@ -181,18 +181,23 @@ with settings:
     if config is not None:
         iterations = getattr(config, "iterations", None)
         st.caption(f"{ipc * info.num_classes} synthetic images · {iterations} iterations · preset **{preset}**")
-        guess = cpu_estimate(method, info.channels, ipc, int(iterations), base_preset) if iterations else None
+        guess = cpu_estimate(method, info, ipc, int(iterations), base_preset) if iterations else None
         per_it = guess.per_iteration_s if guess else 0.0
-        measured = (f"measured {per_it:.{0 if per_it >= 10 else 1 if per_it >= 1 else 2}f} s per iteration at IPC "
-                    f"{guess.measured_ipc} on one core of a 2-core CPU") if guess else ""
+        measured = (f"{per_it:.{0 if per_it >= 10 else 1 if per_it >= 1 else 2}f} s per iteration, {guess.basis}, on "
+                    "one core of a 2-core CPU") if guess else ""
+        # the tables time ConvNet-3 at the preset's own settings: a change beyond these is not in them
+        untimed = [name for name in overrides if name not in ("init", "iterations")]
+        if guess is not None and (untimed or architecture != "convnet"):
+            measured += (f"; timed at the {base_preset} preset's settings on a ConvNet, not with your "
+                         + ", ".join(["architecture"] * (architecture != "convnet") + untimed))
         if base_preset == "paper" and runs_on_cpu(device) and iterations:
             st.warning(f"The paper preset on a CPU: {int(iterations):,} iterations, "
                        + (f"about **{fmt_duration(guess.seconds)}** ({measured})" if guess else
                           "with no measurement to estimate from (the run shows its ETA after a few iterations)")
-                       + ". The quick preset is sized for minutes on a laptop; the paper's for a GPU.")
+                       + ". The live and quick presets are sized for a laptop; the paper's for a GPU.")
         elif guess is not None and runs_on_cpu(device):
             text = f"About **{fmt_duration(guess.seconds)}** on a laptop CPU ({measured})."
-            if guess.seconds > LONG_RUN_S:  # CAFE, IDC and DC at IPC 10 take an hour even at the quick preset
+            if guess.seconds > LONG_RUN_S:  # CAFE, IDC, DC and DSA at IPC 10 take half an hour even at the quick preset
                 st.warning(text + " Images update as it runs and Stop keeps them; a smaller IPC is faster.")
             else:
                 st.caption(text)

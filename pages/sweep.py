@@ -104,12 +104,16 @@ if spec is not None and not problem:
     estimate = studio.sweep_estimate(spec)
     jobs_line = (f"**{estimate.cells} cell(s)**: {estimate.cells} distillation(s) and {estimate.evaluations} "
                  f"evaluation(s)")
+    table_note = (f" ({len(estimate.from_table)} distillation setting(s) timed by this repo's CPU benchmark, "
+                  "not yet here)" if estimate.from_table else "")
     if estimate.wall_s is not None:
         st.markdown(f"{jobs_line}, about **{fmt_duration(estimate.wall_s)}** with {estimate.parallel} job(s) at once "
-                    f"({fmt_duration(estimate.total_s)} of work), from the runs this store has measured.")
+                    f"({fmt_duration(estimate.total_s)} of work), from the runs this store has measured{table_note}.")
     else:
-        st.markdown(f"{jobs_line}. No estimate yet: nothing was measured here for "
-                    f"{plain(', '.join(estimate.unknown[:4]))}{' …' if len(estimate.unknown) > 4 else ''}. "
+        partial = (f" The distillations alone: about **{fmt_duration(estimate.distillations_s)}** of work{table_note}."
+                   if estimate.distillations_s is not None else "")
+        st.markdown(f"{jobs_line}. No full estimate yet: nothing was measured here for "
+                    f"{plain(', '.join(estimate.unknown[:4]))}{' …' if len(estimate.unknown) > 4 else ''}.{partial} "
                     "Run one cell first, or start and watch the ETA.")
 elif problem:
     st.warning(plain(problem))

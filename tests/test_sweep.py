@@ -2,10 +2,12 @@
 cancel, reuse, and the cost estimate from the store's own measurements."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 
+from ddcore.data import get_dataset_info
 from ddcore.estimates import cpu_estimate
 from ddcore.platform.queue import JobManager
 from ddcore.platform.store import Store
@@ -60,9 +62,12 @@ def test_a_sweep_runs_every_cell_and_its_evaluations_into_the_store(tmp_path):
     estimate = estimate_sweep(spec, store)
     # nothing measured in this store yet: distillation from the CPU table this repo's benchmark recorded (DM's quick
     # seconds per iteration, times the 3 iterations asked for, twice; random real's selection), evaluations unknown
-    dm, random = cpu_estimate("dm", 1, 1, 3, "quick"), cpu_estimate("random", 1, 1, 3, "quick")
+    mnist = get_dataset_info("mnist")
+    dm, random = cpu_estimate("dm", mnist, 1, 3, "quick"), cpu_estimate("random", mnist, 1, 1, "quick")
     assert dm is not None and random is not None
     assert estimate.distillations_s == pytest.approx(2 * (dm.seconds + random.seconds))
+    assert estimate.from_table == ("DM mnist IPC 1 quick", "RANDOM mnist IPC 1 quick")
+    assert estimate_sweep(dataclasses.replace(spec, executor="ray"), store).distillations_s is None  # not this CPU
     assert estimate.total_s is None and "evaluation of mnist IPC 1 on convnet (quick)" in estimate.unknown
     assert not any("DM" in u for u in estimate.unknown)
     job = manager.submit(spec)

@@ -150,6 +150,8 @@ CLOSED_FORM = {  # kernels with no random networks: 'fc_krr' evaluates a set wit
     "fc": ("closed-form NTK of an infinitely wide fully connected ReLU network, one hidden layer, W_std sqrt(2), "
            "b_std 0.1 (KIP's)", 1e-6),
 }
+# a set's config keys that set its closed-form kernel (KIP's), and the kernel function's names for them
+KERNEL_SETTINGS = {"depth": "depth", "weight_var": "weight_var", "bias_var": "bias_var", "kernel": "kind"}
 
 
 def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seeds: int | Sequence[int] = 3,
@@ -187,8 +189,7 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
         reg = own_reg if reg is None else reg
         # a set distilled with this kernel under other settings (KIP's depth, variances, NTK or NNGP) is scored with them
         config = getattr(getattr(data, "meta", None), "config", None) or {}
-        names = {"depth": "depth", "weight_var": "weight_var", "bias_var": "bias_var", "kernel": "kind"}
-        settings = {names[k]: config[k] for k in names if k in config}
+        settings = {KERNEL_SETTINGS[k]: config[k] for k in KERNEL_SETTINGS if k in config}
         if settings:
             kernel += "; the set's own " + ", ".join(f"{k} {v}" for k, v in settings.items())
         with torch.no_grad():

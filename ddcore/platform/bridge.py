@@ -72,10 +72,10 @@ SWITCH_INTERVAL_S = 0.0002
 
 __all__ = ["ACTIVE_JOB", "ArtefactRecord", "ATTACK_TITLES", "ATTACKS", "available_devices", "board_table", "BoardRow",
            "build_board", "collect", "compare_published", "continual_estimate", "CONTINUAL_PRESETS",
-           "ContinualSpec", "custom_preset", "decode_uint8", "default_home", "detail", "DistillSpec", "EvalDetail",
+           "ContinualSpec", "cpu_estimate", "custom_preset", "decode_uint8", "default_home", "detail", "DistillSpec", "EvalDetail",
            "EvalSpec", "EvalState", "EvaluationRecord", "family_of", "home_path", "JobSnapshot", "latest",
            "make_grid", "MAX_SET_UPLOAD_BYTES", "membership_subset", "NAS_BUDGETS", "nas_estimate", "NAS_GRIDS",
-           "NasGrid", "NasSpec", "cpu_estimate", "pin_this_thread", "Playground", "PLAYGROUND_DEFAULT_LR",
+           "NasGrid", "NasSpec", "pin_this_thread", "Playground", "PLAYGROUND_DEFAULT_LR",
            "PLAYGROUND_METHODS", "PlaygroundFrame", "PlaygroundSpec", "preset_seeds", "PRIVACY_BASELINES",
            "privacy_estimate", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "published_architecture",
            "ResultRow", "RUN_STATUSES", "RunRecord", "runs_on_cpu", "RunView", "set_labels", "Studio", "StudyState",

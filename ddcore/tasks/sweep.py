@@ -252,6 +252,7 @@ class SweepEstimate:
     parallel: int
     unknown: tuple[str, ...] = ()  # configurations nothing was measured for (said, not guessed)
     evaluations: int = 0
+    from_table: tuple[str, ...] = ()  # distillations timed by this repo's CPU benchmark, not by this store
 
     @property
     def total_s(self) -> float | None:
@@ -267,9 +268,11 @@ class SweepEstimate:
 
 def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepEstimate:
     """The sweep's cost from what this store has measured: seconds per iteration of earlier runs of the same
-    method, dataset, IPC and preset (else the preset's CPU table, ddcore/estimates.py), and the wall time of earlier evaluations
-    on the same dataset, IPC, architecture and preset. Configurations with neither are named, not guessed."""
+    method, dataset, IPC and preset (else, for jobs on this machine's CPU, the preset's CPU table in
+    ddcore/estimates.py), and the wall time of earlier evaluations on the same dataset, IPC, architecture and
+    preset. Configurations with neither are named, not guessed."""
     from ..data import get_dataset_info
+    from ..device import resolve_device
     from ..estimates import cpu_estimate
     from ..evaluation.protocol import get_preset
     from ..methods import make_config
@@ -290,6 +293,12 @@ def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepE
             key = (e.subject.dataset, e.subject.ipc, e.architecture)
             eval_seconds.setdefault(key, []).append(e.result.wall_time_s / max(1, len(e.result.seeds)))
     unknown: list[str] = []
+    from_table: list[str] = []
+    # the benchmark's table times one core of this kind of CPU: not a GPU, nor a cluster's machines
+    try:
+        on_this_cpu = spec.executor != "ray" and resolve_device(spec.device).type == "cpu"
+    except (ValueError, RuntimeError):  # a device this machine lacks: its jobs fail before they cost anything
+        on_this_cpu = False
     distill_s: float | None = 0.0
     eval_s: float | None = 0.0
     count_evals = 0
@@ -298,16 +307,18 @@ def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepE
         info = get_dataset_info(cell.dataset)
         iterations = int(make_config(cell.method, info, cell.ipc, cell.preset, **spec.overrides).iterations)
         measured = speeds.get((cell.method, cell.dataset, cell.ipc, cell.preset))
-        per_it = statistics.median(measured) if measured else None
-        if per_it is None:  # nothing run here yet: the CPU table recorded with this repo's benchmarks
-            table = cpu_estimate(cell.method, info.channels, cell.ipc, iterations, cell.preset)
-            per_it = table.per_iteration_s if table else None
+        cell_s = statistics.median(measured) * iterations if measured else None
         label = f"{cell.method.upper()} {cell.dataset} IPC {cell.ipc} {cell.preset}"
-        if per_it is None:
+        if cell_s is None and on_this_cpu:  # nothing run here yet: the CPU table of this repo's benchmarks
+            table = cpu_estimate(cell.method, info, cell.ipc, iterations, cell.preset)
+            if table is not None:
+                cell_s = table.seconds
+                from_table.append(label)
+        if cell_s is None:
             unknown.append(label)
             distill_s = None
         elif distill_s is not None:
-            distill_s += per_it * iterations
+            distill_s += cell_s
         for which, arch, job_spec in eval_specs(spec, cell, "estimate"):
             if which == "baseline":  # one per dataset, IPC, seed and recipe: shared by the methods trained alike
                 shared = (cell.dataset, cell.ipc, cell.seed, arch, tuple(sorted(job_spec.options.items())))
@@ -322,7 +333,7 @@ def estimate_sweep(spec: SweepSpec, store: "Store", parallel: int = 1) -> SweepE
             elif eval_s is not None:
                 eval_s += statistics.median(per_seed) * seeds
     return SweepEstimate(len(spec.cells()), distill_s, eval_s, max(1, parallel), tuple(dict.fromkeys(unknown)),
-                         count_evals)
+                         count_evals, tuple(dict.fromkeys(from_table)))
 
 
 # ---------------------------------------------------------------------- the task
