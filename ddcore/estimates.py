@@ -1,9 +1,9 @@
 """How long a distillation would take on a CPU like this repo's (2 cores), from measured seconds per iteration.
 
-Why: the paper presets run for thousands of iterations, and some quick presets (CAFE, IDC, DC and DSA at IPC 10)
-take half an hour or more on a laptop; a user who presses Start should be told "about 60 hours" before, not find
-out from an ETA afterwards. The tables are measured, not modelled, one torch thread each, on ConvNet-3 with 10-class
-data of 28x28x1 ('grey': MNIST, Fashion-MNIST) or 32x32x3 ('colour': CIFAR-10):
+Why: the paper presets run for thousands of iterations, and at IPC 10 even the quick presets of the matching
+and trajectory methods take 17-33 minutes on a laptop; a user who presses Start should be told "about 60 hours"
+before, not find out from an ETA afterwards. The tables are measured, not modelled, one torch thread each, on
+ConvNet-3 with 10-class data of 28x28x1 ('grey': MNIST, Fashion-MNIST) or 32x32x3 ('colour': CIFAR-10):
 
 * paper: paper hyperparameters, benchmarks/results/methods-speed.md (2026-11-25, load ~1); a DC/DSA row is the timed
   outer loops scaled to a whole iteration (outer_full / outer_timed);

@@ -197,7 +197,7 @@ with settings:
                        + ". The live and quick presets are sized for a laptop; the paper's for a GPU.")
         elif guess is not None and runs_on_cpu(device):
             text = f"About **{fmt_duration(guess.seconds)}** on a laptop CPU ({measured})."
-            if guess.seconds > LONG_RUN_S:  # CAFE, IDC, DC and DSA at IPC 10 take half an hour even at the quick preset
+            if guess.seconds > LONG_RUN_S:  # at IPC 10 many quick presets take 17-33 min
                 st.warning(text + " Images update as it runs and Stop keeps them; a smaller IPC is faster.")
             else:
                 st.caption(text)
