@@ -233,6 +233,19 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+def fmt_about(seconds: float | None) -> str:
+    """An estimate's duration without false precision: '40 s', '2 min 50 s', '24 min', '1 h 42 min'."""
+    if seconds is None or not np.isfinite(seconds):
+        return "—"
+    if seconds < 59.5:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 595:  # to 10 s
+        minutes, rest = divmod(10 * round(seconds / 10), 60)
+        return f"{minutes} min" + (f" {rest:02d} s" if rest else "")
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def fmt_when(timestamp: float) -> str:
     return _dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 

@@ -15,6 +15,7 @@ from app.state import studio as get_studio
 from app.widgets import (
     change_images,
     encoded,
+    fmt_about,
     fmt_accuracy,
     fmt_duration,
     init_from_query,
@@ -192,11 +193,11 @@ with settings:
                          + ", ".join(["architecture"] * (architecture != "convnet") + untimed))
         if base_preset == "paper" and runs_on_cpu(device) and iterations:
             st.warning(f"The paper preset on a CPU: {int(iterations):,} iterations, "
-                       + (f"about **{fmt_duration(guess.seconds)}** ({measured})" if guess else
+                       + (f"about **{fmt_about(guess.seconds)}** ({measured})" if guess else
                           "with no measurement to estimate from (the run shows its ETA after a few iterations)")
                        + ". The live and quick presets are sized for a laptop; the paper's for a GPU.")
         elif guess is not None and runs_on_cpu(device):
-            text = f"About **{fmt_duration(guess.seconds)}** on a laptop CPU ({measured})."
+            text = f"About **{fmt_about(guess.seconds)}** on a laptop CPU ({measured})."
             if guess.seconds > LONG_RUN_S:  # at IPC 10 many quick presets take 17-33 min
                 st.warning(text + " Images update as it runs and Stop keeps them; a smaller IPC is faster.")
             else:

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import tests.tiny_method  # noqa: F401  (registers 'tinypull')
-from app.widgets import fmt_accuracy
+from app.widgets import fmt_about, fmt_accuracy
 from ddcore.platform.records import Subject
 from ddcore.platform.store import Store
 from ddcore.tasks.distill import DistillSpec
@@ -65,6 +65,13 @@ def test_fmt_accuracy_says_one_network_instead_of_a_zero_spread() -> None:
     assert fmt_accuracy(61.5, 1.2, 3) == "61.5 ± 1.2 %"
     assert fmt_accuracy(90.5, 0.0, seeds=1) == "90.5 % (one network)"
     assert fmt_accuracy(90.5, None, 1) == "90.5 % (one network)"
+
+
+@pytest.mark.parametrize("seconds, text", [(None, "—"), (0.2, "1 s"), (59.6, "1 min"), (170, "2 min 50 s"),
+                                           (594, "9 min 50 s"), (1433, "24 min"), (3599, "1 h 00 min"),
+                                           (6120, "1 h 42 min")])
+def test_fmt_about_rounds_an_estimate_to_what_it_can_claim(seconds, text) -> None:
+    assert fmt_about(seconds) == text
 
 
 def test_pages_show_one_network_not_plus_minus_zero(home) -> None:
