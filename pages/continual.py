@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import study_plots
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, init_from_query, jobs_sidebar, labelled_grid, plain, show_image, study_progress, sync_query
+from app.widgets import fmt_about, init_from_query, jobs_sidebar, labelled_grid, plain, show_image, study_progress, sync_query
 from ddcore.data import available, get_dataset_info
 from ddcore.methods import list_methods
 from ddcore.platform.bridge import CONTINUAL_PRESETS, ContinualSpec, available_devices, continual_estimate
@@ -67,7 +67,7 @@ if state.problem:
     st.error(state.problem)
 elif state.stored is None:
     estimate = continual_estimate(dataset, methods, ipc, steps, orders, info.num_classes, preset, finetune)
-    st.caption(f"Cost estimate on this machine's CPU: about **{fmt_duration(estimate)}** "
+    st.caption(f"Cost estimate on this machine's CPU: about **{fmt_about(estimate)}** "
                f"({len(methods)} method(s) × {orders} order(s) × {steps} step(s); from rates measured on a 2-core CPU, "
                "slower when the machine is busy).")
 start = st.button("Start the study", type="primary", key="cl_start",

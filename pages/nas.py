@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import study_plots
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, init_from_query, jobs_sidebar, study_progress, submit_job, sync_query
+from app.widgets import fmt_about, init_from_query, jobs_sidebar, study_progress, submit_job, sync_query
 from ddcore.data import available, get_dataset_info
 from ddcore.platform.bridge import NAS_BUDGETS, NAS_GRIDS, NasGrid, NasSpec, available_devices, nas_estimate
 
@@ -83,7 +83,7 @@ elif state.stored is None:
     estimate = nas_estimate(grid, len(proxies), NAS_BUDGETS[budget], dataset, whole.stored is not None)
     reuse = "stored, reused" if whole.stored is not None else "to compute first, then stored for later studies"
     st.caption(f"{len(grid)} architectures × {len(proxies)} prox{'y' if len(proxies) == 1 else 'ies'}; whole-data accuracies "
-               f"{reuse}. Cost estimate on this machine's CPU: about **{fmt_duration(estimate)}** (rates measured on a "
+               f"{reuse}. Cost estimate on this machine's CPU: about **{fmt_about(estimate)}** (rates measured on a "
                "2-core CPU; slower when it is busy).")
 start = st.button("Start the study", type="primary", key="nas_start",
                   disabled=bool(state.problem) or state.stored is not None or state.busy)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import privacy_plots
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, init_from_query, jobs_sidebar, plain, study_progress, submit_job, sync_query
+from app.widgets import fmt_about, fmt_duration, init_from_query, jobs_sidebar, plain, study_progress, submit_job, sync_query
 from ddcore.data import available_datasets, get_dataset_info
 from ddcore.methods import describe_method, list_methods
 from ddcore.platform.bridge import (
@@ -171,8 +171,8 @@ elif spec is not None:
     if spec.lira and not any(a.params.get("split_seed") == spec.split_seed and a.params.get("pool_per_class") == spec.pool_per_class
                              and a.params.get("shadows") == spec.shadows and a.params.get("epochs") == spec.epochs
                              and a.params.get("dataset") == spec.dataset for a, _ in studio.artefacts("shadow-models")):
-        shadow_note = f", plus about {fmt_duration(max(1.0, estimate['shadows']))} for the shadow models (made once per split)"
-    st.caption(f"Estimated cost on a 2-core laptop CPU: about {fmt_duration(max(1.0, estimate['study']))}{shadow_note}. "
+        shadow_note = f", plus about {fmt_about(estimate['shadows'])} for the shadow models (made once per split)"
+    st.caption(f"Estimated cost on a 2-core laptop CPU: about {fmt_about(estimate['study'])}{shadow_note}. "
                f"{int(estimate['members']):,} members; a GPU is much faster.")
     if st.button("Start the study", type="primary", key="pv_start"):
         submit_job(studio, spec, "Could not start the study")

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import exports
 from app.state import studio as get_studio
-from app.widgets import fmt_duration, fmt_when, jobs_sidebar, plain, polled, status_badge, submit_job
+from app.widgets import fmt_about, fmt_duration, fmt_when, jobs_sidebar, plain, polled, status_badge, submit_job
 from ddcore.data import available_datasets, get_dataset_info
 from ddcore.methods import list_methods, method_class
 from ddcore.models import list_models
@@ -107,10 +107,10 @@ if spec is not None and not problem:
     table_note = (f" ({len(estimate.from_table)} distillation setting(s) timed by this repo's CPU benchmark, "
                   "not yet here)" if estimate.from_table else "")
     if estimate.wall_s is not None:
-        st.markdown(f"{jobs_line}, about **{fmt_duration(estimate.wall_s)}** with {estimate.parallel} job(s) at once "
-                    f"({fmt_duration(estimate.total_s)} of work), from the runs this store has measured{table_note}.")
+        st.markdown(f"{jobs_line}, about **{fmt_about(estimate.wall_s)}** with {estimate.parallel} job(s) at once "
+                    f"({fmt_about(estimate.total_s)} of work), from the runs this store has measured{table_note}.")
     else:
-        partial = (f" The distillations alone: about **{fmt_duration(estimate.distillations_s)}** of work{table_note}."
+        partial = (f" The distillations alone: about **{fmt_about(estimate.distillations_s)}** of work{table_note}."
                    if estimate.distillations_s is not None else "")
         st.markdown(f"{jobs_line}. No full estimate yet: nothing was measured here for "
                     f"{plain(', '.join(estimate.unknown[:4]))}{' …' if len(estimate.unknown) > 4 else ''}.{partial} "
