@@ -185,7 +185,7 @@ with settings:
         guess = cpu_estimate(method, info, ipc, int(iterations), base_preset) if iterations else None
         per_it = guess.per_iteration_s if guess else 0.0
         measured = (f"{per_it:.{0 if per_it >= 10 else 1 if per_it >= 1 else 2}f} s per iteration, {guess.basis}, on "
-                    "one core of a 2-core CPU") if guess else ""
+                    "a 2-core CPU") if guess else ""
         # the tables time ConvNet-3 at the preset's own settings: a change beyond these is not in them
         untimed = [name for name in overrides if name not in ("init", "iterations")]
         if guess is not None and (untimed or architecture != "convnet"):
