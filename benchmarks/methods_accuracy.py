@@ -297,12 +297,10 @@ def krr_table(rows: list[dict]) -> list[str]:
 def at_todays_preset(row: dict, preset: str) -> bool:
     """Whether a row's set was distilled with the settings `preset` gives today (an override, or a preset changed
     since, such as CAFE's outer-loop cap, makes its time another configuration's)."""
-    from dataclasses import asdict
-
     from ddcore.data import get_dataset_info
     from ddcore.methods import make_config
 
-    today = json.loads(json.dumps(asdict(make_config(row["method"], get_dataset_info(row["dataset"]), row["ipc"], preset))))
+    today = json.loads(json.dumps(dataclasses.asdict(make_config(row["method"], get_dataset_info(row["dataset"]), row["ipc"], preset))))
     return all(today[k] == v for k, v in row.get("config", {}).items() if k in today)
 
 
