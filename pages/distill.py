@@ -62,6 +62,11 @@ MAX_PAGE_IPC = 500
 LONG_RUN_S = 15 * 60  # past this, a preset's estimate is a warning (a lesson's attention span), not a caption
 LIVE_EVERY_S = 0.3  # the live grid's refresh: a running job publishes its images every 0.25 s
 
+def _decimals(seconds: float) -> str:
+    """Seconds with as many decimals as they need: '36', '1.6', '0.17'."""
+    return f"{seconds:.{0 if seconds >= 10 else 1 if seconds >= 1 else 2}f}"
+
+
 init_from_query("distill_dataset", "dataset", "mnist", allowed=DATASETS)
 init_from_query("distill_method", "method", DEFAULT_METHOD, allowed=METHODS)
 init_from_query("distill_ipc", "ipc", 10, int, allowed=range(1, MAX_PAGE_IPC + 1))
@@ -183,9 +188,7 @@ with settings:
         iterations = getattr(config, "iterations", None)
         st.caption(f"{ipc * info.num_classes} synthetic images · {iterations} iterations · preset **{preset}**")
         guess = cpu_estimate(method, info, ipc, int(iterations), base_preset) if iterations else None
-        per_it = guess.per_iteration_s if guess else 0.0
-        measured = (f"{per_it:.{0 if per_it >= 10 else 1 if per_it >= 1 else 2}f} s per iteration, {guess.basis}, on "
-                    "a 2-core CPU") if guess else ""
+        measured = f"{_decimals(guess.per_iteration_s)} s per iteration, {guess.basis}, on a 2-core CPU" if guess else ""
         # the tables time ConvNet-3 at the preset's own settings: a change beyond these is not in them
         untimed = [name for name in overrides if name not in ("init", "iterations")]
         if guess is not None and (untimed or architecture != "convnet"):
