@@ -81,16 +81,18 @@ def published_row(dataset: str, method: str, ipc: int):
     return rows[0] if rows else None
 
 
-def published(dataset: str, method: str, ipc: int, mean: float) -> tuple[str, str]:
-    """The published 'mean ± std' and (ours − published mean) / published std (paper-preset goal: within ±2); a row
-    from another network names it and gets no σ, since our column is a ConvNet's."""
+def published(dataset: str, method: str, ipc: int, mean: float, finished: bool = True) -> tuple[str, str]:
+    """The published 'mean ± std' and (ours − published mean) / published std (paper-preset goal: within ±2). No σ
+    where it would mislead: a row from another network is named and gets none (our column is a ConvNet's). A set whose
+    distillation the budget cut short says so beside its σ ('cut': the gap measures the budget as well as the method)."""
     r = published_row(dataset, method, ipc)
     if r is None:
         return "–", "–"
     text = f"{r.mean:.1f}" + (f" ± {r.std:.1f}" if r.std is not None else "")
     if r.architecture not in ("convnet", "convnetd4"):
         return f"{text} ({r.architecture})", "–"
-    return text, (f"{(mean - r.mean) / r.std:+.1f}" if r.std else "–")
+    sigma = f"{(mean - r.mean) / r.std:+.1f}" if r.std else "–"
+    return text, sigma if finished else f"{sigma} (cut)"
 
 
 def eval_augmentation(row: dict) -> str:
@@ -242,7 +244,8 @@ def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
              "the lr a method starts from), DD-Ranking's fair baseline; '–' where not measured. 'random [dsa]' rows "
              "are those baselines. 'published': the paper's ConvNet number, or where the papers report none, their own "
              "network's, named in brackets (DD: LeNet / AlexNet; KIP-FC: a fully connected network), with no 'vs "
-             "published' σ (our column is a ConvNet's).", "",
+             "published' σ (our column is a ConvNet's); '(cut)': the budget stopped the distillation before its "
+             "planned iterations, so that gap measures the budget as well as the method.", "",
              "| dataset | method | IPC | accuracy % | n | target | random real % | vs random (σ) | random, same "
              "protocol % | vs same protocol (σ) | published | vs published (σ) | distill s (iters done/planned) | eval s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -266,7 +269,8 @@ def write_table(rows: list[dict], command: str, preset: str = "quick") -> None:
         its = ", ".join(f"{x['iterations']}/{x.get('planned_iterations', x['iterations'])}" for x in v)
         if method == "random":
             dist, its = "–", "no distillation"
-        pub, vs_pub = published(d, method, i, acc.mean()) if m == method else ("–", "–")
+        finished = all(x["iterations"] >= x.get("planned_iterations", x["iterations"]) for x in v)
+        pub, vs_pub = published(d, method, i, acc.mean(), finished) if m == method else ("–", "–")
         lines.append(f"| {d} | {m} | {i} | {acc.mean():.1f} ± {acc.std():.1f} | {len(acc)} | {tgt} | {rnd_txt} "
                      f"| {sig} | {same_txt} | {same_sig} | {pub} | {vs_pub} | {dist} ({its}) | "
                      f"{', '.join(str(x['eval_s']) for x in v)} |")
