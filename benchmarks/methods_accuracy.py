@@ -129,10 +129,12 @@ def random_as(data, synthetic, method: str):
 
 
 def krr_own_kernel(data, synthetic, method: str, device: str) -> dict:
-    """A kernel method's own measure (KIP reports KRR with the kernel it distils with) beside three random real sets
-    under that same kernel, in the same pixel space, DD-Ranking's same-protocol rule; only closed-form kernels, which
-    cost a second."""
+    """A kernel method's own measures beside three random real sets measured the same way, in the same pixel space
+    (DD-Ranking's same-protocol rule): KRR with the kernel it distils with (KIP's reported number), and a wide FC
+    network of that kernel's shape trained in its kernel regime (KIP-FC's finite-network number; 3 seeds for the set,
+    one per random set). Only closed-form kernels: KRR costs a second, the networks a few minutes."""
     from ddcore.evaluation.krr import CLOSED_FORM, KERNEL_SETTINGS, evaluate_krr
+    from ddcore.evaluation.wide_fc import evaluate_wide_fc
     from ddcore.methods import create_method, method_class
 
     kernel = method_class(method).eval_krr_kernel
@@ -141,16 +143,22 @@ def krr_own_kernel(data, synthetic, method: str, device: str) -> dict:
     own = evaluate_krr(synthetic, architecture=kernel, device=device, test_data=data, test_limit=None)
     # the kernel's settings ride on the set (evaluate_krr reads them there): the random sets carry the same ones
     settings = {k: synthetic.meta.config[k] for k in KERNEL_SETTINGS if k in synthetic.meta.config}
-    randoms = []
+    randoms, net_randoms = [], []
     for seed in (0, 1, 2):
         rnd = create_method("random", data, synthetic.meta.ipc, seed=seed).synthetic()
         rnd.meta = dataclasses.replace(rnd.meta, config={**rnd.meta.config, **settings})
         randoms.append(evaluate_krr(rnd, architecture=kernel, device=device, test_data=data, test_limit=None,
                                     zca_space=bool(synthetic.meta.config.get("zca"))).mean)
+        net_randoms.append(evaluate_wide_fc(rnd, seeds=[seed], device=device, test_data=data).mean)
+    net = evaluate_wide_fc(synthetic, seeds=3, device=device, test_data=data)
     return {"krr": {"architecture": f"{kernel}_krr", "mean": own.mean, "test_images": own.test_images, "reg": own.reg,
                     "kernel": own.kernel, "command": f"evaluate_krr(set, architecture={kernel!r}, test_limit=None)"},
             "krr_random": {"accuracies": randoms, "seeds": [0, 1, 2],
-                           "command": f"evaluate_krr(random real seed s, architecture={kernel!r}, test_limit=None)"}}
+                           "command": f"evaluate_krr(random real seed s, architecture={kernel!r}, test_limit=None)"},
+            "wide_fc": {"accuracies": list(net.accuracies), "mean": net.mean, "std": net.std, "network": net.description,
+                        "lr": net.lr, "test_images": net.test_images, "command": "evaluate_wide_fc(set, seeds=3)"},
+            "wide_fc_random": {"accuracies": net_randoms, "seeds": [0, 1, 2],
+                               "command": "evaluate_wide_fc(random real seed s, seeds=[s])"}}
 
 
 def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: str, overrides: dict,
@@ -285,16 +293,29 @@ def krr_table(rows: list[dict]) -> list[str]:
         return []
     lines = ["", "## Kernel methods under their own evaluation", "",
              "KRR test accuracy on the full test set with the kernel the method distils with (one exact number per set), "
-             "beside three random real sets under the same kernel (mean ± population std); 'published' repeats the main table's "
-             "number from the paper's own network or kernel.", "",
-             "| dataset | method | IPC | KRR % | random real, same kernel % | vs random (σ) | published | kernel |",
-             "|---|---|---|---|---|---|---|---|"]
+             "beside three random real sets under the same kernel (mean ± population std); 'wide FC network': a width-1024 "
+             "network of the kernel's shape in NTK parameterisation, output centred at initialisation, trained by 3000 "
+             "full-batch gradient steps on the squared error (ddcore/evaluation/wide_fc.py; 3 seeds), beside three random "
+             "real sets trained the same way (one network each), '–' for rows measured before it existed; 'published' "
+             "repeats the main table's number from the paper's own network or kernel.", "",
+             "| dataset | method | IPC | KRR % | random real, same kernel % | vs random (σ) | wide FC network % "
+             "| random real, same network % | vs random (σ) | published | kernel |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def versus(value: float, accuracies) -> tuple[str, str]:
+        base = np.asarray(accuracies)
+        sig = f"{(value - base.mean()) / base.std():+.1f}" if base.std() > 1e-6 else "–"
+        return f"{base.mean():.1f} ± {base.std():.1f}", sig
+
     for r in kernel_rows:
-        base = np.asarray(r["krr_random"]["accuracies"])
-        sig = f"{(r['krr']['mean'] - base.mean()) / base.std():+.1f}" if base.std() > 1e-6 else "–"
+        base, sig = versus(r["krr"]["mean"], r["krr_random"]["accuracies"])
+        net, net_base, net_sig = "–", "–", "–"
+        if r.get("wide_fc"):
+            net = f"{r['wide_fc']['mean']:.1f} ± {r['wide_fc']['std']:.1f}"
+            net_base, net_sig = versus(r["wide_fc"]["mean"], r["wide_fc_random"]["accuracies"])
         pub_txt = published(r["dataset"], r["method"], r["ipc"], r["krr"]["mean"])[0]
-        lines.append(f"| {r['dataset']} | {r['method']} | {r['ipc']} | {r['krr']['mean']:.1f} | {base.mean():.1f} ± "
-                     f"{base.std():.1f} | {sig} | {pub_txt} | {r['krr']['kernel']} |")
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['ipc']} | {r['krr']['mean']:.1f} | {base} | {sig} | {net} "
+                     f"| {net_base} | {net_sig} | {pub_txt} | {r['krr']['kernel']} |")
     return lines
 
 

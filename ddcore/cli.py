@@ -157,6 +157,13 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
         where = f"{krr.models} random ConvNets per seed" if krr.models else krr.kernel
         print(f"KRR ({where}): {krr.mean:.2f} ± {krr.std:.2f} % over {len(krr.seeds)} seeds "
               f"on {krr.test_images} test images")
+        if kernel == "fc":  # KIP's finite-network number: a wide network of the kernel's shape in its kernel regime
+            from .evaluation.wide_fc import evaluate_wide_fc
+
+            net = evaluate_wide_fc(synthetic, seeds=args.eval_seeds or 3, device=args.device,
+                                   test_limit=get_preset(args.eval_preset).test_limit)
+            print(f"Wide FC network ({net.description}): {net.mean:.2f} ± {net.std:.2f} % over {len(net.seeds)} "
+                  f"seeds on {net.test_images} test images")
     return 0
 
 
@@ -339,8 +346,9 @@ def _add_eval_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument("--json", default=None, help="also write the (last) evaluation record to this JSON file")
     p.add_argument(f"--{prefix}krr", dest="eval_krr", action="store_true",
                    help="also report kernel ridge regression's accuracy with the set's method's own kernel (the "
-                        "random-feature NNGP kernel of the ConvNet; KIP's closed-form FC NTK for kip_fc sets), which "
-                        "the kernel methods' papers report beside the trained network's")
+                        "random-feature NNGP kernel of the ConvNet; KIP's closed-form FC NTK for kip_fc sets, then "
+                        "also a wide FC network of that kernel's shape trained in its kernel regime), which the "
+                        "kernel methods' papers report beside the trained network's")
 
 
 def build_parser() -> argparse.ArgumentParser:
