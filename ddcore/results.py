@@ -27,6 +27,7 @@ from .platform.store import Store
 _PUBLISHED_ARCH: dict[str, str] = {
     "convnet": "convnet", "convnetd3": "convnet", "convnetw128": "convnet", "convnetin": "convnet",
     "convnetd4": "convnetd4", "alexnet": "alexnet", "lenet": "lenet", "mlp": "fc",
+    "fc_wide": "fc",  # KIP-FC's finite network (ddcore/evaluation/wide_fc.py)
 }
 
 

@@ -143,15 +143,21 @@ def test_kernel_ridge_regression_is_offered_beside_trained_networks(home) -> Non
     root, run_ids = home
     at = _open(eval_sets_mnist=run_ids[:1], eval_random=False)
     arch = at.multiselect(key="eval_archs")
-    assert "ConvNet KRR (kernel)" in arch.options
-    arch.set_value(["convnet_krr"])
+    assert "ConvNet KRR (kernel)" in arch.options and "Wide FC network (KIP's)" in arch.options
+    arch.set_value(["convnet_krr", "fc_wide"])
     at.run()
     at.button(key="eval_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    store = wait_for_keys(root, [key_of(Store(root), Subject.run(run_ids[0]), "convnet_krr", "quick")], timeout=120)
+    subject = Subject.run(run_ids[0])
+    store = wait_for_keys(root, [key_of(Store(root), subject, a, "quick") for a in ("convnet_krr", "fc_wide")],
+                          timeout=180)
     record = next(e for e in store.list_evaluations() if e.architecture == "convnet_krr")
     assert 0 < record.mean <= 100 and record.result.preset == "krr" and record.result.train_time_s == 0.0
     assert "random-feature NNGP" in record.result.config["kernel"]
+    # KIP's finite network: its own recipe, trained until it fits the set, tested on the quick preset's test images
+    wide = next(e for e in store.list_evaluations() if e.architecture == "fc_wide")
+    assert 10 < wide.mean <= 100 and wide.result.test_images == 2000 and wide.result.config["width"] == 1024
+    assert max(wide.result.config["final_losses"]) < 1e-3 and "centred at initialisation" in wide.result.config["network"]
 
 
 def test_krr_refuses_a_support_set_too_large_for_its_kernel(home) -> None:

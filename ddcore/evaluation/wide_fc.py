@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from .fc_kernel import relu_fc_kernel
+
+WIDE_FC = "fc_wide"  # its name where architectures are listed (the Evaluate page, the store)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,20 @@ class WideFCResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def as_eval_result(self, set_id: str, num_images: int, wall_time_s: float, device: str, preset: str) -> Any:
+        """The same numbers as an EvalResult (architecture 'fc_wide'), so the store and the Evaluate page keep it like
+        any other evaluation."""
+        from .api import library_versions
+        from .result import EvalResult
+
+        return EvalResult(set_id=set_id, dataset=self.dataset, method=self.method, ipc=self.ipc, num_images=num_images,
+                          architecture=WIDE_FC, preset=preset,
+                          config={"network": self.description, "width": self.width, "steps": self.steps,
+                                  "depth": self.depth, "lr": self.lr, "final_losses": list(self.final_losses)},
+                          seeds=list(self.seeds), accuracies=list(self.accuracies), mean=self.mean, std=self.std,
+                          wall_time_s=round(wall_time_s, 3), train_time_s=round(wall_time_s, 3), test_time_s=0.0,
+                          device=device, versions=library_versions(), test_images=self.test_images)
 
 
 class WideFC:
@@ -85,7 +101,8 @@ class WideFC:
 
 def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 1024, steps: int = 3000,
                      device: str | torch.device = "cpu", test_limit: int | None = None, *, dataset: str | None = None,
-                     method: str | None = None, test_data: Any = None) -> WideFCResult:
+                     method: str | None = None, test_data: Any = None,
+                     should_stop: Callable[[], bool] | None = None) -> WideFCResult:
     """Train one wide FC network per seed on the set (a SyntheticSet or an (images, labels) pair with dataset=) and
     test it. The network takes the depth and variances of the kernel the set was distilled with (KIP's config), or
     KIP's defaults (one hidden layer, W_std sqrt(2), b_std 0.1)."""
@@ -119,7 +136,11 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
                      torch.Generator().manual_seed(seed), dev)
         opt = torch.optim.SGD(net.params, lr=lr)
         start = net.start(x)
-        for _ in range(steps):
+        for step in range(steps):
+            if should_stop is not None and step % 100 == 0 and should_stop():
+                from .result import EvaluationCancelled
+
+                raise EvaluationCancelled("wide FC evaluation stopped")
             loss = 0.5 * ((net.forward(x, start) - y) ** 2).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -93,11 +93,15 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
     from ..evaluation.api import set_fingerprint
     from ..evaluation.krr import CLOSED_FORM
     from ..evaluation.protocol import get_preset
+    from ..evaluation.wide_fc import WIDE_FC
     from ..models import MODELS
 
     base = krr_base(spec.architecture)
-    if base not in CLOSED_FORM:  # a closed-form kernel ('fc_krr') names no network
+    wide = spec.architecture == WIDE_FC  # KIP's finite network: its own recipe, whatever the preset's
+    if base not in CLOSED_FORM and not wide:  # a closed-form kernel ('fc_krr') names no network
         MODELS.entry(base or spec.architecture)
+    if wide:
+        spec = replace(spec, options={})
     if base is not None:  # KRR trains nothing: of a training recipe only the pixel space applies (one key per result)
         spec = replace(spec, options={k: v for k, v in spec.options.items() if k == "zca_space" and v},
                        seeds=1 if base in CLOSED_FORM else spec.seeds)  # a closed-form kernel: one exact number
@@ -154,6 +158,7 @@ class EvaluateTask(Task):
     def run(self, spec: EvalSpec, ctx: TaskContext) -> EvaluationRecord:
         from ..evaluation import EvaluationCancelled, evaluate
         from ..evaluation.api import set_fingerprint
+        from ..evaluation.wide_fc import WIDE_FC
 
         ctx.recorder.progress(0, 0, "Preparing the set…")
         synthetic = subject_set(spec.subject, ctx.store, ctx.data)
@@ -177,6 +182,16 @@ class EvaluateTask(Task):
                                    zca_space=bool(spec.options.get("zca_space")))
                 result = krr.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
                                             time.monotonic() - start, spec.device)
+            elif spec.architecture == WIDE_FC:  # KIP's finite network, trained in its kernel regime
+                from ..evaluation.protocol import get_preset
+                from ..evaluation.wide_fc import evaluate_wide_fc
+
+                data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
+                net = evaluate_wide_fc(synthetic, seeds=int(spec.seeds or 1), device=spec.device, test_data=data,
+                                       test_limit=get_preset(spec.preset).test_limit,
+                                       should_stop=lambda: ctx.control.stop_requested)
+                result = net.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
+                                            time.monotonic() - start, spec.device, spec.preset)
             else:
                 result = evaluate(synthetic, spec.architecture, spec.preset, seeds=spec.seeds, device=spec.device,
                                   progress=progress, should_stop=lambda: ctx.control.stop_requested, **spec.options)
