@@ -158,6 +158,9 @@ def test_kernel_ridge_regression_is_offered_beside_trained_networks(home) -> Non
     wide = next(e for e in store.list_evaluations() if e.architecture == "fc_wide")
     assert 10 < wide.mean <= 100 and wide.result.test_images == 2000 and wide.result.config["width"] == 1024
     assert max(wide.result.config["final_losses"]) < 1e-3 and "centred at initialisation" in wide.result.config["network"]
+    losses = wide.result.curves["loss_0"]  # drawn like any network's training curve: the fit of the set, step by step
+    assert len(losses) == 100 and losses[0] > 100 * losses[-1] and wide.result.curves["train_acc_0"][-1] == 100.0
+    assert sum(map(sum, wide.result.confusion)) == 2000 and len(wide.result.per_class_accuracy) == 10
 
 
 def test_krr_refuses_a_support_set_too_large_for_its_kernel(home) -> None:

@@ -15,7 +15,7 @@ Measured (MNIST IPC 1, KIP quick set, width 1024, 3000 steps, 2 seeds): 85.6 and
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
@@ -42,6 +42,8 @@ class WideFCResult:
     std: float
     final_losses: tuple[float, ...]
     test_images: int
+    confusion: tuple[tuple[int, ...], ...] = ()  # rows: true class, columns: predicted; summed over the seeds
+    curves: dict[str, list] = field(default_factory=dict)  # the trainer's layout: 'epoch' (here: step), loss_s, train_acc_s
 
     @property
     def description(self) -> str:
@@ -63,7 +65,10 @@ class WideFCResult:
                                   "depth": self.depth, "lr": self.lr, "final_losses": list(self.final_losses)},
                           seeds=list(self.seeds), accuracies=list(self.accuracies), mean=self.mean, std=self.std,
                           wall_time_s=round(wall_time_s, 3), train_time_s=round(wall_time_s, 3), test_time_s=0.0,
-                          device=device, versions=library_versions(), test_images=self.test_images)
+                          device=device, versions=library_versions(), test_images=self.test_images,
+                          curves=dict(self.curves), confusion=[list(r) for r in self.confusion],
+                          per_class_accuracy=[100.0 * r[i] / max(1, sum(r)) for i, r in enumerate(self.confusion)],
+                          class_stats_over="all seeds")
 
 
 class WideFC:
@@ -131,6 +136,11 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
         lr = len(x) / float(torch.linalg.eigvalsh(ntk).max())
     accs, losses = [], []
     seed_list = _seed_list(seeds, 3)
+    k = info.num_classes
+    confusion = torch.zeros(k, k, dtype=torch.long)
+    every = max(1, steps // 100)
+    curves: dict[str, list] = {"epoch": [s for s in range(steps) if s % every == 0]}
+    hard = y.argmax(1)
     for seed in seed_list:
         net = WideFC(x.shape[1], info.num_classes, width, depth, w_var, b_var,
                      torch.Generator().manual_seed(seed), dev)
@@ -141,15 +151,21 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
                 from .result import EvaluationCancelled
 
                 raise EvaluationCancelled("wide FC evaluation stopped")
-            loss = 0.5 * ((net.forward(x, start) - y) ** 2).sum(1).mean()
+            out = net.forward(x, start)
+            loss = 0.5 * ((out - y) ** 2).sum(1).mean()
+            if step % every == 0:
+                curves.setdefault(f"loss_{seed}", []).append(round(float(loss.detach()), 8))
+                curves.setdefault(f"train_acc_{seed}", []).append(round(100.0 * float((out.argmax(1) == hard).float().mean()), 3))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         with torch.no_grad():
             pred = torch.cat([net.forward(test_x[i:i + 2000]) for i in range(0, len(test_x), 2000)])
         accs.append(100.0 * float((pred.argmax(1) == test_y).float().mean()))
+        confusion += torch.bincount(test_y.cpu().long() * k + pred.argmax(1).cpu(), minlength=k * k).view(k, k)
         losses.append(float(loss.detach()))
     mean, std = mean_std(accs)
     return WideFCResult(dataset=info.name, method=prep.method, ipc=prep.ipc, width=width, steps=steps, depth=depth,
                         lr=lr, seeds=tuple(seed_list), accuracies=tuple(accs), mean=mean, std=std,
-                        final_losses=tuple(losses), test_images=int(test_x.shape[0]))
+                        final_losses=tuple(losses), test_images=int(test_x.shape[0]),
+                        confusion=tuple(tuple(int(v) for v in row) for row in confusion.tolist()), curves=curves)
