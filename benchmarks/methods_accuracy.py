@@ -217,7 +217,7 @@ def run_cell(data, method: str, ipc: int, seed: int, eval_seeds: int, device: st
             **({"eval_as": as_method} if as_method else {}),
             "preset": preset, "device": res.device, "data_source": data.source,
             "config": {k: v for k, v in synthetic.meta.config.items()}, "threads": torch.get_num_threads(),
-            "load_avg": os.getloadavg(), "torch": torch.__version__, "when": time.strftime("%Y-%m-%d %H:%M"),
+            "load_avg": os.getloadavg(), "cpu_count": os.cpu_count(), "torch": torch.__version__, "when": time.strftime("%Y-%m-%d %H:%M"),
             "overrides": overrides, "command": COMMAND}
 
 
