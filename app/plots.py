@@ -25,6 +25,8 @@ PALETTE = qualitative.Plotly + qualitative.D3
 # Colours for methods that declare none: the palette, then more, so that many undeclared ids stay distinct.
 METHOD_PALETTE = list(dict.fromkeys(c.upper() for c in PALETTE + qualitative.Dark24 + qualitative.Light24))
 DROP_COLOR = "#c62828"
+# the same on the dark cells of the YlGnBu heatmap (above about 60 %), where the dark red and green do not read
+LIGHT_DROP_COLOR, LIGHT_GAIN_COLOR, GAIN_COLOR = "#ffcdd2", "#c8e6c9", "#1b5e20"
 TRAIN_OUTLINE = "#ff6d00"
 PUBLISHED_SYMBOL = "diamond-open"
 WIDE = dict(l=10, r=10, t=40, b=10)
@@ -160,7 +162,9 @@ def heatmap(rows: Sequence[ResultRow], title: str = "") -> Plot:
             if a == train_arch[s]:
                 t = f"<b>{t}</b><br>trained here"
             elif drop is not None:
-                colour = DROP_COLOR if drop < 0 else "#1b5e20"
+                dark_cell = r.mean >= 60
+                colour = (LIGHT_DROP_COLOR if dark_cell else DROP_COLOR) if drop < 0 else \
+                    (LIGHT_GAIN_COLOR if dark_cell else GAIN_COLOR)
                 t += f"<br><span style='color:{colour}'><b>{drop:+.1f}</b></span>"
             zr.append(r.mean), tr.append(t), cr.append([r.std, drop, r.n_seeds])
         z.append(zr), text.append(tr), custom.append(cr)

@@ -75,6 +75,8 @@ def test_heatmap_cells_equal_the_store(stored) -> None:
             assert plots.fmt(ev.mean, ev.std) in hm.text[i][j]
             if row_of[subject].kind == "run" and arch != "convnet":  # drop from the training architecture
                 assert hm.customdata[i][j][1] == pytest.approx(ev.mean - cells[(subject, "convnet")].mean)
+                light = plots.LIGHT_GAIN_COLOR in hm.text[i][j] or plots.LIGHT_DROP_COLOR in hm.text[i][j]
+                assert light == (ev.mean >= 60)  # the change stays readable on the heatmap's dark cells
     # one outline per distilled set, around its training architecture's column (0)
     outlines = [s for s in plot.figure.layout.shapes if s.type == "rect"]
     assert len(outlines) == len(run_ids) and all(s.x0 == -0.5 for s in outlines)
@@ -196,3 +198,17 @@ def test_exports_keep_a_hostile_run_name_as_text(stored) -> None:
         assert len(pipes) == 1, table  # the name's pipe does not add a column
     finally:
         store.rename_run(run_ids[0], old)
+
+
+def test_heatmap_changes_stay_readable_on_dark_cells() -> None:
+    """The change from the training architecture is drawn light on the colour scale's dark cells (about 60 % and up)
+    and dark on its light ones, gains green and drops red."""
+    def row(arch: str, mean: float) -> ResultRow:
+        return ResultRow(key=arch, subject="run:r1", kind="run", label="DM · IPC 10", method="dm", dataset="mnist",
+                         ipc=10, architecture=arch, train_architecture="convnet", preset="quick", n_seeds=1,
+                         mean=mean, std=0.0)
+
+    hm = plots.heatmap([row("convnet", 50.0), row("mlp", 80.0), row("lenet", 40.0), row("alexnet", 90.0)]).figure.data[0]
+    cells = dict(zip(hm.x, hm.text[0]))
+    assert plots.LIGHT_GAIN_COLOR in cells["mlp"] and plots.LIGHT_GAIN_COLOR in cells["alexnet"]  # +30, +40 on dark
+    assert plots.DROP_COLOR in cells["lenet"] and plots.LIGHT_DROP_COLOR not in cells["lenet"]  # -10 on a light cell
