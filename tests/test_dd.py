@@ -79,3 +79,40 @@ def test_dd_presets() -> None:
     assert (paper.iterations, paper.syn_steps, paper.distill_epochs, paper.lr_init, paper.init) == (23_200, 10, 3, 0.02,
                                                                                                    "noise")
     assert quick.iterations < paper.iterations
+
+
+def test_replaying_a_learned_schedule_is_plain_gradient_descent_from_a_fresh_init(tiny) -> None:
+    """DD's own evaluation (ddcore/evaluation/replay.py): the set's learned step sizes replayed from a seeded fresh
+    network equal SGD without momentum on each step's image group, by hand; a set without a schedule is refused."""
+    import torch.nn.functional as F
+
+    from ddcore.evaluation.replay import evaluate_replay, schedule_of
+
+    m = create_method("dd", tiny, 2, preset="quick", seed=0, architecture="mlp",
+                      **{"iterations": 2, "batch_real": 50, "syn_steps": 2, "distill_epochs": 2})
+    for _ in range(2):
+        m.step()
+    s = m.synthetic()
+    sizes, syn_steps = schedule_of(s.meta.config)
+    assert len(sizes) == 4 and syn_steps == 2 and sizes != [0.02] * 4  # learned, not the initial 0.02
+    result = evaluate_replay(s, seeds=[3], test_data=tiny)
+    assert result.steps == 4 and result.groups == 2 and result.architecture == "mlp"
+    with torch.random.fork_rng(devices=[]):  # by hand: the same initialisation, SGD on groups 0, 1, 0, 1
+        torch.manual_seed(3)
+        net = create_model("mlp", 1, 10, 28)
+    groups = dd_groups(10, 2, 2)
+    for i, lr in enumerate(sizes):
+        net.zero_grad()
+        F.cross_entropy(net(s.images[groups[i % 2]]), s.labels[groups[i % 2]]).backward()
+        with torch.no_grad():
+            for p in net.parameters():
+                p -= lr * p.grad
+    tx, ty = tiny.normalized_split("test")
+    with torch.no_grad():
+        by_hand = 100.0 * float((net(tx).argmax(1) == ty).float().mean())
+    assert result.mean == pytest.approx(by_hand)
+    other = evaluate_replay(create_method("random", tiny, 2, seed=1).synthetic(), seeds=[3], test_data=tiny,
+                            schedule=(sizes, syn_steps), architecture="mlp")  # random real, DD's schedule
+    assert other.steps == 4 and 0 <= other.mean <= 100
+    with pytest.raises(ValueError, match="no learned step sizes"):
+        evaluate_replay(create_method("random", tiny, 2, seed=1).synthetic(), test_data=tiny)
