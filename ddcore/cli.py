@@ -145,6 +145,15 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
               f"({args.eval_preset} preset, {res.wall_time_s:.1f} s on {res.device})")
         if args.json:
             Path(args.json).write_text(json.dumps(res.to_dict(), indent=1))
+    if synthetic.meta.config.get("learned_step_sizes"):  # DD's own evaluation: its schedule, replayed (milliseconds)
+        from .evaluation import get_preset as preset_of
+        from .evaluation.replay import evaluate_replay
+
+        replay = evaluate_replay(synthetic, seeds=args.eval_seeds or 3, device=args.device,
+                                 test_limit=preset_of(args.eval_preset).test_limit)
+        print(f"DD's schedule replayed ({replay.steps} learned steps on {replay.architecture} from fresh "
+              f"initialisations): {replay.mean:.2f} ± {replay.std:.2f} % over {len(replay.seeds)} seeds "
+              f"on {replay.test_images} test images")
     if getattr(args, "eval_krr", False):
         from .evaluation import get_preset
         from .evaluation.krr import evaluate_krr

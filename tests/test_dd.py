@@ -116,3 +116,17 @@ def test_replaying_a_learned_schedule_is_plain_gradient_descent_from_a_fresh_ini
     assert other.steps == 4 and 0 <= other.mean <= 100
     with pytest.raises(ValueError, match="no learned step sizes"):
         evaluate_replay(create_method("random", tiny, 2, seed=1).synthetic(), test_data=tiny)
+
+
+def test_the_cli_reports_a_dd_sets_replayed_schedule(tiny, tmp_path, capsys) -> None:
+    from ddcore.cli import main
+
+    m = create_method("dd", tiny, 1, preset="quick", seed=0, architecture="mlp",
+                      **{"iterations": 1, "batch_real": 50, "syn_steps": 1, "distill_epochs": 2})
+    m.step()
+    path = m.synthetic().save(tmp_path / "dd.ddset")
+    assert main(["evaluate", str(path), "--arch", "mlp", "--preset", "custom-e1-t100-auto", "--seeds", "2",
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "DD's schedule replayed (2 learned steps on mlp from fresh initialisations)" in out, out
+    assert "over 2 seeds on 100 test images" in out.split("replayed")[1]
