@@ -126,8 +126,9 @@ with tab_run:
                         "fully connected network, the kernel KIP (kip_fc) distils with; its paper's number. Seconds.",
                         FC_WIDE: "a width-1024 fully connected network of KIP's kernel's shape, trained the way that "
                         "kernel describes (output centred at initialisation, full-batch gradient descent on the "
-                        "squared error): KIP-FC's finite-network number. Its own recipe, whatever the preset; "
-                        "under a minute per network on MNIST."}
+                        "squared error): KIP-FC's finite-network number for a kip_fc set, a kernel-regime network's "
+                        "for any other. Its own training recipe (the preset sets only the seeds and test images); "
+                        "sets of up to 1,000 images; seconds to minutes per network on a CPU."}
         archs = st.multiselect("Architectures", ARCHITECTURES, default=["convnet"], key="eval_archs",
                                format_func=lambda a: KRR_NAMES.get(a, a),
                                help="\n".join(f"- **{k}**: {v}" for k, v in descriptions.items()))

@@ -116,6 +116,9 @@ def test_replaying_a_learned_schedule_is_plain_gradient_descent_from_a_fresh_ini
     assert other.steps == 4 and 0 <= other.mean <= 100
     with pytest.raises(ValueError, match="no learned step sizes"):
         evaluate_replay(create_method("random", tiny, 2, seed=1).synthetic(), test_data=tiny)
+    order = torch.randperm(20, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="class by class"):  # its groups would mix classes
+        evaluate_replay((s.images[order], s.labels[order]), test_data=tiny, dataset="mnist", schedule=(sizes, 2))
 
 
 def test_the_cli_reports_a_dd_sets_replayed_schedule(tiny, tmp_path, capsys) -> None:

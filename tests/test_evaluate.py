@@ -256,3 +256,16 @@ def test_random_real_is_evaluated_in_a_zca_methods_pixel_space_when_asked():
     assert trained_like("dc", "cifar10") == {}  # DC: random real's own protocol, raw pixels
     assert trained_like("mtt", "cifar10", "paper", ipc=10)["zca_space"] is True  # MTT's table: ZCA at IPC 1 and 10,
     assert "zca_space" not in trained_like("mtt", "cifar10", "paper", ipc=50)  # not at 50
+
+
+def test_two_subsets_of_one_source_get_their_own_test_images() -> None:
+    """The prepared test images are cached per test split: a second subset of the same source is not served the
+    first one's (a cache keyed by the source alone did that, and a KRR or wide-network score used the wrong images)."""
+    from ddcore.evaluation.api import test_tensors
+    from tests.methodkit import tiny_mnist
+
+    small, large = tiny_mnist(5, 3), tiny_mnist(5, 7)
+    assert small.source == large.source
+    cpu = torch.device("cpu")
+    assert len(test_tensors(small, cpu)[1]) == 30 and len(test_tensors(large, cpu)[1]) == 70
+    assert test_tensors(small, cpu)[0] is test_tensors(small, cpu)[0]  # still cached

@@ -192,6 +192,30 @@ def test_a_wide_fc_network_trained_in_its_kernel_regime_predicts_like_kips_kerne
     kernel_acc = 100.0 * float((kernel_pred == ty).float().mean())
     assert abs(result.mean - kernel_acc) <= 5.0, (result.mean, kernel_acc)  # 5 of 100 test images
     net = WideFC(784, 10, 64, 1, 2.0, 0.01, torch.Generator().manual_seed(0), torch.device("cpu"))
-    assert torch.equal(net.forward(x), torch.zeros(20, 10))  # centred: no output before training
+    assert net.start(x).abs().mean() > 0.1 and torch.equal(net.forward(x), torch.zeros(20, 10))  # f0 taken away
     with pytest.raises(ValueError, match="at least 1"):
         evaluate_wide_fc(s, steps=0, test_data=tiny)
+    # a cross-entropy method's soft labels are logits: regressed as their distribution, as sharp logits equal hard labels
+    hard = evaluate_wide_fc((s.images, s.labels), seeds=[0], width=256, steps=100, test_data=tiny, dataset="mnist",
+                            method="random")
+    logits = 30.0 * F.one_hot(s.labels.long(), 10).float()
+    soft = evaluate_wide_fc((s.images, logits), seeds=[0], width=256, steps=100, test_data=tiny, dataset="mnist",
+                            method="datm")
+    assert soft.mean == pytest.approx(hard.mean, abs=1.0)
+    nngp = kip(tiny, kernel="nngp").synthetic()
+    with pytest.raises(ValueError, match="NNGP kernel"):
+        evaluate_wide_fc(nngp, test_data=tiny)
+
+
+def test_the_wide_fc_evaluation_is_keyed_by_its_own_recipe_and_refuses_large_sets(tiny, tmp_path) -> None:
+    from ddcore.platform.records import Subject
+    from ddcore.platform.store import Store
+    from ddcore.tasks.evaluate import EvalSpec, prepare_spec
+
+    liked = {"augmentation": "dsa", "optimizer": "adam"}
+    spec, name = prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), "fc_wide", seeds=2, options=liked), Store(tmp_path))
+    assert spec.options == {} and spec.seeds == 2 and "fc_wide" in name  # no training option applies to it
+    with pytest.raises(ValueError, match="up to 1,000 images"):
+        prepare_spec(EvalSpec(Subject.random("mnist", 101, 0), "fc_wide"), Store(tmp_path))
+    with pytest.raises(ValueError, match="whole training set"):
+        prepare_spec(EvalSpec(Subject.whole("mnist"), "fc_wide"), Store(tmp_path))

@@ -208,7 +208,10 @@ def test_heatmap_changes_stay_readable_on_dark_cells() -> None:
                          ipc=10, architecture=arch, train_architecture="convnet", preset="quick", n_seeds=1,
                          mean=mean, std=0.0)
 
-    hm = plots.heatmap([row("convnet", 50.0), row("mlp", 80.0), row("lenet", 40.0), row("alexnet", 90.0)]).figure.data[0]
+    hm = plots.heatmap([row("convnet", 50.0), row("mlp", 80.0), row("lenet", 40.0), row("alexnet", 55.0)]).figure.data[0]
     cells = dict(zip(hm.x, hm.text[0]))
-    assert plots.LIGHT_GAIN_COLOR in cells["mlp"] and plots.LIGHT_GAIN_COLOR in cells["alexnet"]  # +30, +40 on dark
+    assert plots.LIGHT_GAIN_COLOR in cells["mlp"]  # +30 on a dark cell
     assert plots.DROP_COLOR in cells["lenet"] and plots.LIGHT_DROP_COLOR not in cells["lenet"]  # -10 on a light cell
+    assert plots.GAIN_COLOR in cells["alexnet"] and plots.LIGHT_GAIN_COLOR not in cells["alexnet"]  # +5 on a light one
+    dark_drop = plots.heatmap([row("convnet", 95.0), row("mlp", 70.0)]).figure.data[0]
+    assert plots.LIGHT_DROP_COLOR in dict(zip(dark_drop.x, dark_drop.text[0]))["mlp"]  # -25 on a dark cell

@@ -122,8 +122,9 @@ _TEST_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 def test_tensors(data: LoadedDataset, device: torch.device, limit: int | None = None,
                  zca: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised test images and labels on device; `limit` takes a fixed class-balanced subset
-    (generator seed 0), so every quick evaluation of a dataset sees the same images."""
-    key = (data.info.name, data.source, str(device), limit, zca)
+    (generator seed 0), so every quick evaluation of a dataset sees the same images. Cached per test split (two
+    subsets of one source, as tests and subset studies make, are told apart by their tensors)."""
+    key = (data.info.name, data.source, len(data.test), data.test.images.data_ptr(), str(device), limit, zca)
     if key in _TEST_CACHE:
         return _TEST_CACHE[key]
     split = data.test

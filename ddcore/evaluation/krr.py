@@ -46,8 +46,8 @@ def feature_krr_predict(feat_t: torch.Tensor, feat_s: torch.Tensor, y_s: torch.T
 
 
 def centered_one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """One-hot minus 1/K: the regression targets of FRePo, RFAD and the KRR evaluation (mean-zero, so KRR needs no bias;
-    KIP distils against plain one-hot, which gives KRR the same predicted class)."""
+    """One-hot minus 1/K: the regression targets of FRePo, RFAD, KIP and the KRR evaluation (mean-zero, so KRR needs
+    no bias)."""
     return torch.nn.functional.one_hot(labels.long(), num_classes).float() - 1.0 / num_classes
 
 

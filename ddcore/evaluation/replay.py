@@ -6,7 +6,7 @@ exactly those steps, image group i % G with step size lr_i, from initialisations
 trained for hundreds of epochs with the DC recipe. This module replays a DD set's schedule (its config's
 `learned_step_sizes`, `syn_steps`) on the network it was distilled with, one initialisation per seed, and can
 replay the same schedule on any other set of the same shape (random real images: DD-Ranking's same-protocol
-baseline).
+baseline). The network is built with the run's model options (DD records them in its config).
 """
 from __future__ import annotations
 
@@ -65,22 +65,28 @@ def evaluate_replay(data: Any, seeds: int | Sequence[int] = 3, device: str | tor
     check_set(prep.images, prep.labels, info)
     meta = getattr(data, "meta", None)
     sizes, syn_steps = schedule if schedule is not None else schedule_of(getattr(meta, "config", None) or {})
-    ipc = int(prep.ipc or len(prep.labels) // info.num_classes)
-    if len(prep.labels) != ipc * info.num_classes:
-        raise ValueError("a schedule replays on a class-balanced set laid out class by class")
+    if prep.labels.ndim != 1:
+        raise ValueError("a schedule replays on hard labels (DD's sets have them); this set's labels are soft")
+    k = info.num_classes
+    ipc = len(prep.labels) // k
+    class_major = torch.arange(k).repeat_interleave(max(ipc, 1))
+    if ipc < 1 or len(prep.labels) != ipc * k or not torch.equal(prep.labels.cpu().long(), class_major):
+        raise ValueError("a schedule replays on a class-balanced set laid out class by class, as DD stores its images "
+                         "(a multi-formation set decodes to more images than it stores and cannot be replayed)")
     arch = architecture or getattr(meta, "architecture", None) or "convnet"
+    model_kwargs = dict((getattr(meta, "config", None) or {}).get("model_kwargs") or {}) if architecture is None else {}
     dev = resolve_device(device)
     loaded = test_data if test_data is not None else load_dataset(info.name)
     x_s, zca = in_pixel_space(prep, loaded, False)
     test_x, test_y = test_tensors(loaded, dev, test_limit, zca)
     x, y = x_s.to(dev), prep.labels.to(dev)
-    groups = [g.to(dev) for g in dd_groups(info.num_classes, ipc, syn_steps)]
+    groups = [g.to(dev) for g in dd_groups(k, ipc, syn_steps)]
     accs = []
     seed_list = _seed_list(seeds, 3)
     for seed in seed_list:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            net = create_model(arch, info.channels, info.num_classes, info.image_size).to(dev)
+            net = create_model(arch, info.channels, k, info.image_size, **model_kwargs).to(dev)
         flat = FlatNet(net)
         theta = torch.cat([p.detach().reshape(-1) for p in net.parameters()]).requires_grad_(True)
         for i, lr in enumerate(sizes):
@@ -91,6 +97,6 @@ def evaluate_replay(data: Any, seeds: int | Sequence[int] = 3, device: str | tor
             pred = torch.cat([flat(theta, test_x[j:j + 1000]).argmax(1) for j in range(0, len(test_x), 1000)])
         accs.append(100.0 * float((pred == test_y).float().mean()))
     mean, std = mean_std(accs)
-    return ReplayResult(dataset=info.name, method=prep.method, ipc=prep.ipc, architecture=arch, steps=len(sizes),
+    return ReplayResult(dataset=info.name, method=prep.method, ipc=ipc, architecture=arch, steps=len(sizes),
                         groups=len(groups), seeds=tuple(seed_list), accuracies=tuple(accs), mean=mean, std=std,
                         test_images=int(test_x.shape[0]))

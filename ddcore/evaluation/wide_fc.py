@@ -23,6 +23,7 @@ import torch
 from .fc_kernel import relu_fc_kernel
 
 WIDE_FC = "fc_wide"  # its name where architectures are listed (the Evaluate page, the store)
+MAX_SET = 1_000  # images: 3000 full-batch steps of a width-1024 network on 1,000 MNIST images take minutes on a CPU
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class WideFCResult:
     final_losses: tuple[float, ...]
     test_images: int
     confusion: tuple[tuple[int, ...], ...] = ()  # rows: true class, columns: predicted; summed over the seeds
+    class_names: tuple[str, ...] = ()
+    device: str = "cpu"
     curves: dict[str, list] = field(default_factory=dict)  # the trainer's layout: 'epoch' (here: step), loss_s, train_acc_s
 
     @property
@@ -53,7 +56,7 @@ class WideFCResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def as_eval_result(self, set_id: str, num_images: int, wall_time_s: float, device: str, preset: str) -> Any:
+    def as_eval_result(self, set_id: str, num_images: int, wall_time_s: float, preset: str) -> Any:
         """The same numbers as an EvalResult (architecture 'fc_wide'), so the store and the Evaluate page keep it like
         any other evaluation."""
         from .api import library_versions
@@ -65,7 +68,8 @@ class WideFCResult:
                                   "depth": self.depth, "lr": self.lr, "final_losses": list(self.final_losses)},
                           seeds=list(self.seeds), accuracies=list(self.accuracies), mean=self.mean, std=self.std,
                           wall_time_s=round(wall_time_s, 3), train_time_s=round(wall_time_s, 3), test_time_s=0.0,
-                          device=device, versions=library_versions(), test_images=self.test_images,
+                          device=self.device, versions=library_versions(), test_images=self.test_images,
+                          class_names=list(self.class_names),
                           curves=dict(self.curves), confusion=[list(r) for r in self.confusion],
                           per_class_accuracy=[100.0 * r[i] / max(1, sum(r)) for i, r in enumerate(self.confusion)],
                           class_stats_over="all seeds")
@@ -107,14 +111,18 @@ class WideFC:
 def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 1024, steps: int = 3000,
                      device: str | torch.device = "cpu", test_limit: int | None = None, *, dataset: str | None = None,
                      method: str | None = None, test_data: Any = None,
-                     should_stop: Callable[[], bool] | None = None) -> WideFCResult:
+                     should_stop: Callable[[], bool] | None = None,
+                     progress: Callable[[float], None] | None = None) -> WideFCResult:
     """Train one wide FC network per seed on the set (a SyntheticSet or an (images, labels) pair with dataset=) and
     test it. The network takes the depth and variances of the kernel the set was distilled with (KIP's config), or
-    KIP's defaults (one hidden layer, W_std sqrt(2), b_std 0.1)."""
+    KIP's defaults (one hidden layer, W_std sqrt(2), b_std 0.1). Targets: hard labels centred one-hot, a kernel
+    method's learned labels as they are, another method's soft labels (logits for cross-entropy) as their softmax
+    minus 1/K. `progress(fraction)` is called every 1% of the training."""
     from ..data import get_dataset_info, load_dataset
     from ..device import resolve_device
-    from .api import _prepare, _seed_list, check_set, in_pixel_space, test_tensors
-    from .krr import krr_targets
+    from .api import _device_name, _prepare, _seed_list, check_set, in_pixel_space, test_tensors
+    from .krr import KERNEL_SETTINGS, krr_targets
+    from .protocol import method_soft_label_loss
     from .result import mean_std
 
     if width < 1 or steps < 1:
@@ -128,9 +136,19 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
     test_x, test_y = test_tensors(loaded, dev, test_limit, zca)
     x = x_s.to(dev).flatten(1).float()
     test_x = test_x.flatten(1).float()
-    y = krr_targets(prep.labels.to(dev), info.num_classes).float()
+    if len(x) > MAX_SET:
+        raise ValueError(f"the wide FC network trains on at most {MAX_SET:,} images by full-batch gradient descent; "
+                         f"this set has {len(x):,}")
+    labels = prep.labels.to(dev)
+    if labels.ndim == 2 and method_soft_label_loss(prep.method) != "mse":  # logits for cross-entropy: a distribution
+        labels = labels.float().softmax(1) - 1.0 / info.num_classes
+    y = krr_targets(labels, info.num_classes).float()
     config = getattr(getattr(data, "meta", None), "config", None) or {}
-    depth, w_var, b_var = int(config.get("depth", 1)), float(config.get("weight_var", 2.0)), float(config.get("bias_var", 0.01))
+    settings = {KERNEL_SETTINGS[k]: config[k] for k in KERNEL_SETTINGS if k in config}
+    if settings.get("kind", "ntk") != "ntk":
+        raise ValueError("this set was distilled with the NNGP kernel; a network trained in all its layers follows "
+                         "the NTK, so it is not that kernel's finite network (use 'FC NTK KRR' instead)")
+    depth, w_var, b_var = int(settings.get("depth", 1)), float(settings.get("weight_var", 2.0)), float(settings.get("bias_var", 0.01))
     with torch.no_grad():  # the linearised network's step bound: loss 0.5 mean_i |f(x_i) - y_i|^2 has Hessian NTK / n
         ntk = relu_fc_kernel(x.double(), x.double(), depth, w_var, b_var, "ntk")
         lr = len(x) / float(torch.linalg.eigvalsh(ntk).max())
@@ -141,7 +159,7 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
     every = max(1, steps // 100)
     curves: dict[str, list] = {"epoch": [s for s in range(steps) if s % every == 0]}
     hard = y.argmax(1)
-    for seed in seed_list:
+    for n_done, seed in enumerate(seed_list):
         net = WideFC(x.shape[1], info.num_classes, width, depth, w_var, b_var,
                      torch.Generator().manual_seed(seed), dev)
         opt = torch.optim.SGD(net.params, lr=lr)
@@ -154,6 +172,10 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
             out = net.forward(x, start)
             loss = 0.5 * ((out - y) ** 2).sum(1).mean()
             if step % every == 0:
+                if not torch.isfinite(loss):
+                    raise ValueError(f"the wide FC network's training diverged (loss {float(loss)}) at step {step}")
+                if progress is not None:
+                    progress((n_done + step / steps) / len(seed_list))
                 curves.setdefault(f"loss_{seed}", []).append(round(float(loss.detach()), 8))
                 curves.setdefault(f"train_acc_{seed}", []).append(round(100.0 * float((out.argmax(1) == hard).float().mean()), 3))
             opt.zero_grad(set_to_none=True)
@@ -168,4 +190,5 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
     return WideFCResult(dataset=info.name, method=prep.method, ipc=prep.ipc, width=width, steps=steps, depth=depth,
                         lr=lr, seeds=tuple(seed_list), accuracies=tuple(accs), mean=mean, std=std,
                         final_losses=tuple(losses), test_images=int(test_x.shape[0]),
-                        confusion=tuple(tuple(int(v) for v in row) for row in confusion.tolist()), curves=curves)
+                        confusion=tuple(tuple(int(v) for v in row) for row in confusion.tolist()), curves=curves,
+                        class_names=tuple(info.class_names), device=_device_name(dev))

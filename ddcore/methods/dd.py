@@ -165,6 +165,8 @@ class DD(DistillMethod):
     def synthetic(self):  # type: ignore[override]
         s = super().synthetic()
         s.meta.config["learned_step_sizes"] = self.step_sizes  # DD's schedule; evaluation keeps its own protocol
+        if self.model_kwargs:  # the network the schedule was learned on, for its replay (evaluation/replay.py)
+            s.meta.config["model_kwargs"] = dict(self.model_kwargs)
         return s
 
     def state_dict(self) -> dict[str, Any]:

@@ -93,15 +93,13 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
     from ..evaluation.api import set_fingerprint
     from ..evaluation.krr import CLOSED_FORM
     from ..evaluation.protocol import get_preset
-    from ..evaluation.wide_fc import WIDE_FC
+    from ..evaluation.wide_fc import MAX_SET, WIDE_FC
     from ..models import MODELS
 
     base = krr_base(spec.architecture)
     wide = spec.architecture == WIDE_FC  # KIP's finite network: its own recipe, whatever the preset's
     if base not in CLOSED_FORM and not wide:  # a closed-form kernel ('fc_krr') names no network
         MODELS.entry(base or spec.architecture)
-    if wide:
-        spec = replace(spec, options={})
     if base is not None:  # KRR trains nothing: of a training recipe only the pixel space applies (one key per result)
         spec = replace(spec, options={k: v for k, v in spec.options.items() if k == "zca_space" and v},
                        seeds=1 if base in CLOSED_FORM else spec.seeds)  # a closed-form kernel: one exact number
@@ -128,11 +126,16 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
             subject = Subject.random(subject.dataset, int(subject.ipc or 1), subject.seed,
                                      set_fingerprint(synthetic.images, synthetic.labels))
         target = subject.label
-    if krr_base(spec.architecture) is not None:
+    if wide:  # its own recipe: no training option applies (a run's recipe options included), one key per result
+        spec = replace(spec, options={})
+    if krr_base(spec.architecture) is not None or wide:
         support = None if subject.kind == "whole" else int(subject.ipc or 1) * get_dataset_info(subject.dataset).num_classes
-        if support is None or support > MAX_KRR_SUPPORT:
-            raise ValueError(f"KRR solves an N x N kernel of the set's images; it takes sets of up to {MAX_KRR_SUPPORT:,} "
-                             f"images here, not {'the whole training set' if support is None else f'{support:,}'}. "
+        limit = MAX_SET if wide else MAX_KRR_SUPPORT
+        if support is None or support > limit:
+            what = ("The wide FC network trains by full-batch gradient descent on" if wide else
+                    "KRR solves an N x N kernel of")
+            raise ValueError(f"{what} the set's images; it takes sets of up to {limit:,} images here, not "
+                             f"{'the whole training set' if support is None else f'{support:,}'}. "
                              "Evaluate a smaller set, or train a network on it instead.")
     spec = replace(spec, subject=subject, seeds=seeds)
     return spec, f"Evaluate {target} on {spec.architecture} ({spec.preset})"
@@ -189,9 +192,10 @@ class EvaluateTask(Task):
                 data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
                 net = evaluate_wide_fc(synthetic, seeds=int(spec.seeds or 1), device=spec.device, test_data=data,
                                        test_limit=get_preset(spec.preset).test_limit,
-                                       should_stop=lambda: ctx.control.stop_requested)
+                                       should_stop=lambda: ctx.control.stop_requested,
+                                       progress=lambda f: ctx.recorder.progress(round(100 * f, 1), 100.0))
                 result = net.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
-                                            time.monotonic() - start, spec.device, spec.preset)
+                                            time.monotonic() - start, spec.preset)
             else:
                 result = evaluate(synthetic, spec.architecture, spec.preset, seeds=spec.seeds, device=spec.device,
                                   progress=progress, should_stop=lambda: ctx.control.stop_requested, **spec.options)
