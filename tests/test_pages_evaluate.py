@@ -153,10 +153,11 @@ def test_kernel_ridge_regression_is_offered_beside_trained_networks(home) -> Non
                           timeout=180)
     record = next(e for e in store.list_evaluations() if e.architecture == "convnet_krr")
     assert 0 < record.mean <= 100 and record.result.preset == "krr" and record.result.train_time_s == 0.0
-    assert "random-feature NNGP" in record.result.config["kernel"]
+    assert "random-feature NNGP" in record.result.config["kernel"] and record.result.device.startswith("cpu (")  # not auto
     # KIP's finite network: its own recipe, trained until it fits the set, tested on the quick preset's test images
     wide = next(e for e in store.list_evaluations() if e.architecture == "fc_wide")
     assert 10 < wide.mean <= 100 and wide.result.test_images == 2000 and wide.result.config["width"] == 1024
+    assert wide.result.device.startswith("cpu (") and wide.result.class_names[:2] == ["0", "1"]
     assert max(wide.result.config["final_losses"]) < 1e-3 and "centred at initialisation" in wide.result.config["network"]
     losses = wide.result.curves["loss_0"]  # drawn like any network's training curve: the fit of the set, step by step
     assert len(losses) == 100 and losses[0] > 100 * losses[-1] and wide.result.curves["train_acc_0"][-1] == 100.0

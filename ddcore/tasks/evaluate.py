@@ -183,8 +183,11 @@ class EvaluateTask(Task):
                 krr = evaluate_krr(synthetic, architecture=base, seeds=int(spec.seeds or 1), device=spec.device,
                                    test_data=data, should_stop=lambda: ctx.control.stop_requested,
                                    zca_space=bool(spec.options.get("zca_space")))
+                from ..device import resolve_device
+                from ..evaluation.api import _device_name
+
                 result = krr.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
-                                            time.monotonic() - start, spec.device)
+                                            time.monotonic() - start, _device_name(resolve_device(spec.device)))
             elif spec.architecture == WIDE_FC:  # KIP's finite network, trained in its kernel regime
                 from ..evaluation.protocol import get_preset
                 from ..evaluation.wide_fc import evaluate_wide_fc
