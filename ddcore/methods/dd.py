@@ -11,6 +11,10 @@ Hyperparameters: SsnL/dataset-distillation base_options.py and train_distilled_i
 step sizes, Adam with betas (0.5, 0.999), StepLR); the code is ours. Simplified: the network is the run's
 architecture with its default initialisation (DD: LeNet / AlexNet with Xavier init); decay periods are counted in
 iterations of `batch_real` real images (DD: epochs of the real data).
+
+Evaluation: the DC recipe trains fresh networks on the images for hundreds of epochs, as for every method; DD's own
+protocol, its learned schedule replayed from fresh initialisations (the paper's "unknown random initialisation"
+numbers), is ddcore/evaluation/replay.py (`python -m ddcore evaluate` prints it for a DD set).
 """
 from __future__ import annotations
 
