@@ -124,6 +124,7 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
     from .krr import KERNEL_SETTINGS, krr_targets
     from .protocol import method_soft_label_loss
     from .result import mean_std
+    from .trainer import confusion_matrix
 
     if width < 1 or steps < 1:
         raise ValueError("width and steps must be at least 1")
@@ -184,7 +185,7 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
         with torch.no_grad():
             pred = torch.cat([net.forward(test_x[i:i + 2000]) for i in range(0, len(test_x), 2000)])
         accs.append(100.0 * float((pred.argmax(1) == test_y).float().mean()))
-        confusion += torch.bincount(test_y.cpu().long() * k + pred.argmax(1).cpu(), minlength=k * k).view(k, k)
+        confusion += confusion_matrix(pred.argmax(1).cpu(), test_y.cpu(), k)
         losses.append(float(loss.detach()))
     mean, std = mean_std(accs)
     return WideFCResult(dataset=info.name, method=prep.method, ipc=prep.ipc, width=width, steps=steps, depth=depth,
