@@ -166,7 +166,7 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
         opt = torch.optim.SGD(net.params, lr=lr)
         start = net.start(x)
         for step in range(steps):
-            if should_stop is not None and step % 100 == 0 and should_stop():
+            if should_stop is not None and should_stop():  # every step: one takes up to ~0.5 s on a CPU at 1,000 images
                 from .result import EvaluationCancelled
 
                 raise EvaluationCancelled("wide FC evaluation stopped")
