@@ -173,7 +173,8 @@ def replay_own_schedule(data, synthetic, device: str) -> dict:
     own = evaluate_replay(synthetic, seeds=3, device=device, test_data=data)
     randoms = [evaluate_replay(create_method("random", data, synthetic.meta.ipc, seed=seed).synthetic(), seeds=[seed],
                                device=device, test_data=data, schedule=schedule,
-                               architecture=synthetic.meta.architecture).mean for seed in (0, 1, 2)]
+                               architecture=synthetic.meta.architecture,
+                               model_kwargs=synthetic.meta.config.get("model_kwargs") or {}).mean for seed in (0, 1, 2)]
     return {"replay": {"accuracies": list(own.accuracies), "mean": own.mean, "std": own.std, "steps": own.steps,
                        "groups": own.groups, "architecture": own.architecture, "test_images": own.test_images,
                        "command": "evaluate_replay(set, seeds=3)"},

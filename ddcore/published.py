@@ -53,7 +53,7 @@ COLUMNS: tuple[str, ...] = (
 KNOWN_DATASETS: tuple[str, ...] = ("mnist", "fashionmnist", "svhn", "cifar10", "cifar100", "tinyimagenet")
 KNOWN_METHODS: tuple[str, ...] = (
     "random", "herding", "kcenter", "forgetting", "dd", "ld", "dc", "dsa", "dm", "cafe", "cafe_dsa",
-    "kip", "kip_fc", "mtt", "tesla", "frepo", "idc", "idm", "ftd", "datm", "whole",
+    "kip", "kip_fc", "mtt", "tesla", "frepo", "rfad", "idc", "idm", "ftd", "datm", "whole",
 )
 KNOWN_ARCHITECTURES: tuple[str, ...] = ("convnet", "convnetd4", "alexnet", "lenet", "fc", "convnet_krr")
 

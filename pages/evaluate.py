@@ -31,8 +31,10 @@ DATASETS = [d for d in list_datasets() if d != "folder" and d not in point_datas
 KRR = "convnet_krr"  # kernel ridge regression on the set: what the kernel methods' papers report beside a network
 FC_KRR = "fc_krr"  # the same with KIP's own kernel: the closed-form NTK of an infinitely wide fully connected network
 FC_WIDE = "fc_wide"  # KIP's finite network: a wide FC network of that kernel's shape, trained in its kernel regime
-ARCHITECTURES = list_models() + [KRR, FC_KRR, FC_WIDE]
-KRR_NAMES = {KRR: "ConvNet KRR (kernel)", FC_KRR: "FC NTK KRR (KIP's kernel)", FC_WIDE: "Wide FC network (KIP's)"}
+REPLAY = "dd_replay"  # DD's own evaluation: its learned step sizes replayed from fresh initialisations
+ARCHITECTURES = list_models() + [KRR, FC_KRR, FC_WIDE, REPLAY]
+KRR_NAMES = {KRR: "ConvNet KRR (kernel)", FC_KRR: "FC NTK KRR (KIP's kernel)", FC_WIDE: "Wide FC network (KIP's)",
+             REPLAY: "DD's learned schedule (replayed)"}
 SUITE = [a for a in ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18") if a in ARCHITECTURES]
 PRESETS = ["quick", "paper", "custom"]
 CHART_CONFIG = {"displaylogo": False, "displayModeBar": True,
@@ -128,7 +130,10 @@ with tab_run:
                         "kernel describes (output centred at initialisation, full-batch gradient descent on the "
                         "squared error): KIP-FC's finite-network number for a kip_fc set, a kernel-regime network's "
                         "for any other. Its own training recipe (the preset sets only the seeds and test images); "
-                        "sets of up to 1,000 images; seconds to minutes per network on a CPU."}
+                        "sets of up to 1,000 images; seconds to minutes per network on a CPU.",
+                        REPLAY: "DD's own evaluation: a fresh network of the DD run's architecture takes exactly the "
+                        "steps DD learned (image group i, step size lr_i); DD sets only, and the random real baseline "
+                        "replays each chosen DD set's schedule (DD-Ranking's same-protocol rule). Seconds."}
         archs = st.multiselect("Architectures", ARCHITECTURES, default=["convnet"], key="eval_archs",
                                format_func=lambda a: KRR_NAMES.get(a, a),
                                help="\n".join(f"- **{k}**: {v}" for k, v in descriptions.items()))
@@ -175,7 +180,21 @@ with tab_run:
         return EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device,
                         seeds=seeds, options=options)
 
-    specs = [make_spec(s, a) for s, _ in subjects for a in archs]
+    dd_runs = [r for r in runs if r.id in chosen and r.method == "dd"]
+
+    def make_specs(subject: Subject, arch: str) -> list[EvalSpec]:
+        """DD's replayed schedule measures DD sets, and random real images with each chosen DD set's schedule."""
+        if arch != REPLAY:
+            return [make_spec(subject, arch)]
+        if subject.kind == "run":
+            return [make_spec(subject, arch)] if subject.run_id in {r.id for r in dd_runs} else []
+        return [EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device, seeds=seeds,
+                         options={"schedule_of": r.id}) for r in dd_runs if subject.kind == "random" and r.ipc == subject.ipc]
+
+    specs = [spec for s, _ in subjects for a in archs for spec in make_specs(s, a)]
+    if REPLAY in archs:
+        st.caption(f"DD's learned schedule replays on DD sets only ({len(dd_runs)} chosen), and on random real images "
+                   "with each chosen DD set's schedule at its IPC; other sets are not replayed.")
     stored = sum(1 for s in specs if studio.evaluation_state(s).stored is not None)
     n_new = len(specs) - stored
     st.caption(f"{len(subjects)} set(s) × {len(archs)} architecture(s) = {len(specs)} evaluation(s): "

@@ -114,6 +114,9 @@ def test_replaying_a_learned_schedule_is_plain_gradient_descent_from_a_fresh_ini
     other = evaluate_replay(create_method("random", tiny, 2, seed=1).synthetic(), seeds=[3], test_data=tiny,
                             schedule=(sizes, syn_steps), architecture="mlp")  # random real, DD's schedule
     assert other.steps == 4 and 0 <= other.mean <= 100
+    with pytest.raises(ValueError, match="width must be at least 1"):  # the given model options reach the network
+        evaluate_replay(create_method("random", tiny, 2, seed=1).synthetic(), seeds=[3], test_data=tiny,
+                        schedule=(sizes, syn_steps), architecture="convnet", model_kwargs={"width": 0})
     with pytest.raises(ValueError, match="no learned step sizes"):
         evaluate_replay(create_method("random", tiny, 2, seed=1).synthetic(), test_data=tiny)
     order = torch.randperm(20, generator=torch.Generator().manual_seed(0))

@@ -164,6 +164,36 @@ def test_kernel_ridge_regression_is_offered_beside_trained_networks(home) -> Non
     assert sum(map(sum, wide.result.confusion)) == 2000 and len(wide.result.per_class_accuracy) == 10
 
 
+def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(home) -> None:
+    """DD's own evaluation from the page: a DD set replays its learned steps, the random real baseline replays that
+    set's schedule (DD-Ranking's same-protocol rule), a DM set is not replayed; both results are stored."""
+    from ddcore.tasks.evaluate import EvalSpec, prepare_spec
+
+    root, run_ids = home
+    dd_run = make_runs(Store(root), ("dd",), prefix="replay")[0]
+    at = _open(eval_sets_mnist=[dd_run, run_ids[-1]], eval_archs=["dd_replay"], eval_random=True, eval_preset="custom",
+               eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"], eval_custom_aug=TINY["augmentation"])
+    archs = at.multiselect(key="eval_archs")
+    assert "DD's learned schedule (replayed)" in [archs.format_func(a) for a in archs.options]
+    assert "3 set(s) × 1 architecture(s) = 2 evaluation(s): 0 already stored (reused), 2 to compute" in _captions(at)
+    at.button(key="eval_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    random_spec = EvalSpec(Subject.random("mnist", 1, 0), "dd_replay", tiny_preset(), options={"schedule_of": dd_run})
+    keys = [key_of(Store(root), Subject.run(dd_run), "dd_replay", tiny_preset()),
+            prepare_spec(random_spec, Store(root))[0].key()]
+    store = wait_for_keys(root, keys, timeout=120)
+    own, baseline = (store.get_evaluation(k).result for k in keys)
+    dd_set = store.load_set(dd_run)
+    assert own.config["steps"] == len(dd_set.meta.config["learned_step_sizes"]) == baseline.config["steps"]
+    assert baseline.config["schedule_of"] == dd_run and "schedule_of" not in own.config
+    assert 0 < own.mean <= 100 and own.test_images == TINY["test_limit"] == sum(map(sum, own.confusion))
+    with pytest.raises(ValueError, match="evaluates DD sets: .* is a DM set"):
+        prepare_spec(EvalSpec(Subject.run(run_ids[-1]), "dd_replay", "quick"), Store(root))
+    with pytest.raises(ValueError, match="at IPC 1, the random real set mnist at IPC 2"):
+        prepare_spec(EvalSpec(Subject.random("mnist", 2, 0), "dd_replay", "quick", options={"schedule_of": dd_run}),
+                     Store(root))
+
+
 def test_krr_refuses_a_support_set_too_large_for_its_kernel(home) -> None:
     from ddcore.tasks.evaluate import EvalSpec, prepare_spec
 

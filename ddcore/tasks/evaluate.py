@@ -93,12 +93,17 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
     from ..evaluation.api import set_fingerprint
     from ..evaluation.krr import CLOSED_FORM
     from ..evaluation.protocol import get_preset
+    from ..evaluation.replay import REPLAY
     from ..evaluation.wide_fc import MAX_SET, WIDE_FC
     from ..models import MODELS
 
     base = krr_base(spec.architecture)
     wide = spec.architecture == WIDE_FC  # KIP's finite network: its own recipe, whatever the preset's
-    if base not in CLOSED_FORM and not wide:  # a closed-form kernel ('fc_krr') names no network
+    replay = spec.architecture == REPLAY  # DD's own evaluation: its learned schedule on its own network
+    schedule_of = str(spec.options.get("schedule_of") or "") if replay else ""
+    if replay:  # no training option applies: the schedule is the recipe
+        spec = replace(spec, options={})
+    if base not in CLOSED_FORM and not wide and not replay:  # a closed-form kernel ('fc_krr') names no network
         MODELS.entry(base or spec.architecture)
     if base is not None:  # KRR trains nothing: of a training recipe only the pixel space applies (one key per result)
         spec = replace(spec, options={k: v for k, v in spec.options.items() if k == "zca_space" and v},
@@ -128,6 +133,8 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
         target = subject.label
     if wide:  # its own recipe: no training option applies (a run's recipe options included), one key per result
         spec = replace(spec, options={})
+    if replay:
+        spec = replace(spec, options=replay_options(subject, schedule_of, store, target))
     if krr_base(spec.architecture) is not None or wide:
         support = None if subject.kind == "whole" else int(subject.ipc or 1) * get_dataset_info(subject.dataset).num_classes
         limit = MAX_SET if wide else MAX_KRR_SUPPORT
@@ -139,6 +146,29 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
                              "Evaluate a smaller set, or train a network on it instead.")
     spec = replace(spec, subject=subject, seeds=seeds)
     return spec, f"Evaluate {target} on {spec.architecture} ({spec.preset})"
+
+
+def replay_options(subject: Subject, schedule_of: str, store: "Store", target: str) -> dict[str, Any]:
+    """The options of a replayed-schedule evaluation: none for a DD run (it replays its own schedule); for random
+    real images, the DD run whose schedule they replay and that run's set fingerprint (a run that went on has a new
+    schedule, so a new key)."""
+    if subject.kind == "whole":
+        raise ValueError("The whole training set has no learned schedule to replay: replay a DD set, or random real "
+                         "images with a DD run's schedule.")
+    source_id = subject.run_id if subject.kind == "run" else schedule_of
+    source = store.get_run(source_id) if source_id else None
+    if source is None or source.method != "dd":
+        what = f"{target} is a {source.method.upper()} set" if subject.kind == "run" and source is not None \
+            else "random real images need a stored DD run's schedule (options: schedule_of=<run id>)"
+        raise ValueError(f"DD's replayed schedule replays the step sizes DD learned, so it evaluates DD sets: {what}.")
+    if subject.kind == "run":
+        return {}
+    if source.dataset != subject.dataset or source.ipc != subject.ipc:
+        raise ValueError(f"A schedule replays on a set of its own shape: run {source.id} is {source.dataset} at IPC "
+                         f"{source.ipc}, the random real set {subject.dataset} at IPC {subject.ipc}.")
+    if not source.fingerprint:
+        raise FileNotFoundError(f"Run {source.id} has no stored set (and schedule) yet")
+    return {"schedule_of": source.id, "schedule_fingerprint": source.fingerprint}
 
 
 @register_task
@@ -161,6 +191,7 @@ class EvaluateTask(Task):
     def run(self, spec: EvalSpec, ctx: TaskContext) -> EvaluationRecord:
         from ..evaluation import EvaluationCancelled, evaluate
         from ..evaluation.api import set_fingerprint
+        from ..evaluation.replay import REPLAY
         from ..evaluation.wide_fc import WIDE_FC
 
         ctx.recorder.progress(0, 0, "Preparing the set…")
@@ -199,6 +230,8 @@ class EvaluateTask(Task):
                                        progress=lambda f: ctx.recorder.progress(round(100 * f, 1), 100.0))
                 result = net.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
                                             time.monotonic() - start, spec.preset)
+            elif spec.architecture == REPLAY:  # DD's own evaluation: its learned steps from fresh initialisations
+                result = self._replay(spec, ctx, synthetic, start)
             else:
                 result = evaluate(synthetic, spec.architecture, spec.preset, seeds=spec.seeds, device=spec.device,
                                   progress=progress, should_stop=lambda: ctx.control.stop_requested, **spec.options)
@@ -209,3 +242,27 @@ class EvaluateTask(Task):
             raise Cancelled("The run was deleted while it was being evaluated")
         return ctx.store.save_evaluation(spec.key(), spec.subject, spec.architecture, spec.preset, int(spec.seeds or 1),
                                          result)
+
+    @staticmethod
+    def _replay(spec: EvalSpec, ctx: TaskContext, synthetic: Any, start: float) -> Any:
+        """The set replays its own learned schedule, or (random real) that of the DD run named in its options."""
+        from ..evaluation.api import set_fingerprint
+        from ..evaluation.protocol import get_preset
+        from ..evaluation.replay import evaluate_replay, schedule_of
+
+        source_id = spec.options.get("schedule_of")
+        source = synthetic if source_id is None else ctx.store.load_set(str(source_id))
+        if source is None:
+            raise FileNotFoundError(f"Run {source_id} has no stored set (and schedule) any more")
+        if source_id is not None and set_fingerprint(source.images, source.labels) != spec.options.get("schedule_fingerprint"):
+            raise RuntimeError(f"run {source_id} went on since this evaluation was queued (its schedule changed); "
+                               "evaluate again")
+        data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
+        replayed = evaluate_replay(synthetic, seeds=int(spec.seeds or 1), device=spec.device, test_data=data,
+                                   test_limit=get_preset(spec.preset).test_limit,
+                                   schedule=schedule_of(source.meta.config), architecture=source.meta.architecture,
+                                   model_kwargs=dict(source.meta.config.get("model_kwargs") or {}),
+                                   should_stop=lambda: ctx.control.stop_requested,
+                                   progress=lambda f: ctx.recorder.progress(round(100 * f, 1), 100.0))
+        return replayed.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
+                                       time.monotonic() - start, spec.preset, schedule_source=source_id)
