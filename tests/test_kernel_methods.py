@@ -111,6 +111,17 @@ def test_krr_evaluation_of_a_real_subset_beats_chance(tiny) -> None:
     assert result.mean > 40.0, result  # chance is 10%
     again = evaluate_krr(s, models=2, seeds=[1], test_data=tiny, test_limit=None, model_kwargs=flat)
     assert again.accuracies[0] == result.accuracies[1]  # a seed names its random networks
+    # a cross-entropy method's soft labels are logits: regressed as their centred distribution (an MSE method's, as
+    # FRePo's, as they are), so DATM's logits score as FRePo-style targets softmax - 1/K, not as raw logits
+    g = torch.Generator().manual_seed(0)
+    logits = 3.0 * torch.randn(len(s.labels), 10, generator=g) + 3.0 * torch.nn.functional.one_hot(s.labels.long(), 10)
+    as_datm = evaluate_krr((s.images, logits), models=2, seeds=[1], test_data=tiny, test_limit=None, model_kwargs=flat,
+                           dataset="mnist", method="datm")
+    as_targets = evaluate_krr((s.images, logits.softmax(1) - 0.1), models=2, seeds=[1], test_data=tiny, test_limit=None,
+                              model_kwargs=flat, dataset="mnist", method="frepo")
+    raw = evaluate_krr((s.images, logits), models=2, seeds=[1], test_data=tiny, test_limit=None, model_kwargs=flat,
+                       dataset="mnist", method="frepo")
+    assert as_datm.accuracies == as_targets.accuracies != raw.accuracies
 
 
 # ---------------------------------------------------------------------- RFAD

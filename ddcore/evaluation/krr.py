@@ -141,9 +141,17 @@ class KRRResult:
                           model_kwargs=dict(self.extra.get("model_kwargs", {})))
 
 
-def krr_targets(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """A set's labels as regression targets: hard labels centred one-hot, learned (soft) labels as they are."""
-    return centered_one_hot(labels, num_classes) if labels.ndim == 1 else labels.float()
+def krr_targets(labels: torch.Tensor, num_classes: int, method: str | None = None) -> torch.Tensor:
+    """A set's labels as regression targets: hard labels centred one-hot; the learned labels of a method that
+    regresses them (MSE: FRePo, RFAD, KIP) as they are; another method's soft labels, logits for cross-entropy
+    (TESLA, DATM), as their softmax centred the same way, so sharp logits score as the hard labels they stand for."""
+    from .protocol import method_soft_label_loss
+
+    if labels.ndim == 1:
+        return centered_one_hot(labels, num_classes)
+    if method is not None and method_soft_label_loss(method) != "mse":
+        return labels.float().softmax(1) - 1.0 / num_classes
+    return labels.float()
 
 
 CLOSED_FORM = {  # kernels with no random networks: 'fc_krr' evaluates a set with KIP's own kernel
@@ -181,7 +189,7 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     x_s, zca = in_pixel_space(prep, loaded, zca_space)
     test_x, test_y = test_tensors(loaded, dev, test_limit, zca)
     x_s = x_s.to(dev)
-    y_s = krr_targets(prep.labels.to(dev), info.num_classes)
+    y_s = krr_targets(prep.labels.to(dev), info.num_classes, prep.method)
     if architecture in CLOSED_FORM:
         from .fc_kernel import relu_fc_kernel
 

@@ -122,7 +122,6 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
     from ..device import resolve_device
     from .api import _device_name, _prepare, _seed_list, check_set, in_pixel_space, test_tensors
     from .krr import KERNEL_SETTINGS, krr_targets
-    from .protocol import method_soft_label_loss
     from .result import mean_std
     from .trainer import confusion_matrix
 
@@ -140,10 +139,7 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
     if len(x) > MAX_SET:
         raise ValueError(f"the wide FC network trains on at most {MAX_SET:,} images by full-batch gradient descent; "
                          f"this set has {len(x):,}")
-    labels = prep.labels.to(dev)
-    if labels.ndim == 2 and method_soft_label_loss(prep.method) != "mse":  # logits for cross-entropy: a distribution
-        labels = labels.float().softmax(1) - 1.0 / info.num_classes
-    y = krr_targets(labels, info.num_classes).float()
+    y = krr_targets(prep.labels.to(dev), info.num_classes, prep.method).float()
     config = getattr(getattr(data, "meta", None), "config", None) or {}
     settings = {KERNEL_SETTINGS[k]: config[k] for k in KERNEL_SETTINGS if k in config}
     if settings.get("kind", "ntk") != "ntk":
