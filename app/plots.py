@@ -158,7 +158,7 @@ def heatmap(rows: Sequence[ResultRow], title: str = "") -> Plot:
                 zr.append(None), tr.append(""), cr.append([None, None, None])
                 continue
             drop = None if base is None or a == train_arch[s] else r.mean - base.mean
-            t = fmt(r.mean, r.std)
+            t = fmt(r.mean, None if r.n_seeds == 1 else r.std)  # one network: no spread to show (not ± 0.0)
             if a == train_arch[s]:
                 t = f"<b>{t}</b><br>trained here"
             elif drop is not None:
@@ -184,7 +184,8 @@ def heatmap(rows: Sequence[ResultRow], title: str = "") -> Plot:
                       height=max(260, 90 + 70 * len(subjects)), xaxis=dict(side="top", title=""),
                       yaxis=dict(autorange="reversed", title=""))
     caption = (f"Test accuracy (%) on {tested_on(rows)} of networks trained from scratch on each set "
-               f"(rows) with each architecture (columns); cells are mean ± std over seeds; {protocol(rows)}. "
+               f"(rows) with each architecture (columns); cells are mean ± std over seeds (a cell without ± is one "
+               f"network); {protocol(rows)}. "
                f"The outlined cell is the architecture the set was distilled with; the coloured number under every "
                f"other cell is its change from that cell (red: a drop), the cross-architecture generalisation gap.")
     return Plot(fig, caption)
@@ -336,6 +337,11 @@ def confusion(row: ResultRow, normalise: bool = True) -> Plot:
                + _which_network(row, d)
                + f"; {row.preset} preset.")
     return Plot(fig, caption)
+
+
+def has_training_curves(row: ResultRow) -> bool:
+    """Whether an evaluation stored curves to draw (KRR trains nothing; a replayed DD schedule stores none)."""
+    return bool(detail(row).curves)
 
 
 def training_curves(row: ResultRow) -> Plot:

@@ -312,7 +312,10 @@ with tab_results:
             chart(plots.per_class(row), "eval_per_class", f"{dataset}-per-class")
         with d2:
             chart(plots.confusion(row), "eval_confusion", f"{dataset}-confusion")
-        chart(plots.training_curves(row), "eval_curves", f"{dataset}-training-curves")
+        if plots.has_training_curves(row):
+            chart(plots.training_curves(row), "eval_curves", f"{dataset}-training-curves")
+        else:  # KRR trains nothing; a replayed DD schedule is a handful of steps
+            st.caption("No training curves stored for this evaluation.")
         with st.expander("The stored record (config, versions, per seed)"):
             record = {k: v for k, v in row.record.items() if k not in ("curves", "confusion")}
             st.json(record, expanded=False)

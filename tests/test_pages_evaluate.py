@@ -187,6 +187,10 @@ def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(
     assert own.config["steps"] == len(dd_set.meta.config["learned_step_sizes"]) == baseline.config["steps"]
     assert baseline.config["schedule_of"] == dd_run and "schedule_of" not in own.config
     assert 0 < own.mean <= 100 and own.test_images == TINY["test_limit"] == sum(map(sum, own.confusion))
+    at.run()  # the Results tab details a replay: its per-class accuracy and confusion, and no empty curve chart
+    detail = at.selectbox(key="eval_detail_mnist")
+    detail.set_value(next(o for o in detail.options if o.endswith(" on dd_replay"))).run()
+    assert not at.exception and "No training curves stored for this evaluation." in _captions(at)
     with pytest.raises(ValueError, match="evaluates DD sets: .* is a DM set"):
         prepare_spec(EvalSpec(Subject.run(run_ids[-1]), "dd_replay", "quick"), Store(root))
     with pytest.raises(ValueError, match="at IPC 1, the random real set mnist at IPC 2"):
