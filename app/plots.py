@@ -149,6 +149,7 @@ def heatmap(rows: Sequence[ResultRow], title: str = "") -> Plot:
     cell = {(r.subject, r.architecture): r for r in rows}
     train_arch = {r.subject: r.train_architecture for r in rows}
     z, text, custom = [], [], []
+    compact = len(archs) >= 4  # cells under ~60 px on a narrow window: std and 'trained here' move to hover/outline
     for s in subjects:
         base = cell.get((s, train_arch[s])) if train_arch[s] else None
         zr, tr, cr = [], [], []
@@ -158,9 +159,10 @@ def heatmap(rows: Sequence[ResultRow], title: str = "") -> Plot:
                 zr.append(None), tr.append(""), cr.append([None, None, None])
                 continue
             drop = None if base is None or a == train_arch[s] else r.mean - base.mean
-            t = fmt(r.mean, None if r.n_seeds == 1 else r.std)  # one network: no spread to show (not ± 0.0)
+            # one network: no spread to show (not ± 0.0); 4+ columns: the mean alone, so narrow cells still read
+            t = fmt(r.mean, None if r.n_seeds == 1 or compact else r.std)
             if a == train_arch[s]:
-                t = f"<b>{t}</b><br>trained here"
+                t = f"<b>{t}</b>" if compact else f"<b>{t}</b><br>trained here"
             elif drop is not None:
                 dark_cell = r.mean >= 60
                 colour = (LIGHT_DROP_COLOR if dark_cell else DROP_COLOR) if drop < 0 else \
@@ -170,7 +172,8 @@ def heatmap(rows: Sequence[ResultRow], title: str = "") -> Plot:
         z.append(zr), text.append(tr), custom.append(cr)
     ylabels = [labels[s] for s in subjects]
     fig = go.Figure(go.Heatmap(
-        z=z, x=archs, y=ylabels, text=text, texttemplate="%{text}", textfont=dict(size=14), customdata=custom,
+        z=z, x=archs, y=ylabels, text=text, texttemplate="%{text}", customdata=custom,
+        textfont=dict(size=14 if len(archs) <= 2 else 12 if len(archs) <= 4 else 11),  # narrower cells, smaller text
         colorscale="YlGnBu",
         zmin=0, zmax=100, colorbar=dict(title="acc. %"), xgap=2, ygap=2,
         hovertemplate="%{y} on %{x}<br>accuracy %{z:.2f}% ± %{customdata[0]:.2f}<br>change from training "
@@ -185,7 +188,8 @@ def heatmap(rows: Sequence[ResultRow], title: str = "") -> Plot:
                       yaxis=dict(autorange="reversed", title=""))
     caption = (f"Test accuracy (%) on {tested_on(rows)} of networks trained from scratch on each set "
                f"(rows) with each architecture (columns); cells are mean ± std over seeds (a cell without ± is one "
-               f"network); {protocol(rows)}. "
+               f"network{'; with 4 or more architectures the cells show means, the std is in the hover' if compact else ''}"
+               f"); {protocol(rows)}. "
                f"The outlined cell is the architecture the set was distilled with; the coloured number under every "
                f"other cell is its change from that cell (red: a drop), the cross-architecture generalisation gap.")
     return Plot(fig, caption)

@@ -216,3 +216,23 @@ def test_heatmap_changes_stay_readable_on_dark_cells() -> None:
     assert plots.GAIN_COLOR in cells["alexnet"] and plots.LIGHT_GAIN_COLOR not in cells["alexnet"]  # +5 on a light one
     dark_drop = plots.heatmap([row("convnet", 95.0), row("mlp", 70.0)]).figure.data[0]
     assert plots.LIGHT_DROP_COLOR in dict(zip(dark_drop.x, dark_drop.text[0]))["mlp"]  # -25 on a dark cell
+
+
+def test_a_wide_heatmap_shows_means_so_narrow_cells_read() -> None:
+    """Up to three architectures a cell reads 'mean ± std' and the training architecture's 'trained here'; from four
+    on (cells under ~60 px on a 420 px window) the mean alone, the std staying in the hover, the outline marking
+    where the set was distilled."""
+    def row(arch: str, mean: float) -> ResultRow:
+        return ResultRow(key=arch, subject="run:r1", kind="run", label="DM · IPC 10", method="dm", dataset="mnist",
+                         ipc=10, architecture=arch, train_architecture="convnet", preset="quick", n_seeds=3,
+                         mean=mean, std=1.5)
+
+    narrow = plots.heatmap([row("convnet", 50.0), row("mlp", 80.0), row("lenet", 40.0)])
+    cells = dict(zip(narrow.figure.data[0].x, narrow.figure.data[0].text[0]))
+    assert "50.0 ± 1.5" in cells["convnet"] and "trained here" in cells["convnet"] and "80.0 ± 1.5" in cells["mlp"]
+    wide = plots.heatmap([row("convnet", 50.0), row("mlp", 80.0), row("lenet", 40.0), row("alexnet", 55.0)])
+    hm = wide.figure.data[0]
+    cells = dict(zip(hm.x, hm.text[0]))
+    assert cells["convnet"] == "<b>50.0</b>" and cells["mlp"].startswith("80.0<br>") and "±" not in "".join(cells.values())
+    assert all(c[0] == 1.5 for c in hm.customdata[0]) and "the std is in the hover" in wide.caption
+    assert len([s for s in wide.figure.layout.shapes if s.type == "rect"]) == 1  # the outline still marks convnet
