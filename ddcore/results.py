@@ -153,6 +153,8 @@ def baseline_recipe(ev: EvaluationRecord) -> str:
     """'' for random real (or the whole set) trained by random's own protocol, else how it was trained (e.g. 'DSA,
     Adam, no norm': Evaluate's 'trained like FRePo sets'), so the two are told apart."""
     config = ev.result.config or {}
+    if config.get("schedule_of"):  # random real replaying a DD run's learned schedule: one row per run replayed
+        return f"DD schedule · {str(config['schedule_of'])[-4:]}"
     if "kernel" in config:  # KRR trains nothing: only the pixel space can differ (random real whitened)
         return "ZCA" if ev.subject.kind != "run" and config.get("zca") else ""
     if "optimizer" not in config:  # recorded before recipes: the DC recipe

@@ -187,6 +187,10 @@ def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(
     assert own.config["steps"] == len(dd_set.meta.config["learned_step_sizes"]) == baseline.config["steps"]
     assert baseline.config["schedule_of"] == dd_run and "schedule_of" not in own.config
     assert 0 < own.mean <= 100 and own.test_images == TINY["test_limit"] == sum(map(sum, own.confusion))
+    from ddcore.results import collect  # the baseline's row names whose schedule it replayed, as the DD row its run
+
+    labels = {r.label for r in collect(store) if r.architecture == "dd_replay"}
+    assert labels == {f"DD · IPC 1 · {dd_run[-4:]}", f"random real · IPC 1 · DD schedule · {dd_run[-4:]}"}, labels
     at.run()  # the Results tab details a replay: its per-class accuracy and confusion, and no empty curve chart
     detail = at.selectbox(key="eval_detail_mnist")
     detail.set_value(next(o for o in detail.options if o.endswith(" on dd_replay"))).run()
