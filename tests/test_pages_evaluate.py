@@ -192,6 +192,7 @@ def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(
     labels = {r.label for r in collect(store) if r.architecture == "dd_replay"}
     assert labels == {f"DD · IPC 1 · {dd_run[-4:]}", f"random real · IPC 1 · DD schedule · {dd_run[-4:]}"}, labels
     at.run()  # the Results tab details a replay: its per-class accuracy and confusion, and no empty curve chart
+    at.selectbox(key="eval_view_preset_mnist").set_value(tiny_preset()).run()
     detail = at.selectbox(key="eval_detail_mnist")
     detail.set_value(next(o for o in detail.options if o.endswith(" on dd_replay"))).run()
     assert not at.exception and "No training curves stored for this evaluation." in _captions(at)
