@@ -2,30 +2,42 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from ddcore.platform.store import Store
 from tests.test_cli import ddcore
 
 
+def _side_by_side(*calls: list[str]) -> list[subprocess.CompletedProcess]:
+    """Independent CLI calls at once: each is a fresh interpreter that spends ~2 s importing torch, on one core."""
+    Store().close()  # the session's store exists (created, migrated) before the calls open it together
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(lambda args: ddcore(*args), calls))
+
+
 def test_bad_study_input_is_one_clear_line() -> None:
-    for args, message in ((["continual", "--steps", "11", "--methods", "random"], "between 1 and the number of classes"),
-                          (["nas", "--proxy", "run:nope"], "No run 'nope'"),
-                          (["sweep", "--methods", "dm", "--ipcs", "1", "1"], "lists a value twice"),
-                          (["sweep", "--ray-address", "127.0.0.1:1"], "Nothing answers at 127.0.0.1:1"),
-                          (["sweep", "--ray-address", "nowhere"], "host:port")):
-        out = ddcore(*args)
-        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    cases = ((["continual", "--steps", "11", "--methods", "random"], "between 1 and the number of classes"),
+             (["nas", "--proxy", "run:nope"], "No run 'nope'"),
+             (["sweep", "--methods", "dm", "--ipcs", "1", "1"], "lists a value twice"),
+             (["sweep", "--ray-address", "127.0.0.1:1"], "Nothing answers at 127.0.0.1:1"),
+             (["sweep", "--ray-address", "nowhere"], "host:port"))
+    for (args, message), out in zip(cases, _side_by_side(*(args for args, _ in cases))):
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
         assert out.stderr.strip().splitlines()[-1].startswith("error:")
         assert sum(line.startswith("error:") for line in out.stderr.splitlines()) == 1
 
 
-@pytest.mark.slow  # two fresh interpreters and two tiny studies, ~30 s
+@pytest.mark.slow  # three fresh interpreters and two tiny studies (the two side by side), ~10 s
 def test_tiny_studies_end_to_end_then_reused(tmp_path: Path) -> None:
     args = ["continual", "--methods", "random", "--ipc", "1", "--steps", "2", "--orders", "2", "--preset", "tiny",
             "--device", "cpu", "--quiet", "--json", str(tmp_path / "cl.json")]
-    out = ddcore(*args)
+    nas = ["nas", "--proxy", "random", "--ipc", "1", "--widths", "8", "16", "--depths", "1", "--norms", "instancenorm",
+           "none", "--budget", "tiny", "--bootstrap", "50", "--device", "cpu", "--quiet", "--json", str(tmp_path / "n.json")]
+    out, nas_out = _side_by_side(args, nas)
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "cl.json").read_text())
     assert summary["orders"] == [0, 1] and len(summary["methods"]["random"]["final_per_order"]) == 2
@@ -33,18 +45,17 @@ def test_tiny_studies_end_to_end_then_reused(tmp_path: Path) -> None:
     again = ddcore(*args)
     assert again.returncode == 0 and "stored result reused" in again.stderr
 
-    out = ddcore("nas", "--proxy", "random", "--ipc", "1", "--widths", "8", "16", "--depths", "1", "--norms", "instancenorm",
-                 "none", "--budget", "tiny", "--bootstrap", "50", "--device", "cpu", "--quiet", "--json", str(tmp_path / "n.json"))
-    assert out.returncode == 0, out.stderr
+    assert nas_out.returncode == 0, nas_out.stderr
     result = json.loads((tmp_path / "n.json").read_text())
     assert len(result["architectures"]) == 4 and result["correlations"][0]["subset"] == "all"
-    assert "Spearman" in out.stdout
+    assert "Spearman" in nas_out.stdout
 
 
-@pytest.mark.slow  # a fresh interpreter, two tiny distillations and three quick evaluations, ~40 s
+@pytest.mark.slow  # two fresh interpreters, two tiny distillations and four 3-epoch evaluations, ~12 s
 def test_a_tiny_sweep_prints_its_table_and_then_has_an_estimate(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("DDCORE_HOME", str(tmp_path / "home"))  # a store of its own: nothing measured before
-    args = ["sweep", "--methods", "dm", "random", "--iterations", "3", "--quiet"]
+    # a self-describing evaluation preset of 3 epochs on 300 test images (the quick one trains 50-100 epochs: ~6 s each)
+    args = ["sweep", "--methods", "dm", "random", "--iterations", "3", "--eval-preset", "custom-e3-t300-none", "--quiet"]
     out = ddcore(*args, "--json", str(tmp_path / "s.json"))
     assert out.returncode == 0, out.stderr
     table = json.loads((tmp_path / "s.json").read_text())["summary"]

@@ -115,8 +115,8 @@ from ddcore.tasks.evaluate import EvalSpec
 studio = Studio({home!r})
 studio.manager.slots["cpu"] = 3  # all three at once, so the kill finds each one mid-way
 data = load_dataset("mnist")
-studio.submit(DistillSpec(dataset="mnist", method="dm", ipc=1, device="cpu", evaluate_after=False,
-                          checkpoint_every=2, overrides={{"iterations": 100000}}), data=data)
+studio.submit(DistillSpec(dataset="mnist", method="dm", ipc=1, preset="live", device="cpu", evaluate_after=False,
+                          checkpoint_every=2, overrides={{"iterations": 100000}}), data=data)  # live: ~8x quick's speed
 studio.submit(EvalSpec(Subject.random("mnist", 10, 5), preset="custom-e400-t500-none"), data=data)
 from ddcore.tasks.continual import ContinualSpec
 studio.submit(ContinualSpec(dataset="mnist", methods=("random",), ipc=1, steps=2, orders=1, preset="tiny"), data=data)

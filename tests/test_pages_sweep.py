@@ -57,7 +57,7 @@ def test_a_bad_or_silent_cluster_address_is_said_in_seconds(home) -> None:
 
 @pytest.mark.slow
 def test_a_sweep_started_here_runs_and_its_table_can_be_downloaded(home) -> None:
-    at = opened("sweep.py", sweep_iterations=3, sweep_label="<b>tiny</b>")
+    at = opened("sweep.py", sweep_iterations=1, sweep_label="<b>tiny</b>")
     _button(at, "Start sweep").click().run()
     ok(at)
     deadline = time.time() + 240

@@ -38,14 +38,15 @@ def tiny(iterations: int, **options) -> DistillSpec:
 
 
 def test_a_distillation_runs_in_a_worker_process_and_is_seen_live(manager):
-    job = manager.submit(DistillSpec("mnist", "dm", 1, preset="live", overrides={"iterations": 40}))
+    # on the MLP: its set and random real are evaluated in a fraction of a second each (a ConvNet's take ~7 s)
+    job = manager.submit(DistillSpec("mnist", "dm", 1, preset="live", architecture="mlp", overrides={"iterations": 100}))
     until(lambda: job.snapshot().frame >= 2, 120, "live images")
     live = job.snapshot()
     assert live.worker_pid and live.worker_pid != os.getpid() and live.images is not None
     snap = manager.wait(job.id, 300)
     assert snap.status == "done" and snap.executor == "process"
     run = manager.store.get_run(snap.run_id)
-    assert run.status == "done" and run.iteration == 40 and manager.store.load_set(run.id) is not None
+    assert run.status == "done" and run.iteration == 100 and manager.store.load_set(run.id) is not None
     evaluations = [manager.wait(f, 300) for f in snap.followups]  # the set and random real, in a worker too
     assert [e.status for e in evaluations] == ["done", "done"] and all(e.accuracy for e in evaluations)
     assert manager.store.get_run(run.id).accuracy == evaluations[0].accuracy

@@ -126,14 +126,17 @@ def test_a_sweep_cut_by_a_server_shutdown_comes_back_and_adopts_its_runs(tmp_pat
     from their checkpoints and finished ones are adopted; no cell is distilled twice."""
     store = Store(tmp_path / "s")
     manager = JobManager(store)
-    spec = _tiny(seeds=(0, 1), overrides={"iterations": 60})
+    # 8 quick DM iterations (~1 s each on 2 cores): the shutdown, asked for at the first progress, cuts cell 0 mid-way
+    spec = _tiny(seeds=(0, 1), overrides={"iterations": 8})
     job = manager.submit(spec)
     deadline = time.time() + 120
     while time.time() < deadline and not any(c.status == "distilling" and c.progress > 0
                                              for c in (job.snapshot().detail or ())):
-        time.sleep(0.1)
+        time.sleep(0.05)
     manager.shutdown(wait=30, keep_pending=True)
     assert len(store.list_runs()) >= 1 and not store.list_artefacts("sweep")
+    cut = [r for r in store.list_runs() if r.status == "interrupted" and 0 < r.iteration < 8]
+    assert cut, [(r.status, r.iteration) for r in store.list_runs()]  # a started cell the restart must go on with
     later = JobManager(store)
     report = later.restore_pending()
     assert any("queued again" in line for line in report), report

@@ -89,8 +89,11 @@ def test_teslas_adjoint_gradient_equals_mtts_unrolled_gradient() -> None:
 def test_expert_artefacts_are_reused_and_a_zca_change_makes_new_ones(mnist, tmp_path) -> None:
     manager = JobManager(Store(tmp_path / "home"))
     try:
+        # what is checked is which experts each run needs: one expert of two epochs and one iteration per run do
+        small = {**TINY, "num_experts": 1, "expert_train_epochs": 2, "max_start_epoch": 1, "iterations": 1}
+
         def submit(method: str, **changes):
-            return manager.submit(DistillSpec("mnist", method, 1, overrides={**TINY, **changes}, evaluate_after=False),
+            return manager.submit(DistillSpec("mnist", method, 1, overrides={**small, **changes}, evaluate_after=False),
                                   data=mnist)
 
         first = submit("mtt")
@@ -136,10 +139,10 @@ def test_checkpoint_and_resume_equal_an_uninterrupted_run(mnist, experts_home, m
 
 
 def test_the_matching_loss_falls_on_a_tiny_problem(mnist, experts_home) -> None:
-    cfg, artefacts = tiny_method("mtt", mnist, experts_home, iterations=30, max_start_epoch=1, lr_img=100.0)
+    cfg, artefacts = tiny_method("mtt", mnist, experts_home, iterations=16, max_start_epoch=1, lr_img=100.0)
     m = create_method("mtt", mnist, 1, cfg, artefacts=artefacts)
-    losses = [m.step()["loss"] for _ in range(30)]
-    assert np.mean(losses[-8:]) < 0.9 * np.mean(losses[:8]), losses
+    losses = [m.step()["loss"] for _ in range(16)]  # it falls mostly in the first ten: the last five average ~0.79x
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5]), losses
 
 
 def test_datm_grows_its_window_learns_labels_and_skips_bad_iterations(mnist, experts_home) -> None:
