@@ -48,7 +48,7 @@ QUICK_CPU_SECONDS: dict[tuple[str, str, int], float] = {
     ("cafe", "colour", 1): 19.14, ("cafe", "colour", 10): 35.82, ("cafe", "grey", 1): 19.23, ("cafe", "grey", 10): 35.44,
     ("datm", "colour", 1): 1.69, ("datm", "colour", 10): 8.69, ("datm", "grey", 1): 1.77, ("datm", "grey", 10): 8.37,
     ("dc", "colour", 1): 5.58, ("dc", "colour", 10): 86.91, ("dc", "grey", 1): 6.83, ("dc", "grey", 10): 115.41,
-    ("dd", "colour", 1): 1.7, ("dd", "colour", 10): 3.19, ("dd", "grey", 1): 1.85, ("dd", "grey", 10): 6.01,
+    ("dd", "colour", 1): 2.69, ("dd", "colour", 10): 5.49, ("dd", "grey", 1): 1.85, ("dd", "grey", 10): 6.01,
     ("dm", "colour", 1): 1.36, ("dm", "colour", 10): 2.8, ("dm", "grey", 1): 1.35, ("dm", "grey", 10): 1.6,
     ("dsa", "colour", 1): 4.84, ("dsa", "colour", 10): 86.49, ("dsa", "grey", 1): 7.67, ("dsa", "grey", 10): 118.1,
     ("frepo", "colour", 1): 0.815, ("frepo", "colour", 10): 1.8, ("frepo", "grey", 1): 0.539, ("frepo", "grey", 10): 1.08,
