@@ -61,7 +61,9 @@ def test_pause_step_and_stop_reach_the_worker(manager):
     time.sleep(0.5)
     assert job.snapshot().iteration == held
     manager.step(job.id)
-    until(lambda: job.snapshot().iteration == held + 1, 30, "one step")
+    until(lambda: job.snapshot().iteration > held, 30, f"one step past iteration {held}")
+    time.sleep(0.5)  # one step, not more: the worker holds again
+    assert job.snapshot().iteration == held + 1 and job.snapshot().status == "paused", job.snapshot()
     manager.stop(job.id)
     snap = manager.wait(job.id, 60)
     run = manager.store.get_run(snap.run_id)
