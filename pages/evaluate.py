@@ -123,7 +123,8 @@ with tab_run:
 
         descriptions = {**model_descriptions(), KRR: "no training: kernel ridge regression on the set with the "
                         "random-feature NNGP kernel of 4 random ConvNets (RFAD's); FRePo, RFAD and KIP report it "
-                        "beside a trained network. Seconds on a CPU.",
+                        "beside a trained network. On the preset's test images (paper: the full test set); seconds "
+                        "to a minute on a CPU.",
                         FC_KRR: "no training: kernel ridge regression with the closed-form NTK of an infinitely wide "
                         "fully connected network, the kernel KIP (kip_fc) distils with; its paper's number. Seconds.",
                         FC_WIDE: "a width-1024 fully connected network of KIP's kernel's shape, trained the way that "

@@ -139,9 +139,11 @@ def test_a_running_evaluation_shows_progress_and_cancels(home) -> None:
 
 def test_kernel_ridge_regression_is_offered_beside_trained_networks(home) -> None:
     """'ConvNet KRR' evaluates a set with no training (the kernel methods' second number), is stored like any
-    evaluation, and is compared with the papers' KRR rows (architecture convnet_krr)."""
+    evaluation, and is compared with the papers' KRR rows (architecture convnet_krr). Both score the preset's test
+    images (here a custom preset's 300; quick's 2,000, paper's all)."""
     root, run_ids = home
-    at = _open(eval_sets_mnist=run_ids[:1], eval_random=False)
+    at = _open(eval_sets_mnist=run_ids[:1], eval_random=False, eval_preset="custom", eval_custom_epochs=TINY["epochs"],
+               eval_custom_test=TINY["test_limit"], eval_custom_aug=TINY["augmentation"])
     arch = at.multiselect(key="eval_archs")
     assert "ConvNet KRR (kernel)" in arch.options and "Wide FC network (KIP's)" in arch.options
     arch.set_value(["convnet_krr", "fc_wide"])
@@ -149,19 +151,20 @@ def test_kernel_ridge_regression_is_offered_beside_trained_networks(home) -> Non
     at.button(key="eval_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
     subject = Subject.run(run_ids[0])
-    store = wait_for_keys(root, [key_of(Store(root), subject, a, "quick") for a in ("convnet_krr", "fc_wide")],
+    store = wait_for_keys(root, [key_of(Store(root), subject, a, tiny_preset()) for a in ("convnet_krr", "fc_wide")],
                           timeout=180)
     record = next(e for e in store.list_evaluations() if e.architecture == "convnet_krr")
     assert 0 < record.mean <= 100 and record.result.preset == "krr" and record.result.train_time_s == 0.0
+    assert record.result.test_images == TINY["test_limit"]
     assert "random-feature NNGP" in record.result.config["kernel"] and record.result.device.startswith("cpu (")  # not auto
-    # KIP's finite network: its own recipe, trained until it fits the set, tested on the quick preset's test images
+    # KIP's finite network: its own recipe, trained until it fits the set, tested on the preset's test images
     wide = next(e for e in store.list_evaluations() if e.architecture == "fc_wide")
-    assert 10 < wide.mean <= 100 and wide.result.test_images == 2000 and wide.result.config["width"] == 1024
+    assert 10 < wide.mean <= 100 and wide.result.test_images == TINY["test_limit"] and wide.result.config["width"] == 1024
     assert wide.result.device.startswith("cpu (") and wide.result.class_names[:2] == ["0", "1"]
     assert max(wide.result.config["final_losses"]) < 1e-3 and "centred at initialisation" in wide.result.config["network"]
     losses = wide.result.curves["loss_0"]  # drawn like any network's training curve: the fit of the set, step by step
     assert len(losses) == 100 and losses[0] > 100 * losses[-1] and wide.result.curves["train_acc_0"][-1] == 100.0
-    assert sum(map(sum, wide.result.confusion)) == 2000 and len(wide.result.per_class_accuracy) == 10
+    assert sum(map(sum, wide.result.confusion)) == TINY["test_limit"] and len(wide.result.per_class_accuracy) == 10
 
 
 def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(home) -> None:

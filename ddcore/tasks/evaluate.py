@@ -209,10 +209,13 @@ class EvaluateTask(Task):
             base = krr_base(spec.architecture)
             if base is not None:  # no training: a linear solve on random networks' features, seconds on a CPU
                 from ..evaluation.krr import evaluate_krr
+                from ..evaluation.protocol import get_preset
 
                 data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
+                # the preset's test images: quick's 2,000, paper's full test set (as the kernel papers report)
                 krr = evaluate_krr(synthetic, architecture=base, seeds=int(spec.seeds or 1), device=spec.device,
-                                   test_data=data, should_stop=lambda: ctx.control.stop_requested,
+                                   test_data=data, test_limit=get_preset(spec.preset).test_limit,
+                                   should_stop=lambda: ctx.control.stop_requested,
                                    zca_space=bool(spec.options.get("zca_space")))
                 from ..device import resolve_device
                 from ..evaluation.api import _device_name
