@@ -199,6 +199,9 @@ def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(
     detail = at.selectbox(key="eval_detail_mnist")
     detail.set_value(next(o for o in detail.options if o.endswith(" on dd_replay"))).run()
     assert not at.exception and "No training curves stored for this evaluation." in _captions(at)
+    from ddcore.tasks.evaluate import EvaluateTask  # the schedule's run travels with the job (a cluster worker's copy)
+
+    assert EvaluateTask().prepare(random_spec, Store(root)).run_id == dd_run
     with pytest.raises(ValueError, match="evaluates DD sets: .* is a DM set"):
         prepare_spec(EvalSpec(Subject.run(run_ids[-1]), "dd_replay", "quick"), Store(root))
     with pytest.raises(ValueError, match="at IPC 1, the random real set mnist at IPC 2"):

@@ -186,7 +186,9 @@ class EvaluateTask(Task):
     def prepare(self, spec: EvalSpec, store: "Store") -> Prepared:
         spec, name = prepare_spec(spec, store)
         key = spec.key()
-        return Prepared(spec, name, run_id=spec.subject.run_id, reused=store.get_evaluation(key), key=key)
+        # the run whose set the job reads: a replayed schedule's DD run too, so it travels with the job to a worker
+        run_id = spec.subject.run_id or spec.options.get("schedule_of")
+        return Prepared(spec, name, run_id=run_id, reused=store.get_evaluation(key), key=key)
 
     def run(self, spec: EvalSpec, ctx: TaskContext) -> EvaluationRecord:
         from ..evaluation import EvaluationCancelled, evaluate
