@@ -194,6 +194,8 @@ def to_row(ev: EvaluationRecord, runs: dict[str, RunRecord]) -> ResultRow:
     trained = baseline_recipe(ev) if subject.kind != "run" else ""
     if trained:  # a fair baseline trained like some method's sets: its own row beside random real's own protocol
         label, group = f"{label} · {trained}", f"{group}:{trained}"
+    if (result.config or {}).get("schedule_of"):  # one row per DD run replayed (the label shows 4 characters of it)
+        group = f"{group}:{result.config['schedule_of']}"
     return ResultRow(key=ev.key, subject=group, kind=subject.kind, label=label, method=method, dataset=dataset,
                      ipc=None if ipc is None else int(ipc), architecture=ev.architecture,
                      train_architecture=train_arch, preset=ev.preset, n_seeds=len(result.seeds), mean=result.mean,
@@ -204,10 +206,16 @@ def to_row(ev: EvaluationRecord, runs: dict[str, RunRecord]) -> ResultRow:
 
 
 def collect(store: Store, dataset: str | None = None) -> list[ResultRow]:
-    """Every stored evaluation (of one dataset), oldest first; runs deleted since are skipped."""
+    """Every stored evaluation (of one dataset), oldest first; runs deleted since are skipped, and so are random
+    real sets that replayed a deleted DD run's schedule (their row would stand beside nothing)."""
     evs = store.list_evaluations(dataset=dataset)
     runs = {r.id: r for r in store.list_runs()} if evs else {}
-    return [to_row(ev, runs) for ev in evs if ev.subject.kind != "run" or ev.subject.run_id in runs]
+
+    def kept(ev: EvaluationRecord) -> bool:
+        source = (ev.result.config or {}).get("schedule_of")
+        return (ev.subject.kind != "run" or ev.subject.run_id in runs) and (not source or source in runs)
+
+    return [to_row(ev, runs) for ev in evs if kept(ev)]
 
 
 def latest(rows: Iterable[ResultRow]) -> list[ResultRow]:

@@ -198,9 +198,15 @@ with tab_run:
                    "with each chosen DD set's schedule at its IPC; other sets are not replayed.")
     stored = sum(1 for s in specs if studio.evaluation_state(s).stored is not None)
     n_new = len(specs) - stored
-    st.caption(f"{len(subjects)} set(s) × {len(archs)} architecture(s) = {len(specs)} evaluation(s): "
-               f"{stored} already stored (reused), {n_new} to compute.")
-    if st.button(f"Evaluate {len(subjects)} × {len(archs)}", type="primary", disabled=not specs, key="eval_start"):
+    if len(specs) == len(subjects) * len(archs):
+        st.caption(f"{len(subjects)} set(s) × {len(archs)} architecture(s) = {len(specs)} evaluation(s): "
+                   f"{stored} already stored (reused), {n_new} to compute.")
+    else:  # the replayed schedule measures DD sets only, and random real once per DD set of its IPC
+        st.caption(f"{len(subjects)} set(s) × {len(archs)} architecture(s), DD's schedule replayed where it applies: "
+                   f"{len(specs)} evaluation(s), {stored} already stored (reused), {n_new} to compute.")
+    label = f"Evaluate {len(subjects)} × {len(archs)}" if len(specs) == len(subjects) * len(archs) \
+        else f"Evaluate {len(specs)}"
+    if st.button(label, type="primary", disabled=not specs, key="eval_start"):
         ids = list(st.session_state.get("eval_jobs", []))
         reused = 0
         for spec in specs:

@@ -122,6 +122,11 @@ def test_krr_evaluation_of_a_real_subset_beats_chance(tiny) -> None:
     raw = evaluate_krr((s.images, logits), models=2, seeds=[1], test_data=tiny, test_limit=None, model_kwargs=flat,
                        dataset="mnist", method="frepo")
     assert as_datm.accuracies == as_targets.accuracies != raw.accuracies
+    from ddcore.evaluation.krr import krr_targets  # a distribution stays one; soft labels of unknown origin stay raw
+
+    dist = logits.softmax(1)
+    assert torch.allclose(krr_targets(dist, 10, "datm"), dist - 0.1) and torch.equal(krr_targets(logits, 10, None), logits)
+    assert torch.equal(krr_targets(logits, 10, "tensors"), logits)
 
 
 # ---------------------------------------------------------------------- RFAD

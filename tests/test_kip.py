@@ -149,7 +149,7 @@ def test_krr_evaluations_take_a_fair_baselines_pixel_space_and_nothing_else(tiny
     which equals evaluating its whitened copy; the training recipe, meaningless for KRR, leaves the key."""
     import dataclasses
 
-    from ddcore.evaluation.krr import evaluate_krr
+    from ddcore.evaluation.krr import KRR_PROTOCOL, evaluate_krr
     from ddcore.methods.random import random_real_set
     from ddcore.platform.records import Subject
     from ddcore.platform.store import Store
@@ -166,7 +166,7 @@ def test_krr_evaluations_take_a_fair_baselines_pixel_space_and_nothing_else(tiny
     assert asked.mean != pytest.approx(evaluate_krr(raw, architecture="fc", test_data=tiny, test_limit=None).mean)
     liked = {"augmentation": "dsa", "optimizer": "adam", "convnet_norm": "none", "zca_space": True}
     spec, _ = prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), "fc_krr", seeds=5, options=liked), Store(tmp_path))
-    assert spec.options == {"zca_space": True} and spec.seeds == 1
+    assert spec.options == {"zca_space": True, "krr_protocol": KRR_PROTOCOL} and spec.seeds == 1
 
 
 def test_a_wide_fc_network_trained_in_its_kernel_regime_predicts_like_kips_kernel(tiny) -> None:

@@ -178,7 +178,8 @@ def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(
                eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"], eval_custom_aug=TINY["augmentation"])
     archs = at.multiselect(key="eval_archs")
     assert "DD's learned schedule (replayed)" in [archs.format_func(a) for a in archs.options]
-    assert "3 set(s) × 1 architecture(s) = 2 evaluation(s): 0 already stored (reused), 2 to compute" in _captions(at)
+    assert ("3 set(s) × 1 architecture(s), DD's schedule replayed where it applies: 2 evaluation(s), 0 already stored "
+            "(reused), 2 to compute") in _captions(at) and at.button(key="eval_start").label == "Evaluate 2"
     at.button(key="eval_start").click().run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     random_spec = EvalSpec(Subject.random("mnist", 1, 0), "dd_replay", tiny_preset(), options={"schedule_of": dd_run})
@@ -201,12 +202,15 @@ def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(
     assert not at.exception and "No training curves stored for this evaluation." in _captions(at)
     from ddcore.tasks.evaluate import EvaluateTask  # the schedule's run travels with the job (a cluster worker's copy)
 
-    assert EvaluateTask().prepare(random_spec, Store(root)).run_id == dd_run
+    prepared = EvaluateTask().prepare(random_spec, Store(root))
+    assert prepared.run_id is None and EvaluateTask().other_runs_read(prepared.spec) == (dd_run,)
     with pytest.raises(ValueError, match="evaluates DD sets: .* is a DM set"):
         prepare_spec(EvalSpec(Subject.run(run_ids[-1]), "dd_replay", "quick"), Store(root))
     with pytest.raises(ValueError, match="at IPC 1, the random real set mnist at IPC 2"):
         prepare_spec(EvalSpec(Subject.random("mnist", 2, 0), "dd_replay", "quick", options={"schedule_of": dd_run}),
                      Store(root))
+    Store(root).delete_run(dd_run)  # its baseline's row goes with it (its stored result stays, keyed to that run)
+    assert not [r for r in collect(Store(root)) if r.architecture == "dd_replay"]
 
 
 def test_krr_refuses_a_support_set_too_large_for_its_kernel(home) -> None:

@@ -127,7 +127,7 @@ def test_a_sweep_cut_by_a_server_shutdown_comes_back_and_adopts_its_runs(tmp_pat
     store = Store(tmp_path / "s")
     manager = JobManager(store)
     # 8 quick DM iterations (~1 s each on 2 cores): the shutdown, asked for at the first progress, cuts cell 0 mid-way
-    spec = _tiny(seeds=(0, 1), overrides={"iterations": 8})
+    spec = _tiny(seeds=(0, 1), overrides={"iterations": 8}, device="cpu")  # a GPU would finish 8 before the first poll
     job = manager.submit(spec)
     deadline = time.time() + 120
     while time.time() < deadline and not any(c.status == "distilling" and c.progress > 0

@@ -142,17 +142,25 @@ class KRRResult:
 
 
 def krr_targets(labels: torch.Tensor, num_classes: int, method: str | None = None) -> torch.Tensor:
-    """A set's labels as regression targets: hard labels centred one-hot; the learned labels of a method that
-    regresses them (MSE: FRePo, RFAD, KIP) as they are; another method's soft labels, logits for cross-entropy
-    (TESLA, DATM), as their softmax centred the same way, so sharp logits score as the hard labels they stand for."""
+    """A set's labels as regression targets: hard labels centred one-hot; the soft labels of a registered method that
+    trains on them with cross-entropy (TESLA, DATM: logits) as their distribution centred the same way (a row that
+    is already a distribution is kept), so sharp logits score as the hard labels they stand for; learned labels of a
+    method that regresses them (FRePo, RFAD, KIP), and soft labels of unknown origin, as they are."""
+    from ..methods import METHODS
     from .protocol import method_soft_label_loss
+    from .trainer import prepare_targets
 
     if labels.ndim == 1:
         return centered_one_hot(labels, num_classes)
-    if method is not None and method_soft_label_loss(method) != "mse":
-        return labels.float().softmax(1) - 1.0 / num_classes
+    if method is not None and method.strip().lower() in METHODS and method_soft_label_loss(method) == "ce":
+        return prepare_targets(labels, num_classes, "ce") - 1.0 / num_classes
     return labels.float()
 
+
+# Bumped when what a stored KRR evaluation means changes, so the store does not reuse an older one (the evaluate task
+# keys KRR results by it). 2: the preset's test images (was always 2,000); a cross-entropy method's logits regressed
+# as their centred softmax (were raw).
+KRR_PROTOCOL = 2
 
 CLOSED_FORM = {  # kernels with no random networks: 'fc_krr' evaluates a set with KIP's own kernel
     "fc": ("closed-form NTK of an infinitely wide fully connected ReLU network, one hidden layer, W_std sqrt(2), "

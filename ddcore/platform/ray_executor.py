@@ -152,7 +152,7 @@ class RayExecutor(ThreadExecutor):
     def run(self, task: Any, spec: Any, ctx: Any, job: Any) -> Any:
         ray = _ray()
         resources = task.resources(spec)
-        inbound = pack_slice(ctx.store, run_ids=[ctx.run_id] if ctx.run_id else [],
+        inbound = pack_slice(ctx.store, run_ids=([ctx.run_id] if ctx.run_id else []) + list(task.other_runs_read(spec)),
                              artefact_keys=[record.key for record in ctx.artefacts.values()])
         artefact_keys = {kind: record.key for kind, record in ctx.artefacts.items()}
         threads = max(1, int(resources.cpus))

@@ -97,6 +97,10 @@ class Task:
     def requires(self, spec: Any) -> tuple[Requirement, ...]:
         return ()
 
+    def other_runs_read(self, spec: Any) -> tuple[str, ...]:
+        """Stored runs a portable job reads besides its own (an executor ships them with it to another machine)."""
+        return ()
+
     def resources(self, spec: Any) -> Resources:
         """One CPU thread, or one whole GPU when the spec asks for CUDA; kinds that need more or less override it."""
         device = str(getattr(spec, "device", "auto"))

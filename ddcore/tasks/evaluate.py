@@ -91,7 +91,7 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
     """Validate names and ranges, resolve the seeds and the subject's content; returns (spec, display name)."""
     from ..data import get_dataset_info
     from ..evaluation.api import set_fingerprint
-    from ..evaluation.krr import CLOSED_FORM
+    from ..evaluation.krr import CLOSED_FORM, KRR_PROTOCOL
     from ..evaluation.protocol import get_preset
     from ..evaluation.replay import REPLAY
     from ..evaluation.wide_fc import MAX_SET, WIDE_FC
@@ -111,6 +111,8 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
     config = get_preset(spec.preset)
     if spec.options:
         config = config.with_(**spec.options)
+    if base is not None:  # after the recipe check: a key-only mark, so a result of an older KRR protocol is not reused
+        spec = replace(spec, options={**spec.options, "krr_protocol": KRR_PROTOCOL})
     seeds = config.num_seeds if spec.seeds is None else int(spec.seeds)
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, not {seeds}")
@@ -186,9 +188,11 @@ class EvaluateTask(Task):
     def prepare(self, spec: EvalSpec, store: "Store") -> Prepared:
         spec, name = prepare_spec(spec, store)
         key = spec.key()
-        # the run whose set the job reads: a replayed schedule's DD run too, so it travels with the job to a worker
-        run_id = spec.subject.run_id or spec.options.get("schedule_of")
-        return Prepared(spec, name, run_id=run_id, reused=store.get_evaluation(key), key=key)
+        return Prepared(spec, name, run_id=spec.subject.run_id, reused=store.get_evaluation(key), key=key)
+
+    def other_runs_read(self, spec: EvalSpec) -> tuple[str, ...]:
+        """Random real replaying a DD run's schedule reads that run's set: it travels with the job to a worker."""
+        return (str(spec.options["schedule_of"]),) if spec.options.get("schedule_of") else ()
 
     def run(self, spec: EvalSpec, ctx: TaskContext) -> EvaluationRecord:
         from ..evaluation import EvaluationCancelled, evaluate
