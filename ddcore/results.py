@@ -30,6 +30,8 @@ _PUBLISHED_ARCH: dict[str, str] = {
     # the published 'fc' rows are KIP-FC's finite networks, trained in the kernel's regime: ours is fc_wide, not the
     # zoo's MLP trained with cross-entropy
     "fc_wide": "fc",
+    # KRR with the ConvNet kernel: the published KRR rows (KIP-ConvNet's, RFAD's) are that measure
+    "convnet_krr": "convnet_krr",
 }
 
 

@@ -236,3 +236,13 @@ def test_a_wide_heatmap_shows_means_so_narrow_cells_read() -> None:
     assert cells["convnet"] == "<b>50.0</b>" and cells["mlp"].startswith("80.0<br>") and "±" not in "".join(cells.values())
     assert all(c[0] == 1.5 for c in hm.customdata[0]) and "the std is in the hover" in wide.caption
     assert len([s for s in wide.figure.layout.shapes if s.type == "rect"]) == 1  # the outline still marks convnet
+
+
+def test_our_convnet_krr_rows_meet_the_published_krr_rows() -> None:
+    """A KRR evaluation with the ConvNet kernel is set beside the papers' KRR rows (RFAD's quoted CIFAR-10 number),
+    not beside their trained ConvNets."""
+    ours = ResultRow(key="k", subject="run:r1", kind="run", label="RFAD · IPC 1", method="rfad", dataset="cifar10",
+                     ipc=1, architecture="convnet_krr", train_architecture="convnet", preset="quick", n_seeds=1,
+                     mean=40.0, std=None)
+    rows = [r for r in compare_published([ours], published.load_published()) if r["method"] == "rfad" and r["ipc"] == 1]
+    assert [(r["architecture"], r["mean"], r["ours_mean"], r["difference"]) for r in rows] == [("convnet_krr", 53.6, 40.0, -13.6)]
