@@ -51,7 +51,7 @@ QUICK_CPU_SECONDS: dict[tuple[str, str, int], float] = {
     ("dd", "colour", 1): 2.69, ("dd", "colour", 10): 5.49, ("dd", "grey", 1): 1.85, ("dd", "grey", 10): 6.01,
     ("dm", "colour", 1): 1.36, ("dm", "colour", 10): 2.8, ("dm", "grey", 1): 1.35, ("dm", "grey", 10): 1.6,
     ("dsa", "colour", 1): 4.84, ("dsa", "colour", 10): 86.49, ("dsa", "grey", 1): 7.67, ("dsa", "grey", 10): 118.1,
-    ("frepo", "colour", 1): 0.815, ("frepo", "colour", 10): 1.8, ("frepo", "grey", 1): 0.539, ("frepo", "grey", 10): 1.08,
+    ("frepo", "colour", 1): 0.815, ("frepo", "colour", 10): 2.34, ("frepo", "grey", 1): 0.539, ("frepo", "grey", 10): 1.08,
     ("idc", "colour", 1): 24.18, ("idc", "colour", 10): 47.14, ("idc", "grey", 1): 22.98, ("idc", "grey", 10): 75.84,
     ("idm", "colour", 1): 4.68, ("idm", "colour", 10): 5.27, ("idm", "grey", 1): 3.75, ("idm", "grey", 10): 3.15,
     ("kip_fc", "colour", 1): 0.037, ("kip_fc", "colour", 10): 0.086, ("kip_fc", "grey", 1): 0.017, ("kip_fc", "grey", 10): 0.034,
