@@ -46,7 +46,7 @@ class ReplayResult:
         """The same numbers as an EvalResult (architecture 'dd_replay'), so the store and the Evaluate page keep it
         like any other evaluation; `schedule_source` names the DD set whose schedule a random real set replayed."""
         from .api import library_versions
-        from .result import EvalResult
+        from .result import EvalResult, per_class_percent
 
         config = {"network": self.architecture, "steps": self.steps, "groups": self.groups,
                   "protocol": "DD's learned step sizes replayed from fresh initialisations (ddcore/evaluation/replay.py)"}
@@ -58,7 +58,7 @@ class ReplayResult:
                           wall_time_s=round(wall_time_s, 3), train_time_s=round(wall_time_s, 3), test_time_s=0.0,
                           device=self.device, versions=library_versions(), test_images=self.test_images,
                           class_names=list(self.class_names), confusion=[list(r) for r in self.confusion],
-                          per_class_accuracy=[100.0 * r[i] / max(1, sum(r)) for i, r in enumerate(self.confusion)],
+                          per_class_accuracy=per_class_percent(self.confusion),
                           class_stats_over="all seeds", model_kwargs=dict(self.model_kwargs))
 
 

@@ -10,7 +10,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 
 class EvaluationCancelled(RuntimeError):
@@ -86,6 +86,11 @@ def mean_std(values: list[float]) -> tuple[float, float]:
         return float("nan"), float("nan")
     m = sum(values) / len(values)
     return m, math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
+
+
+def per_class_percent(confusion: Sequence[Sequence[int]]) -> list[float]:
+    """Per-class test accuracy (percent) from a confusion matrix (rows: true class, columns: predicted)."""
+    return [100.0 * row[i] / max(1, sum(row)) for i, row in enumerate(confusion)]
 
 
 def library_versions() -> dict[str, str]:

@@ -60,7 +60,7 @@ class WideFCResult:
         """The same numbers as an EvalResult (architecture 'fc_wide'), so the store and the Evaluate page keep it like
         any other evaluation."""
         from .api import library_versions
-        from .result import EvalResult
+        from .result import EvalResult, per_class_percent
 
         return EvalResult(set_id=set_id, dataset=self.dataset, method=self.method, ipc=self.ipc, num_images=num_images,
                           architecture=WIDE_FC, preset=preset,
@@ -71,7 +71,7 @@ class WideFCResult:
                           device=self.device, versions=library_versions(), test_images=self.test_images,
                           class_names=list(self.class_names),
                           curves=dict(self.curves), confusion=[list(r) for r in self.confusion],
-                          per_class_accuracy=[100.0 * r[i] / max(1, sum(r)) for i, r in enumerate(self.confusion)],
+                          per_class_accuracy=per_class_percent(self.confusion),
                           class_stats_over="all seeds")
 
 

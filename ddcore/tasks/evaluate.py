@@ -173,6 +173,11 @@ def replay_options(subject: Subject, schedule_of: str, store: "Store", target: s
     return {"schedule_of": source.id, "schedule_fingerprint": source.fingerprint}
 
 
+def _loaded(ctx: TaskContext, synthetic: Any) -> Any:
+    """The server's loaded dataset when it is the set's (no second load), else None: the evaluation loads it."""
+    return ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
+
+
 @register_task
 class EvaluateTask(Task):
     kind = "evaluate"
@@ -217,7 +222,7 @@ class EvaluateTask(Task):
                 from ..evaluation.krr import evaluate_krr
                 from ..evaluation.protocol import get_preset
 
-                data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
+                data = _loaded(ctx, synthetic)
                 # the preset's test images: quick's 2,000, paper's full test set (as the kernel papers report)
                 krr = evaluate_krr(synthetic, architecture=base, seeds=int(spec.seeds or 1), device=spec.device,
                                    test_data=data, test_limit=get_preset(spec.preset).test_limit,
@@ -232,7 +237,7 @@ class EvaluateTask(Task):
                 from ..evaluation.protocol import get_preset
                 from ..evaluation.wide_fc import evaluate_wide_fc
 
-                data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
+                data = _loaded(ctx, synthetic)
                 net = evaluate_wide_fc(synthetic, seeds=int(spec.seeds or 1), device=spec.device, test_data=data,
                                        test_limit=get_preset(spec.preset).test_limit,
                                        should_stop=lambda: ctx.control.stop_requested,
@@ -266,7 +271,7 @@ class EvaluateTask(Task):
         if source_id is not None and set_fingerprint(source.images, source.labels) != spec.options.get("schedule_fingerprint"):
             raise RuntimeError(f"run {source_id} went on since this evaluation was queued (its schedule changed); "
                                "evaluate again")
-        data = ctx.data if ctx.data is not None and ctx.data.info.name == synthetic.meta.dataset else None
+        data = _loaded(ctx, synthetic)
         replayed = evaluate_replay(synthetic, seeds=int(spec.seeds or 1), device=spec.device, test_data=data,
                                    test_limit=get_preset(spec.preset).test_limit,
                                    schedule=schedule_of(source.meta.config), architecture=source.meta.architecture,
