@@ -215,6 +215,30 @@ def test_folder_dataset_from_zip_with_test_split(tmp_path: Path) -> None:
     assert data.info.num_classes == 3 and data.info.shape == (3, 32, 32) and len(data.test) == 3
 
 
+def test_large_photos_decode_in_threads_to_the_same_pixels_as_small_ones_in_one(tmp_path: Path) -> None:
+    """Large files take the threaded path (each thread its own zip handle and chunk); each image must land in
+    its own row, in the order of its name, exactly as a one-thread decode puts it."""
+    from ddcore.data import imagefolder
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photos.zip"
+    expected = []
+    with zipfile.ZipFile(path, "w") as zf:
+        for k in range(9):
+            pixels = rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)  # noise: ~60 KB as PNG, so "large"
+            buf = io.BytesIO()
+            Image.fromarray(pixels).save(buf, format="PNG")
+            zf.writestr(f"train/c{k % 3}/{k}.png", buf.getvalue())
+            expected.append(np.asarray(Image.fromarray(pixels).resize((32, 32), Image.BILINEAR)).transpose(2, 0, 1))
+    assert path.stat().st_size > imagefolder.LARGE_IMAGE_BYTES * 9
+    tree = imagefolder.read_image_tree(path, 32, 3, use_cache=False)
+    images, labels = tree.splits["train"]
+    order = sorted(range(9), key=lambda k: (k % 3, k))  # by class, then by name
+    assert labels.tolist() == [k % 3 for k in order]
+    for row, k in enumerate(order):
+        assert np.array_equal(images[row], expected[k])
+
+
 def test_folder_zip_with_unsafe_path_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.zip"
     with zipfile.ZipFile(path, "w") as zf:
