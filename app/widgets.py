@@ -19,7 +19,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app import audience
 from app.text import plain  # noqa: F401 (pages import it from here)
-from ddcore.platform.bridge import make_grid, pin_this_thread
+from ddcore.platform.bridge import custom_preset, make_grid, pin_this_thread
 
 STATUS_ICONS = {"queued": "⏳", "running": "▶️", "paused": "⏸️", "done": "✅", "stopped": "⏹️", "failed": "❌",
                 "cancelled": "🚫", "interrupted": "⚠️"}
@@ -331,6 +331,21 @@ def init_from_query(key: str, param: str, default: Any, parse: Callable[[str], A
                        f"{plain(default)} instead.")
             value = default
     st.session_state[key] = value
+
+
+def custom_eval_preset(key_prefix: str, epochs: int = 20, test_images: int = 1000) -> tuple[str, str]:
+    """Epochs, test images and augmentation of a custom evaluation preset, as its self-describing name
+    ('custom-e20-t1000-auto') and the augmentation chosen; the Evaluate and Sweeps pages share it."""
+    c1, c2, c3 = st.columns(3)
+    epochs = int(c1.number_input("Epochs", 1, 2000, epochs, key=f"{key_prefix}_custom_epochs"))
+    test_limit = int(c2.number_input("Test images (0: all)", 0, 100000, test_images, step=500,
+                                     key=f"{key_prefix}_custom_test"))
+    aug = c3.selectbox("Augmentation", ["none", "auto", "dsa", "dc"], key=f"{key_prefix}_custom_aug",
+                       help="auto: DSA for DSA/DM/MTT sets, the DC paper's augmentation otherwise.")
+    name = custom_preset(epochs, test_limit or None, aug)
+    st.caption(f"Preset name `{name}`: each set's own training recipe (the DC paper's SGD; FRePo's Adam) with "
+               "these values.")
+    return name, aug
 
 
 def submit_job(studio: Any, spec: Any, failure: str = "Could not evaluate") -> None:

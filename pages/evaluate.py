@@ -9,7 +9,17 @@ import streamlit as st
 
 from app import exports, plots
 from app.state import studio as get_studio
-from app.widgets import fmt_accuracy, fmt_duration, init_from_query, jobs_sidebar, plain, polled, status_badge, sync_query
+from app.widgets import (
+    custom_eval_preset,
+    fmt_accuracy,
+    fmt_duration,
+    init_from_query,
+    jobs_sidebar,
+    plain,
+    polled,
+    status_badge,
+    sync_query,
+)
 from ddcore import published
 from ddcore.data import data_note, get_dataset_info, list_datasets, point_datasets
 from ddcore.models import list_models, model_descriptions
@@ -18,7 +28,6 @@ from ddcore.platform.bridge import (
     Subject,
     available_devices,
     compare_published,
-    custom_preset,
     latest,
     preset_seeds,
     set_labels,
@@ -147,15 +156,7 @@ with tab_run:
                                            "5 seeds).") or "quick"
         preset_name, aug = preset, "auto"
         if preset == "custom":
-            c1, c2, c3 = st.columns(3)
-            epochs = int(c1.number_input("Epochs", 1, 2000, 20, key="eval_custom_epochs"))
-            test_limit = int(c2.number_input("Test images (0: all)", 0, 100000, 1000, step=500,
-                                             key="eval_custom_test"))
-            aug = c3.selectbox("Augmentation", ["none", "auto", "dsa", "dc"], key="eval_custom_aug",
-                               help="auto: DSA for DSA/DM/MTT sets, the DC paper's augmentation otherwise.")
-            preset_name = custom_preset(epochs, test_limit or None, aug)
-            st.caption(f"Preset name `{preset_name}`: each set's own training recipe (the DC paper's SGD; FRePo's "
-                       "Adam) with these values.")
+            preset_name, aug = custom_eval_preset("eval")
         default_seeds = preset_seeds(preset_name)
         seeds = int(st.number_input("Seeds (networks per set and architecture)", 1, 20, default_seeds,
                                     key=f"eval_seeds_{preset}"))

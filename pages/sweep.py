@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import exports
 from app.state import studio as get_studio
-from app.widgets import fmt_about, fmt_duration, fmt_when, jobs_sidebar, plain, polled, status_badge, submit_job
+from app.widgets import custom_eval_preset, fmt_about, fmt_duration, fmt_when, jobs_sidebar, plain, polled, status_badge, submit_job
 from ddcore.data import available_datasets, get_dataset_info
 from ddcore.methods import list_methods, method_class
 from ddcore.models import list_models
@@ -73,10 +73,13 @@ iterations = int(g6.number_input("Iterations (0: the preset's)", 0, 100_000, 0, 
                                  help="The same number for every cell; 0 keeps each preset's own."))
 g7, g8, g9 = st.columns(3)
 architectures = g7.multiselect("Evaluate on", list_models(), default=["convnet"], key="sweep_archs")
-eval_preset = g8.selectbox("Evaluation preset", ["quick", "paper"], key="sweep_eval_preset",
-                           help=f"quick: {preset_seeds('quick')} network per set; paper: {preset_seeds('paper')}.")
+eval_preset = g8.selectbox("Evaluation preset", ["quick", "paper", "custom"], key="sweep_eval_preset",
+                           help=f"quick: {preset_seeds('quick')} network per set; paper: {preset_seeds('paper')}; "
+                                "custom: your epochs and test images (a fast first look at a big grid).")
 baseline = g9.checkbox("Random-real baseline", value=True, key="sweep_baseline",
                        help="Random real images of each IPC and seed, evaluated the same way (DD-Ranking's rule).")
+if eval_preset == "custom":
+    eval_preset, _ = custom_eval_preset("sweep")
 label = st.text_input("Name (optional)", key="sweep_label", max_chars=80)
 where = "auto" if cluster.connected else "local"
 

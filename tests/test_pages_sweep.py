@@ -57,7 +57,9 @@ def test_a_bad_or_silent_cluster_address_is_said_in_seconds(home) -> None:
 
 @pytest.mark.slow
 def test_a_sweep_started_here_runs_and_its_table_can_be_downloaded(home) -> None:
-    at = opened("sweep.py", sweep_iterations=1, sweep_label="<b>tiny</b>")
+    at = opened("sweep.py", sweep_iterations=1, sweep_label="<b>tiny</b>", sweep_eval_preset="custom",
+                sweep_custom_epochs=3, sweep_custom_test=300, sweep_custom_aug="none")
+    assert any("custom-e3-t300-none" in c.value for c in at.caption)  # the preset's name, as the Evaluate page says
     _button(at, "Start sweep").click().run()
     ok(at)
     deadline = time.time() + 240
@@ -74,3 +76,7 @@ def test_a_sweep_started_here_runs_and_its_table_can_be_downloaded(home) -> None
     assert "⬇ Table (CSV)" in labels and "⬇ Table (Markdown)" in labels
     text = " ".join(m.value for m in at.markdown)
     assert "about" in text  # the same grid again now has a measured estimate
+    from ddcore.platform.store import Store
+
+    presets = {e.preset for e in Store(home).list_evaluations()}
+    assert presets == {"custom-e3-t300-none"}, presets  # the set and its baseline, both under the custom preset

@@ -48,6 +48,24 @@ def test_a_bad_grid_is_refused_before_anything_is_queued(tmp_path, changes, mess
     manager.shutdown()
 
 
+def test_a_custom_preset_with_a_fixed_augmentation_trains_the_baseline_with_it_too():
+    """DD-Ranking's rule: the random baseline is trained as the set is. Under 'quick' a DM set gets DSA, so does its
+    baseline; a custom preset that fixes the augmentation fixes it for both (the set has no option to override)."""
+    from ddcore.evaluation.protocol import custom_preset_name
+    from ddcore.tasks.sweep import Cell, eval_specs
+
+    cell = Cell("mnist", "dm", 1, "quick", 0)
+    quick = {which: e for which, _, e in eval_specs(_tiny(eval_options={}), cell, "r1")}
+    assert quick["baseline"].options.get("augmentation") == "dsa" and quick["set"].options == {}
+    fixed = custom_preset_name(3, 300, "none")
+    custom = {which: e for which, _, e in eval_specs(_tiny(eval_preset=fixed, eval_options={}), cell, "r1")}
+    assert custom["set"].preset == custom["baseline"].preset == fixed
+    assert "augmentation" not in custom["baseline"].options and custom["set"].options == {}
+    auto = custom_preset_name(3, 300, "auto")  # 'auto': each set's own augmentation, so the baseline keeps DM's
+    assert {w: e for w, _, e in eval_specs(_tiny(eval_preset=auto, eval_options={}), cell, "r1")}[
+        "baseline"].options.get("augmentation") == "dsa"
+
+
 def test_asking_for_a_cluster_that_is_not_connected_says_so(tmp_path):
     manager = JobManager(Store(tmp_path / "s"))
     snap = manager.wait(manager.submit(_tiny(executor="ray")).id, 60)

@@ -227,10 +227,13 @@ def distill_spec(spec: SweepSpec, cell: Cell) -> Any:
 
 def eval_specs(spec: SweepSpec, cell: Cell, run_id: str) -> list[tuple[str, str, Any]]:
     """(which, architecture, EvalSpec) for a finished cell: its set on each architecture, then the baseline."""
-    from ..evaluation.protocol import trained_like
+    from ..evaluation.protocol import get_preset, trained_like
     from ..platform.records import Subject
     from .evaluate import EvalSpec
 
+    like = trained_like(cell.method, cell.dataset, cell.preset, cell.ipc)
+    if get_preset(spec.eval_preset).augmentation != "auto":  # a custom preset fixes the augmentation for every set
+        like.pop("augmentation", None)
     out = []
     for arch in spec.eval_architectures:
         out.append(("set", arch, EvalSpec(Subject.run(run_id, cell.dataset), arch, spec.eval_preset, spec.eval_seeds,
@@ -238,8 +241,7 @@ def eval_specs(spec: SweepSpec, cell: Cell, run_id: str) -> list[tuple[str, str,
         if spec.baseline:  # random real trained the way this method's sets are (DD-Ranking's rule)
             out.append(("baseline", arch, EvalSpec(Subject.random(cell.dataset, cell.ipc, cell.seed), arch,
                                                    spec.eval_preset, spec.eval_seeds, spec.device,
-                                                   {**trained_like(cell.method, cell.dataset, cell.preset, cell.ipc),
-                                                    **spec.eval_options})))
+                                                   {**like, **spec.eval_options})))
     return out
 
 
