@@ -38,7 +38,7 @@ Tensor = torch.Tensor
 
 __all__ = [
     "DSAParams", "DSAStep", "DSA_OPS", "parse_strategy", "plan_dsa", "apply_dsa", "dsa_augment",
-    "default_strategy", "DCAugParams", "DC_OPS", "default_dc_strategy", "dc_augment",
+    "default_strategy", "plan_on_device", "DCAugParams", "DC_OPS", "default_dc_strategy", "dc_augment",
     "affine_warp", "rotation_theta", "translate", "cutout",
 ]
 
@@ -339,9 +339,40 @@ def plan_dsa(
 
 def apply_dsa(x: Tensor, plan: list[DSAStep]) -> Tensor:
     """Apply a sampled plan to x (N,C,H,W); differentiable w.r.t. x. Reusable on other batches."""
+    if plan and x.device.type != "cpu":
+        plan = plan_on_device(plan, x.device)
     for step in plan:
         x = _ELEMENTARY[step.fn][1](x, step.values)
     return x.contiguous() if plan else x
+
+
+_HOST_VALUES = ("size_h", "size_w")  # read on the host (.item()) to size the cutout box: they stay there
+
+
+def plan_on_device(plan: list[DSAStep], device: torch.device | str) -> list[DSAStep]:
+    """The plan with its sampled values on `device`, moved in one copy per dtype rather than one per value.
+
+    Why: each op moving its own few numbers to a GPU was a blocking host-to-device copy, ~20 per DM step on
+    CIFAR-10 with DSA (an H200 profile: ~30 `aten::to` waits per step, 9 ms of host time). Values are packed
+    into one pinned buffer per dtype and copied without blocking, so the host queues the augmentation and
+    moves on. The numbers are the same: only where they live changes."""
+    device = torch.device(device)
+    packed: dict[torch.dtype, list[tuple[int, str, Tensor]]] = {}
+    for i, step in enumerate(plan):
+        for key, value in step.values.items():
+            if key not in _HOST_VALUES and value.device != device:
+                packed.setdefault(value.dtype, []).append((i, key, value))
+    if not packed:
+        return plan
+    moved = [dict(step.values) for step in plan]
+    for items in packed.values():
+        flat = torch.cat([v.reshape(-1) for _, _, v in items])
+        if device.type == "cuda":
+            flat = flat.pin_memory()
+        flat = flat.to(device, non_blocking=True)
+        for (i, key, value), part in zip(items, flat.split([v.numel() for _, _, v in items])):
+            moved[i][key] = part.view(value.shape)
+    return [DSAStep(step.fn, values) for step, values in zip(plan, moved)]
 
 
 def dsa_augment(

@@ -259,6 +259,25 @@ def test_float64_input_keeps_dtype():
     assert dsa_augment(x, FULL, seed=1, params=DSAParams(aug_mode="M")).dtype == torch.float64
 
 
+def test_a_plan_moves_to_a_device_whole_with_its_shapes_and_dtypes_and_keeps_sizes_on_the_host():
+    """plan_on_device packs every sampled value into one copy per dtype (a GPU's blocking copies were the DM step's
+    host stalls); checked here on the 'meta' device, which keeps shapes and dtypes but no numbers (the values
+    themselves are checked against the CPU by test_cuda_matches_cpu_for_the_same_seed where CUDA is)."""
+    from ddcore.augment import plan_on_device
+
+    for per_sample in (False, True):
+        plan = plan_dsa(FULL, (5, 3, 8, 8), seed=3, params=DSAParams(aug_mode="M"), per_sample=per_sample)
+        moved = plan_on_device(plan, "meta")
+        assert [s.fn for s in moved] == [s.fn for s in plan] and len(plan) == 8
+        for before, after in zip(plan, moved):
+            assert before.values.keys() == after.values.keys()
+            for key, value in after.values.items():
+                assert value.shape == before.values[key].shape and value.dtype == before.values[key].dtype
+                assert value.device.type == ("cpu" if key in ("size_h", "size_w") else "meta"), (before.fn, key)
+                assert before.values[key].device.type == "cpu"  # the plan itself is left as it was
+    assert plan_on_device(plan, "cpu") is plan  # nothing to move: the same plan
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu_for_the_same_seed():
     x = _images(6)
