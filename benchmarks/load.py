@@ -103,6 +103,35 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def tcp_sockets(port: int) -> list[tuple[str, str]]:
+    """(local address in hex, state in hex) of every TCP socket whose local end is `port`, from /proc/net/tcp{,6}
+    (state '01': established, '0A': listening); empty where /proc is not there."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            address, hex_port = parts[1].rsplit(":", 1)
+            if int(hex_port, 16) == port:
+                found.append((address, parts[3]))
+    return found
+
+
+def _connections(port: int) -> int:
+    """Established TCP connections to `port` on this machine (a browser tab holds its websocket open)."""
+    return sum(state == "01" for _, state in tcp_sockets(port))
+
+
+def _wait_no_connections(port: int, limit_s: float) -> None:
+    """Until no client holds a connection to the server (or `limit_s` passed): closed tabs are gone for it."""
+    deadline = time.monotonic() + limit_s
+    while _connections(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _run_rate(home: Path, seconds: float) -> float:
     """The run's iterations per second over `seconds`, read from the store as another process would."""
     from ddcore.platform.store import Store
@@ -195,12 +224,13 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
         iterations = first.get_by_label("iterations", exact=True)
         iterations.fill("100000")
         iterations.press("Enter")
-        time.sleep(1.0)
+        first.get_by_text(re.compile(r"\b100000 iterations")).first.wait_for(timeout=60_000)  # the rerun took it
         first.get_by_role("button", name=re.compile("Start")).click(timeout=120_000)
         first.locator(GRID).first.wait_for(timeout=120_000)
         run_id = re.search(r"run=([\w-]+)", first.url).group(1)
         first.close()  # no tab open: the job's own rate
-        time.sleep(5)
+        _wait_no_connections(port, limit_s=5.0)  # the server has seen the tab go (at most the 5 s it once slept)
+        time.sleep(0.5)  # a script run the tab started finishes
         out["rate_no_tabs"] = _run_rate(home, baseline_s)
         pid = server.pid
         rss = [(_rss_mb(pid), time.monotonic())]

@@ -16,7 +16,7 @@ from PIL import Image
 from ddcore.data import DatasetCorruptError, clear_cache, load_dataset
 from ddcore.evaluate import evaluate
 from ddcore.synthetic import SetMeta, SyntheticSet, SyntheticSetFileError, _tensor_digest
-from tests.test_cli import ddcore
+from tests.test_cli import ddcore, side_by_side
 
 
 def _set(n_classes: int = 10, ipc: int = 1, **meta) -> SyntheticSet:
@@ -75,14 +75,15 @@ def test_show_keeps_an_existing_png_and_says_why(tmp_path: Path) -> None:
     path = _set().save(tmp_path / "s.ddset")
     png = path.with_suffix(".png")
     png.write_bytes(b"my own picture")
-    out = ddcore("show", str(path))
+    targets = (tmp_path / "missing-folder" / "g.png", tmp_path)  # no such folder; a folder, not a file
+    # the refusals are independent of each other (none may write anything): at once, before the overwrite
+    out, *bad_targets = side_by_side(["show", str(path)], *(["show", str(path), "--png", str(t)] for t in targets))
     assert out.returncode == 2 and "--overwrite" in out.stderr and png.read_bytes() == b"my own picture"
+    for out in bad_targets:
+        assert out.returncode == 2 and out.stderr.startswith("error:") and "Traceback" not in out.stderr
     out = ddcore("show", str(path), "--overwrite", "--scale", "1")
     assert out.returncode == 0, out.stderr
     assert Image.open(png).size == (32, 10 * 30 + 2)
-    for target in (tmp_path / "missing-folder" / "g.png", tmp_path):  # no such folder; a folder, not a file
-        out = ddcore("show", str(path), "--png", str(target))
-        assert out.returncode == 2 and out.stderr.startswith("error:") and "Traceback" not in out.stderr
 
 
 def test_a_diverging_cli_run_saves_its_last_good_set(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,15 @@ def ddcore(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                                             "DDCORE_CACHE": os.environ["DDCORE_CACHE"],
                                             "OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"],
                                             "DDCORE_JOB_THREADS": os.environ["DDCORE_JOB_THREADS"]})
+
+
+def side_by_side(*calls: list[str]) -> list[subprocess.CompletedProcess]:
+    """Independent CLI calls at once: each is a fresh interpreter that spends ~2 s importing torch, on one core."""
+    from ddcore.platform.store import Store
+
+    Store().close()  # the session's store exists (created, migrated) before the calls open it together
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(lambda args: ddcore(*args), calls))
 
 
 @pytest.mark.slow

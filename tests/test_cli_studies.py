@@ -2,21 +2,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from ddcore.platform.store import Store
 from tests.test_cli import ddcore
-
-
-def _side_by_side(*calls: list[str]) -> list[subprocess.CompletedProcess]:
-    """Independent CLI calls at once: each is a fresh interpreter that spends ~2 s importing torch, on one core."""
-    Store().close()  # the session's store exists (created, migrated) before the calls open it together
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(lambda args: ddcore(*args), calls))
+from tests.test_cli import side_by_side as _side_by_side
 
 
 def test_bad_study_input_is_one_clear_line() -> None:

@@ -183,7 +183,8 @@ def test_evaluation_subjects_are_validated_and_keyed_to_content(manager: JobMana
 def test_evaluation_job_stores_its_result_and_reuses_it(manager: JobManager, mnist) -> None:
     run = manager.submit(tiny(3), data=mnist)
     manager.wait(run.id, 30)
-    fast = {"epochs_no_aug": 3, "test_limit": 200}
+    # tinypull's sets are evaluated with augmentation ('auto'), so epochs_aug is the count that runs (quick: 100)
+    fast = {"epochs_no_aug": 3, "epochs_aug": 3, "test_limit": 200}
     spec = EvalSpec(Subject.run(run.run_id), seeds=1, device="cpu", options=fast)
     job = manager.submit(spec)
     assert manager.submit(spec) is job  # the same evaluation in flight is shared
@@ -213,7 +214,7 @@ def test_a_resumed_run_is_not_shown_the_accuracy_of_its_earlier_images(manager: 
     wait_until(lambda: job.snapshot().iteration >= 6)
     manager.stop(job.id)
     manager.wait(job.id, 30)
-    fast = {"epochs_no_aug": 2, "test_limit": 200}
+    fast = {"epochs_no_aug": 2, "epochs_aug": 2, "test_limit": 200}  # both: tinypull's sets are augmented
     first = manager.wait(manager.submit(EvalSpec(Subject.run(job.run_id), seeds=1, device="cpu", options=fast)).id, 180)
     assert manager.store.get_run(job.run_id).accuracy == pytest.approx(first.accuracy)
     resumed = manager.submit(resume_spec(manager.store, job.run_id, evaluate_after=False).__class__(

@@ -12,6 +12,7 @@ import pytest
 from ddcore.data import load_dataset
 from ddcore.data.subsets import MembershipSplit
 from ddcore.platform.bridge import Studio
+from ddcore.platform.store import Store
 from ddcore.tasks.distill import DistillSpec, distil
 from ddcore.tasks.privacy import PrivacySpec, estimate_seconds
 from tests.conftest import ROOT
@@ -127,13 +128,19 @@ def test_the_cli_runs_a_study_and_refuses_bad_input(tmp_path) -> None:
     import os
 
     env = {**os.environ, "DDCORE_HOME": str(tmp_path / "home")}
-    out = subprocess.run([sys.executable, "-m", "ddcore", "privacy", "--preset", "tiny", "--methods", "--baselines",
-                          "members", "random", "--attacks", "loss", "confidence", "--json", str(tmp_path / "r.json"),
-                          "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    Store(tmp_path / "home").close()  # the store exists (created, migrated) before the two calls open it together
+    # the refusal is independent of the study: its interpreter starts beside the study's (~2 s of imports each)
+    bad = subprocess.Popen([sys.executable, "-m", "ddcore", "privacy", "--preset", "tiny", "--ipc", "0"], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out = subprocess.run([sys.executable, "-m", "ddcore", "privacy", "--preset", "tiny", "--methods", "--baselines",
+                              "members", "random", "--attacks", "loss", "confidence", "--json", str(tmp_path / "r.json"),
+                              "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        bad_err = bad.communicate(timeout=120)[1]
+    finally:
+        bad.kill()
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Loss threshold" in out.stdout and "Random subset, 1 per class" in out.stdout
     stored = json.loads((tmp_path / "r.json").read_text())
     assert [t["id"] for t in stored["targets"]] == ["members", "random"]
-    bad = subprocess.run([sys.executable, "-m", "ddcore", "privacy", "--preset", "tiny", "--ipc", "0"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120, env=env)
-    assert bad.returncode == 2 and "IPC must be between" in bad.stderr
+    assert bad.returncode == 2 and "IPC must be between" in bad_err

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.guard import host_allowed, host_name
+from benchmarks.load import tcp_sockets
 from tests.conftest import ROOT
 
 
@@ -25,18 +26,7 @@ def _free_port() -> int:
 
 def _listening_addresses(port: int) -> set[str]:
     """Local addresses (hex, as /proc/net/tcp{,6} write them) listening on `port`."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if int(hex_port, 16) == port and state == "0A":  # LISTEN
-                found.add(address)
-    return found
+    return {address for address, state in tcp_sockets(port) if state == "0A"}  # 0A: LISTEN
 
 
 def test_bare_streamlit_run_from_elsewhere_binds_loopback_without_statistics(tmp_path: Path) -> None:
