@@ -262,6 +262,8 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             "page_load_s": {"median": statistics.median(finite) if finite else None,
                             "max": max(loads) if loads else None},
             "sessions_seeing_job": seeing / max(1, sessions),
+            "session_loads_s": [round(x, 2) if x != float("inf") else None for x in loads],  # None: no grid in time
+            "session_captions": [c[-120:] for c in captions],  # what each session's grid said at the end
             "round_trip_s": {"pause": pause_s, "resume": resume_s},
             "rate_watched": statistics.mean(rates) if rates else None,
             "rss_mb": {"start": rss[0][0], "after_sessions": rss[1][0], "end": rss[-1][0],

@@ -11,7 +11,8 @@ def test_three_sessions_all_see_the_live_job(browser) -> None:
     from benchmarks.load import BOUNDS, measure
 
     result = measure(sessions=3, minutes=0.2, baseline_s=6, browser=browser)
-    assert result["sessions_seeing_job"] == 1.0, result
+    seen = {k: result.get(k) for k in ("sessions_seeing_job", "session_loads_s", "session_captions", "page_load_s")}
+    assert result["sessions_seeing_job"] == 1.0, seen  # in full: a session that missed the job says how
     assert result["page_load_s"]["max"] <= BOUNDS["page_load_s"], result["page_load_s"]
     assert max(result["round_trip_s"].values()) <= BOUNDS["round_trip_s"] * 2, result["round_trip_s"]
     assert result["rate_watched"] > 0.1 * result["rate_no_tabs"], result  # was 2% before the fixes
