@@ -333,9 +333,9 @@ def init_from_query(key: str, param: str, default: Any, parse: Callable[[str], A
     st.session_state[key] = value
 
 
-def custom_eval_preset(key_prefix: str, epochs: int = 20, test_images: int = 1000) -> tuple[str, str]:
+def custom_eval_preset(key_prefix: str, epochs: int = 20, test_images: int = 1000) -> str:
     """Epochs, test images and augmentation of a custom evaluation preset, as its self-describing name
-    ('custom-e20-t1000-auto') and the augmentation chosen; the Evaluate and Sweeps pages share it."""
+    ('custom-e20-t1000-auto'); the Evaluate and Sweeps pages share it."""
     c1, c2, c3 = st.columns(3)
     epochs = int(c1.number_input("Epochs", 1, 2000, epochs, key=f"{key_prefix}_custom_epochs"))
     test_limit = int(c2.number_input("Test images (0: all)", 0, 100000, test_images, step=500,
@@ -345,7 +345,7 @@ def custom_eval_preset(key_prefix: str, epochs: int = 20, test_images: int = 100
     name = custom_preset(epochs, test_limit or None, aug)
     st.caption(f"Preset name `{name}`: each set's own training recipe (the DC paper's SGD; FRePo's Adam) with "
                "these values.")
-    return name, aug
+    return name
 
 
 def submit_job(studio: Any, spec: Any, failure: str = "Could not evaluate") -> None:

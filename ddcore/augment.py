@@ -358,18 +358,25 @@ def plan_on_device(plan: list[DSAStep], device: torch.device | str) -> list[DSAS
     moves on. The numbers are the same: only where they live changes."""
     device = torch.device(device)
     packed: dict[torch.dtype, list[tuple[int, str, Tensor]]] = {}
+    moved = [dict(step.values) for step in plan]
+    changed = False
     for i, step in enumerate(plan):
         for key, value in step.values.items():
-            if key not in _HOST_VALUES and value.device != device:
+            if key in _HOST_VALUES or value.device == device:
+                continue
+            changed = True
+            if value.device.type == "cpu":
                 packed.setdefault(value.dtype, []).append((i, key, value))
-    if not packed:
+            else:  # already on some other device (a plan reused across GPUs): moved as it is
+                moved[i][key] = value.to(device)
+    if not changed:
         return plan
-    moved = [dict(step.values) for step in plan]
     for items in packed.values():
         flat = torch.cat([v.reshape(-1) for _, _, v in items])
-        if device.type == "cuda":
-            flat = flat.pin_memory()
-        flat = flat.to(device, non_blocking=True)
+        if device.type == "cuda":  # pinned, so the copy need not block; elsewhere (MPS) a plain, blocking copy, as
+            flat = flat.pin_memory().to(device, non_blocking=True)  # an unpinned source may be freed before it is read
+        else:
+            flat = flat.to(device)
         for (i, key, value), part in zip(items, flat.split([v.numel() for _, _, v in items])):
             moved[i][key] = part.view(value.shape)
     return [DSAStep(step.fn, values) for step, values in zip(plan, moved)]

@@ -154,9 +154,9 @@ with tab_run:
                                       help="quick: few epochs, a 2000-image test subset, one network (CPU friendly; raise Seeds for a spread). "
                                            "paper: the DC/DSA/DM protocol (300 or 1000 epochs, full test set, "
                                            "5 seeds).") or "quick"
-        preset_name, aug = preset, "auto"
+        preset_name = preset
         if preset == "custom":
-            preset_name, aug = custom_eval_preset("eval")
+            preset_name = custom_eval_preset("eval")
         default_seeds = preset_seeds(preset_name)
         seeds = int(st.number_input("Seeds (networks per set and architecture)", 1, 20, default_seeds,
                                     key=f"eval_seeds_{preset}"))
@@ -175,10 +175,8 @@ with tab_run:
                        "with a few epochs gives a rough line sooner (it is stored under its own preset name).")
 
     def make_spec(subject: Subject, arch: str) -> EvalSpec:
-        options = trained_like(like, dataset, ipc=int(subject.ipc or 1)) \
+        options = trained_like(like, dataset, ipc=int(subject.ipc or 1), eval_preset=preset_name) \
             if subject.kind == "random" and like != "random" else {}
-        if preset == "custom" and aug != "auto":  # the custom preset fixes the augmentation for every set
-            options.pop("augmentation", None)
         return EvalSpec(subject=subject, architecture=arch, preset=preset_name, device=device,
                         seeds=seeds, options=options)
 

@@ -10,7 +10,17 @@ import streamlit as st
 
 from app import exports
 from app.state import studio as get_studio
-from app.widgets import custom_eval_preset, fmt_about, fmt_duration, fmt_when, jobs_sidebar, plain, polled, status_badge, submit_job
+from app.widgets import (
+    custom_eval_preset,
+    fmt_about,
+    fmt_duration,
+    fmt_when,
+    jobs_sidebar,
+    plain,
+    polled,
+    status_badge,
+    submit_job,
+)
 from ddcore.data import available_datasets, get_dataset_info
 from ddcore.methods import list_methods, method_class
 from ddcore.models import list_models
@@ -75,11 +85,11 @@ g7, g8, g9 = st.columns(3)
 architectures = g7.multiselect("Evaluate on", list_models(), default=["convnet"], key="sweep_archs")
 eval_preset = g8.selectbox("Evaluation preset", ["quick", "paper", "custom"], key="sweep_eval_preset",
                            help=f"quick: {preset_seeds('quick')} network per set; paper: {preset_seeds('paper')}; "
-                                "custom: your epochs and test images (a fast first look at a big grid).")
+                                "custom: your epochs, test images and augmentation (a fast first look at a big grid).")
 baseline = g9.checkbox("Random-real baseline", value=True, key="sweep_baseline",
                        help="Random real images of each IPC and seed, evaluated the same way (DD-Ranking's rule).")
 if eval_preset == "custom":
-    eval_preset, _ = custom_eval_preset("sweep")
+    eval_preset = custom_eval_preset("sweep")
 label = st.text_input("Name (optional)", key="sweep_label", max_chars=80)
 where = "auto" if cluster.connected else "local"
 

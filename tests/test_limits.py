@@ -73,10 +73,10 @@ def test_ipc_above_the_smallest_class_names_that_class(tmp_path: Path) -> None:
 def test_cli_refuses_junk_settings_in_one_line(tmp_path: Path) -> None:
     cases = (["--set", "iterations=1.5"], ["--set", "lr_img=1e9"], ["--iterations", "-5"], ["--ipc", "0"])
     outs = side_by_side(*(["distill", "--dataset", "mnist", "--method", "dm", "--no-store", "--quiet",
-                           "--out", str(tmp_path / "x.ddset"), *args] for args in cases))  # independent: at once
-    for args, out in zip(cases, outs):
+                           "--out", str(tmp_path / f"x{i}.ddset"), *args] for i, args in enumerate(cases)))  # at once
+    for i, (args, out) in enumerate(zip(cases, outs)):
         assert out.returncode == 2 and out.stderr.strip().startswith("error:"), (args, out.stderr[-500:])
-        assert "Traceback" not in out.stderr and not (tmp_path / "x.ddset").exists()
+        assert "Traceback" not in out.stderr and not (tmp_path / f"x{i}.ddset").exists(), args
 
 
 def test_a_link_with_an_impossible_ipc_says_so() -> None:

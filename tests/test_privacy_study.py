@@ -138,7 +138,9 @@ def test_the_cli_runs_a_study_and_refuses_bad_input(tmp_path) -> None:
                               "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
         bad_err = bad.communicate(timeout=120)[1]
     finally:
-        bad.kill()
+        if bad.poll() is None:
+            bad.kill()
+            bad.communicate()  # reaped, its pipes closed
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Loss threshold" in out.stdout and "Random subset, 1 per class" in out.stdout
     stored = json.loads((tmp_path / "r.json").read_text())

@@ -61,9 +61,16 @@ def test_a_custom_preset_with_a_fixed_augmentation_trains_the_baseline_with_it_t
     custom = {which: e for which, _, e in eval_specs(_tiny(eval_preset=fixed, eval_options={}), cell, "r1")}
     assert custom["set"].preset == custom["baseline"].preset == fixed
     assert "augmentation" not in custom["baseline"].options and custom["set"].options == {}
+    dc = {w: e for w, _, e in eval_specs(_tiny(eval_preset=fixed, eval_options={}), Cell("mnist", "dc", 1, "quick", 0),
+                                         "r2")}
+    assert dc["baseline"].options == custom["baseline"].options == {}  # then DM's and DC's baselines are one evaluation
     auto = custom_preset_name(3, 300, "auto")  # 'auto': each set's own augmentation, so the baseline keeps DM's
     assert {w: e for w, _, e in eval_specs(_tiny(eval_preset=auto, eval_options={}), cell, "r1")}[
         "baseline"].options.get("augmentation") == "dsa"
+    overridden = {w: e for w, _, e in eval_specs(_tiny(eval_preset=fixed, eval_options={"augmentation": "auto"}), cell,
+                                                 "r1")}  # an option that puts 'auto' back: each set's own again
+    assert overridden["set"].options == {"augmentation": "auto"}  # the set: DM's own, DSA
+    assert overridden["baseline"].options.get("augmentation") == "dsa"  # the baseline: DM's too, not random's own
 
 
 def test_asking_for_a_cluster_that_is_not_connected_says_so(tmp_path):

@@ -79,18 +79,29 @@ def method_zca(method: str, dataset: str | None, preset: str = "quick", ipc: int
         return False
 
 
-def trained_like(method: str, dataset: str | None = None, preset: str = "quick", ipc: int = 10) -> dict[str, Any]:
+def trained_like(method: str, dataset: str | None = None, preset: str = "quick", ipc: int = 10,
+                 fixed_augmentation: bool = False) -> dict[str, Any]:
     """EvalConfig overrides that train any set (random real, DD-Ranking's fair baseline) the way `method`'s sets are
     trained under 'auto': its augmentation, optimiser and ConvNet norm, and (given the dataset) ZCA space where its
     sets on that dataset at that IPC under `preset` are whitened (MTT's paper preset: CIFAR-10 IPC 1 and 10, not 50).
-    {} where that is random real's own protocol, so the plain baseline's stored result is reused."""
+    {} where that is random real's own protocol, so the plain baseline's stored result is reused.
+    fixed_augmentation: the evaluation fixes one augmentation for every set (see `fixes_augmentation`), so it is not
+    part of the recipe, and e.g. DM's and DC's baselines are then the same evaluation."""
     def recipe(name: str) -> dict[str, Any]:
-        return {"augmentation": method_augmentation(name), **recipe_fields(name)}
+        fields = recipe_fields(name)
+        return fields if fixed_augmentation else {"augmentation": method_augmentation(name), **fields}
 
     own = recipe(method)
     if method_zca(method, dataset, preset, ipc):
         return {**own, "zca_space": True}
     return {} if own == recipe("random") else own
+
+
+def fixes_augmentation(preset: "str | EvalConfig | None", options: dict[str, Any] | None = None) -> bool:
+    """Whether an evaluation under `preset` with these option overrides trains every set with one augmentation
+    (a custom preset's 'none', 'dc' or 'dsa'), rather than each set's own ('auto': quick, paper)."""
+    aug = (options or {}).get("augmentation", get_preset(preset).augmentation)
+    return str(aug).strip().lower() != "auto"
 
 
 @dataclass

@@ -488,12 +488,15 @@ def membership_subset(dataset: str, pool_per_class: int, seed: int) -> dict[str,
     return MembershipSplit(dataset, int(pool_per_class), int(seed)).subset()
 
 
-def trained_like(method: str, dataset: str | None = None, preset: str = "quick", ipc: int = 10) -> dict[str, Any]:
+def trained_like(method: str, dataset: str | None = None, preset: str = "quick", ipc: int = 10,
+                 eval_preset: str = "quick") -> dict[str, Any]:
     """Evaluation options that train a baseline the way `method`'s sets on `dataset` are trained (EvalSpec.options):
-    its augmentation, optimiser, ConvNet norm, and ZCA space where its `preset` whitens that dataset at that IPC."""
+    its augmentation (unless `eval_preset` fixes one for every set), optimiser, ConvNet norm, and ZCA space where its
+    `preset` whitens that dataset at that IPC."""
+    from ..evaluation.protocol import fixes_augmentation
     from ..evaluation.protocol import trained_like as options
 
-    return options(method, dataset, preset, ipc)
+    return options(method, dataset, preset, ipc, fixed_augmentation=fixes_augmentation(eval_preset))
 
 
 def preset_seeds(preset: str) -> int:

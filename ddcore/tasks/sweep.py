@@ -227,13 +227,14 @@ def distill_spec(spec: SweepSpec, cell: Cell) -> Any:
 
 def eval_specs(spec: SweepSpec, cell: Cell, run_id: str) -> list[tuple[str, str, Any]]:
     """(which, architecture, EvalSpec) for a finished cell: its set on each architecture, then the baseline."""
-    from ..evaluation.protocol import get_preset, trained_like
+    from ..evaluation.protocol import fixes_augmentation, trained_like
     from ..platform.records import Subject
     from .evaluate import EvalSpec
 
-    like = trained_like(cell.method, cell.dataset, cell.preset, cell.ipc)
-    if get_preset(spec.eval_preset).augmentation != "auto":  # a custom preset fixes the augmentation for every set
-        like.pop("augmentation", None)
+    like = trained_like(cell.method, cell.dataset, cell.preset, cell.ipc,
+                        fixed_augmentation=fixes_augmentation(spec.eval_preset, spec.eval_options))
+    # an explicit 'auto' means each set's own augmentation; the baseline's own is the method's, already in `like`
+    extra = {k: v for k, v in spec.eval_options.items() if (k, str(v).strip().lower()) != ("augmentation", "auto")}
     out = []
     for arch in spec.eval_architectures:
         out.append(("set", arch, EvalSpec(Subject.run(run_id, cell.dataset), arch, spec.eval_preset, spec.eval_seeds,
@@ -241,7 +242,7 @@ def eval_specs(spec: SweepSpec, cell: Cell, run_id: str) -> list[tuple[str, str,
         if spec.baseline:  # random real trained the way this method's sets are (DD-Ranking's rule)
             out.append(("baseline", arch, EvalSpec(Subject.random(cell.dataset, cell.ipc, cell.seed), arch,
                                                    spec.eval_preset, spec.eval_seeds, spec.device,
-                                                   {**like, **spec.eval_options})))
+                                                   {**like, **extra})))
     return out
 
 
