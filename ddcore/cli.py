@@ -350,7 +350,8 @@ def format_privacy(result) -> str:
 
 def _add_eval_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}arch", dest="eval_arch", nargs="+", default=["convnet"], help="architectures")
-    p.add_argument(f"--{prefix}preset", dest="eval_preset", default="quick", help="quick | paper")
+    p.add_argument(f"--{prefix}preset", dest="eval_preset", default="quick",
+                   help="quick | paper | custom-e<epochs>-t<test images or all>-<none|auto|dsa|dc>, e.g. custom-e10-t500-none")
     p.add_argument(f"--{prefix}seeds", dest="eval_seeds", type=int, default=None, help="networks to train")
     p.add_argument("--json", default=None, help="also write the (last) evaluation record to this JSON file")
     p.add_argument(f"--{prefix}krr", dest="eval_krr", action="store_true",
@@ -467,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--presets", nargs="+", default=["quick"])
     sw.add_argument("--iterations", type=int, default=None, help="the same number of iterations for every cell")
     sw.add_argument("--arch", nargs="+", default=["convnet"], help="evaluate each set on these networks")
-    sw.add_argument("--eval-preset", default="quick")
+    sw.add_argument("--eval-preset", default="quick",
+                    help="quick | paper | custom-e<epochs>-t<test images or all>-<none|auto|dsa|dc>")
     sw.add_argument("--no-baseline", action="store_true", help="skip the random-real baseline")
     sw.add_argument("--name", default="")
     sw.add_argument("--ray-address", default=None, help="run the cells on this Ray cluster (default: RAY_ADDRESS if "
