@@ -354,8 +354,8 @@ def plan_on_device(plan: list[DSAStep], device: torch.device | str) -> list[DSAS
 
     Why: each op moving its own few numbers to a GPU was a blocking host-to-device copy, ~20 per DM step on
     CIFAR-10 with DSA (an H200 profile: ~30 `aten::to` waits per step, 9 ms of host time). Values are packed
-    into one pinned buffer per dtype and copied without blocking, so the host queues the augmentation and
-    moves on. The numbers are the same: only where they live changes."""
+    into one buffer per dtype; on CUDA it is pinned and copied without blocking, so the host queues the
+    augmentation and moves on. The numbers are the same: only where they live changes."""
     device = torch.device(device)
     packed: dict[torch.dtype, list[tuple[int, str, Tensor]]] = {}
     moved = [dict(step.values) for step in plan]
