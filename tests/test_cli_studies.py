@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import ddcore
-from tests.test_cli import side_by_side as _side_by_side
+from tests.test_cli import ddcore, side_by_side
 
 
 def test_bad_study_input_is_one_clear_line() -> None:
@@ -16,7 +15,7 @@ def test_bad_study_input_is_one_clear_line() -> None:
              (["sweep", "--methods", "dm", "--ipcs", "1", "1"], "lists a value twice"),
              (["sweep", "--ray-address", "127.0.0.1:1"], "Nothing answers at 127.0.0.1:1"),
              (["sweep", "--ray-address", "nowhere"], "host:port"))
-    for (args, message), out in zip(cases, _side_by_side(*(args for args, _ in cases))):
+    for (args, message), out in zip(cases, side_by_side(*(args for args, _ in cases))):
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
         assert out.stderr.strip().splitlines()[-1].startswith("error:")
         assert sum(line.startswith("error:") for line in out.stderr.splitlines()) == 1
@@ -28,7 +27,7 @@ def test_tiny_studies_end_to_end_then_reused(tmp_path: Path) -> None:
             "--device", "cpu", "--quiet", "--json", str(tmp_path / "cl.json")]
     nas = ["nas", "--proxy", "random", "--ipc", "1", "--widths", "8", "16", "--depths", "1", "--norms", "instancenorm",
            "none", "--budget", "tiny", "--bootstrap", "50", "--device", "cpu", "--quiet", "--json", str(tmp_path / "n.json")]
-    out, nas_out = _side_by_side(args, nas)
+    out, nas_out = side_by_side(args, nas)
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "cl.json").read_text())
     assert summary["orders"] == [0, 1] and len(summary["methods"]["random"]["final_per_order"]) == 2
