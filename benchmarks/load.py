@@ -31,6 +31,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking"]
 GRID = "[data-testid='stImage']:has-text('Synthetic set at iteration')"
+# Records in the page when the live grid first shows, in ms from the navigation's start (performance.now()), so
+# that sessions opened together are each timed from their own goto, not from when this script looked.
+GRID_CLOCK = """(() => {
+  const seen = () => [...document.querySelectorAll("[data-testid='stImage']")]
+    .some(el => el.textContent.includes('Synthetic set at iteration'));
+  const watch = new MutationObserver(() => {
+    if (seen()) { window.__ddGridShownMs = performance.now(); watch.disconnect(); }
+  });
+  document.addEventListener('DOMContentLoaded', () => {
+    if (seen()) { window.__ddGridShownMs = performance.now(); return; }
+    watch.observe(document.body, {childList: true, subtree: true, characterData: true});
+  });
+})();"""
 # Stated bounds (the issue asks for them): a page shows the live grid within 30 s on this 2-core CPU, a click
 # answers within 5 s, the server grows by at most 300 MB over the run, and every session sees the live job.
 BOUNDS = {"page_load_s": 30.0, "round_trip_s": 5.0, "memory_growth_mb": 300.0, "sessions_seeing_job": 1.0}
@@ -195,17 +208,18 @@ def _protocol_clients(url: str, run_id: str, sessions: int, seconds: float) -> s
 
 
 def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=None,
-            executable: str = CHROMIUM, clients: str = "chromium") -> dict:
+            executable: str = CHROMIUM, clients: str = "chromium", together: bool = False) -> dict:
     """The measurement; `browser`: a Playwright browser to open the sessions in (default: a fresh Chromium started
     from `executable`). clients='protocol': the sessions are protocol clients (one real Chromium page still starts
-    the run and makes the pause / resume round trip)."""
+    the run and makes the pause / resume round trip). together: the Chromium sessions navigate at once rather
+    than one after another's grid has shown (each page's load is still timed from its own navigation)."""
     if browser is None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as pw:
             launched = pw.chromium.launch(executable_path=executable, headless=True, args=ARGS)
             try:
-                return measure(sessions, minutes, baseline_s, launched, clients=clients)
+                return measure(sessions, minutes, baseline_s, launched, clients=clients, together=together)
             finally:
                 launched.close()
     home = Path(tempfile.mkdtemp(prefix="ddstudio-load-"))
@@ -237,16 +251,16 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
         pages, loads, seeing = [], [], 0
         if clients == "protocol":
             return _measure_protocol(out, url, home, run_id, sessions, minutes, browser, pid, rss, server)
-        for _ in range(sessions):
+        for _ in range(sessions):  # together: each navigation starts before any grid is awaited (a class at once)
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-            t0 = time.monotonic()
-            page.goto(f"{url}/distill?run={run_id}")
-            try:
-                page.locator(GRID).first.wait_for(timeout=BOUNDS["page_load_s"] * 1000 * 2)
-                loads.append(time.monotonic() - t0)
-            except Exception:
-                loads.append(float("inf"))
+            page.add_init_script(GRID_CLOCK)
+            if not together:
+                loads.append(_grid_load_s(page, url, run_id))
+            else:
+                page.goto(f"{url}/distill?run={run_id}", wait_until="commit")
             pages.append(page)
+        if together:
+            loads = [_grid_load_s(page) for page in pages]
         rates = _sample(home, pid, rss, minutes)
         captions = []
         for page in pages:  # every session still shows the live grid, at a recent iteration
@@ -275,6 +289,19 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
     finally:
         stop_server(server)
     return out
+
+
+def _grid_load_s(page, url: str | None = None, run_id: str | None = None) -> float:
+    """Seconds from the page's navigation to its first live grid (GRID_CLOCK); inf when none showed in twice
+    the bound. With url, navigates first; without, the page is already navigating."""
+    if url is not None:
+        page.goto(f"{url}/distill?run={run_id}", wait_until="commit")
+    try:
+        page.wait_for_function("window.__ddGridShownMs !== undefined", timeout=BOUNDS["page_load_s"] * 1000 * 2,
+                               polling=200)
+    except Exception:
+        return float("inf")
+    return page.evaluate("window.__ddGridShownMs") / 1000
 
 
 def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: int, minutes: float, browser, pid: int,
@@ -368,10 +395,14 @@ def main() -> None:
     p.add_argument("--browser-on-ui-core", action="store_true",
                    help="run the browsers on the core the server keeps for pages (as if they were the students' "
                         "machines); by default they may use any core, the job's included")
+    p.add_argument("--together", action="store_true",
+                   help="the Chromium sessions open at once, as a class does, rather than one after another")
     args = p.parse_args()
     executable = chromium_for(args.browser_on_ui_core)
-    row = measure(args.sessions, args.minutes, args.baseline_s, executable=executable, clients=args.clients)
-    row.setdefault("browsers", "on the UI core (taskset)" if executable != CHROMIUM else "any core")
+    row = measure(args.sessions, args.minutes, args.baseline_s, executable=executable, clients=args.clients,
+                  together=args.together)
+    row.setdefault("browsers", ("on the UI core (taskset)" if executable != CHROMIUM else "any core")
+                   + ("; opened together" if args.together else ""))
     print(json.dumps(row, indent=1))
     write(row, Path(args.out_dir))
 
