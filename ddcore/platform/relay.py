@@ -78,10 +78,11 @@ class RelayRecorder:
     def _flush(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._last < self.every:
             return
-        events = list(self._events)
-        if self._metrics:
-            events.append(("metrics", list(self._metrics)))
-        events += list(self._latest.values())
+        # In the order things happened: the metrics, progress and images waiting here came before the event that
+        # forces this flush (send flushes at once). A "hold" sent ahead of the last progress let the job say
+        # "paused" at the iteration before the one the worker holds at, until the progress came through.
+        events = [("metrics", list(self._metrics))] if self._metrics else []
+        events += list(self._latest.values()) + list(self._events)
         self._events, self._metrics, self._latest = [], [], {}
         self._control = tuple(self.report(events))
         self._last = time.monotonic()
