@@ -88,7 +88,7 @@ def test_nothing_in_the_cluster_talks_to_any_address_but_loopback(executor, clus
 def test_a_worker_killed_mid_task_is_retried_and_the_run_completes(executor, tmp_path):
     store = Store(tmp_path / "s")
     manager = JobManager(store, executors={"ray": executor})
-    job = manager.submit(_live_distill(20), executor="ray")  # killed at iteration 3 or so: mid-task
+    job = manager.submit(_live_distill(30), executor="ray")  # killed at iteration 3 or so: mid-task
     until(lambda: job.snapshot().worker_pid and job.snapshot().iteration >= 3, 180, "the first attempt to start")
     first = job.snapshot()
     assert first.images is not None and first.frame > 0  # the live images came through the relay
@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_task_is_retried_and_the_run_completes(executor, tmp
     assert snap.status == "done", snap.message
     assert snap.attempt == 2 and snap.worker_pid != first.worker_pid
     run = store.get_run(snap.run_id)
-    assert run.status == "done" and run.iteration == 20 and store.load_set(run.id) is not None
+    assert run.status == "done" and run.iteration == 30 and store.load_set(run.id) is not None
     manager.shutdown()
 
 
