@@ -29,6 +29,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--out-dir", default=str(RESULTS))
+    p.add_argument("--noise-data", action="store_true", help="random pixels of the dataset's shape (timing only)")
     args = p.parse_args()
     import torch
 
@@ -39,7 +40,12 @@ def main() -> None:
     from ddcore.models import create_model
 
     torch.set_num_threads(args.threads)
-    data = load_dataset(args.dataset)
+    if args.noise_data:
+        from .noise_data import noise_dataset
+
+        data = noise_dataset(args.dataset)
+    else:
+        data = load_dataset(args.dataset)
     info = data.info
     synthetic = random_real_set(data, args.ipc, 0)
     device = torch.device(args.device)
@@ -69,7 +75,8 @@ def main() -> None:
            "epochs": args.epochs, "seconds": {k: round(v, 2) for k, v in times.items()},
            "ms_per_pass": {k: round(1000 * v / args.epochs, 1) for k, v in times.items()},
            "ratio_to_one": {k: round(v / one, 2) for k, v in times.items()}, "torch": torch.__version__,
-           "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M")}
+           "load_avg": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"),
+           **({"data": "noise"} if args.noise_data else {})}
     print(json.dumps(row), flush=True)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

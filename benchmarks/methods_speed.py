@@ -40,6 +40,8 @@ from ddcore.device import cpu_has_bf16
 from ddcore.methods import create_method, list_methods, method_class
 from ddcore.methods.matching import get_loops
 
+from .noise_data import noise_dataset
+
 RESULTS = Path(__file__).resolve().parent / "results"
 REFERENCE_METHODS = ("dc", "dsa", "dm")  # what the Reference class below can run of refdc's code
 
@@ -224,6 +226,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (then use another --out)")
     p.add_argument("--out", default=str(RESULTS / "methods-speed.jsonl"))
     p.add_argument("--table", action="store_true", help="render the .jsonl as a .md table beside it and stop")
+    p.add_argument("--noise-data", action="store_true",
+                   help="random pixels of each dataset's shape (benchmarks/noise_data.py): times the same work where the "
+                        "data cannot travel, e.g. a lent GPU")
     p.add_argument("--in-process", action="store_true",
                    help="time every cell in this process (default: one fresh process per cell, see the docstring)")
     args = p.parse_args()
@@ -239,7 +244,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for ds in args.datasets:
-        data = load_dataset(ds)
+        data = noise_dataset(ds) if args.noise_data else load_dataset(ds)
         for method in args.methods:
             for ipc in args.ipcs:
                 outer_full, _ = get_loops(ipc)
@@ -250,7 +255,8 @@ def main() -> None:
                 warmup, repeats = (0, 1) if loops else (1, args.repeats)
                 row = {"dataset": ds, "method": method, "ipc": ipc, "outer_timed": outer if loops else None,
                        "outer_full": outer_full if loops else None, "threads": args.threads,
-                       "when": time.strftime("%Y-%m-%d %H:%M"), "load_before": os.getloadavg()}
+                       "when": time.strftime("%Y-%m-%d %H:%M"), "load_before": os.getloadavg(),
+                       **({"data": "noise"} if args.noise_data else {})}
                 if args.reference and method in REFERENCE_METHODS:
                     np.random.seed(0)
                     torch.manual_seed(0)
