@@ -254,11 +254,10 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
         for _ in range(sessions):  # together: each navigation starts before any grid is awaited (a class at once)
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             page.add_init_script(GRID_CLOCK)
-            if not together:
-                loads.append(_grid_load_s(page, url, run_id))
-            else:
-                page.goto(f"{url}/distill?run={run_id}", wait_until="commit")
+            page.goto(f"{url}/distill?run={run_id}", wait_until="commit")
             pages.append(page)
+            if not together:
+                loads.append(_grid_load_s(page))
         if together:
             loads = [_grid_load_s(page) for page in pages]
         rates = _sample(home, pid, rss, minutes)
@@ -291,11 +290,9 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
     return out
 
 
-def _grid_load_s(page, url: str | None = None, run_id: str | None = None) -> float:
+def _grid_load_s(page) -> float:
     """Seconds from the page's navigation to its first live grid (GRID_CLOCK); inf when none showed in twice
-    the bound. With url, navigates first; without, the page is already navigating."""
-    if url is not None:
-        page.goto(f"{url}/distill?run={run_id}", wait_until="commit")
+    the bound."""
     try:
         page.wait_for_function("window.__ddGridShownMs !== undefined", timeout=BOUNDS["page_load_s"] * 1000 * 2,
                                polling=200)
