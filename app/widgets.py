@@ -70,6 +70,18 @@ def labelled_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[
                             top=pad * scale)
 
 
+def class_grid(images: np.ndarray, indices: Sequence[int], *, per_row: int = 5, limit: int = 20,
+               width: int = 440, pad: int = 2) -> tuple[np.ndarray, int]:
+    """One class's images large, wrapped in rows of `per_row` (the first `limit`), scaled to about `width` pixels:
+    the "look at one class" view. Returns the grid and how many images it shows."""
+    shown = list(indices)[:limit]
+    per_row = max(1, min(per_row, len(shown) or 1))
+    size = images.shape[1]
+    scale = max(1, min(6, width // (per_row * (size + pad))))
+    rows = [shown[k:k + per_row] for k in range(0, len(shown), per_row)] or [[]]
+    return make_grid(_rgb(images), rows, pad=pad, scale=scale), len(shown)
+
+
 def _with_row_labels(grid: np.ndarray, names: Sequence[str], row_height: int, top: int) -> np.ndarray:
     font_size = int(max(11, min(16, row_height * 0.45)))
     font = _font(font_size)
@@ -295,6 +307,8 @@ def loss_figure(metrics: Iterable[dict[str, Any]], height: int = 260):
                       title=dict(text="Loss and learned step size" if learned else "Loss", x=0.01, y=0.97),
                       xaxis_title="iteration", yaxis_type="log" if log else "linear", showlegend=False,
                       template="plotly_white")
+    if log:  # full numbers between decades (plotly abbreviates 20 and 50 to "2" and "5", which read as nonsense)
+        fig.update_yaxes(minorloglabels="complete", tickformat="~g")
     return fig
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
+from app.navigation import page as app_page
 from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
 from app.widgets import fmt_accuracy, init_from_query, plain, png_bytes, show_image, side_by_side, status_badge, submit_job, sync_query
@@ -24,7 +25,7 @@ if not with_sets:
     st.stop()
 
 datasets = sorted({r.dataset for r in with_sets})
-url_runs = [r for r in (st.query_params.get("runs") or "").split(",") if r]
+url_runs = list(dict.fromkeys(r for r in (st.query_params.get("runs") or "").split(",") if r))  # a link may repeat one
 if "compare_dataset" not in st.session_state and url_runs:
     first = studio.run(url_runs[0])
     if first is not None:
@@ -37,18 +38,22 @@ c1, c2 = st.columns([1, 3])
 ds = c1.selectbox("Dataset", datasets, key="compare_dataset", format_func=lambda d: get_dataset_info(d).display_name)
 candidates = [r for r in with_sets if r.dataset == ds]
 by_id = {r.id: r for r in candidates}
-missing = [r for r in st.session_state.compare_runs if r not in by_id]
-st.session_state.compare_runs = [r for r in st.session_state.compare_runs if r in by_id][:MAX_RUNS]
+kept = list(dict.fromkeys(st.session_state.compare_runs))
+missing = [r for r in kept if r not in by_id]
+st.session_state.compare_runs = [r for r in kept if r in by_id][:MAX_RUNS]
 if missing:
     st.warning(f"Not shown (not found for {get_dataset_info(ds).display_name}, or without a set): "
-               + ", ".join(f"`{m}`" for m in missing))
+               + ", ".join(f"`{m[:40]}`" for m in missing[:5]) + (" …" if len(missing) > 5 else ""))
 chosen = c2.multiselect("Runs", list(by_id), key="compare_runs", max_selections=MAX_RUNS,
                         format_func=lambda i: f"{by_id[i].name} · {status_badge(by_id[i].status)} · {i}",
                         placeholder="Pick two to four runs")
 sync_query({"dataset": ds, "runs": chosen})
 
 if len(chosen) < 2:
-    st.info(f"Pick at least two runs ({len(candidates)} of {get_dataset_info(ds).display_name} are stored).")
+    stored = f"{len(candidates)} run{'s' if len(candidates) != 1 else ''} of {get_dataset_info(ds).display_name} stored"
+    st.info(f"Pick at least two runs ({stored}).")
+    if len(candidates) < 2:
+        st.page_link(app_page("distill.py"), label="Start another run on the Distill page", icon="🧪")
     st.stop()
 
 info = get_dataset_info(ds)

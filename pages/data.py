@@ -29,7 +29,8 @@ def _take(upload: Any, verb: str, action: Callable[[Any], Any]) -> Any:
     return result
 
 st.title("Your data")
-st.caption("Distil your own images: upload a zip of class folders and it appears in every page's dataset list. "
+st.caption("Distil your own images: upload a zip of class folders and it appears in the dataset lists of Distill, "
+           "Evaluate and Privacy (the Continual and NAS studies use the built-in datasets). "
            "Or import a set file made elsewhere (by DD Studio's CLI, or another Studio) to see and evaluate it here.")
 
 left, right = st.columns(2, gap="large")

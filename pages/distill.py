@@ -14,6 +14,8 @@ from app.samples import dataset as cached_dataset
 from app.state import studio as get_studio
 from app.widgets import (
     change_images,
+    class_grid,
+    class_rows,
     encoded,
     fmt_about,
     fmt_accuracy,
@@ -93,6 +95,12 @@ else:
                "Runs are kept in the Gallery; every tab sees the same jobs.")
     settings, live = st.columns([5, 8], gap="large")
 
+def _method_label(name: str) -> str:
+    """The method's title, with its CLI name where the title does not already say it ("DM", not "DM (dm)")."""
+    title = method_class(name).title or name
+    return title if name.lower() in title.lower() else f"{title} ({name})"
+
+
 # ---------------------------------------------------------------------------------------------- settings
 with settings:
     dataset_name = st.selectbox("Dataset", DATASETS, key="distill_dataset",
@@ -104,12 +112,19 @@ with settings:
         st.stop()
     info = data.info
     method = st.selectbox("Method", METHODS, key="distill_method",
-                          format_func=lambda m: f"{method_class(m).title or m} ({m})")
+                          format_func=_method_label)
     cls = method_class(method)
 
+    smallest = min(data.train.class_counts())
+    ipc_limit = max(1, min(MAX_PAGE_IPC, smallest))  # a small uploaded dataset bounds IPC by its smallest class
+    lowered = int(st.session_state.get("distill_ipc", 1)) > ipc_limit
+    if lowered:
+        st.session_state.distill_ipc = ipc_limit
     c1, c2 = st.columns(2)
-    ipc = int(c1.number_input("Images per class (IPC)", min_value=1, max_value=MAX_PAGE_IPC, step=1, key="distill_ipc",
+    ipc = int(c1.number_input("Images per class (IPC)", min_value=1, max_value=ipc_limit, step=1, key="distill_ipc",
                               help="How many synthetic images each class gets."))
+    if lowered:
+        c1.caption(f"Lowered to {ipc_limit}: the smallest class of {plain(info.display_name)} has {smallest} images.")
     architecture = c2.selectbox("Architecture", ARCHITECTURES, index=ARCHITECTURES.index("convnet"),
                                 key="distill_arch", help="The network whose features/gradients are matched.")
     presets = list(cls.presets) + ["custom"]
@@ -181,7 +196,6 @@ with settings:
             config = make_config(method, info, ipc, base_preset, **overrides)
         except Exception as e:
             problems.append(str(e))
-    smallest = min(data.train.class_counts())
     if ipc > smallest:
         problems.append(f"IPC {ipc} is more than the smallest class of {info.display_name} has ({smallest} images).")
     if config is not None:
@@ -360,7 +374,8 @@ def _live_view() -> None:
         return
     view = studio.run_view(run_id)
     if view is None:
-        st.warning(f"There is no run {plain(repr(run_id))} in the store (deleted?).")
+        shown = run_id if len(run_id) <= 40 else run_id[:40] + "…"  # a hand-edited link can be any length
+        st.warning(f"There is no run {plain(repr(shown))} in the store (deleted?).")
         st.session_state.distill_run = None
         return
     record, snap, status = view.record, view.job, view.status
@@ -384,7 +399,7 @@ def _live_view() -> None:
         st.progress(min(1.0, done / total) if total else 0.0, text=text)
         if record.message:  # e.g. "Resumed from its checkpoint at iteration 1,250 of 2,000."
             st.caption(plain(record.message))
-        b1, b2, b3, b4 = st.columns(4)
+        b1, b2, b3, b4 = st.columns([3, 3, 2, 2])  # Pause and Step carry their shortcut hints: wider
         if status == "paused":
             b1.button("▶ Resume", on_click=_act, args=(studio.resume, snap.id), key="ctl_resume",
                       width="stretch", shortcut="Space")
@@ -504,9 +519,9 @@ def _timelapse() -> None:
             # only moves the view while it sits at the newest snapshot (the right end follows the run).
             picked = st.session_state.get(f"tl_pick_{run_id}")
             start = frames.index(picked) if picked in frames else len(frames) - 1
-            pos = st.slider("Snapshot", 0, len(frames) - 1, value=start, key=f"tl_{run_id}_{len(frames)}",
+            pos = st.slider("Snapshot", 1, len(frames), value=start + 1, key=f"tl_{run_id}_{len(frames)}",
                             help="Drag to replay how the images evolved; at the right end it follows the newest "
-                                 "snapshot", format="%d")
+                                 "snapshot", format="%d") - 1  # counted from 1, as the caption counts them
             st.session_state[f"tl_pick_{run_id}"] = None if pos == len(frames) - 1 else frames[pos]
         else:
             pos = 0
@@ -544,14 +559,13 @@ def _timelapse() -> None:
         c = names.index(chosen)
         real = cached_dataset(record.dataset)
         g = __import__("torch").Generator().manual_seed(c)
-        real_idx = real.train.sample_class(c, 6, g)
+        real_idx = real.train.sample_class(c, 5, g)
         real_imgs = real.train.images[real_idx].permute(0, 2, 3, 1).numpy()
-        ipc_ = int((labels == c).sum()) if labels.ndim == 1 else record.ipc
-        scale = max(1, min(6, 420 // (max(6, min(ipc_, 8)) * (info_.image_size + 2))))
-        show_image(labelled_grid(images, labels, info_.class_names, classes=[c], scale=scale, max_per_class=8),
-                   f"Synthetic '{chosen}' at iteration {it:,}")
-        show_image(labelled_grid(real_imgs, np.full(len(real_imgs), c), info_.class_names, classes=[c], scale=scale),
-                   f"Real '{chosen}' training images")
+        mine = class_rows(np.asarray(labels), len(names))[c]
+        grid, shown = class_grid(images, mine)
+        more = f" (the first {shown} of {len(mine)})" if shown < len(mine) else ""
+        show_image(grid, f"Synthetic '{chosen}' at iteration {it:,}{more}")
+        show_image(class_grid(real_imgs, range(len(real_imgs)))[0], f"Real '{chosen}' training images")
         st.caption(seeing("class", _known_method(record.method), class_name=chosen))
 
 

@@ -362,7 +362,7 @@ with tab_published:
     n_ours = sum(1 for r in shown if r["ours_mean"] is not None)
     st.caption(f"{len(shown)} published row(s), {n_ours} with our stored measurement beside them (same dataset, "
                "method, IPC and architecture; ours may use a shorter preset, see 'our preset'). 'unverified': read "
-               "from a later paper's table, not the originating one. Source: ddcore/resources/published.csv.")
+               "from a later paper's table, not the originating one. Each row names its paper.")
     chart(plots.published_scatter(shown), "pub_plot", "published-numbers")
     st.download_button("Download these rows (CSV)", lambda: exports.published_csv(shown), "published-vs-ours.csv",
                        "text/csv", key="pub_csv", on_click="ignore")

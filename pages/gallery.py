@@ -226,7 +226,7 @@ def _browse() -> None:
                     st.caption("no images yet")
                 st.markdown(f"**{plain(r.name)}**  \n{status_badge(r.status)} · acc "
                             f"{fmt_accuracy(r.accuracy, r.accuracy_std, r.accuracy_seeds)}")
-                st.caption(f"{fmt_when(r.created)} · it {r.iteration:,}/{r.total:,}")
+                st.caption(f"{fmt_when(r.created)} · iteration {r.iteration:,} of {r.total:,}")
                 st.button("Open", key=f"open_{r.id}", on_click=_open, args=(r.id,), width="stretch")
 
 

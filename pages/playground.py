@@ -140,7 +140,7 @@ def _view() -> None:
     legend = " · ".join(f"<span style='color:rgb{class_colour(c)}'>●</span> {plain(n)}"
                         for c, n in enumerate(info.class_names))
     took = time.perf_counter() - started
-    st.markdown(f"{legend} · frame {1000 * took:.0f} ms", unsafe_allow_html=True)
+    st.markdown(f"{legend} · drawn in {1000 * took:.0f} ms", unsafe_allow_html=True)
     _pace(took)
 
 

@@ -117,8 +117,8 @@ if spec is not None and not problem:
     estimate = studio.sweep_estimate(spec)
     jobs_line = (f"**{estimate.cells} cell(s)**: {estimate.cells} distillation(s) and {estimate.evaluations} "
                  f"evaluation(s)")
-    table_note = (f" ({len(estimate.from_table)} distillation setting(s) timed by this repo's CPU benchmark, "
-                  "not yet here)" if estimate.from_table else "")
+    table_note = (f" ({len(estimate.from_table)} distillation setting(s) estimated from our recorded CPU "
+                  "benchmarks, not yet timed on this machine)" if estimate.from_table else "")
     if estimate.wall_s is not None:
         st.markdown(f"{jobs_line}, about **{fmt_about(estimate.wall_s)}** with {estimate.parallel} job(s) at once "
                     f"({fmt_about(estimate.total_s)} of work), from the runs this store has measured{table_note}.")

@@ -183,6 +183,16 @@ def test_the_loss_chart_shows_a_learned_step_size_when_the_method_reports_one() 
     assert [t.name for t in loss_figure([{"iteration": 1, "loss": 2.0}]).data] == ["loss"]  # DC, DM: no step size
 
 
+def test_a_loss_spanning_decades_is_drawn_on_a_log_axis_with_whole_tick_labels() -> None:
+    from app.widgets import loss_figure
+
+    falling = loss_figure([{"iteration": i, "loss": 200.0 / (i + 1)} for i in range(60)])
+    assert falling.layout.yaxis.type == "log"
+    assert falling.layout.yaxis.minorloglabels == "complete"  # 50 and 20 written out, not "5" and "2"
+    flat = loss_figure([{"iteration": i, "loss": 2.0 + 0.01 * i} for i in range(60)])
+    assert flat.layout.yaxis.type == "linear" and flat.layout.yaxis.minorloglabels is None
+
+
 def test_timelapse_gif_animates_every_snapshot_and_holds_the_last() -> None:
     import io
 
@@ -215,3 +225,16 @@ def test_change_since_the_start_is_zero_where_nothing_moved() -> None:
     diff = change_images(now, start)
     assert diff[:2].max() == 0 and diff[2:].min() == 200  # brightened twice
     assert change_images(np.full_like(start, 255), start).max() == 255  # clipped, not wrapped
+
+
+def test_one_class_is_shown_whole_and_large_in_rows_of_five() -> None:
+    from app.widgets import class_grid
+
+    images = np.arange(30 * 28 * 28, dtype=np.uint32).reshape(30, 28, 28, 1).astype(np.uint8)
+    grid, shown = class_grid(images, list(range(10)))  # IPC 10 on MNIST: two rows of five, twice the size
+    assert shown == 10 and grid.shape == (2 * 60 + 4, 5 * 60 + 4, 3)
+    grid, shown = class_grid(images, list(range(25)))
+    assert shown == 20 and grid.shape[0] == 4 * 60 + 4  # the first 20, said in the caption
+    grid, shown = class_grid(images, [3])  # IPC 1: one image, as large as allowed (6x)
+    assert shown == 1 and grid.shape == (6 * 32, 6 * 32, 3)
+    assert np.array_equal(grid[12:12 + 6 * 28:6, 12:12 + 6 * 28:6, 0], images[3, :, :, 0])

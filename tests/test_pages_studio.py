@@ -156,7 +156,8 @@ def test_distill_start_pause_step_resume_finish(manager) -> None:
     assert record.status == "done" and len(store.frame_iterations(run_id)) >= 2
     # The timelapse scrubs over the stored snapshots.
     slider = at.slider[0]
-    slider.set_value(0)
+    assert slider.min == 1 and slider.value == slider.max  # counted from 1; at the newest snapshot
+    slider.set_value(1)
     ok(at.run())
     assert any(c.startswith("Iteration 0 ") for c in image_captions(at)), image_captions(at)
 
@@ -205,6 +206,9 @@ def test_compare_from_the_url(finished_runs) -> None:
     at = ok(page("compare.py", runs=f"{a},does-not-exist").run())
     assert any("does-not-exist" in w.value for w in at.warning)
     assert any("at least two" in i.value for i in at.info)
+    at = ok(page("compare.py", runs=f"{a},{a},{b},{a}").run())  # a hand-edited link repeating a run
+    assert at.multiselect(key="compare_runs").value == [a, b]
+    assert len(at.get("image")) == 1
 
 
 def test_timelapse_keeps_the_chosen_snapshot_when_a_new_one_arrives(finished_runs) -> None:
@@ -216,15 +220,15 @@ def test_timelapse_keeps_the_chosen_snapshot_when_a_new_one_arrives(finished_run
     ok(at.run())
     first = store.frame_iterations(run_id)
     assert len(first) >= 2
-    at.slider[0].set_value(0)
+    at.slider[0].set_value(1)
     ok(at.run())
     assert any(c.startswith(f"Iteration {first[0]:,} ") for c in image_captions(at))
     images, labels = store.load_frame(run_id, first[-1])
     store.add_frame(run_id, first[-1] + 100, images, labels)  # what a live run does
     ok(at.run())
-    assert at.slider[0].max == len(first)  # the scrubber grew ...
+    assert at.slider[0].max == len(first) + 1  # the scrubber grew ...
     assert any(c.startswith(f"Iteration {first[0]:,} ") for c in image_captions(at))  # ... and stayed put
-    at.slider[0].set_value(len(first))
+    at.slider[0].set_value(len(first) + 1)
     ok(at.run())
     store.add_frame(run_id, first[-1] + 200, images, labels)
     ok(at.run())
@@ -289,3 +293,9 @@ def test_a_sets_quick_evaluation_says_when_it_used_the_methods_own_recipe() -> N
     at.session_state["distill_run"] = run_id
     ok(at.run())
     assert any("trained as in the FRePo paper: Adam, no normalisation" in c.value for c in at.caption)
+
+
+def test_a_link_to_an_unknown_run_says_so_briefly() -> None:
+    at = ok(page("distill.py", run="x" * 3000).run())
+    warning = next(w.value for w in at.warning if "There is no run" in w.value)
+    assert len(warning) < 120 and "…" in warning

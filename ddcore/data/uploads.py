@@ -22,7 +22,7 @@ import numpy as np
 from ..atomic import write_atomic
 from ..names import check_name
 from ..paths import home_dir
-from .errors import DatasetCorruptError
+from .errors import DatasetCorruptError, DatasetNotFoundError
 from .formats import safe_zip_members
 from .imagefolder import IMAGE_SUFFIXES, read_image_tree
 from .info import DatasetInfo
@@ -130,7 +130,11 @@ def _check_headers(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> bool:
             with zf.open(info) as raw, Image.open(io.BytesIO(raw.read(min(info.file_size, 8 << 20)))) as im:
                 total += im.width * im.height
                 grey = grey and im.mode in GREY_MODES
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        except UnidentifiedImageError as e:  # Pillow's message names an in-memory buffer, not the file
+            raise UploadError(f"'{info.filename}' is not a readable image (not a format Pillow decodes, or damaged)") from e
+        except Image.DecompressionBombError as e:
+            raise UploadError(f"'{info.filename}' has too many pixels to be decoded safely; resize it first") from e
+        except (OSError, ValueError) as e:
             raise UploadError(f"'{info.filename}' is not a readable image ({e})") from e
         if total > MAX_TOTAL_PIXELS:
             raise UploadError(f"the images hold more than {MAX_TOTAL_PIXELS // 1_000_000} million pixels in all; "
@@ -164,7 +168,10 @@ def import_zip(data: bytes, filename: str, channels: int | None = None) -> Uploa
 
 
 def _describe(archive: Path, name: str, display: str, digest: str, channels: int) -> UploadRecord:
-    tree = read_image_tree(archive, IMAGE_SIZE, channels, use_cache=False)
+    try:
+        tree = read_image_tree(archive, IMAGE_SIZE, channels, use_cache=False)
+    except (DatasetNotFoundError, DatasetCorruptError) as e:  # its message names the staging copy, not the upload
+        raise UploadError(str(e).replace(str(archive), "the zip")) from e
     names = tuple(tree.class_names)
     if not 2 <= len(names) <= MAX_CLASSES:
         raise UploadError(f"the zip has {len(names)} class folder(s) under train/; 2 to {MAX_CLASSES} are needed")
