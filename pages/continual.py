@@ -26,13 +26,22 @@ def chart(plot, key: str) -> None:
 
 
 init_from_query("cl_dataset", "dataset", "mnist", allowed=DATASETS)  # the view lives in the URL: a link reopens the study
-init_from_query("cl_methods", "methods", ["random", "herding", "dm"],
-                parse=lambda raw: [m for m in raw.split(",") if m in list_methods()] or ["random"])
-init_from_query("cl_ipc", "ipc", 10, parse=lambda raw: min(50, max(1, int(raw))))
-init_from_query("cl_orders", "orders", 3, parse=lambda raw: min(10, max(1, int(raw))))
+
+
+def _known_methods(raw: str) -> list[str]:
+    """The link's memory methods; none known raises, so the page says so and offers the default three."""
+    names = [m for m in raw.split(",") if m in list_methods()]
+    if not names:
+        raise ValueError(raw)
+    return names
+
+
+init_from_query("cl_methods", "methods", ["random", "herding", "dm"], parse=_known_methods)
+init_from_query("cl_ipc", "ipc", 10, int, allowed=range(1, 51))
+init_from_query("cl_orders", "orders", 3, int, allowed=range(1, 11))
 init_from_query("cl_preset", "preset", "quick", allowed=PRESETS)
 st.title("Continual learning")
-st.caption("Classes arrive in steps (class-incremental, as the DM paper's CL_DM.py). After each step a memory keeps IPC "
+st.caption("Classes arrive in steps (class-incremental, as in the DM paper's continual-learning experiment). After each step a memory keeps IPC "
            "images of every class seen so far, chosen at random, by herding, or distilled from that step's classes only; a "
            "fresh network is then trained on the memory alone and tested on every class seen so far.")
 
@@ -47,7 +56,7 @@ with left:
                                   "herding, k-center) or a distillation of that step's classes.")
     c1, c2, c3 = st.columns(3)
     ipc = int(c1.number_input("IPC (memory images per class)", 1, 50, key="cl_ipc"))
-    init_from_query("cl_steps", "steps", min(5, info.num_classes), parse=lambda raw: min(info.num_classes, max(1, int(raw))))
+    init_from_query("cl_steps", "steps", min(5, info.num_classes), int, allowed=range(1, info.num_classes + 1))
     steps = int(c2.number_input("Steps", 1, info.num_classes, key="cl_steps",
                                 help=f"{info.num_classes} classes split as evenly as possible"))
     orders = int(c3.number_input("Class orders (seeds)", 1, 10, key="cl_orders",

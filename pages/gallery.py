@@ -47,9 +47,9 @@ def _options(values, current):
 
 
 runs_all = studio.runs()
-init_from_query("gallery_dataset", "dataset", ALL)
-init_from_query("gallery_method", "method", ALL)
-init_from_query("gallery_ipc", "ipc", ALL, lambda s: int(s))
+init_from_query("gallery_dataset", "dataset", ALL, allowed=[ALL, *{r.dataset for r in runs_all}])  # a filter with no
+init_from_query("gallery_method", "method", ALL, allowed=[ALL, *{r.method for r in runs_all}])     # runs: said, not
+init_from_query("gallery_ipc", "ipc", ALL, int, allowed=[ALL, *{r.ipc for r in runs_all}])          # silently All
 init_from_query("gallery_status", "status", ALL, allowed=[ALL, *RUN_STATUSES])
 if "gallery_run" not in st.session_state:
     st.session_state.gallery_run = st.query_params.get("run")

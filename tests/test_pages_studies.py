@@ -55,6 +55,19 @@ def test_both_pages_with_an_empty_store(home) -> None:
     assert _studio(home).studies("continual") == [] and _studio(home).studies("nas") == []
 
 
+def test_a_bad_link_is_said_and_the_defaults_shown(home) -> None:
+    at = AppTest.from_file(str(ROOT / "pages" / "continual.py"), default_timeout=120)
+    at.query_params.update({"ipc": "-5", "steps": "999", "methods": "<b>x</b>", "orders": "abc"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warned = " ".join(w.value for w in at.warning)
+    for param in ("ipc", "steps", "methods", "orders"):
+        assert f"This link's {param}=" in warned, warned
+    assert "<b>" not in warned  # the typed text is escaped
+    assert at.session_state["cl_ipc"] == 10 and at.session_state["cl_orders"] == 3
+    assert at.session_state["cl_methods"] == ["random", "herding", "dm"]
+
+
 def _wait_for_study(home, kind: str) -> None:
     studio = _studio(home)
     jobs = studio.jobs(kind=kind)

@@ -299,3 +299,11 @@ def test_a_link_to_an_unknown_run_says_so_briefly() -> None:
     at = ok(page("distill.py", run="x" * 3000).run())
     warning = next(w.value for w in at.warning if "There is no run" in w.value)
     assert len(warning) < 120 and "…" in warning
+
+
+def test_a_gallery_link_filtering_on_what_is_not_stored_says_so(finished_runs) -> None:
+    at = ok(page("gallery.py", dataset="cifar10", ipc="-5", method="tinypull").run())  # the runs: MNIST, tinypull
+    warned = " ".join(w.value for w in at.warning)
+    assert "dataset=" in warned and "ipc=" in warned and "method=" not in warned
+    assert at.session_state["gallery_dataset"] == "All" and at.session_state["gallery_ipc"] == "All"
+    assert at.session_state["gallery_method"] == "tinypull"
