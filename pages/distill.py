@@ -364,7 +364,8 @@ def _live_view() -> None:
         st.error(st.session_state.pop("distill_error"))
     if not run_id:
         active = studio.jobs(active=True, kind="distill")
-        st.info("Press **Start** to run the chosen method. The default — DM on MNIST at IPC 10, live preset, from noise — "
+        where = "Open **Settings** and press **Start**" if PRESENTING else "Press **Start**"  # folded away on a projector
+        st.info(f"{where} to run the chosen method. The default — DM on MNIST at IPC 10, live preset, from noise — "
                 "shows its first images within seconds.")
         if active:
             snap = active[-1]

@@ -248,6 +248,7 @@ def test_distill_explains_the_method_with_its_equation_and_offers_presenter_mode
     assert any(b.label == "Leave presenter mode" for b in at.button)
     assert not any(b.label == "Presenter mode" for b in at.button)
     assert any(b.label.endswith("Start") for b in at.button)  # still startable, settings folded away
+    assert any("Open **Settings** and press **Start**" in i.value for i in at.info)  # and it says where Start is
 
 
 def test_the_paper_preset_on_a_cpu_warns_with_its_estimated_time() -> None:
