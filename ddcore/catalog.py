@@ -58,6 +58,8 @@ def describe_set(path: str | Path, grid_png: str | Path | None = None, scale: in
     path = Path(path)
     s = SyntheticSet.load(path)
     target = Path(grid_png) if grid_png else path.with_suffix(".png")
+    if target.resolve() == path.resolve():
+        raise ValueError(f"{target} is the set file itself; write the grid elsewhere with --png")
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass --overwrite to replace it, or --png to write elsewhere")
     png = s.to_png_grid(scale=scale)

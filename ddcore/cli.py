@@ -97,6 +97,11 @@ def _distill(args: argparse.Namespace) -> int:
                        overrides=overrides, architecture=args.arch, seed=args.seed, device=args.device,
                        data_root=args.data_root, eval_every=args.eval_every, evaluate_after=False)
     validate(spec)  # name and range errors before any loading
+    out = Path(args.out or f"{args.dataset}_{args.method}_ipc{args.ipc}_seed{args.seed}.ddset")
+    problem = _out_problem(out)
+    if problem:  # said before the run, not after it
+        print(f"error: --out {out}: {problem}", file=sys.stderr)
+        return 2
     data = load_dataset(args.dataset, root=args.data_root)
     print(f"{data.info.display_name} from {data.source}", file=sys.stderr)
     store = run_id = None
@@ -105,7 +110,6 @@ def _distill(args: argparse.Namespace) -> int:
         run_id = store.create_run(spec.stored(), status="queued").id
     bar = tqdm(desc=f"{args.method} IPC {args.ipc}", unit="it", disable=args.quiet)
     control = EventControl()
-    out = Path(args.out or f"{args.dataset}_{args.method}_ipc{args.ipc}_seed{args.seed}.ddset")
     where = f"; stored as run {run_id} in {store.root}" if store is not None else ""
     try:
         runner, outcome = distil(spec, data, store=store, run_id=run_id, recorder=_BarRecorder(bar), control=control)
@@ -127,6 +131,19 @@ def _distill(args: argparse.Namespace) -> int:
     if args.eval:
         return _evaluate_set(result, args)
     return 0
+
+
+def _out_problem(out: Path) -> str:
+    """Why a set cannot be written at `out` (empty when it can): its grid PNG goes beside it with the suffix .png,
+    so a set named *.png would be overwritten by its own picture."""
+    if out.suffix.lower() == ".png":
+        return "a set file cannot end in .png (its grid picture is written as <name>.png beside it); use .ddset"
+    if out.is_dir():
+        return "is a directory; give a file name such as run.ddset"
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        return f"the folder {parent} does not exist"
+    return ""
 
 
 def _save_set(result, out: Path) -> Path:

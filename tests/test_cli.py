@@ -66,6 +66,17 @@ def test_distill_a_coreset_then_show_it(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "method:      random   IPC 2" in out.stdout
     assert Image.open(tmp_path / "grid.png").size == (2 * 30 + 2, 10 * 30 + 2)
+    kept = target.read_bytes()
+    out = ddcore("show", str(target), "--png", str(target), "--overwrite")  # the grid over the set itself: refused
+    assert out.returncode == 2 and "the set file itself" in out.stderr and target.read_bytes() == kept
+
+
+def test_an_output_the_set_cannot_be_saved_at_is_refused_before_the_run(tmp_path: Path) -> None:
+    for bad, why in ((tmp_path / "d.png", "cannot end in .png"), (tmp_path, "is a directory"),
+                     (tmp_path / "no" / "x.ddset", "does not exist")):
+        out = ddcore("distill", "--dataset", "mnist", "--method", "random", "--ipc", "1", "--no-store", "--out", str(bad))
+        assert out.returncode == 2 and why in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert not (tmp_path / "d.png").exists()
 
 
 def test_show_refuses_a_damaged_file(tmp_path: Path) -> None:
