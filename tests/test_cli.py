@@ -72,9 +72,11 @@ def test_distill_a_coreset_then_show_it(tmp_path: Path) -> None:
 
 
 def test_an_output_the_set_cannot_be_saved_at_is_refused_before_the_run(tmp_path: Path) -> None:
-    for bad, why in ((tmp_path / "d.png", "cannot end in .png"), (tmp_path, "is a directory"),
-                     (tmp_path / "no" / "x.ddset", "does not exist")):
-        out = ddcore("distill", "--dataset", "mnist", "--method", "random", "--ipc", "1", "--no-store", "--out", str(bad))
+    cases = ((tmp_path / "d.png", "cannot end in .png"), (tmp_path, "is a directory"),
+             (tmp_path / "no" / "x.ddset", "does not exist"))
+    outs = side_by_side(*(["distill", "--dataset", "mnist", "--method", "random", "--ipc", "1", "--no-store", "--out",
+                           str(bad)] for bad, _ in cases))
+    for (_, why), out in zip(cases, outs):
         assert out.returncode == 2 and why in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert not (tmp_path / "d.png").exists()
 
