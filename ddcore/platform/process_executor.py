@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .executors import ThreadExecutor
-from .relay import RelayRecorder, apply_event, control_of, portable_exception, take_steps
+from .relay import NO_CONTROL, RelayRecorder, apply_event, control_of, portable_exception, take_steps
 
 PROCESSES_VARIABLE = "DDSTUDIO_JOB_PROCESSES"  # '0': jobs run on threads of the server process
 RELAY_EVERY_S = 0.1  # a pipe is cheap: the live view gets images as often as the task publishes them
@@ -226,7 +226,7 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int, owner: str | N
     set_threads(threads)
     warm_up()
     stores: dict[str, Store] = {}
-    control: list[tuple[Any, ...]] = [(False, False, 0, False)]
+    control: list[tuple[Any, ...]] = [NO_CONTROL]
 
     def report(events: list[Any]) -> tuple[Any, ...]:
         try:
@@ -256,7 +256,7 @@ def worker_main(conn: Any, cores: list[int] | None, threads: int, owner: str | N
                     importlib.import_module(module)
                 except Exception:  # a plugin that cannot load here fails its own jobs with the reason, not the worker
                     pass
-        control[0] = (False, False, 0, False)
+        control[0] = NO_CONTROL
         recorder = RelayRecorder(report, every=RELAY_EVERY_S)
         try:
             store = stores.get(root) or stores.setdefault(root, Store(root))

@@ -145,6 +145,7 @@ class Job:
         self._cond = threading.Condition()
         self._stop = self._paused = self._shutdown = False
         self._steps = 0  # single steps requested while paused
+        self._pauses = 0  # how many times it was paused: a hold answers one pause (relay.py)
         self._holding = False
         self._rate = ProgressRate()
         self._metrics: list[dict[str, Any]] = []
@@ -204,6 +205,9 @@ class Job:
                 self._shutdown, stop = True, True
             if stop is not None:
                 self._stop = stop
+            if paused and not self._paused:  # a new pause: held only once the task says it holds for this one
+                self._pauses += 1
+                self._holding = False
             if paused is not None:
                 self._paused = paused
             if step:
@@ -212,11 +216,14 @@ class Job:
                          pausing=self._paused and not self._stop and not self._holding and self.started)
             self._cond.notify_all()
 
-    def wait_turn(self) -> bool:
+    def wait_turn(self, before_hold: Callable[[], None] | None = None) -> bool:
         with self._cond:
+            announced = None
             while self._paused and not self._stop and self._steps == 0:
-                if not self._holding:
-                    self._holding = True
+                if not self._holding:  # a new hold, or a new pause (Resume and Pause) while holding
+                    if announced is None and before_hold is not None:
+                        before_hold()  # the iteration held at is published first
+                    announced = self._holding = True
                     self.publish(pausing=False)  # the iteration in flight is over: paused for real
                 self._cond.wait(0.5)
             self._holding = False
@@ -234,6 +241,10 @@ class Job:
     @property
     def paused_requested(self) -> bool:
         return self._paused
+
+    @property
+    def pauses(self) -> int:
+        return self._pauses
 
     @property
     def stop_requested(self) -> bool:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .executors import ThreadExecutor
-from .relay import RELAY_EVERY_S, RelayRecorder, apply_event, control_of, portable_exception, take_steps
+from .relay import NO_CONTROL, RELAY_EVERY_S, RelayRecorder, apply_event, control_of, portable_exception, take_steps
 from .transfer import pack_changes, pack_slice, store_rows, unpack_slice
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # Ray's own variable: the Studio uses the cluster it names
@@ -268,7 +268,7 @@ def _relay_class(ray: Any) -> Any:
 
             def report(self, job_id: str, events: list[Any]) -> tuple[Any, ...]:
                 self.events.setdefault(job_id, []).extend(events)
-                return self.controls.get(job_id, (False, False, 0, False))
+                return self.controls.get(job_id, NO_CONTROL)
 
             def exchange(self, job_id: str, control: tuple[Any, ...]) -> list[Any]:
                 self.controls[job_id] = control

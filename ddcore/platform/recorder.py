@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -29,8 +29,9 @@ class Recorder(Protocol):
 
 
 class Control(Protocol):
-    def wait_turn(self) -> bool:
-        """Block while paused; True to do one more unit of work, False to stop now."""
+    def wait_turn(self, before_hold: Callable[[], None] | None = None) -> bool:
+        """Block while paused; True to do one more unit of work, False to stop now. `before_hold` is called once
+        before it says it holds (the task publishes where it stands, so "paused" is shown with that iteration)."""
 
     @property
     def stop_requested(self) -> bool: ...
@@ -65,7 +66,7 @@ class EventControl:
         self.event = event or threading.Event()
         self.deadline = None if budget_s is None else time.monotonic() + budget_s
 
-    def wait_turn(self) -> bool:
+    def wait_turn(self, before_hold: Callable[[], None] | None = None) -> bool:
         return not self.stop_requested
 
     @property

@@ -5,7 +5,10 @@ RELAY_EVERY_S into events and gets the job's control state back; the submitting 
 down and applies the events to the job (`apply_event`), so pages see a remote job exactly as a local one.
 
 Events: ("started", pid, where), ("progress", done, total, message), ("metrics", [rows]), ("images", images,
-labels, class_names), ("state", status), ("hold", holding), ("detail", value).
+labels, class_names), ("state", status), ("hold", holding, pause number), ("detail", value).
+Control: (stop, paused, single steps granted so far, shutdown, pause number). The pause number counts the job's
+pauses: a "hold" answers one pause, so after a quick Resume and Pause the job does not read the worker's hold from
+the pause before as this one's (it would say "paused" while the worker still runs).
 """
 from __future__ import annotations
 
@@ -19,9 +22,12 @@ class TaskFailed(RuntimeError):
     """A task failed in another process; its message is the original's type, text and place (queue.error_message)."""
 
 
-def control_of(job: Any, steps_granted: int) -> tuple[bool, bool, int, bool]:
-    """What the worker needs of the job's controls: (stop, paused, single steps granted so far, shutdown)."""
-    return job.stop_requested, job.paused_requested, steps_granted, job.shutdown_requested
+NO_CONTROL = (False, False, 0, False, 0)  # before the first control arrives: run
+
+
+def control_of(job: Any, steps_granted: int) -> tuple[bool, bool, int, bool, int]:
+    """What the worker needs of the job's controls: (stop, paused, single steps granted so far, shutdown, pause number)."""
+    return job.stop_requested, job.paused_requested, steps_granted, job.shutdown_requested, job.pauses
 
 
 def take_steps(job: Any) -> int:
@@ -52,8 +58,9 @@ def apply_event(event: tuple[Any, ...], job: Any, ctx: Any, task: Any, attempts:
     elif kind == "state":
         job.state(args[0])
     elif kind == "hold":
+        holding, pause = args
         with job._cond:
-            job._holding = bool(args[0])
+            job._holding = bool(holding) and pause == job.pauses  # a hold answering an earlier pause is not this one
             job.publish(pausing=job._paused and not job._stop and not job._holding)
     elif kind == "detail":
         job.detail(args[0])
@@ -72,7 +79,7 @@ class RelayRecorder:
         self._metrics: list[dict[str, Any]] = []
         self._latest: dict[str, tuple[Any, ...]] = {}  # progress and images: only the newest matters
         self._last = 0.0
-        self._control = (False, False, 0, False)
+        self._control: tuple[Any, ...] = NO_CONTROL
         self._steps_used = 0
 
     def _flush(self, force: bool = False) -> None:
@@ -112,20 +119,27 @@ class RelayRecorder:
         self._flush()
 
     # Control
-    def wait_turn(self) -> bool:
+    def wait_turn(self, before_hold: Callable[[], None] | None = None) -> bool:
         self._flush()
-        holding = False
-        while self.paused_requested and not self.stop_requested and self._control[2] <= self._steps_used:
-            if not holding:
-                holding = True
-                self.send("hold", True)
+        announced = None  # the pause number this worker said it holds for
+        while True:
+            # One reading of the controls decides: the flush that says "hold False" may already bring the next
+            # pause, and reading that as this turn's pause spent a single step nobody asked for
+            stop, paused, granted, _, pause = self._control
+            if stop or not paused or granted > self._steps_used:
+                break
+            if announced != pause:  # a new hold, or a new pause (Resume and Pause) while holding
+                if announced is None and before_hold is not None:
+                    before_hold()  # the iteration held at is reported first, then "held"
+                announced = pause
+                self.send("hold", True, announced)
             time.sleep(self.every)
             self._flush(force=True)
-        if holding:
-            self.send("hold", False)
-        if self.stop_requested:
+        if announced is not None:
+            self.send("hold", False, announced)
+        if stop:
             return False
-        if self.paused_requested:
+        if paused:
             self._steps_used += 1
         return True
 

@@ -158,7 +158,7 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
     try:
         while not runner.done:
             was_paused = control.paused_requested
-            if not control.wait_turn():
+            if not control.wait_turn(before_hold=publish):
                 status = _stopped(control)
                 break
             if was_paused:
