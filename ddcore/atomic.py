@@ -2,10 +2,13 @@
 
 Why: a full disk or a read-only store fails a write part-way. Writing a temporary sibling and renaming it over
 the target (atomic on POSIX) keeps the target whole, and removing the temporary on failure leaves no debris
-behind for the next reader to trip on.
+behind for the next reader to trip on. The temporary name is unique to the writer, so two processes filling the
+same cache entry at once (two jobs, two test workers) each rename a whole file instead of writing into one.
 """
 from __future__ import annotations
 
+import os
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -15,7 +18,7 @@ from typing import Iterator
 def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on any failure it is removed."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{suffix}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
     try:
         yield tmp
         tmp.replace(path)

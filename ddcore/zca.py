@@ -30,6 +30,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .atomic import atomic_path
+
 Tensor = torch.Tensor
 
 __all__ = ["ZCA", "clear_zca_cache", "dataset_zca", "fit_zca", "get_zca"]
@@ -128,9 +130,8 @@ class ZCA:
             "transform": self.transform.detach().cpu().contiguous(),
             "inverse": self.inverse.detach().cpu().contiguous(),
         }
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(tensors, str(tmp), metadata={"eps": repr(self.eps), "format": "ddcore.zca/1"})
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"eps": repr(self.eps), "format": "ddcore.zca/1"})
         return path
 
     @classmethod

@@ -11,4 +11,13 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
 fi
 export DDCORE_OFFLINE="${DDCORE_OFFLINE:-1}"
 .venv/bin/python -m ruff check . || exit 1  # a lint finding fails the command before any test runs
-exec .venv/bin/python -m pytest "$@"
+if [ $# -gt 0 ]; then
+  exec .venv/bin/python -m pytest "$@"  # the tests asked for, in one process (add -n 2 for two workers)
+fi
+# The whole suite in two phases. Engine and page tests on two workers (pytest-xdist, one file per worker at a time,
+# so a module's fixtures start once): most of them use one core, and the other sat idle. Then the Chromium tests
+# alone, in one process: they time page loads and a job's rate, which a second worker's load would distort.
+status=0
+.venv/bin/python -m pytest -n 2 --dist loadfile -m "not browser" || status=$?
+.venv/bin/python -m pytest -m browser || status=$?
+exit "$status"

@@ -15,6 +15,10 @@ import pytest
 # took 112 s with 2 threads beside a busy core, 2.7 s with 1).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("DDCORE_JOB_THREADS", "1")
+# A Studio opened by a test starts its job worker on its first job, not beforehand: most tests open a store without
+# running a job, and each warm worker cost an interpreter, torch's import and an MNIST load. The Streamlit servers
+# the browser tests start keep the user's default (StreamlitServer below).
+os.environ.setdefault("DDSTUDIO_WARM_WORKERS", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -50,7 +54,7 @@ class StreamlitServer:
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / f"streamlit-{self.port}.log"
-        env = dict(os.environ, DDCORE_HOME=str(home), PORT=str(self.port))
+        env = dict(os.environ, DDCORE_HOME=str(home), PORT=str(self.port), DDSTUDIO_WARM_WORKERS="1")
         # README's run command itself, so the tests prove it serves the app.
         self.proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env,
                                      stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..paths import cache_dir
 from .errors import DatasetCorruptError, DatasetNotFoundError
 from .formats import decode_image, safe_zip_members
@@ -179,12 +180,11 @@ def _save_cached(target: Path, tree: ImageTree) -> None:
     arrays = {"class_names": np.array(tree.class_names, dtype=np.str_)}
     for split, (images, labels) in tree.splits.items():
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
-    tmp = target.with_suffix(".tmp.npz")
     try:
-        np.savez(tmp, **arrays)
-        tmp.replace(target)
+        with atomic_path(target, ".tmp.npz") as tmp:
+            np.savez(tmp, **arrays)
     except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only cache only costs speed
+        pass  # a read-only cache only costs speed
 
 
 def _load_cached(target: Path) -> ImageTree:

@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..atomic import atomic_path
 from ..data import LoadedDataset, load_dataset
 from ..data.info import canonical_name
 from ..device import resolve_device
@@ -128,7 +129,8 @@ def train_on_real(dataset: str, architecture: str = "convnet", preset: str | Rea
                         confusion=conf.tolist(), class_names=list(info.class_names))
     trained = outcome.group.module(0).cpu()
     try:
-        save_file({k: v.detach().contiguous() for k, v in trained.state_dict().items()}, str(weights_file))
+        with atomic_path(weights_file) as tmp:  # another job may be filling the same entry
+            save_file({k: v.detach().contiguous() for k, v in trained.state_dict().items()}, str(tmp))
         record.save(record_file)
     except OSError:
         pass

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..atomic import write_atomic
+
 
 class EvaluationCancelled(RuntimeError):
     """should_stop() returned True; no partial result is reported as if it were complete."""
@@ -71,10 +73,7 @@ class EvalResult:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(indent=1))
-        tmp.replace(path)
-        return path
+        return write_atomic(path, self.to_json(indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> "EvalResult":

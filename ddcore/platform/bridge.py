@@ -62,7 +62,7 @@ from ..tasks.privacy import PrivacySpec
 from ..tasks.privacy import estimate_seconds as privacy_estimate
 from ..tasks.sweep import MAX_CELLS as SWEEP_MAX_CELLS
 from ..tasks.sweep import CellState, SweepEstimate, SweepResult, SweepSpec, cells_table, estimate_sweep, summary_table
-from .process_executor import ProcessExecutor, processes_enabled
+from .process_executor import ProcessExecutor, processes_enabled, warm_workers
 from .queue import ACTIVE_JOB, Job, JobManager, JobSnapshot, cpu_slots, job_threads
 from .records import RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 from .store import Store
@@ -165,7 +165,7 @@ class Studio:
         self.store = Store(home)
         # Jobs run in worker processes (their own interpreter lock: 20 watching sessions slowed an in-process job to
         # 23% of its speed, benchmarks/results/load.md); DDSTUDIO_JOB_PROCESSES=0 keeps them on threads here.
-        executor = ProcessExecutor(job_threads(cpu_slots())) if processes_enabled() else None
+        executor = ProcessExecutor(job_threads(cpu_slots()), prestart=warm_workers()) if processes_enabled() else None
         self.manager = JobManager(self.store, executor=executor)
         self.home = str(self.store.root)
         # a clean stop (SIGTERM, Ctrl-C: Streamlit ends its loop, then atexit runs) saves running runs where they
