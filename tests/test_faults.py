@@ -163,3 +163,44 @@ def test_sigkill_mid_work_keeps_finished_results_and_marks_the_rest_interrupted(
         assert f"at iteration {checkpoint['method']['iteration']:,}" in studio.run(dm.id).message
     finally:
         studio.manager.shutdown(wait=10)
+
+
+def test_writers_filling_one_cache_entry_at_once_each_leave_a_whole_file(tmp_path: Path) -> None:
+    """Two jobs (or two test workers) that miss the same cache entry write it at once: the reader sees one writer's
+    whole file, never a mix, and no temporary is left behind."""
+    import threading
+
+    from ddcore.atomic import write_atomic
+
+    target = tmp_path / "entry.bin"
+    payloads = [bytes([i]) * 2_000_000 for i in range(6)]
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            if target.exists():
+                seen.append(target.read_bytes())
+
+    failures: list[BaseException] = []
+
+    def write(payload: bytes) -> None:
+        try:
+            for _ in range(5):
+                write_atomic(target, payload)
+        except BaseException as e:  # noqa: BLE001 - a writer's failure is the finding
+            failures.append(e)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(p,)) for p in payloads]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    stop.set()
+    reader.join()
+    assert not failures, failures
+    assert target.read_bytes() in payloads
+    assert seen and all(s in payloads for s in seen)
+    assert [p.name for p in tmp_path.iterdir()] == ["entry.bin"]

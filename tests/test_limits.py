@@ -57,6 +57,13 @@ def test_bad_ipc_is_refused_before_anything_starts(ipc) -> None:
         validate(DistillSpec(dataset="mnist", method="dm", ipc=ipc))
 
 
+@pytest.mark.parametrize("seed", [-1, 2**63, 2**64, 1.5, True, "3"])
+def test_a_seed_the_store_cannot_keep_is_refused_before_anything_starts(seed) -> None:
+    with pytest.raises(ValueError, match="seed must be a whole number from 0 to"):
+        validate(DistillSpec(dataset="mnist", method="dm", ipc=1, seed=seed))
+    validate(DistillSpec(dataset="mnist", method="dm", ipc=1, seed=2**63 - 1))  # the largest the store keeps
+
+
 def test_ipc_above_the_smallest_class_names_that_class(tmp_path: Path) -> None:
     from PIL import Image
 

@@ -90,3 +90,29 @@ def test_a_killed_worker_fails_its_job_and_the_next_job_gets_a_new_one(manager):
     assert manager.store.get_run(kept.run_id).status == "done"
     after = manager.wait(manager.submit(tiny(3)).id, 120)
     assert after.status == "done" and after.worker_pid != pid
+
+
+@pytest.mark.parametrize("raw, expected", [("0", 0), ("2", 2), (" 1 ", 1), ("many", 1), ("-1", 1), ("9", 1)])
+def test_warm_workers_reads_its_variable_and_says_when_it_falls_back(raw: str, expected: int, monkeypatch,
+                                                                      capsys) -> None:
+    from ddcore.platform.process_executor import WARM_VARIABLE, warm_workers
+
+    monkeypatch.setenv(WARM_VARIABLE, raw)
+    assert warm_workers() == expected
+    said = capsys.readouterr().err
+    assert (WARM_VARIABLE in said) == (raw.strip() not in {"0", "1", "2"}), said
+
+
+def test_a_store_opened_with_no_warm_worker_starts_none_until_a_job(tmp_path, monkeypatch) -> None:
+    """DDSTUDIO_WARM_WORKERS=0: opening a Studio costs no process; its first job starts one and runs as usual."""
+    from ddcore.platform.bridge import Studio
+
+    monkeypatch.setenv("DDSTUDIO_WARM_WORKERS", "0")
+    studio = Studio(tmp_path)
+    try:
+        assert studio.manager.executor._idle == []
+        job = studio.submit(DistillSpec(dataset="mnist", method="random", ipc=1, evaluate_after=False))
+        until(lambda: job.status == "done", timeout=120, what="the first job on a cold executor")
+        assert len(studio.manager.executor._idle) == 1  # its worker stays for the next job
+    finally:
+        studio.close()

@@ -142,6 +142,12 @@ def _set_bytes() -> bytes:
     return SyntheticSet(torch.randn(10, 1, 28, 28), torch.arange(10), meta).to_bytes()
 
 
+def _set_with_seed(seed: int) -> bytes:
+    meta = SetMeta(dataset="mnist", method="dm", ipc=1, class_names=[str(c) for c in range(10)], mean=[0.1307],
+                   std=[0.3081], seed=seed)
+    return SyntheticSet(torch.randn(10, 1, 28, 28), torch.arange(10), meta).to_bytes()
+
+
 def _pickle_disguised() -> bytes:
     class Boom:
         def __reduce__(self):
@@ -155,6 +161,7 @@ def _pickle_disguised() -> bytes:
     (lambda: _set_bytes()[:-7] + b"\x00" * 7, "checksum"),
     (_pickle_disguised, "not a readable DD Studio set file"),
     (lambda: struct.pack("<Q", 2) + b"{}", "not a readable|not a DD Studio"),
+    (lambda: _set_with_seed(2**64), "The set's seed must be a whole number from 0 to"),  # was an OverflowError
 ])
 def test_bad_set_files_are_refused_and_nothing_is_stored(home: Path, data, why: str, capfd) -> None:
     studio = Studio(home)

@@ -315,6 +315,7 @@ class Studio:
         from ..data import get_dataset_info
         from ..evaluation.api import check_set
         from ..names import check_name
+        from ..tasks.base import check_seed
 
         if len(data) > MAX_SET_UPLOAD_BYTES:
             raise SyntheticSetFileError(f"the file is {len(data) / 2**20:.1f} MB; set files up to "
@@ -330,7 +331,7 @@ class Studio:
         check_set(synthetic.images, synthetic.labels, info)
         name = check_name(Path(filename).stem or "imported set", what="The set's name", max_length=120)
         spec = {"dataset": info.name, "method": meta.method, "ipc": int(meta.ipc), "architecture": meta.architecture,
-                "preset": "imported", "seed": int(meta.seed or 0), "imported_from": name}
+                "preset": "imported", "seed": check_seed(int(meta.seed or 0), "The set's seed"), "imported_from": name}
         record = self.store.create_run(spec, name=f"{name} (imported)", status="done")
         try:
             self.store.save_set(record.id, synthetic)

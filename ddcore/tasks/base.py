@@ -20,6 +20,7 @@ The queue (ddcore.platform.queue) is generic over these: it never names a kind.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
     from ..platform.recorder import Control, Recorder
     from ..platform.records import ArtefactRecord
     from ..platform.store import Store
+
+
+MAX_SEED = 2**63 - 1  # the store keeps a run's seed as an SQLite integer (signed 64-bit)
+
+
+def check_seed(seed: Any, what: str = "The seed") -> int:
+    """A seed the store can keep and torch can use, or a ValueError saying the range (a seed of 2**64 once
+    ended a run's creation in an OverflowError)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{what} must be a whole number from 0 to {MAX_SEED:,}, not {seed!r}")
+    return int(seed)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 from ..methods.base import DivergenceError, StepInterrupted
 from ..platform.recorder import Control, EventControl, NullRecorder, Recorder, RunRecorder
 from . import register_task
-from .base import Prepared, Requirement, Task, TaskContext, spec_from_dict, spec_to_dict
+from .base import Prepared, Requirement, Task, TaskContext, check_seed, spec_from_dict, spec_to_dict
 
 if TYPE_CHECKING:
     from ..data import LoadedDataset
@@ -82,6 +82,7 @@ def validate(spec: DistillSpec) -> None:
     check_subset(spec.dataset, spec.subset)
     if isinstance(spec.ipc, bool) or not isinstance(spec.ipc, numbers.Integral) or not 1 <= spec.ipc <= MAX_IPC:
         raise ValueError(f"IPC must be a whole number from 1 to {MAX_IPC:,}, not {spec.ipc!r}")
+    check_seed(spec.seed)
     MODELS.entry(spec.architecture)
     make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
 
