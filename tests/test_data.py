@@ -303,3 +303,14 @@ def test_results_on_the_embedded_cifar10_subset_are_labelled(monkeypatch, tmp_pa
     monkeypatch.setattr(loader, "default_data_roots", lambda: [REPO_DIR.parent / "shared" / "datasets"])
     if (REPO_DIR.parent / "shared" / "datasets" / "cifar10-jpg.zip").is_file():
         assert loader.data_note("cifar10") == ""  # the full data is here: nothing to say
+
+
+def test_a_zip_over_its_size_limit_says_both_sizes_in_readable_units(tmp_path: Path) -> None:
+    from ddcore.data.formats import safe_zip_members
+
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("train/a/0.png", b"\0" * 300_000)
+    with zipfile.ZipFile(path) as zf, pytest.raises(DatasetCorruptError) as caught:
+        safe_zip_members(zf, max_total_bytes=200 * 2**10)
+    assert "zip expands to 293.0 KiB; the limit is 200.0 KiB" in str(caught.value)  # once "0.0 GiB ... 0 GiB"

@@ -107,5 +107,13 @@ def safe_zip_members(zf: zipfile.ZipFile, max_files: int = 200_000,
             raise DatasetCorruptError(f"zip entry '{name}' expands {ratio:.0f}× (zip bomb?)")
     if total > max_total_bytes:
         raise DatasetCorruptError(
-            f"zip expands to {total / 2**30:.1f} GiB; the limit is {max_total_bytes / 2**30:.0f} GiB")
+            f"zip expands to {_size(total)}; the limit is {_size(max_total_bytes)}")
     return infos
+
+
+def _size(n: int) -> str:
+    """Bytes as a reader says them: a limit of 200 MiB once read "0 GiB"."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
