@@ -36,12 +36,17 @@ if TYPE_CHECKING:
 MAX_SEED = 2**63 - 1  # the store keeps a run's seed as an SQLite integer (signed 64-bit)
 
 
+def check_whole_number(value: Any, what: str, low: int, high: int) -> int:
+    """`value` as an int in [low, high], or a ValueError naming the range (bools and floats are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise ValueError(f"{what} must be a whole number from {low:,} to {high:,}, not {value!r}")
+    return int(value)
+
+
 def check_seed(seed: Any, what: str = "The seed") -> int:
-    """A seed the store can keep and torch can use, or a ValueError saying the range (a seed of 2**64 once
-    ended a run's creation in an OverflowError)."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{what} must be a whole number from 0 to {MAX_SEED:,}, not {seed!r}")
-    return int(seed)
+    """A seed the store can keep and torch can use (a seed of 2**64 once ended a run's creation in an
+    OverflowError)."""
+    return check_whole_number(seed, what, 0, MAX_SEED)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ benchmarks call it, each with its own Recorder / Control, and with or without a 
 """
 from __future__ import annotations
 
-import numbers
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -15,7 +14,7 @@ import numpy as np
 from ..methods.base import DivergenceError, StepInterrupted
 from ..platform.recorder import Control, EventControl, NullRecorder, Recorder, RunRecorder
 from . import register_task
-from .base import Prepared, Requirement, Task, TaskContext, check_seed, spec_from_dict, spec_to_dict
+from .base import Prepared, Requirement, Task, TaskContext, check_seed, check_whole_number, spec_from_dict, spec_to_dict
 
 if TYPE_CHECKING:
     from ..data import LoadedDataset
@@ -80,8 +79,7 @@ def validate(spec: DistillSpec) -> None:
 
     info = get_dataset_info(spec.dataset)
     check_subset(spec.dataset, spec.subset)
-    if isinstance(spec.ipc, bool) or not isinstance(spec.ipc, numbers.Integral) or not 1 <= spec.ipc <= MAX_IPC:
-        raise ValueError(f"IPC must be a whole number from 1 to {MAX_IPC:,}, not {spec.ipc!r}")
+    check_whole_number(spec.ipc, "IPC", 1, MAX_IPC)
     check_seed(spec.seed)
     MODELS.entry(spec.architecture)
     make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
