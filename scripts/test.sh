@@ -12,7 +12,7 @@ fi
 export DDCORE_OFFLINE="${DDCORE_OFFLINE:-1}"
 .venv/bin/python -m ruff check . || exit 1  # a lint finding fails the command before any test runs
 if [ $# -gt 0 ]; then
-  exec .venv/bin/python -m pytest "$@"  # the tests asked for, in one process (add -n 2 for two workers)
+  exec .venv/bin/python -m pytest "$@"  # the tests asked for, in one process (add -n 2 --dist loadfile for two workers)
 fi
 # The whole suite in two phases. Engine and page tests on two workers (pytest-xdist, one file per worker at a time,
 # so a module's fixtures start once): most of them use one core, and the other sat idle. Then the Chromium tests
