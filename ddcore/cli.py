@@ -129,7 +129,7 @@ def _distill(args: argparse.Namespace) -> int:
     print(f"saved {out} and {out.with_suffix('.png')} ({result.meta.iteration} iterations, "
           f"{result.meta.elapsed_s:.1f} s){where}")
     if args.eval:
-        return _evaluate_set(result, args)
+        return _evaluate_set(result, args, data)
     return 0
 
 
@@ -153,11 +153,13 @@ def _save_set(result, out: Path) -> Path:
     return out
 
 
-def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
+def _evaluate_set(synthetic, args: argparse.Namespace, data=None) -> int:
+    """Every evaluation the CLI offers, on `data`'s test split when given (an image folder has no name to load by)."""
     from .evaluate import evaluate
 
     for arch in args.eval_arch:
-        res = evaluate(synthetic, arch, preset=args.eval_preset, seeds=args.eval_seeds, device=args.device)
+        res = evaluate(synthetic, arch, preset=args.eval_preset, seeds=args.eval_seeds, device=args.device,
+                       test_data=data)
         print(f"{arch}: {res.mean:.2f} ± {res.std:.2f} % over {len(res.seeds)} seeds "
               f"({args.eval_preset} preset, {res.wall_time_s:.1f} s on {res.device})")
         if args.json:
@@ -167,7 +169,7 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
         from .evaluation.replay import evaluate_replay
 
         replay = evaluate_replay(synthetic, seeds=args.eval_seeds or 3, device=args.device,
-                                 test_limit=preset_of(args.eval_preset).test_limit)
+                                 test_limit=preset_of(args.eval_preset).test_limit, test_data=data)
         print(f"DD's schedule replayed ({replay.steps} learned steps on {replay.architecture} from fresh "
               f"initialisations): {replay.mean:.2f} ± {replay.std:.2f} % over {len(replay.seeds)} seeds "
               f"on {replay.test_images} test images")
@@ -179,7 +181,8 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
         method = synthetic.meta.method
         kernel = METHODS.get(method).eval_krr_kernel if method in METHODS else "convnet"  # the method's own kernel
         krr = evaluate_krr(synthetic, architecture=kernel, device=args.device, seeds=args.eval_seeds or 3,
-                           test_limit=get_preset(args.eval_preset).test_limit)  # the same test images as the networks
+                           test_limit=get_preset(args.eval_preset).test_limit,  # the same test images as the networks
+                           test_data=data)
         where = f"{krr.models} random ConvNets per seed" if krr.models else krr.kernel
         print(f"KRR ({where}): {krr.mean:.2f} ± {krr.std:.2f} % over {len(krr.seeds)} seeds "
               f"on {krr.test_images} test images")
@@ -187,7 +190,7 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
             from .evaluation.wide_fc import evaluate_wide_fc
 
             net = evaluate_wide_fc(synthetic, seeds=args.eval_seeds or 3, device=args.device,
-                                   test_limit=get_preset(args.eval_preset).test_limit)
+                                   test_limit=get_preset(args.eval_preset).test_limit, test_data=data)
             print(f"Wide FC network ({net.description}): {net.mean:.2f} ± {net.std:.2f} % over {len(net.seeds)} "
                   f"seeds on {net.test_images} test images")
     return 0
@@ -196,7 +199,21 @@ def _evaluate_set(synthetic, args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .synthetic import SyntheticSet
 
-    return _evaluate_set(SyntheticSet.load(args.file), args)
+    synthetic = SyntheticSet.load(args.file)
+    data = None
+    if args.data_root is not None:
+        from .data import load_dataset
+
+        data = load_dataset(synthetic.meta.dataset, root=args.data_root)
+        stats = (list(data.info.mean), list(data.info.std))
+        if not all(abs(a - b) < 1e-4 for a, b in zip(synthetic.meta.mean + synthetic.meta.std, stats[0] + stats[1])):
+            print(f"warning: {args.file} was distilled from data with another mean and std than {data.source}; "
+                  "evaluating on it anyway", file=sys.stderr)
+    elif synthetic.meta.dataset == "folder":
+        print(f"error: {args.file} was distilled from an image folder; name that folder (or zip) with --data-root",
+              file=sys.stderr)
+        return 2
+    return _evaluate_set(synthetic, args, data)
 
 
 class _StudyBar(_BarRecorder):
@@ -439,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="train fresh networks on a set file and report test accuracy")
     ev.add_argument("file")
     ev.add_argument("--device", default="auto")
+    ev.add_argument("--data-root", default=None,
+                    help="where the set's dataset lives (only that root); needed for a set made from an image folder")
     _add_eval_options(ev)
     ev.set_defaults(func=_evaluate)
     cl = sub.add_parser("continual", help="class-incremental learning with a memory per method (a stored study)")

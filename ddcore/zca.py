@@ -195,7 +195,7 @@ def dataset_zca(data) -> ZCA:
     its normalised training images, cached on disk under the cache folder."""
     from .paths import cache_dir
 
-    return get_zca(data.info.name, lambda: data.normalize(data.train.images), cache_dir=cache_dir() / "zca")
+    return get_zca(data.info.data_key, lambda: data.normalize(data.train.images), cache_dir=cache_dir() / "zca")
 
 
 def clear_zca_cache() -> None:

@@ -31,6 +31,17 @@ class DatasetInfo:
     def with_changes(self, **changes) -> "DatasetInfo":
         return replace(self, **changes)
 
+    @property
+    def fingerprint(self) -> str | None:
+        """A digest of an image folder's pixels, labels and class names (None for the named datasets). Every
+        folder is called 'folder', so the name alone would let one folder's ZCA or experts serve another."""
+        return self.extra.get("fingerprint")
+
+    @property
+    def data_key(self) -> str:
+        """The name caches and artefacts are keyed by: the name, plus the fingerprint where there is one."""
+        return f"{self.name}-{self.fingerprint}" if self.fingerprint else self.name
+
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",

@@ -16,6 +16,19 @@ from .base import MethodConfig, PresetRule, Requirement
 from .random import CoresetConfig, CoresetMethod
 from .selection import class_pool, embed, herding_order, random_network
 
+ARTEFACT_KIND = "trained-network"
+
+
+def network_requirement(dataset: str, architecture: str, epochs: int, per_class: int | None,
+                        seed: int, fingerprint: str | None = None) -> Requirement:
+    """The network a feature coreset embeds with (ddcore.tasks.networks makes it); an image folder's network
+    also carries the folder's fingerprint, so two folders never share one."""
+    amount = "all images" if per_class is None else f"{per_class} images per class"
+    return Requirement.from_dict(ARTEFACT_KIND, {"dataset": dataset, "architecture": architecture, "epochs": int(epochs),
+                                                 "per_class": per_class, "seed": int(seed),
+                                                 **({"fingerprint": fingerprint} if fingerprint else {})},
+                                 label=f"{architecture}, {epochs} epoch(s) on {dataset} ({amount})")
+
 
 @dataclass
 class FeatureCoresetConfig(CoresetConfig):
@@ -55,17 +68,14 @@ class FeatureCoreset(CoresetMethod):
         c = config
         if getattr(c, "embedding", "trained") != "trained":
             return ()
-        amount = "all images" if c.embed_per_class is None else f"{c.embed_per_class} images per class"
-        return (Requirement.from_dict("trained-network", {
-            "dataset": info.name, "architecture": c.embed_architecture, "epochs": int(c.embed_epochs),
-            "per_class": c.embed_per_class, "seed": int(c.embed_seed)},
-            label=f"{c.embed_architecture}, {c.embed_epochs} epoch(s) on {info.name} ({amount})"),)
+        return (network_requirement(info.name, c.embed_architecture, c.embed_epochs, c.embed_per_class, c.embed_seed,
+                                    info.fingerprint),)
 
     def features(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self, "_net"):
             c = self.config
             if c.embedding == "trained":
-                self._net = self.artefacts["trained-network"].to(self.device).eval()
+                self._net = self.artefacts[ARTEFACT_KIND].to(self.device).eval()
             elif c.embedding == "random":
                 self._net = random_network(self.data, c.embed_architecture, c.embed_seed, self.device)
             else:

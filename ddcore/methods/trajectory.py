@@ -35,13 +35,15 @@ ARTEFACT_KIND = "expert-trajectories"
 
 
 def expert_requirement(dataset: str, architecture: str, experts: int, epochs: int, lr: float, batch: int,
-                       augmentation: str, zca: bool, per_class: int | None, seed: int = 0) -> Requirement:
-    """What a trajectory-matching run needs (ddcore.methods.trajectory declares it with this shape)."""
+                       augmentation: str, zca: bool, per_class: int | None, seed: int = 0,
+                       fingerprint: str | None = None) -> Requirement:
+    """What a trajectory-matching run needs (ddcore.methods.trajectory declares it with this shape). An image
+    folder's experts also carry its fingerprint (DatasetInfo.fingerprint), so two folders never share them."""
     amount = "all images" if per_class is None else f"{per_class} images per class"
     return Requirement.from_dict(ARTEFACT_KIND, {
         "dataset": dataset, "architecture": architecture, "experts": int(experts), "epochs": int(epochs),
         "lr": float(lr), "batch": int(batch), "augmentation": augmentation, "zca": bool(zca), "per_class": per_class,
-        "seed": int(seed)},
+        "seed": int(seed), **({"fingerprint": fingerprint} if fingerprint else {})},
         label=f"{experts} expert trajectories ({architecture}, {epochs} epochs, {amount}{', ZCA' if zca else ''}) "
               f"on {dataset}")
 
@@ -230,7 +232,8 @@ class TrajectoryMethod(DistillMethod):
     def requires(cls, info: Any, ipc: int, config: MethodConfig, architecture: str) -> tuple[Requirement, ...]:
         c = config
         return (expert_requirement(info.name, architecture, c.num_experts, c.expert_train_epochs, c.expert_lr,
-                                   c.expert_batch, c.dsa_strategy, c.zca, c.expert_per_class, c.expert_seed),)
+                                   c.expert_batch, c.dsa_strategy, c.zca, c.expert_per_class, c.expert_seed,
+                                   info.fingerprint),)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

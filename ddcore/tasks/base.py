@@ -91,12 +91,16 @@ class TaskContext:
     jobs: Any = None  # coordinator tasks only: the queue they submit to (ddcore.platform.queue.JobManager)
     owner: str | None = None  # who submitted the job (a coordinator's own jobs are queued in that name)
 
-    def dataset(self, name: str, root: str | None = None) -> "LoadedDataset":
+    def dataset(self, name: str, root: str | None = None, fingerprint: str | None = None) -> "LoadedDataset":
+        """The data a task works on: the preloaded data when it is the one named, else loaded. With a
+        `fingerprint` (an image folder's), the data must be that very folder: refused, not silently swapped."""
         from ..data import load_dataset
 
-        if self.data is not None and self.data.info.name == name:
-            return self.data
-        return load_dataset(name, root)
+        data = self.data if self.data is not None and self.data.info.name == name else load_dataset(name, root)
+        if fingerprint is not None and data.info.fingerprint != fingerprint:
+            raise ValueError(f"this artefact is for the image folder with fingerprint {fingerprint}; the data at hand "
+                             f"({data.source}) is {data.info.fingerprint or 'not an image folder'}")
+        return data
 
 
 class Task:

@@ -17,7 +17,7 @@ from . import register_task
 from .base import Prepared, Requirement, Task, TaskContext, check_seed, check_whole_number, spec_from_dict, spec_to_dict
 
 if TYPE_CHECKING:
-    from ..data import LoadedDataset
+    from ..data import DatasetInfo, LoadedDataset
     from ..platform.store import Store
     from ..runner import Runner
 
@@ -91,12 +91,14 @@ def _stopped(control: Control) -> str:
     return "interrupted" if getattr(control, "shutdown_requested", False) else "stopped"
 
 
-def requirements(spec: DistillSpec) -> tuple[Requirement, ...]:
+def requirements(spec: DistillSpec, info: "DatasetInfo | None" = None) -> tuple[Requirement, ...]:
+    """The artefacts the run needs; `info` is the loaded data's where there is data at hand (an image folder's
+    classes and fingerprint are only known once it is read)."""
     from ..data import get_dataset_info
     from ..methods import make_config, method_class
 
     validate(spec)
-    info = get_dataset_info(spec.dataset)
+    info = info or get_dataset_info(spec.dataset)
     config = make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
     return tuple(method_class(spec.method).requires(info, int(spec.ipc), config, spec.architecture))
 
@@ -114,7 +116,7 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
     recorder = recorder or NullRecorder()
     control = control or EventControl()
     if artefacts is None:  # called without the queue (CLI, benchmarks): make or load what the method needs here
-        needed = requirements(spec)
+        needed = requirements(spec, data.info)
         if needed:
             from ..platform.store import Store
             from . import resolve_artefacts

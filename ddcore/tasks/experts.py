@@ -38,10 +38,11 @@ class ExpertsSpec:
     seed: int = 0
     device: str = "auto"
     mode: str = "auto"  # vmap | loop | auto
+    fingerprint: str | None = None  # an image folder's (DatasetInfo.fingerprint): the data these experts must see
 
     def requirement(self) -> Requirement:
         return expert_requirement(self.dataset, self.architecture, self.experts, self.epochs, self.lr, self.batch,
-                                  self.augmentation, self.zca, self.per_class, self.seed)
+                                  self.augmentation, self.zca, self.per_class, self.seed, self.fingerprint)
 
     def to_dict(self) -> dict[str, Any]:
         return spec_to_dict(self)
@@ -88,7 +89,8 @@ class ExpertsTask(Task):
     def spec_for(self, requirement: Requirement, device: str) -> ExpertsSpec:
         p = dict(requirement.params)
         return ExpertsSpec(p["dataset"], p["architecture"], p["experts"], p["epochs"], p["lr"], p["batch"],
-                           p["augmentation"], p["zca"], p["per_class"], p["seed"], device)
+                           p["augmentation"], p["zca"], p["per_class"], p["seed"], device,
+                           fingerprint=p.get("fingerprint"))
 
     def run(self, spec: ExpertsSpec, ctx: TaskContext) -> "ArtefactRecord":
         from safetensors.torch import save_file
@@ -99,7 +101,7 @@ class ExpertsTask(Task):
         from ..experts import ExpertPlan, train_experts
         from ..models import create_model
 
-        data = ctx.dataset(spec.dataset)
+        data = ctx.dataset(spec.dataset, fingerprint=spec.fingerprint)
         device = resolve_device(spec.device)
         images, labels = expert_data(data, spec.per_class, spec.zca, spec.seed)
         info = data.info

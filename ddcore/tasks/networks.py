@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..methods.base import Requirement
+from ..methods.herding import ARTEFACT_KIND, network_requirement
 from . import register_task
 from .base import Cancelled, Prepared, Task, TaskContext, spec_to_dict
 
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
     from ..platform.records import ArtefactRecord
     from ..platform.store import Store
-
-ARTEFACT_KIND = "trained-network"
 
 
 @dataclass(frozen=True)
@@ -31,21 +30,14 @@ class TrainNetworkSpec:
     per_class: int | None = None  # training images per class (None: the whole training set)
     seed: int = 0
     device: str = "auto"
+    fingerprint: str | None = None  # an image folder's (DatasetInfo.fingerprint)
 
     def requirement(self) -> Requirement:
-        return network_requirement(self.dataset, self.architecture, self.epochs, self.per_class, self.seed)
+        return network_requirement(self.dataset, self.architecture, self.epochs, self.per_class, self.seed,
+                                   self.fingerprint)
 
     def to_dict(self) -> dict[str, Any]:
         return spec_to_dict(self)
-
-
-def network_requirement(dataset: str, architecture: str, epochs: int, per_class: int | None,
-                        seed: int) -> Requirement:
-    """The artefact a feature coreset needs (ddcore.methods.herding declares it with this shape)."""
-    amount = "all images" if per_class is None else f"{per_class} images per class"
-    return Requirement.from_dict(ARTEFACT_KIND, {"dataset": dataset, "architecture": architecture, "epochs": int(epochs),
-                                                 "per_class": per_class, "seed": int(seed)},
-                                 label=f"{architecture}, {epochs} epoch(s) on {dataset} ({amount})")
 
 
 @register_task
@@ -67,7 +59,8 @@ class TrainNetworkTask(Task):
 
     def spec_for(self, requirement: Requirement, device: str) -> TrainNetworkSpec:
         p = dict(requirement.params)
-        return TrainNetworkSpec(p["dataset"], p["architecture"], p["epochs"], p["per_class"], p["seed"], device)
+        return TrainNetworkSpec(p["dataset"], p["architecture"], p["epochs"], p["per_class"], p["seed"], device,
+                                p.get("fingerprint"))
 
     def run(self, spec: TrainNetworkSpec, ctx: TaskContext) -> "ArtefactRecord":
         from safetensors.torch import save_file
@@ -75,7 +68,7 @@ class TrainNetworkTask(Task):
         from ..evaluation import EvaluationCancelled
         from ..evaluation.reference import RealTraining, train_on_real
 
-        data = ctx.dataset(spec.dataset)
+        data = ctx.dataset(spec.dataset, fingerprint=spec.fingerprint)
         plan = RealTraining(name="embed", epochs=spec.epochs, per_class=spec.per_class, decay=spec.epochs > 1,
                             seed=spec.seed, test_limit=1000)
 
@@ -98,7 +91,8 @@ class TrainNetworkTask(Task):
         (folder / "training.json").write_text(record.to_json(indent=1))
         ctx.recorder.progress(100, 100, f"test accuracy {record.mean:.1f} %")
         return ctx.store.put_artefact(
-            requirement.key(), ARTEFACT_KIND, requirement.label, dict(requirement.params),
+            requirement.key(), ARTEFACT_KIND, requirement.label,
+            {**dict(requirement.params), "shape": [data.info.channels, data.info.num_classes, data.info.image_size]},
             producer={"job": ctx.job_id, "kind": self.kind, "spec": spec.to_dict()},
             inputs=(f"dataset:{spec.dataset}:{data.source}",), code_version=_code_version())
 
@@ -109,7 +103,9 @@ class TrainNetworkTask(Task):
         from ..models import create_model
 
         info = get_dataset_info(record.params["dataset"])
-        net = create_model(record.params["architecture"], info.channels, info.num_classes, info.image_size)
+        # the shape it was trained with: an image folder's classes are not the registry's placeholder
+        channels, classes, size = record.params.get("shape") or (info.channels, info.num_classes, info.image_size)
+        net = create_model(record.params["architecture"], int(channels), int(classes), int(size))
         net.load_state_dict(load_file(str(store.artefact_dir(record.key) / "weights.safetensors")))
         net.feature_key = (info.name, record.key)  # type: ignore[attr-defined]  (features are memoised by it)
         return net.eval()

@@ -1,0 +1,96 @@
+"""Every image folder is called 'folder': what is made from one (its ZCA, expert trajectories, a feature network)
+must be keyed by its contents, so a second folder never silently gets the first one's. Before the fingerprint,
+one folder's ZCA whitened another's images and MTT on folder B matched folder A's experts."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ddcore.data import load_dataset
+from ddcore.data.info import BUILTIN_INFOS
+from ddcore.methods import make_config, method_class
+from ddcore.platform.store import Store
+from ddcore.tasks import resolve_artefacts
+from ddcore.tasks.distill import DistillSpec, requirements
+from tests.test_cli import ddcore
+
+
+def _folder(root: Path, scale: int, seed: int, classes: tuple[str, ...] = ("a", "b")) -> Path:
+    rng = np.random.default_rng(seed)
+    for cls in classes:
+        (root / "train" / cls).mkdir(parents=True, exist_ok=True)
+        for k in range(6):
+            buf = io.BytesIO()
+            Image.fromarray((rng.random((8, 8, 3)) * scale).astype(np.uint8)).save(buf, format="PNG")
+            (root / "train" / cls / f"{k}.png").write_bytes(buf.getvalue())
+    return root
+
+
+def test_two_folders_have_their_own_fingerprint_and_the_same_folder_keeps_it(tmp_path: Path) -> None:
+    a = load_dataset("folder", root=_folder(tmp_path / "a", 40, 0), image_size=8)
+    b = load_dataset("folder", root=_folder(tmp_path / "b", 200, 1), image_size=8)
+    again = load_dataset("folder", root=tmp_path / "a", image_size=16)  # other size: other pixels, other key
+    assert a.info.name == b.info.name == "folder"
+    assert len({a.info.data_key, b.info.data_key, again.info.data_key}) == 3
+    copy = load_dataset("folder", root=_folder(tmp_path / "copy", 40, 0), image_size=8)  # same pixels, other path
+    assert copy.info.data_key == a.info.data_key
+    assert BUILTIN_INFOS["mnist"].data_key == "mnist" and BUILTIN_INFOS["mnist"].fingerprint is None
+
+
+def test_each_folder_gets_its_own_zca(tmp_path: Path) -> None:
+    from ddcore.zca import clear_zca_cache, dataset_zca
+
+    a = load_dataset("folder", root=_folder(tmp_path / "a", 40, 0), image_size=8)
+    b = load_dataset("folder", root=_folder(tmp_path / "b", 200, 1), image_size=8)
+    clear_zca_cache()
+    za, zb = dataset_zca(a), dataset_zca(b)
+    assert not torch.allclose(za.mean, zb.mean)
+    assert torch.allclose(za.mean.flatten(), a.normalize(a.train.images).flatten(1).mean(0), atol=1e-4)
+    assert torch.allclose(zb.mean.flatten(), b.normalize(b.train.images).flatten(1).mean(0), atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["mtt", "herding"])
+def test_artefacts_made_from_a_folder_are_that_folders(tmp_path: Path, method: str) -> None:
+    a = load_dataset("folder", root=_folder(tmp_path / "a", 40, 0), image_size=8)
+    b = load_dataset("folder", root=_folder(tmp_path / "b", 200, 1, classes=("x", "y", "z")), image_size=8)
+    spec = DistillSpec(dataset="folder", method=method, ipc=1, preset="quick", device="cpu",
+                       overrides={"num_experts": 1, "expert_train_epochs": 2, "max_start_epoch": 1, "expert_epochs": 1}
+                       if method == "mtt" else {"embed_epochs": 1})
+    need_a, need_b = requirements(spec, a.info), requirements(spec, b.info)
+    assert need_a[0].key() != need_b[0].key()
+    assert need_a[0].as_dict()["fingerprint"] == a.info.fingerprint
+    builtin = method_class(method).requires(BUILTIN_INFOS["mnist"], 1, make_config(method, BUILTIN_INFOS["mnist"], 1,
+                                                                                     "quick"), "convnet")
+    assert "fingerprint" not in builtin[0].as_dict()  # the named datasets' stored artefacts keep their keys
+    store = Store(tmp_path / "store")
+    try:
+        made_b = resolve_artefacts(need_b, store, "cpu", b)
+        if method == "herding":  # the network has folder b's three classes, not the registry placeholder's one
+            assert made_b["trained-network"](b.normalize(b.train.images[:2])).shape == (2, 3)
+        other = Store(tmp_path / "other")
+        with pytest.raises(ValueError, match="fingerprint"):  # b's artefact asked for with a's data: refused
+            resolve_artefacts(need_b, other, "cpu", a)
+        other.close()
+    finally:
+        store.close()
+
+
+def test_a_folder_set_is_evaluated_on_its_folder(tmp_path: Path) -> None:
+    root = _folder(tmp_path / "a", 200, 0)
+    target = tmp_path / "s.ddset"
+    out = ddcore("distill", "--dataset", "folder", "--data-root", str(root), "--method", "random", "--ipc", "1",
+                 "--out", str(target), "--quiet", "--eval", "--eval-seeds", "1", "--eval-preset", "custom-e2-tall-none")
+    assert out.returncode == 0, out.stderr
+    assert "convnet:" in out.stdout
+    out = ddcore("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none")
+    assert out.returncode == 2 and "--data-root" in out.stderr and "Traceback" not in out.stderr
+    out = ddcore("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none", "--data-root", str(root))
+    assert out.returncode == 0 and "convnet:" in out.stdout and "warning" not in out.stderr, out.stderr
+    other = _folder(tmp_path / "b", 40, 1)
+    out = ddcore("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none", "--data-root", str(other))
+    assert out.returncode == 0 and "another mean and std" in out.stderr
