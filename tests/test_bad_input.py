@@ -187,3 +187,54 @@ def test_a_zip_is_decoded_member_by_member_not_expanded_whole(tmp_path: Path) ->
         tracemalloc.stop()
     assert len(data.train) + len(data.test) == 160
     assert peak < expanded / 2, f"peak {peak / 1e6:.1f} MB for {expanded / 1e6:.1f} MB of members"
+
+
+def test_a_zip_made_on_a_mac_loads_without_its_resource_forks(tmp_path: Path) -> None:
+    """macOS's Compress adds __MACOSX/…/._name.png (AppleDouble, not PNG) and .DS_Store beside every image; they
+    once made the whole zip fail to decode."""
+    path = tmp_path / "mac.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for cls in ("a", "b"):
+            for k in range(3):
+                zf.writestr(f"set/train/{cls}/{k}.png", _png(40 * k))
+                zf.writestr(f"__MACOSX/set/train/{cls}/._{k}.png", b"\x00\x05\x16\x07 AppleDouble")
+            zf.writestr(f"set/train/{cls}/.DS_Store", b"Bud1")
+            zf.writestr(f"set/train/{cls}/.hidden.png", b"not a png")
+    data = load_dataset("folder", root=path, image_size=8, channels=1)
+    assert data.info.class_names == ("a", "b") and len(data.train) + len(data.test) == 6
+
+
+def test_an_undecodable_or_oversized_image_is_named_plainly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddcore.data import imagefolder
+
+    _tree(tmp_path / "junk")
+    (tmp_path / "junk" / "train" / "a" / "3.png").write_bytes(b"GIF? no, just text")
+    with pytest.raises(DatasetCorruptError) as caught:
+        load_dataset("folder", root=tmp_path / "junk", image_size=8, channels=1)
+    assert "'train/a/3.png' is not an image Pillow can read" in str(caught.value)
+    assert "BytesIO" not in str(caught.value)
+    # one image file over the per-file cap is refused before it is read into memory, in a folder and in a zip
+    monkeypatch.setattr(imagefolder, "MAX_IMAGE_BYTES", 100)
+    _tree(tmp_path / "big")
+    (tmp_path / "big" / "train" / "b" / "4.png").write_bytes(_png(1) + b"\0" * 100)  # trailing bytes: still a PNG
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for file in sorted((tmp_path / "big").rglob("*.png")):
+            zf.write(file, str(file.relative_to(tmp_path / "big")))
+    for root in (tmp_path / "big", path):
+        clear_cache()
+        with pytest.raises(DatasetCorruptError, match=r"'train/b/4.png' is 1\d\d bytes; one image file may be at most 100 bytes"):
+            load_dataset("folder", root=root, image_size=8, channels=1)
+
+
+def test_a_damaged_decode_cache_is_rebuilt(tmp_path: Path) -> None:
+    from ddcore.paths import cache_dir
+
+    _tree(tmp_path / "t", 7)
+    before = set(cache_dir().glob("tree-*.npz"))
+    first = load_dataset("folder", root=tmp_path / "t", image_size=8, channels=1)
+    (made,) = set(cache_dir().glob("tree-*.npz")) - before
+    made.write_bytes(made.read_bytes()[: made.stat().st_size // 2])  # truncated, as by a full disk
+    clear_cache()
+    again = load_dataset("folder", root=tmp_path / "t", image_size=8, channels=1)
+    assert torch.equal(again.train.images, first.train.images)

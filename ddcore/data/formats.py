@@ -107,11 +107,11 @@ def safe_zip_members(zf: zipfile.ZipFile, max_files: int = 200_000,
             raise DatasetCorruptError(f"zip entry '{name}' expands {ratio:.0f}× (zip bomb?)")
     if total > max_total_bytes:
         raise DatasetCorruptError(
-            f"zip expands to {_size(total)}; the limit is {_size(max_total_bytes)}")
+            f"zip expands to {readable_size(total)}; the limit is {readable_size(max_total_bytes)}")
     return infos
 
 
-def _size(n: int) -> str:
+def readable_size(n: int) -> str:
     """Bytes as a reader says them: a limit of 200 MiB once read "0 GiB"."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:

@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import UnidentifiedImageError
 
 from ..atomic import atomic_path
 from ..paths import cache_dir
 from .errors import DatasetCorruptError, DatasetNotFoundError
-from .formats import decode_image, safe_zip_members
+from .formats import decode_image, readable_size, safe_zip_members
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_FOLDER_BYTES = 2 << 30
+MAX_IMAGE_BYTES = 64 << 20  # one image file; read whole into memory (per decoding thread) before it is decoded
 LARGE_IMAGE_BYTES = 16 << 10  # mean compressed size from which decoding uses threads (see _decode_all)
 
 
@@ -59,6 +61,8 @@ def _list_entries(path: Path) -> list[tuple[str, str, str]]:
     found = []
     for name in names:
         parts = Path(name).parts
+        if any(part.startswith(".") or part == "__MACOSX" for part in parts):
+            continue  # macOS's __MACOSX/._name resource forks, .DS_Store and other hidden files are not images
         if len(parts) >= 3 and parts[-3].lower() in ("train", "test") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
             found.append((parts[-3].lower(), parts[-2], name))
     return found
@@ -82,7 +86,7 @@ def read_image_tree(path: Path, image_size: int, channels: int, class_names: lis
     if use_cache and cached.exists():
         try:
             return _load_cached(cached)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a damaged cache costs a decode
             cached.unlink(missing_ok=True)
     entries = _list_entries(path)
     if not any(split == "train" for split, _, _ in entries):
@@ -116,10 +120,16 @@ def _decode_all(path: Path, members: list[str], size: int, channels: int) -> np.
     is_zip = zipfile.is_zipfile(path)
     shared = _open_zip(path) if is_zip else None  # reading a zip's directory costs ~0.7 s at 60,000 entries: once
     try:
+        sizes = [shared.getinfo(m).file_size for m in members] if shared is not None else \
+            [(path / m).stat().st_size for m in members]
+        for member, n in zip(members, sizes):
+            if n > MAX_IMAGE_BYTES:
+                raise DatasetCorruptError(f"{path}: '{member}' is {readable_size(n)}; one image file may be at most "
+                                          f"{readable_size(MAX_IMAGE_BYTES)}")
         if shared is not None:
             total = sum(shared.getinfo(m).compress_size for m in members)
         else:
-            total = sum((path / m).stat().st_size for m in members)
+            total = sum(sizes)
             if total > MAX_FOLDER_BYTES:
                 raise DatasetCorruptError(f"{path}: {total / 2**30:.1f} GiB of images; the limit is 2 GiB")
         threads = 1 if total < LARGE_IMAGE_BYTES * len(members) else min(4, _usable_cores())
@@ -159,6 +169,8 @@ def _decode_range(path: Path, zf: zipfile.ZipFile | None, members: list[str], ch
             raise
         except (zipfile.BadZipFile, EOFError, zlib.error) as e:
             raise DatasetCorruptError(f"{path}: '{members[i]}' is damaged in the zip ({e})") from e
+        except UnidentifiedImageError as e:  # its message names an in-memory buffer, not the file
+            raise DatasetCorruptError(f"{path}: '{members[i]}' is not an image Pillow can read") from e
         except Exception as e:  # Pillow raises many kinds
             raise DatasetCorruptError(f"{path}: cannot decode '{members[i]}': {e}") from e
 
