@@ -139,9 +139,10 @@ class SyntheticSet:
         if set(tensors) != {"images", "labels"}:
             raise SyntheticSetFileError(f"{name} holds tensors {sorted(tensors)}; expected images and labels")
         for key, shape in header.get("shapes", {}).items():
-            if list(tensors[key].shape) != shape:
+            if key not in tensors or list(tensors[key].shape) != shape:
                 raise SyntheticSetFileError(
-                    f"{name}: {key} has shape {list(tensors[key].shape)}, metadata says {shape}")
+                    f"{name}: {key} has shape {list(tensors[key].shape) if key in tensors else 'none'}, metadata "
+                    f"says {shape}")
         version = header.get("version")
         digest = _tensor_digest(tensors) if version == 1 else _content_digest(tensors, header)
         if digest != header.get("sha256"):
@@ -150,7 +151,7 @@ class SyntheticSet:
             meta = SetMeta(**header["meta"])
             _check_contents(tensors["images"], tensors["labels"], meta, header.get("lr"))
             return cls(tensors["images"], tensors["labels"], meta, header.get("lr"))
-        except (TypeError, ValueError, KeyError) as e:
+        except (TypeError, ValueError, KeyError, RuntimeError) as e:
             raise SyntheticSetFileError(f"{name} has inconsistent contents: {e}") from e
 
     @classmethod
@@ -263,8 +264,13 @@ def _content_digest(tensors: dict[str, torch.Tensor], header: dict) -> str:
 def _check_contents(images: torch.Tensor, labels: torch.Tensor, meta: SetMeta, lr: Any) -> None:
     """What a set file must satisfy beyond its checksum, so a crafted one fails here and not by exhausting memory
     (a grid row per class name) or by training to chance (NaN soft labels)."""
+    _check_meta_types(meta)
     if images.ndim != 4 or images.shape[0] == 0:
         raise ValueError(f"images have shape {list(images.shape)}; a set holds N ≥ 1 images of C×H×W")
+    if not images.is_floating_point():
+        raise ValueError(f"images are {images.dtype}; a set stores float pixels")
+    if labels.ndim == 0 or labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but labels of shape {list(labels.shape)}")
     if images.shape[1] not in (1, 3) or max(images.shape[2:]) > MAX_SIDE:
         raise ValueError(f"images of {images.shape[1]} channels and {images.shape[2]}×{images.shape[3]} pixels; "
                          f"1 or 3 channels and sides up to {MAX_SIDE} are supported")
@@ -291,6 +297,26 @@ def _check_contents(images: torch.Tensor, labels: torch.Tensor, meta: SetMeta, l
         raise ValueError(f"the learned learning rate {lr!r} is not a positive number")
 
 
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset": (str,), "method": (str,), "ipc": (int,), "class_names": (list,), "mean": (list,), "std": (list,),
+    "config": (dict,), "seed": (int, type(None)), "iteration": (int,), "elapsed_s": (int, float), "device": (str,),
+    "architecture": (str,), "created": (int, float), "notes": (str,)}
+
+
+def _check_meta_types(meta: SetMeta) -> None:
+    """Each metadata field of the type the code reading it expects (JSON could hold anything there: a class
+    name that is a number once stopped `show`, a string seed the Gallery)."""
+    for name, types in _META_TYPES.items():
+        value = getattr(meta, name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ValueError(f"metadata '{name}' is {type(value).__name__}, not {' or '.join(t.__name__ for t in types)}")
+    if not all(isinstance(c, str) for c in meta.class_names):
+        raise ValueError("class names must be text")
+    numbers = meta.mean + meta.std
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+        raise ValueError("the normalisation (mean, std) must be finite numbers")
+
+
 def _read_header(data: bytes) -> dict:
     if len(data) < 8:
         raise ValueError("file too short")
@@ -298,7 +324,11 @@ def _read_header(data: bytes) -> dict:
     if n > len(data) - 8:
         raise ValueError("header length exceeds the file")
     header = json.loads(data[8:8 + n])
-    meta = header.get("__metadata__", {}).get("ddstudio")
-    if meta is None:
+    meta = header.get("__metadata__", {}).get("ddstudio") if isinstance(header, dict) else None
+    if not isinstance(meta, str):
         raise ValueError("no DD Studio metadata in the file")
-    return json.loads(meta)
+    inner = json.loads(meta)
+    if not isinstance(inner, dict) or not isinstance(inner.get("shapes", {}), dict) or \
+            not isinstance(inner.get("meta", {}), dict):
+        raise ValueError("the DD Studio metadata is not a record of the expected shape")
+    return inner

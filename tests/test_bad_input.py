@@ -26,6 +26,13 @@ def _set(n_classes: int = 10, ipc: int = 1, **meta) -> SyntheticSet:
     return SyntheticSet(torch.randn(len(labels), 1, 28, 28), labels, m)
 
 
+def _changed(s: SyntheticSet, **fields) -> SyntheticSet:
+    """The set with fields replaced after its own checks ran, as a crafted file could hold them."""
+    for name, value in fields.items():
+        setattr(s, name, value)
+    return s
+
+
 def _rewrite_header(data: bytes, change) -> bytes:
     """The safetensors file with its JSON header edited by `change(ddstudio_dict)` (tensor bytes kept)."""
     n = struct.unpack("<Q", data[:8])[0]
@@ -61,6 +68,12 @@ def test_version_1_files_still_load() -> None:
     (lambda: SyntheticSet(torch.randn(2, 1, 28, 28), torch.full((2, 10), float("nan")), _set().meta), "soft labels"),
     (lambda: SyntheticSet(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.int64), _set().meta), "N ≥ 1"),
     (lambda: SyntheticSet(torch.randn(10, 1, 28, 28), torch.arange(10), _set().meta, lr=float("nan")), "learning rate"),
+    (lambda: SyntheticSet(torch.randn(2, 1, 28, 28), torch.tensor([0, 1]), SetMeta("mnist", "x", 1, [0, 1], [0.1], [0.3])),
+     "must be text"),
+    (lambda: _set(seed="zero"), "metadata 'seed'"),
+    (lambda: _set(config=["a"]), "metadata 'config'"),
+    (lambda: _set(elapsed_s="long"), "metadata 'elapsed_s'"),
+    (lambda: _changed(_set(), labels=torch.zeros(0, dtype=torch.int64)), "labels of shape"),
 ])
 def test_crafted_sets_are_refused_with_the_reason(build, why: str, tmp_path: Path) -> None:
     path = build().save(tmp_path / "crafted.ddset")  # saving checks nothing: a crafted file can say anything
@@ -238,3 +251,12 @@ def test_a_damaged_decode_cache_is_rebuilt(tmp_path: Path) -> None:
     clear_cache()
     again = load_dataset("folder", root=tmp_path / "t", image_size=8, channels=1)
     assert torch.equal(again.train.images, first.train.images)
+
+
+def test_metadata_naming_a_tensor_the_file_lacks_is_refused(tmp_path: Path) -> None:
+    data = _rewrite_header(_set().to_bytes(), lambda inner: inner["shapes"].update(extra=[1]))
+    with pytest.raises(SyntheticSetFileError, match="extra has shape none"):
+        SyntheticSet.from_bytes(data)
+    data = _rewrite_header(_set().to_bytes(), lambda inner: inner.update(shapes=[1, 2]))
+    with pytest.raises(SyntheticSetFileError, match="expected shape"):
+        SyntheticSet.from_bytes(data)
