@@ -71,16 +71,23 @@ def describe_set(path: str | Path, grid_png: str | Path | None = None, scale: in
         tmp.unlink(missing_ok=True)
     m = s.meta
     labels = "soft" if s.soft_labels else "hard"
+    names = [_printable(c) for c in m.class_names[:10]]
     lines = [
         f"file:        {path}",
-        f"dataset:     {m.dataset} ({len(m.class_names)} classes: {', '.join(m.class_names[:10])}"
+        f"dataset:     {_printable(m.dataset)} ({len(m.class_names)} classes: {', '.join(names)}"
         f"{'…' if len(m.class_names) > 10 else ''})",
-        f"method:      {m.method}   IPC {m.ipc}   architecture {m.architecture}",
+        f"method:      {_printable(m.method)}   IPC {m.ipc}   architecture {_printable(m.architecture)}",
         f"images:      {tuple(s.images.shape)} float, {labels} labels" + (f", learned lr {s.lr:g}" if s.lr else ""),
-        f"run:         seed {m.seed}, iteration {m.iteration}, {m.elapsed_s:.1f} s on {m.device}",
+        f"run:         seed {m.seed}, iteration {m.iteration}, {m.elapsed_s:.1f} s on {_printable(m.device)}",
         f"pixel range: [{s.images.min().item():.3f}, {s.images.max().item():.3f}] (normalised)",
         f"grid PNG:    {target}",
     ]
     if m.config:
-        lines.append("config:      " + ", ".join(f"{k}={v}" for k, v in sorted(m.config.items())))
+        lines.append("config:      " + _printable(", ".join(f"{k}={v}" for k, v in sorted(m.config.items()))))
     return "\n".join(lines)
+
+
+def _printable(text: str) -> str:
+    """Text from a set file as the terminal should show it: control characters (an ANSI escape could rewrite the
+    screen or the window title) as their escapes."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))

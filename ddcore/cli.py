@@ -37,6 +37,8 @@ def _export(args: argparse.Namespace) -> int:
     from .synthetic import SyntheticSet
 
     out = Path(args.out or Path(args.file).with_suffix("").name + "-tensors.zip")
+    if out.resolve() == Path(args.file).resolve():
+        raise ValueError(f"{out} is the set file itself; write the tensors elsewhere with --out")
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it, or --out to write elsewhere")
     write_atomic(out, SyntheticSet.load(args.file).to_torch_zip())

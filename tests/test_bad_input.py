@@ -260,3 +260,33 @@ def test_metadata_naming_a_tensor_the_file_lacks_is_refused(tmp_path: Path) -> N
     data = _rewrite_header(_set().to_bytes(), lambda inner: inner.update(shapes=[1, 2]))
     with pytest.raises(SyntheticSetFileError, match="expected shape"):
         SyntheticSet.from_bytes(data)
+
+
+def test_show_prints_control_characters_from_a_set_as_escapes(tmp_path: Path) -> None:
+    names = ["\x1b]0;pwned\x07", "\x1b[2J"] + [str(c) for c in range(2, 10)]
+    s = _set(notes="x")
+    s.meta.class_names, s.meta.method = names, "dm\x1b[31m"
+    out = ddcore("show", str(s.save(tmp_path / "s.ddset")), "--png", str(tmp_path / "g.png"))
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout and "\\x1b[2J" in out.stdout and "dm\\x1b[31m" in out.stdout
+
+
+def test_long_and_many_class_folders_still_make_a_loadable_set(tmp_path: Path) -> None:
+    from ddcore.synthetic import MAX_CLASS_NAME
+
+    stem = "a-very-long-class-name-" * 10  # 230 characters; two folders differ only after the limit
+    for cls in (stem + "one", stem + "two", "short"):
+        (tmp_path / "t" / "train" / cls).mkdir(parents=True)
+        for k in range(2):
+            (tmp_path / "t" / "train" / cls / f"{k}.png").write_bytes(_png(50 * k))
+    data = load_dataset("folder", root=tmp_path / "t", image_size=8, channels=1)
+    names = data.info.class_names
+    assert len(set(names)) == 3 and max(map(len, names)) <= MAX_CLASS_NAME and names[2] == "short"
+    meta = SetMeta.for_dataset(data.info, "random", 2)
+    saved = SyntheticSet(data.normalize(data.train.images), data.train.labels, meta).save(tmp_path / "s.ddset")
+    assert SyntheticSet.load(saved).meta.class_names == list(names)
+    for k in range(1001):  # more classes than a set may hold: refused before decoding, with the number
+        (tmp_path / "many" / "train" / f"c{k}").mkdir(parents=True)
+        (tmp_path / "many" / "train" / f"c{k}" / "0.png").write_bytes(_png(1))
+    with pytest.raises(DatasetCorruptError, match="1001 class folders; a dataset may have at most 1000"):
+        load_dataset("folder", root=tmp_path / "many", image_size=8, channels=1)

@@ -44,3 +44,6 @@ def test_cli_export_writes_the_zip_and_keeps_an_existing_one(tmp_path: Path) -> 
     assert torch.equal(_read(out.read_bytes())["images.pt"], SyntheticSet.load(path).images)
     again = ddcore("export", str(path), "--out", str(out))
     assert again.returncode == 2 and "--overwrite" in again.stderr
+    kept = path.read_bytes()
+    over_itself = ddcore("export", str(path), "--out", str(path), "--overwrite")  # once replaced the set by the zip
+    assert over_itself.returncode == 2 and "the set file itself" in over_itself.stderr and path.read_bytes() == kept

@@ -98,7 +98,7 @@ def read_image_tree(path: Path, image_size: int, channels: int, class_names: lis
     unknown = sorted({c for _, c, _ in entries} - set(index))
     if unknown:
         raise DatasetCorruptError(f"{path}: classes {unknown[:5]} appear in test/ but not in train/")
-    tree = ImageTree(names, {})
+    tree = ImageTree(_fit_names(names, path), {})
     for split in ("train", "test"):
         members = sorted(((index[c], m) for s, c, m in entries if s == split), key=lambda t: (t[0], _natural_key(t[1])))
         if members:
@@ -107,6 +107,25 @@ def read_image_tree(path: Path, image_size: int, channels: int, class_names: lis
     if use_cache:
         _save_cached(cached, tree)
     return tree
+
+
+def _fit_names(names: list[str], path: Path) -> list[str]:
+    """Class names a set file can hold (ddcore.synthetic's limits): a longer folder name is shortened with '…'
+    (numbered if two would meet), and more classes than a set may have are refused here, before any decoding,
+    rather than leaving an unloadable set after a distillation."""
+    from ..synthetic import MAX_CLASS_NAME, MAX_CLASSES
+
+    if len(names) > MAX_CLASSES:
+        raise DatasetCorruptError(f"{path}: {len(names)} class folders; a dataset may have at most {MAX_CLASSES}")
+    out: list[str] = []
+    for name in names:
+        fitted = name if len(name) <= MAX_CLASS_NAME else name[:MAX_CLASS_NAME - 1] + "…"
+        k = 2
+        while fitted in out:
+            tail = f"… ({k})"
+            fitted, k = name[:MAX_CLASS_NAME - len(tail)] + tail, k + 1
+        out.append(fitted)
+    return out
 
 
 def _decode_all(path: Path, members: list[str], size: int, channels: int) -> np.ndarray:
