@@ -163,3 +163,28 @@ def test_killed_server_run_is_interrupted_then_resumes_from_its_checkpoint(tmp_p
                               atol=1e-6)
     finally:
         manager.shutdown(wait=10)
+
+
+def test_damaged_store_files_read_as_what_survives_or_say_what_to_do(tmp_path: Path) -> None:
+    """A hand-edited or damaged store: stray lines and files are skipped, a damaged run spec still lists, and a
+    database file that is not one is named with what to do, never a sqlite traceback."""
+    store = Store(tmp_path / "s")
+    run = store.create_run(SPEC)
+    store.append_metrics(run.id, [{"iteration": 1, "loss": 0.5}])
+    with open(store.run_dir(run.id) / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write("[1, 2]\n7\n")
+    assert store.read_metrics(run.id) == [{"iteration": 1, "loss": 0.5}]
+    store.add_frame(run.id, 3, np.zeros((1, 1, 4, 4), np.uint8), np.zeros(1))
+    (store.history_dir(run.id) / "5 copy.npz").write_bytes(b"x")
+    assert store.frame_iterations(run.id) == [3]
+    store._execute("UPDATE runs SET spec = ? WHERE id = ?", ("{not json", run.id))
+    assert store.get_run(run.id).spec == {} and [r.id for r in store.list_runs()] == [run.id]
+    store.close()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "studio.sqlite3").write_bytes(b"this is not a database, just text " * 200)
+    with pytest.raises(RuntimeError, match="is not a readable DD Studio store.*move that file aside"):
+        Store(tmp_path / "bad")
+    out = subprocess.run([sys.executable, "-m", "ddcore", "distill", "--dataset", "mnist", "--method", "random",
+                          "--ipc", "1", "--out", str(tmp_path / "r.ddset"), "--quiet"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120, env={**os.environ, "DDCORE_HOME": str(tmp_path / "bad")})
+    assert out.returncode == 2 and "move that file aside" in out.stderr and "Traceback" not in out.stderr

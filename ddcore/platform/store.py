@@ -140,6 +140,14 @@ class Store:
         self._db = sqlite3.connect(self.db_path, timeout=30, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self.artefacts_dir = self.root / "artefacts"
+        try:
+            self._open()
+        except sqlite3.DatabaseError as e:  # not a database, or a damaged one: say which file and what to do
+            self._db.close()
+            raise RuntimeError(f"{self.db_path} is not a readable DD Studio store ({e}); move that file aside to start "
+                               "a new one (the runs/ and artefacts/ folders beside it are kept)") from e
+
+    def _open(self) -> None:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -167,7 +175,8 @@ class Store:
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def close(self) -> None:
@@ -339,9 +348,11 @@ class Store:
         rows = []
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:  # a line cut by a crash
                 continue
+            if isinstance(row, dict):  # anything else was not written here
+                rows.append(row)
         return rows
 
     def truncate_metrics(self, run_id: str, iteration: int) -> None:
@@ -366,7 +377,7 @@ class Store:
         folder = self.history_dir(run_id)
         if not folder.is_dir():
             return []
-        return sorted(int(p.stem) for p in folder.glob("[0-9]*.npz"))
+        return sorted(int(p.stem) for p in folder.glob("[0-9]*.npz") if p.stem.isdigit())  # not a stray file
 
     def load_frame(self, run_id: str, iteration: int) -> tuple[np.ndarray, np.ndarray]:
         """A stored snapshot; a missing or damaged one raises OSError (never a parser's own exception)."""
@@ -518,13 +529,23 @@ _RUN_SELECT = (
     "k.architecture = r.architecture ORDER BY k.created DESC LIMIT 1)")
 
 
+def _spec_of(text: str | None) -> dict[str, Any]:
+    """A run's stored spec; a damaged one reads as empty (the run still lists; resuming it then says what is
+    missing) rather than failing every page that lists runs."""
+    try:
+        spec = json.loads(text or "{}")
+    except (json.JSONDecodeError, TypeError):
+        return {}
+    return spec if isinstance(spec, dict) else {}
+
+
 def _run_from_row(row: sqlite3.Row) -> RunRecord:
     return RunRecord(id=row["id"], name=row["name"], dataset=row["dataset"], method=row["method"], ipc=row["ipc"],
                      architecture=row["architecture"] or "convnet", preset=row["preset"] or "quick",
                      seed=row["seed"] or 0, status=row["status"], message=row["message"] or "",
                      iteration=row["iteration"] or 0, total=row["total"] or 0, elapsed_s=row["elapsed_s"] or 0.0,
                      created=row["created"], updated=row["updated"], owner=row["owner"] or "",
-                     spec=json.loads(row["spec"]), fingerprint=row["fingerprint"] or "",
+                     spec=_spec_of(row["spec"]), fingerprint=row["fingerprint"] or "",
                      set_iteration=row["set_iteration"], accuracy=row["acc_mean"],
                      accuracy_std=row["acc_std"], accuracy_seeds=row["acc_seeds"])
 
