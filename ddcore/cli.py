@@ -528,13 +528,17 @@ def _sweep(args: argparse.Namespace) -> int:
     from .platform.ray_executor import RayExecutor, cluster_address
     from .platform.store import Store
     from .tasks.sweep import SweepSpec, estimate_sweep, summary_table
+    from .tasks.sweep import validate as validate_sweep
 
     address = args.ray_address or cluster_address()
-    spec = SweepSpec(tuple(args.datasets), tuple(args.methods), tuple(args.ipcs), tuple(range(max(1, args.seeds))),
+    if args.seeds < 1:
+        raise ValueError(f"--seeds is the number of seeds per cell, at least 1, not {args.seeds}")
+    spec = SweepSpec(tuple(args.datasets), tuple(args.methods), tuple(args.ipcs), tuple(range(args.seeds)),
                      tuple(args.presets), tuple(args.arch), args.eval_preset,
-                     overrides={"iterations": args.iterations} if args.iterations else {},
+                     overrides={"iterations": args.iterations} if args.iterations is not None else {},
                      baseline=not args.no_baseline, label=args.name, device=args.device,
                      executor="ray" if address else "local")
+    validate_sweep(spec)  # names and numbers before the estimate, which would otherwise price a grid that cannot run
     store = Store()
     executors = {"ray": RayExecutor(address)} if address else {}
     manager = JobManager(store, executors=executors)

@@ -14,7 +14,11 @@ def test_bad_study_input_is_one_clear_line() -> None:
              (["nas", "--proxy", "run:nope"], "No run 'nope'"),
              (["sweep", "--methods", "dm", "--ipcs", "1", "1"], "lists a value twice"),
              (["sweep", "--ray-address", "127.0.0.1:1"], "Nothing answers at 127.0.0.1:1"),
-             (["sweep", "--ray-address", "nowhere"], "host:port"))
+             (["sweep", "--ray-address", "nowhere"], "host:port"),
+             (["sweep", "--seeds", "0", "--estimate"], "at least 1, not 0"),  # once silently 1
+             (["sweep", "--iterations", "0", "--estimate"], "iterations must be between 1"),  # once silently the preset's
+             (["sweep", "--arch", "nope", "--estimate"], "Unknown model 'nope'"),  # once priced, then failed later
+             (["privacy", "--set", "zzz=1"], "unknown privacy setting(s) zzz"))  # once a TypeError traceback
     for (args, message), out in zip(cases, side_by_side(*(args for args, _ in cases))):
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
         assert out.stderr.strip().splitlines()[-1].startswith("error:")

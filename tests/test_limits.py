@@ -43,7 +43,8 @@ def test_the_job_limit_refuses_more_and_stores_nothing(tmp_path: Path) -> None:
     ("iterations", 999999999999, "between 1 and 1,000,000"), ("iterations", -5, "between 1"),
     ("iterations", 0, "between 1"), ("iterations", 1.5, "whole number"), ("iterations", True, "whole number"),
     ("iterations", "10", "whole number"), ("lr_img", 1e9, "learning rate"), ("lr_img", 0, "learning rate"),
-    ("lr_img", float("nan"), "finite number"), ("lr_img", "fast", "finite number"), ("batch_real", -1, "between 0"),
+    ("lr_img", float("nan"), "finite number"), ("lr_img", "fast", "finite number"), ("batch_real", -1, "between 1"),
+    ("batch_real", 0, "between 1"),
     ("init", "x" * 500, "short text"),
 ])
 def test_out_of_range_settings_are_refused(key: str, value, why: str) -> None:

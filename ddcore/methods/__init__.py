@@ -81,6 +81,15 @@ MAX_WIDTH = 2048  # network widths: a ConvNet of width 10,000,000 would exhaust 
 MAX_LEARNING_RATE = 1e6
 
 
+_AT_LEAST_ONE = {"chunk", "models", "net_num", "train_net_num", "fetch_net_num", "num_experts", "syn_steps"}
+
+
+def _counts_things(key: str) -> bool:
+    """Integer settings that count images or networks, where 0 would fail inside torch ('Expected non-zero,
+    positive output size') instead of here."""
+    return "batch" in key or key.endswith("_bs") or key in _AT_LEAST_ONE
+
+
 def checked_setting(method: str, key: str, annotation: str, value: Any) -> Any:
     """One override, of the field's type and in a sane range, or ValueError saying what is expected. Settings
     come from widgets, the CLI (JSON) and URLs: 1.5 or true for an iteration count, -5, 999999999999 or an lr
@@ -99,7 +108,7 @@ def checked_setting(method: str, key: str, annotation: str, value: Any) -> Any:
             raise ValueError(f"{where} is a whole number, not {value!r}")
         value = int(value)
         low, high = (1, MAX_ITERATIONS) if key == "iterations" else (0, MAX_WIDTH) if key.endswith("width") \
-            else (0, MAX_INTEGER)
+            else (1, MAX_INTEGER) if _counts_things(key) else (0, MAX_INTEGER)
         if not low <= value <= high:
             raise ValueError(f"{where} must be between {low:,} and {high:,}, not {value:,}")
         return value

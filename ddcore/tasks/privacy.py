@@ -14,7 +14,7 @@ that split) and `privacy` (a study, ddcore.tasks.study).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -74,6 +74,10 @@ class PrivacySpec:
     def preset(cls, name: str, dataset: str = "mnist", **changes: Any) -> "PrivacySpec":
         if name not in PRESETS:
             raise ValueError(f"unknown privacy preset '{name}'; the presets are {', '.join(PRESETS)}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown privacy setting(s) {', '.join(unknown)}; the settings are {', '.join(sorted(known))}")
         return cls(**{"dataset": dataset, **PRESETS[name], **changes})
 
     def to_dict(self) -> dict[str, Any]:
