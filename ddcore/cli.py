@@ -5,8 +5,11 @@ Every subcommand is a thin layer over the library; errors print one clear line a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -114,8 +117,10 @@ def _distill(args: argparse.Namespace) -> int:
     control = EventControl()
     where = f"; stored as run {run_id} in {store.root}" if store is not None else ""
     try:
-        runner, outcome = distil(spec, data, store=store, run_id=run_id, recorder=_BarRecorder(bar), control=control)
-    except KeyboardInterrupt:  # distil saved the set as it was and marked the store run stopped (resumable)
+        with _stop_on_signals(control):
+            runner, outcome = distil(spec, data, store=store, run_id=run_id, recorder=_BarRecorder(bar),
+                                     control=control)
+    except KeyboardInterrupt:  # a second Ctrl-C: distil saved the set in the store (resumable), not --out
         print("\ninterrupted", file=sys.stderr)
         return 130
     except DivergenceError as e:  # the method's last good set is still worth having: save it, then say so
@@ -130,6 +135,9 @@ def _distill(args: argparse.Namespace) -> int:
     _save_set(result, out)
     print(f"saved {out} and {out.with_suffix('.png')} ({result.meta.iteration} iterations, "
           f"{result.meta.elapsed_s:.1f} s){where}")
+    if control.stop_requested and not runner.done:  # Ctrl-C or SIGTERM: the set so far is saved, and says so
+        print(f"stopped at iteration {result.meta.iteration} of {runner.method.total_iterations}", file=sys.stderr)
+        return 130
     if args.eval:
         return _evaluate_set(result, args, data)
     return 0
@@ -153,6 +161,27 @@ def _save_set(result, out: Path) -> Path:
     result.save(out)
     out.with_suffix(".png").write_bytes(result.to_png_grid(scale=2))
     return out
+
+
+@contextlib.contextmanager
+def _stop_on_signals(control):
+    """Ctrl-C or SIGTERM ends a CLI distillation at the next safe point (within an iteration for long ones), so the
+    set so far reaches --out (with --no-store it was lost); a second Ctrl-C quits at once."""
+    def handler(signum, frame):
+        if control.event.is_set():
+            raise KeyboardInterrupt
+        control.event.set()
+        print("\nstopping: saving the set as it is (Ctrl-C again to quit at once)", file=sys.stderr)
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _evaluate_set(synthetic, args: argparse.Namespace, data=None) -> int:

@@ -204,3 +204,27 @@ def test_writers_filling_one_cache_entry_at_once_each_leave_a_whole_file(tmp_pat
     assert target.read_bytes() in payloads
     assert seen and all(s in payloads for s in seen)
     assert [p.name for p in tmp_path.iterdir()] == ["entry.bin"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_cli_distillation_stopped_by_a_signal_saves_its_set(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C or SIGTERM (a closed terminal, a batch system's time limit) once lost a --no-store run whole."""
+    from ddcore.synthetic import SyntheticSet
+
+    out = tmp_path / "s.ddset"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DDCORE_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ddcore", "distill", "--dataset", "mnist", "--method", "dm", "--ipc",
+                             "1", "--iterations", "100000", "--no-store", "--out", str(out)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()  # "MNIST from …": the data is loaded, the loop starts
+        assert " from " in first, first
+        time.sleep(2.0)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "stopped at iteration" in stderr and "Traceback" not in stderr
+    saved = SyntheticSet.load(out)
+    assert saved.meta.iteration < 100000 and f"({saved.meta.iteration} iterations" in stdout

@@ -291,7 +291,8 @@ class JobManager:
         self._order: list[str] = []
         self._closed = False
         self.interrupted = self.store.mark_interrupted()
-        threading.Thread(target=_warm_up, daemon=True, name="ddjobs-warmup").start()
+        self._warm_up = threading.Thread(target=_warm_up, daemon=True, name="ddjobs-warmup")
+        self._warm_up.start()
 
     # ---------------------------------------------------------------- submitting
     def add_executor(self, executor: Executor) -> None:
@@ -464,6 +465,9 @@ class JobManager:
         deadline = time.monotonic() + wait
         for job in jobs:
             job.finished.wait(max(0.0, deadline - time.monotonic()))
+        # a process that exits while this thread is still inside torch's imports can abort (rc 134: the CLI's
+        # `sweep --estimate` returned within a second of starting it)
+        self._warm_up.join(max(0.0, deadline - time.monotonic(), min(wait, 10.0)))
         for executor in {id(e): e for e in self.executors.values()}.values():
             if executor is not self.local and executor is not self.executor:
                 executor.shutdown(0.0)
