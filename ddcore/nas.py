@@ -15,6 +15,7 @@ Everything accuracy-like is in percent. The tasks layer (ddcore/tasks/nas.py) st
 from __future__ import annotations
 
 import itertools
+import numbers
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -71,9 +72,11 @@ class Grid:
             bad = [v for v in values if v not in allowed]
             if bad:
                 raise ValueError(f"unknown {name[:-1]} {', '.join(map(str, bad))}; choose from {', '.join(allowed)}")
-        for name, values in (("widths", self.widths), ("depths", self.depths)):
-            if any(int(v) < 1 for v in values):
-                raise ValueError(f"{name} must be at least 1, not {list(values)}")
+        from .models.registry import MAX_DEPTH, MAX_WIDTH
+
+        for name, values, top in (("widths", self.widths, MAX_WIDTH), ("depths", self.depths, MAX_DEPTH)):
+            if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= top for v in values):
+                raise ValueError(f"{name} must be whole numbers from 1 to {top}, not {list(values)}")
         for name in ("widths", "depths", "norms", "activations", "poolings"):
             values = getattr(self, name)
             if not values:

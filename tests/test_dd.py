@@ -114,7 +114,7 @@ def test_replaying_a_learned_schedule_is_plain_gradient_descent_from_a_fresh_ini
     other = evaluate_replay(create_method("random", tiny, 2, seed=1).synthetic(), seeds=[3], test_data=tiny,
                             schedule=(sizes, syn_steps), architecture="mlp")  # random real, DD's schedule
     assert other.steps == 4 and 0 <= other.mean <= 100
-    with pytest.raises(ValueError, match="width must be at least 1"):  # the given model options reach the network
+    with pytest.raises(ValueError, match="width must be a whole number from 1"):  # the given model options reach the network
         evaluate_replay(create_method("random", tiny, 2, seed=1).synthetic(), seeds=[3], test_data=tiny,
                         schedule=(sizes, syn_steps), architecture="convnet", model_kwargs={"width": 0})
     with pytest.raises(ValueError, match="no learned step sizes"):
@@ -122,6 +122,30 @@ def test_replaying_a_learned_schedule_is_plain_gradient_descent_from_a_fresh_ini
     order = torch.randperm(20, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="class by class"):  # its groups would mix classes
         evaluate_replay((s.images[order], s.labels[order]), test_data=tiny, dataset="mnist", schedule=(sizes, 2))
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"learned_step_sizes": [0.01] * 10_001}, "at most 10,000 step sizes"),
+    ({"learned_step_sizes": [0.01, float("nan")]}, "finite numbers"),
+    ({"learned_step_sizes": [0.01, "fast"]}, "finite numbers"),
+    ({"learned_step_sizes": [0.01], "syn_steps": 0}, "syn_steps must be"),
+    ({"learned_step_sizes": [0.01], "syn_steps": 10**9}, "syn_steps must be"),
+])
+def test_a_crafted_schedule_is_refused(config, message) -> None:
+    from ddcore.evaluation.replay import schedule_of
+
+    with pytest.raises(ValueError, match=message):
+        schedule_of(config)
+
+
+def test_model_options_from_a_file_are_bounded() -> None:
+    from ddcore.models import create_model
+
+    with pytest.raises(ValueError, match="width must be a whole number from 1 to 2048"):
+        create_model("convnet", 1, 10, 28, width=10**7)  # once allocated, exhausting memory
+    with pytest.raises(ValueError, match="depth must be a whole number from 1 to 16"):
+        create_model("convnet", 1, 10, 28, depth=True)
+    assert create_model("convnet", 1, 10, 28, width=2048, depth=1) is not None
 
 
 def test_the_cli_reports_a_dd_sets_replayed_schedule(tiny, tmp_path, capsys) -> None:

@@ -10,6 +10,7 @@ baseline). The network is built with the run's model options (DD records them in
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -62,12 +63,22 @@ class ReplayResult:
                           class_stats_over="all seeds", model_kwargs=dict(self.model_kwargs))
 
 
+MAX_STEPS = 10_000  # DD's own schedules have tens of steps (syn_steps x epochs)
+
+
 def schedule_of(config: dict[str, Any]) -> tuple[list[float], int]:
     """(step sizes, syn_steps) of a DD set's config; a clear error for a set without a learned schedule."""
     sizes = config.get("learned_step_sizes")
     if not sizes:
         raise ValueError("this set has no learned step sizes to replay (only DD sets do)")
-    return [float(s) for s in sizes], int(config.get("syn_steps", len(sizes)))
+    if not isinstance(sizes, list) or len(sizes) > MAX_STEPS:  # a set file can say anything: a cap, not hours
+        raise ValueError(f"a schedule is a list of at most {MAX_STEPS:,} step sizes")
+    if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) for s in sizes):
+        raise ValueError("the learned step sizes must be finite numbers")
+    syn_steps = config.get("syn_steps", len(sizes))
+    if isinstance(syn_steps, bool) or not isinstance(syn_steps, int) or not 1 <= syn_steps <= MAX_STEPS:
+        raise ValueError(f"syn_steps must be a whole number from 1 to {MAX_STEPS:,}, not {syn_steps!r}")
+    return [float(s) for s in sizes], syn_steps
 
 
 def evaluate_replay(data: Any, seeds: int | Sequence[int] = 3, device: str | torch.device = "cpu",

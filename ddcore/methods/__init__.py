@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..data import LoadedDataset
+from ..models.registry import MAX_WIDTH
 from ..registry import PluginError, Registry, drop_none
 from .base import (
     EVAL_AUGMENTATIONS,
@@ -77,7 +78,6 @@ def make_config(name: str, data_info, ipc: int, preset: str = "quick", **overrid
 
 MAX_ITERATIONS = 1_000_000
 MAX_INTEGER = 10_000_000
-MAX_WIDTH = 2048  # network widths: a ConvNet of width 10,000,000 would exhaust memory before its first step
 MAX_LEARNING_RATE = 1e6
 
 

@@ -18,6 +18,8 @@ from .layers import as_hw
 ModelFactory = Callable[..., nn.Module]
 
 MODELS: Registry[ModelFactory] = Registry("model")
+MAX_WIDTH = 2048  # network widths: a ConvNet of width 10,000,000 would exhaust memory before its first step
+MAX_DEPTH = 16
 
 
 def register_model(name: str, description: str = "", **tags: Any) -> Callable[[ModelFactory], ModelFactory]:
@@ -35,6 +37,10 @@ def create_model(
     """Build a registered model; None options are dropped so each model keeps its own defaults."""
     factory = MODELS.get(name)  # UnknownNameError with close matches
     options = drop_none(kwargs)
+    for key, value in options.items():  # options also come from set files and links, not only from code
+        limit = MAX_WIDTH if key.endswith("width") else MAX_DEPTH if key.endswith("depth") else None
+        if limit is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit):
+            raise ValueError(f"Model '{name}' option {key} must be a whole number from 1 to {limit}, not {value!r}")
     hw = as_hw(image_size)
     try:
         inspect.signature(factory).bind(in_channels, num_classes, hw, **options)

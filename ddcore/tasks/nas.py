@@ -16,7 +16,7 @@ from ..device import resolve_device
 from ..methods.base import Requirement
 from ..nas import Grid, NasResult, WholeResult
 from . import register_task
-from .base import Cancelled, TaskContext, spec_to_dict
+from .base import Cancelled, TaskContext, check_whole_number, spec_to_dict
 from .study import StudyTask
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 WHOLE_KIND = "nas-whole-data"
 STUDY_KIND = "nas-study"
 DEFAULT = Grid()
+
+MAX_ARCHITECTURES = 720  # the DC paper's search space (ddcore.nas GRIDS['dc720'])
 
 
 @dataclass(frozen=True)
@@ -190,16 +192,18 @@ class NasTask(StudyTask):
 
     def identity(self, spec: NasSpec, store: "Store") -> tuple[NasSpec, Requirement]:
         from ..nas import get_budget
+        from .distill import MAX_IPC
 
         info = _dataset(spec.dataset, spec.data_root)
-        if int(spec.ipc) < 1:
-            raise ValueError(f"IPC must be at least 1, not {spec.ipc}")
+        check_whole_number(spec.ipc, "IPC", 1, MAX_IPC)
         grid = spec.grid()
-        if len(grid) < 3:
-            raise ValueError(f"a rank correlation needs at least 3 architectures; this grid has {len(grid)}")
+        if not 3 <= len(grid) <= MAX_ARCHITECTURES:
+            raise ValueError(f"a rank correlation needs 3 to {MAX_ARCHITECTURES} architectures (the DC paper's space); "
+                             f"this grid has {len(grid):,}")
         get_budget(spec.budget)
-        if int(spec.bootstrap) < 0 or any(int(k) < 1 for k in spec.top_k):
-            raise ValueError("bootstrap must be 0 or more and every top k at least 1")
+        check_whole_number(spec.bootstrap, "bootstrap", 0, 100_000)
+        for k in spec.top_k:
+            check_whole_number(k, "top k", 1, MAX_ARCHITECTURES)
         proxies = resolve_proxies(spec, store)
         spec = NasSpec(info.name, proxies, int(spec.ipc), *(tuple(v) for v in grid.to_dict().values()), spec.budget,
                        tuple(sorted({int(k) for k in spec.top_k})), int(spec.bootstrap), spec.data_root, spec.device)
