@@ -290,3 +290,12 @@ def test_long_and_many_class_folders_still_make_a_loadable_set(tmp_path: Path) -
         (tmp_path / "many" / "train" / f"c{k}" / "0.png").write_bytes(_png(1))
     with pytest.raises(DatasetCorruptError, match="1001 class folders; a dataset may have at most 1000"):
         load_dataset("folder", root=tmp_path / "many", image_size=8, channels=1)
+
+
+def test_a_folder_with_one_class_is_refused(tmp_path: Path) -> None:
+    """It once distilled and evaluated at 100 %, a number that means nothing."""
+    (tmp_path / "train" / "only").mkdir(parents=True)
+    for k in range(4):
+        (tmp_path / "train" / "only" / f"{k}.png").write_bytes(_png(k))
+    with pytest.raises(DatasetCorruptError, match="only the class folder 'only'.*at least two"):
+        load_dataset("folder", root=tmp_path, image_size=8, channels=1)

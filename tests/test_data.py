@@ -251,6 +251,8 @@ def test_folder_zip_with_unsafe_path_is_refused(tmp_path: Path) -> None:
 def test_folder_image_bomb_is_refused(tmp_path: Path) -> None:
     (tmp_path / "train" / "a").mkdir(parents=True)
     (tmp_path / "train" / "a" / "bomb.png").write_bytes(_png(0, (12000, 12000), "L"))  # 144 Mpx, tiny file
+    (tmp_path / "train" / "b").mkdir()
+    (tmp_path / "train" / "b" / "fine.png").write_bytes(_png(0))
     with pytest.raises(DatasetCorruptError, match="too large|decompression bomb|cannot decode"):
         load_dataset("folder", root=tmp_path)
 

@@ -75,7 +75,7 @@ def _leftovers(home: Path) -> list[str]:
            "train/b/big.png": _image(0, "L", (16000, 14000))}), "million pixels|too many pixels"),
     (_zip({"train/a/1.png": _image(1), "train/a/2.png": _image(0, "L", (11000, 11000)),
            "train/b/1.png": _image(0, "L", (11000, 11000))}), "200 million pixels in all"),
-    (_zip({"train/only/1.png": _image(1), "train/only/2.png": _image(2)}), "1 class folder"),
+    (_zip({"train/only/1.png": _image(1), "train/only/2.png": _image(2)}), "only the class folder 'only'"),
     (_zip({"train/a/1.png": _image(1), "train/a/2.png": _image(1), "train/b/1.png": _image(2)}), "fewer than 2"),
     (_zip({f"train/c{i}/{k}.png": _image(i % 250) for i in range(101) for k in range(2)}), "101 class folder"),
     (_zip({"train/a\u202eb/1.png": _image(1), "train/a\u202eb/2.png": _image(1), "train/b/1.png": _image(2),

@@ -111,12 +111,15 @@ def read_image_tree(path: Path, image_size: int, channels: int, class_names: lis
 
 def _fit_names(names: list[str], path: Path) -> list[str]:
     """Class names a set file can hold (ddcore.synthetic's limits): a longer folder name is shortened with '…'
-    (numbered if two would meet), and more classes than a set may have are refused here, before any decoding,
-    rather than leaving an unloadable set after a distillation."""
+    (numbered if two would meet), and more classes than a set may have (or fewer than two) are refused here,
+    before any decoding, rather than leaving an unloadable or meaningless set after a distillation."""
     from ..synthetic import MAX_CLASS_NAME, MAX_CLASSES
 
     if len(names) > MAX_CLASSES:
         raise DatasetCorruptError(f"{path}: {len(names)} class folders; a dataset may have at most {MAX_CLASSES}")
+    if len(names) < 2:  # one class trains every network to 100 % and distils nothing
+        raise DatasetCorruptError(f"{path}: only the class folder {names[0]!r} under train/; a dataset needs at least "
+                                  "two (train/<class>/<image>, one folder per class)")
     out: list[str] = []
     for name in names:
         fitted = name if len(name) <= MAX_CLASS_NAME else name[:MAX_CLASS_NAME - 1] + "…"
