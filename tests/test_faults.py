@@ -228,3 +228,11 @@ def test_a_cli_distillation_stopped_by_a_signal_saves_its_set(tmp_path: Path, si
     assert "stopped at iteration" in stderr and "Traceback" not in stderr
     saved = SyntheticSet.load(out)
     assert saved.meta.iteration < 100000 and f"({saved.meta.iteration} iterations" in stdout
+
+
+def test_a_damaged_store_database_is_said_on_every_page(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "studio.sqlite3").write_bytes(b"not a database " * 300)
+    monkeypatch.setenv("DDCORE_HOME", str(tmp_path))
+    for name in ("distill.py", "gallery.py"):
+        at = ok(page(name).run())
+        assert any("cannot be opened" in e.value and "move that file aside" in e.value for e in at.error), name

@@ -128,6 +128,11 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
+class StoreDamagedError(RuntimeError, sqlite3.DatabaseError):
+    """The store's database file is not one (or is damaged): the CLI reports RuntimeErrors, the pages sqlite errors,
+    and each shows this message with what to do."""
+
+
 class Store:
     """Thread-safe: one sqlite3 connection behind a lock (WAL, so other processes read while we write)."""
 
@@ -144,7 +149,7 @@ class Store:
             self._open()
         except sqlite3.DatabaseError as e:  # not a database, or a damaged one: say which file and what to do
             self._db.close()
-            raise RuntimeError(f"{self.db_path} is not a readable DD Studio store ({e}); move that file aside to start "
+            raise StoreDamagedError(f"{self.db_path} is not a readable DD Studio store ({e}); move that file aside to start "
                                "a new one (the runs/ and artefacts/ folders beside it are kept)") from e
 
     def _open(self) -> None:
