@@ -147,8 +147,13 @@ class Runner:
         for key in ("dataset", "method", "ipc"):
             if key in spec and spec[key] != getattr(self.spec, key):
                 raise ValueError(f"checkpoint is for {key}={spec[key]!r}, this run has {getattr(self.spec, key)!r}")
-        self.method.load_state_dict(state["method"])
-        self.history = [dict(r) for r in state.get("history", []) if r.get("iteration", 0) <= self.method.iteration]
+        try:
+            self.method.load_state_dict(state["method"])
+            history = [dict(r) for r in state.get("history", []) if r.get("iteration", 0) <= self.method.iteration]
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+            raise ValueError(f"the checkpoint does not fit this run ({type(e).__name__}: {e}); start it again instead "
+                             "of resuming") from e
+        self.history = history
         self.error = None
         self._recent = []
         self._good = self._capture()

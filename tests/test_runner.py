@@ -116,6 +116,20 @@ def test_divergence_keeps_last_good_set(tiny):
         r.step()
 
 
+def test_a_checkpoint_that_does_not_fit_the_run_is_refused_with_the_reason(tiny):
+    """A well-formed checkpoint of other contents (another preset, an edited file signed again) once failed inside
+    a method's load_state_dict with a bare KeyError)."""
+    run = Runner(spec(method="dm", overrides={"iterations": 3}), tiny)
+    run.step()
+    state = run.checkpoint()
+    with pytest.raises(ValueError, match="does not fit this run"):
+        Runner(run.spec, tiny).restore({**state, "method": {"iteration": 1}})
+    images = state["method"]["images"]
+    wrong = {**state, "method": {**state["method"], "images": torch.cat([images, images])}}
+    with pytest.raises(ValueError, match="checkpoint images have shape"):
+        Runner(run.spec, tiny).restore(wrong)
+
+
 def test_checkpoint_format_round_trip_and_tamper_detection(tmp_path):
     opt_state = {"state": {0: {"momentum_buffer": torch.arange(6.0).view(2, 3)}, 1: {"momentum_buffer": None}},
                  "param_groups": [{"lr": 0.1, "momentum": 0.5, "params": [0, 1], "nesterov": False}]}
