@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -91,6 +92,7 @@ def _distill(args: argparse.Namespace) -> int:
     from .methods.base import DivergenceError
     from .platform.recorder import EventControl
     from .platform.store import Store
+    from .tasks.base import Cancelled
     from .tasks.distill import DistillSpec, distil, validate
 
     overrides = _parse_overrides(args.set)
@@ -122,6 +124,11 @@ def _distill(args: argparse.Namespace) -> int:
                                      control=control)
     except KeyboardInterrupt:  # a second Ctrl-C: distil saved the set in the store (resumable), not --out
         print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Cancelled as e:  # stopped while an artefact it needs (experts, a feature network) was being made
+        if store is not None and run_id:
+            store.update_run(run_id, status="stopped", message=f"{e} before the run began.")
+        print(f"\n{e}; no set yet (what was trained so far is not kept)", file=sys.stderr)
         return 130
     except DivergenceError as e:  # the method's last good set is still worth having: save it, then say so
         bar.close()
@@ -171,7 +178,8 @@ def _stop_on_signals(control):
         if control.event.is_set():
             raise KeyboardInterrupt
         control.event.set()
-        print("\nstopping: saving the set as it is (Ctrl-C again to quit at once)", file=sys.stderr)
+        # os.write, not print: the signal may land inside the progress bar's own write to stderr
+        os.write(2, b"\nstopping: saving the set as it is (Ctrl-C again to quit at once)\n")
 
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield
@@ -235,7 +243,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.data_root is not None:
         from .data import load_dataset
 
-        data = load_dataset(synthetic.meta.dataset, root=args.data_root)
+        shape = {"image_size": synthetic.images.shape[-1], "channels": synthetic.images.shape[1]} \
+            if synthetic.meta.dataset == "folder" else {}  # a folder is read at the set's own size
+        data = load_dataset(synthetic.meta.dataset, root=args.data_root, **shape)
         stats = (list(data.info.mean), list(data.info.std))
         if not all(abs(a - b) < 1e-4 for a, b in zip(synthetic.meta.mean + synthetic.meta.std, stats[0] + stats[1])):
             print(f"warning: {args.file} was distilled from data with another mean and std than {data.source}; "

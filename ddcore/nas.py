@@ -56,6 +56,9 @@ class Architecture:
         return asdict(self)
 
 
+MAX_NAS_DEPTH = 16  # ConvNet blocks; with pooling, 32-pixel images are one pixel after five
+
+
 @dataclass(frozen=True)
 class Grid:
     """The product of the option values, enumerated in a fixed order (width, depth, norm, activation, pooling)."""
@@ -72,9 +75,9 @@ class Grid:
             bad = [v for v in values if v not in allowed]
             if bad:
                 raise ValueError(f"unknown {name[:-1]} {', '.join(map(str, bad))}; choose from {', '.join(allowed)}")
-        from .models.registry import MAX_DEPTH, MAX_WIDTH
+        from .models.registry import MAX_WIDTH
 
-        for name, values, top in (("widths", self.widths, MAX_WIDTH), ("depths", self.depths, MAX_DEPTH)):
+        for name, values, top in (("widths", self.widths, MAX_WIDTH), ("depths", self.depths, MAX_NAS_DEPTH)):
             if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 1 <= v <= top for v in values):
                 raise ValueError(f"{name} must be whole numbers from 1 to {top}, not {list(values)}")
         for name in ("widths", "depths", "norms", "activations", "poolings"):

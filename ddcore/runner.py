@@ -151,6 +151,8 @@ class Runner:
             self.method.load_state_dict(state["method"])
             history = [dict(r) for r in state.get("history", []) if r.get("iteration", 0) <= self.method.iteration]
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+            if isinstance(e, torch.OutOfMemoryError) or "CUDA" in str(e):  # the device, not the checkpoint
+                raise
             raise ValueError(f"the checkpoint does not fit this run ({type(e).__name__}: {e}); start it again instead "
                              "of resuming") from e
         self.history = history

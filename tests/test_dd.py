@@ -143,9 +143,12 @@ def test_model_options_from_a_file_are_bounded() -> None:
 
     with pytest.raises(ValueError, match="width must be a whole number from 1 to 2048"):
         create_model("convnet", 1, 10, 28, width=10**7)  # once allocated, exhausting memory
-    with pytest.raises(ValueError, match="depth must be a whole number from 1 to 16"):
+    with pytest.raises(ValueError, match="depth must be a whole number from 1 to 200"):
         create_model("convnet", 1, 10, 28, depth=True)
     assert create_model("convnet", 1, 10, 28, width=2048, depth=1) is not None
+    import numpy as np
+
+    assert create_model("convnet", 1, 10, 28, width=np.int64(16), depth=np.int32(2)).features is not None
 
 
 def test_the_cli_reports_a_dd_sets_replayed_schedule(tiny, tmp_path, capsys) -> None:

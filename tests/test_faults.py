@@ -206,19 +206,34 @@ def test_writers_filling_one_cache_entry_at_once_each_leave_a_whole_file(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["entry.bin"]
 
 
+def _cli_until_loaded(*args: str) -> subprocess.Popen:
+    """`python -m ddcore *args`, returned once it has said where its data came from (the loop starts next)."""
+    import select
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DDCORE_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ddcore", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # a line at a time, never blocking past the deadline
+        if select.select([proc.stderr], [], [], 1.0)[0]:
+            line = proc.stderr.readline()
+            if " from " in line:
+                return proc
+            if not line:
+                break
+    proc.kill()
+    raise AssertionError(f"the CLI did not load its data: {proc.communicate()[1][-2000:]}")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_cli_distillation_stopped_by_a_signal_saves_its_set(tmp_path: Path, sig: int) -> None:
     """Ctrl-C or SIGTERM (a closed terminal, a batch system's time limit) once lost a --no-store run whole."""
     from ddcore.synthetic import SyntheticSet
 
     out = tmp_path / "s.ddset"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DDCORE_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "ddcore", "distill", "--dataset", "mnist", "--method", "dm", "--ipc",
-                             "1", "--iterations", "100000", "--no-store", "--out", str(out)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _cli_until_loaded("distill", "--dataset", "mnist", "--method", "dm", "--ipc", "1", "--iterations", "100000",
+                             "--no-store", "--out", str(out))
     try:
-        first = proc.stderr.readline()  # "MNIST from …": the data is loaded, the loop starts
-        assert " from " in first, first
         time.sleep(2.0)
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=120)
@@ -228,6 +243,22 @@ def test_a_cli_distillation_stopped_by_a_signal_saves_its_set(tmp_path: Path, si
     assert "stopped at iteration" in stderr and "Traceback" not in stderr
     saved = SyntheticSet.load(out)
     assert saved.meta.iteration < 100000 and f"({saved.meta.iteration} iterations" in stdout
+
+
+def test_ctrl_c_while_experts_train_stops_them(tmp_path: Path) -> None:
+    """The stop reaches the artefact a run waits for: it once went on training MTT's experts to the end."""
+    proc = _cli_until_loaded("distill", "--dataset", "mnist", "--method", "mtt", "--ipc", "1", "--set",
+                             "expert_train_epochs=50", "num_experts=20", "--out", str(tmp_path / "s.ddset"))
+    try:
+        time.sleep(2.0)
+        asked = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+        took = time.monotonic() - asked
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Expert training stopped" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    assert took < 60 and not (tmp_path / "s.ddset").exists()
 
 
 def test_a_damaged_store_database_is_said_on_every_page(tmp_path: Path, monkeypatch) -> None:

@@ -179,6 +179,10 @@ def test_damaged_store_files_read_as_what_survives_or_say_what_to_do(tmp_path: P
     assert store.frame_iterations(run.id) == [3]
     store._execute("UPDATE runs SET spec = ? WHERE id = ?", ("{not json", run.id))
     assert store.get_run(run.id).spec == {} and [r.id for r in store.list_runs()] == [run.id]
+    from ddcore.tasks.distill import resume_spec
+
+    with pytest.raises(ValueError, match="has lost its settings"):
+        resume_spec(store, run.id)
     store.close()
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "studio.sqlite3").write_bytes(b"this is not a database, just text " * 200)

@@ -85,9 +85,12 @@ def read_image_tree(path: Path, image_size: int, channels: int, class_names: lis
     cached = cache_dir() / f"tree-{key}.npz"
     if use_cache and cached.exists():
         try:
-            return _load_cached(cached)
+            tree = _load_cached(cached)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a damaged cache costs a decode
             cached.unlink(missing_ok=True)
+        else:  # a cache written before today's class-name rules meets them too
+            tree.class_names = _fit_names(tree.class_names, path)
+            return tree
     entries = _list_entries(path)
     if not any(split == "train" for split, _, _ in entries):
         raise DatasetNotFoundError(

@@ -107,7 +107,8 @@ def checked_setting(method: str, key: str, annotation: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
             raise ValueError(f"{where} is a whole number, not {value!r}")
         value = int(value)
-        low, high = (1, MAX_ITERATIONS) if key == "iterations" else (0, MAX_WIDTH) if key.endswith("width") \
+        low, high = (1, MAX_ITERATIONS) if key == "iterations" else (0, MAX_WIDTH) if key == "net_width" \
+            else (1, MAX_WIDTH) if key.endswith("width") \
             else (1, MAX_INTEGER) if _counts_things(key) else (0, MAX_INTEGER)
         if not low <= value <= high:
             raise ValueError(f"{where} must be between {low:,} and {high:,}, not {value:,}")

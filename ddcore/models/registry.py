@@ -7,6 +7,7 @@ features before the classifier (DM matches those).
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Any, Callable, Sequence
 
 from torch import nn
@@ -19,7 +20,7 @@ ModelFactory = Callable[..., nn.Module]
 
 MODELS: Registry[ModelFactory] = Registry("model")
 MAX_WIDTH = 2048  # network widths: a ConvNet of width 10,000,000 would exhaust memory before its first step
-MAX_DEPTH = 16
+MAX_DEPTH = 200  # layers; a ResNet-152 factory registered as a plugin still fits
 
 
 def register_model(name: str, description: str = "", **tags: Any) -> Callable[[ModelFactory], ModelFactory]:
@@ -39,8 +40,11 @@ def create_model(
     options = drop_none(kwargs)
     for key, value in options.items():  # options also come from set files and links, not only from code
         limit = MAX_WIDTH if key.endswith("width") else MAX_DEPTH if key.endswith("depth") else None
-        if limit is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit):
+        if limit is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= limit:
             raise ValueError(f"Model '{name}' option {key} must be a whole number from 1 to {limit}, not {value!r}")
+        options[key] = int(value)
     hw = as_hw(image_size)
     try:
         inspect.signature(factory).bind(in_channels, num_classes, hw, **options)

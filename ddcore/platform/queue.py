@@ -467,7 +467,7 @@ class JobManager:
             job.finished.wait(max(0.0, deadline - time.monotonic()))
         # a process that exits while this thread is still inside torch's imports can abort (rc 134: the CLI's
         # `sweep --estimate` returned within a second of starting it)
-        self._warm_up.join(max(0.0, deadline - time.monotonic(), min(wait, 10.0)))
+        self._warm_up.join(max(0.0, deadline - time.monotonic()))
         for executor in {id(e): e for e in self.executors.values()}.values():
             if executor is not self.local and executor is not self.executor:
                 executor.shutdown(0.0)

@@ -147,6 +147,9 @@ class Store:
         self.artefacts_dir = self.root / "artefacts"
         try:
             self._open()
+        except sqlite3.OperationalError:  # locked, read-only, disk I/O: the file itself is fine, so say nothing of it
+            self._db.close()
+            raise
         except sqlite3.DatabaseError as e:  # not a database, or a damaged one: say which file and what to do
             self._db.close()
             raise StoreDamagedError(f"{self.db_path} is not a readable DD Studio store ({e}); move that file aside to start "
@@ -382,7 +385,7 @@ class Store:
         folder = self.history_dir(run_id)
         if not folder.is_dir():
             return []
-        return sorted(int(p.stem) for p in folder.glob("[0-9]*.npz") if p.stem.isdigit())  # not a stray file
+        return sorted(int(p.stem) for p in folder.glob("[0-9]*.npz") if p.stem.isascii() and p.stem.isdigit())
 
     def load_frame(self, run_id: str, iteration: int) -> tuple[np.ndarray, np.ndarray]:
         """A stored snapshot; a missing or damaged one raises OSError (never a parser's own exception)."""

@@ -36,9 +36,10 @@ def producer_of(artefact_kind: str) -> Task:
 
 
 def resolve_artefacts(requirements: Any, store: Any, device: str = "auto", data: Any = None,
-                      recorder: Any = None) -> dict[str, Any]:
+                      recorder: Any = None, control: Any = None) -> dict[str, Any]:
     """The loaded artefacts for `requirements` (kind -> object), making any that are missing right here with
-    their producer task: for library calls and the CLI, which run a method without the job queue."""
+    their producer task: for library calls and the CLI, which run a method without the job queue. `control` is the
+    caller's, so a stop (the CLI's Ctrl-C) reaches a producer too (expert training can take minutes)."""
     from ..platform.recorder import EventControl, NullRecorder
 
     out = {}
@@ -47,7 +48,8 @@ def resolve_artefacts(requirements: Any, store: Any, device: str = "auto", data:
         record = store.get_artefact(requirement.key())
         if record is None:
             prepared = producer.prepare(producer.spec_for(requirement, device), store)
-            ctx = TaskContext(store=store, recorder=recorder or NullRecorder(), control=EventControl(), data=data)
+            ctx = TaskContext(store=store, recorder=recorder or NullRecorder(), control=control or EventControl(),
+                              data=data)
             record = producer.run(prepared.spec, ctx)
         out[requirement.kind] = producer.load_artefact(record, store)
     return out

@@ -121,7 +121,7 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
             from ..platform.store import Store
             from . import resolve_artefacts
 
-            artefacts = resolve_artefacts(needed, store or Store(), spec.device, data, recorder)
+            artefacts = resolve_artefacts(needed, store or Store(), spec.device, data, recorder, control)
     runner = Runner(spec, data, artefacts=artefacts)
     runner.method.should_stop = lambda: control.stop_requested
     if resume_state is not None:
@@ -268,6 +268,10 @@ def resume_spec(store: "Store", run_id: str, evaluate_after: bool = True) -> Dis
     if record is None:
         raise KeyError(f"No run {run_id!r} in the store")
     stored = {k: v for k, v in record.spec.items() if k not in LEGACY_FIELDS}
+    missing = [k for k in ("dataset", "method", "ipc") if k not in stored]
+    if missing:  # a damaged row reads as an empty spec (Store._spec_of)
+        raise ValueError(f"run {run_id} has lost its settings ({', '.join(missing)} missing); it cannot be resumed, "
+                         "only started again")
     return DistillSpec.from_dict({**stored, "run_id": run_id, "evaluate_after": evaluate_after})
 
 
