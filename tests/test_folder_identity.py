@@ -96,3 +96,17 @@ def test_a_folder_set_is_evaluated_on_its_folder(tmp_path: Path) -> None:
     other = _folder(tmp_path / "b", 40, 1)
     out = ddcore("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none", "--data-root", str(other))
     assert out.returncode == 0 and "another mean and std" in out.stderr
+
+
+def test_a_study_on_a_folder_makes_the_folders_own_feature_network(tmp_path: Path) -> None:
+    """The herding memory needs a network trained on the folder; its task found no data for 'folder' before the
+    artefact carried where the folder is (DatasetInfo.folder_source)."""
+    root = _folder(tmp_path / "four", 200, 2, classes=("c0", "c1", "c2", "c3"))
+    out = ddcore("continual", "--dataset", "folder", "--data-root", str(root), "--methods", "herding", "random",
+                 "--steps", "2", "--orders", "1", "--preset", "tiny", "--ipc", "1", "--quiet")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "herding" in out.stdout and "random" in out.stdout
+    data = load_dataset("folder", root=root)
+    spec = DistillSpec(dataset="folder", method="herding", ipc=1, preset="quick", device="cpu")
+    (need,) = requirements(spec, data.info)
+    assert need.as_dict()["data_root"] == str(root.resolve()) and need.as_dict()["image_size"] == 32

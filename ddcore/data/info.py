@@ -38,6 +38,15 @@ class DatasetInfo:
         return self.extra.get("fingerprint")
 
     @property
+    def folder_source(self) -> dict:
+        """What finds an image folder's data again in another task or process (its fingerprint, where it was read
+        from, at which size): the parameters of an artefact made from it. Empty for the named datasets."""
+        if not self.fingerprint:
+            return {}
+        return {"fingerprint": self.fingerprint, "data_root": self.extra.get("root"), "image_size": self.image_size,
+                "channels": self.channels}
+
+    @property
     def data_key(self) -> str:
         """The name caches and artefacts are keyed by: the name, plus the fingerprint where there is one."""
         return f"{self.name}-{self.fingerprint}" if self.fingerprint else self.name

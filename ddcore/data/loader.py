@@ -244,7 +244,8 @@ def _load_folder(root, image_size: int, channels: int, test_fraction: float,
     std = tuple(max(float(v), 1e-3) for v in floats.std(axis=(0, 2)))
     info = DatasetInfo("folder", path.stem, channels, image_size, len(tree.class_names), tuple(tree.class_names),
                        mean, std, f"Image folder {path.name}",
-                       extra={"fingerprint": _fingerprint(tree.class_names, (images, labels), test)})
+                       extra={"fingerprint": _fingerprint(tree.class_names, (images, labels), test),
+                              "root": str(path.resolve())})
     if known is not None:  # an upload: its registered name and numbers (computed the same way when it came in)
         if tuple(tree.class_names) != known.class_names:
             raise DatasetCorruptError(f"{known.display_name}: its archive no longer matches its record")

@@ -7,6 +7,7 @@ ddcore/tasks/networks.py for how that network is trained and stored as an artefa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 
@@ -20,13 +21,13 @@ ARTEFACT_KIND = "trained-network"
 
 
 def network_requirement(dataset: str, architecture: str, epochs: int, per_class: int | None,
-                        seed: int, fingerprint: str | None = None) -> Requirement:
+                        seed: int, source: Mapping[str, Any] | None = None) -> Requirement:
     """The network a feature coreset embeds with (ddcore.tasks.networks makes it); an image folder's network
-    also carries the folder's fingerprint, so two folders never share one."""
+    also carries the folder's `DatasetInfo.folder_source`, as experts do."""
     amount = "all images" if per_class is None else f"{per_class} images per class"
     return Requirement.from_dict(ARTEFACT_KIND, {"dataset": dataset, "architecture": architecture, "epochs": int(epochs),
                                                  "per_class": per_class, "seed": int(seed),
-                                                 **({"fingerprint": fingerprint} if fingerprint else {})},
+                                                 **(source or {})},
                                  label=f"{architecture}, {epochs} epoch(s) on {dataset} ({amount})")
 
 
@@ -69,7 +70,7 @@ class FeatureCoreset(CoresetMethod):
         if getattr(c, "embedding", "trained") != "trained":
             return ()
         return (network_requirement(info.name, c.embed_architecture, c.embed_epochs, c.embed_per_class, c.embed_seed,
-                                    info.fingerprint),)
+                                    info.folder_source),)
 
     def features(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self, "_net"):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -36,14 +36,15 @@ ARTEFACT_KIND = "expert-trajectories"
 
 def expert_requirement(dataset: str, architecture: str, experts: int, epochs: int, lr: float, batch: int,
                        augmentation: str, zca: bool, per_class: int | None, seed: int = 0,
-                       fingerprint: str | None = None) -> Requirement:
+                       source: Mapping[str, Any] | None = None) -> Requirement:
     """What a trajectory-matching run needs (ddcore.methods.trajectory declares it with this shape). An image
-    folder's experts also carry its fingerprint (DatasetInfo.fingerprint), so two folders never share them."""
+    folder's experts also carry its `DatasetInfo.folder_source` (fingerprint, path, size), so two folders never
+    share them and the experts' task finds the folder again."""
     amount = "all images" if per_class is None else f"{per_class} images per class"
     return Requirement.from_dict(ARTEFACT_KIND, {
         "dataset": dataset, "architecture": architecture, "experts": int(experts), "epochs": int(epochs),
         "lr": float(lr), "batch": int(batch), "augmentation": augmentation, "zca": bool(zca), "per_class": per_class,
-        "seed": int(seed), **({"fingerprint": fingerprint} if fingerprint else {})},
+        "seed": int(seed), **(source or {})},
         label=f"{experts} expert trajectories ({architecture}, {epochs} epochs, {amount}{', ZCA' if zca else ''}) "
               f"on {dataset}")
 
@@ -233,7 +234,7 @@ class TrajectoryMethod(DistillMethod):
         c = config
         return (expert_requirement(info.name, architecture, c.num_experts, c.expert_train_epochs, c.expert_lr,
                                    c.expert_batch, c.dsa_strategy, c.zca, c.expert_per_class, c.expert_seed,
-                                   info.fingerprint),)
+                                   info.folder_source),)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

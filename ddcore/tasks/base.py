@@ -77,6 +77,15 @@ class Prepared:
     previous_status: str | None = None  # the stored run's status before this submission (None: a new run)
 
 
+FOLDER_FIELDS = ("fingerprint", "data_root", "image_size", "channels")  # DatasetInfo.folder_source's keys
+
+
+def folder_source(spec: Any) -> dict[str, Any]:
+    """An artefact spec's image-folder fields as requirement parameters (none for the named datasets, so their
+    artefacts keep the keys they were stored under)."""
+    return {k: getattr(spec, k) for k in FOLDER_FIELDS} if getattr(spec, "fingerprint", None) else {}
+
+
 @dataclass
 class TaskContext:
     """What a running task may use: the store, its reporter and controls, and its resolved artefacts."""
@@ -91,12 +100,15 @@ class TaskContext:
     jobs: Any = None  # coordinator tasks only: the queue they submit to (ddcore.platform.queue.JobManager)
     owner: str | None = None  # who submitted the job (a coordinator's own jobs are queued in that name)
 
-    def dataset(self, name: str, root: str | None = None, fingerprint: str | None = None) -> "LoadedDataset":
-        """The data a task works on: the preloaded data when it is the one named, else loaded. With a
-        `fingerprint` (an image folder's), the data must be that very folder: refused, not silently swapped."""
+    def dataset(self, name: str, root: str | None = None, fingerprint: str | None = None,
+                image_size: int | None = None, channels: int | None = None) -> "LoadedDataset":
+        """The data a task works on: the preloaded data when it is the one named, else loaded (an image folder from
+        `root` at `image_size` and `channels`). With a `fingerprint` (an image folder's), the data must be that very
+        folder: refused, not silently swapped."""
         from ..data import load_dataset
 
-        data = self.data if self.data is not None and self.data.info.name == name else load_dataset(name, root)
+        data = self.data if self.data is not None and self.data.info.name == name else \
+            load_dataset(name, root, image_size=image_size, channels=channels)
         if fingerprint is not None and data.info.fingerprint != fingerprint:
             raise ValueError(f"this artefact is for the image folder with fingerprint {fingerprint}; the data at hand "
                              f"({data.source}) is {data.info.fingerprint or 'not an image folder'}")

@@ -17,7 +17,7 @@ from ..experts import expert_data
 from ..methods.base import Requirement
 from ..methods.trajectory import ARTEFACT_KIND, expert_requirement
 from . import register_task
-from .base import Cancelled, Prepared, Task, TaskContext, spec_to_dict
+from .base import FOLDER_FIELDS, Cancelled, Prepared, Task, TaskContext, folder_source, spec_to_dict
 
 if TYPE_CHECKING:
     from ..platform.records import ArtefactRecord
@@ -38,11 +38,15 @@ class ExpertsSpec:
     seed: int = 0
     device: str = "auto"
     mode: str = "auto"  # vmap | loop | auto
-    fingerprint: str | None = None  # an image folder's (DatasetInfo.fingerprint): the data these experts must see
+    # an image folder's DatasetInfo.folder_source: the data these experts must see, and where it is
+    fingerprint: str | None = None
+    data_root: str | None = None
+    image_size: int | None = None
+    channels: int | None = None
 
     def requirement(self) -> Requirement:
         return expert_requirement(self.dataset, self.architecture, self.experts, self.epochs, self.lr, self.batch,
-                                  self.augmentation, self.zca, self.per_class, self.seed, self.fingerprint)
+                                  self.augmentation, self.zca, self.per_class, self.seed, folder_source(self))
 
     def to_dict(self) -> dict[str, Any]:
         return spec_to_dict(self)
@@ -90,7 +94,7 @@ class ExpertsTask(Task):
         p = dict(requirement.params)
         return ExpertsSpec(p["dataset"], p["architecture"], p["experts"], p["epochs"], p["lr"], p["batch"],
                            p["augmentation"], p["zca"], p["per_class"], p["seed"], device,
-                           fingerprint=p.get("fingerprint"))
+                           **{k: p.get(k) for k in FOLDER_FIELDS})
 
     def run(self, spec: ExpertsSpec, ctx: TaskContext) -> "ArtefactRecord":
         from safetensors.torch import save_file
@@ -101,7 +105,7 @@ class ExpertsTask(Task):
         from ..experts import ExpertPlan, train_experts
         from ..models import create_model
 
-        data = ctx.dataset(spec.dataset, fingerprint=spec.fingerprint)
+        data = ctx.dataset(spec.dataset, spec.data_root, spec.fingerprint, spec.image_size, spec.channels)
         device = resolve_device(spec.device)
         images, labels = expert_data(data, spec.per_class, spec.zca, spec.seed)
         info = data.info

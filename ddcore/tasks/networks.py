@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..methods.base import Requirement
 from ..methods.herding import ARTEFACT_KIND, network_requirement
 from . import register_task
-from .base import Cancelled, Prepared, Task, TaskContext, spec_to_dict
+from .base import FOLDER_FIELDS, Cancelled, Prepared, Task, TaskContext, folder_source, spec_to_dict
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,11 +30,15 @@ class TrainNetworkSpec:
     per_class: int | None = None  # training images per class (None: the whole training set)
     seed: int = 0
     device: str = "auto"
-    fingerprint: str | None = None  # an image folder's (DatasetInfo.fingerprint)
+    # an image folder's DatasetInfo.folder_source
+    fingerprint: str | None = None
+    data_root: str | None = None
+    image_size: int | None = None
+    channels: int | None = None
 
     def requirement(self) -> Requirement:
         return network_requirement(self.dataset, self.architecture, self.epochs, self.per_class, self.seed,
-                                   self.fingerprint)
+                                   folder_source(self))
 
     def to_dict(self) -> dict[str, Any]:
         return spec_to_dict(self)
@@ -60,7 +64,7 @@ class TrainNetworkTask(Task):
     def spec_for(self, requirement: Requirement, device: str) -> TrainNetworkSpec:
         p = dict(requirement.params)
         return TrainNetworkSpec(p["dataset"], p["architecture"], p["epochs"], p["per_class"], p["seed"], device,
-                                p.get("fingerprint"))
+                                **{k: p.get(k) for k in FOLDER_FIELDS})
 
     def run(self, spec: TrainNetworkSpec, ctx: TaskContext) -> "ArtefactRecord":
         from safetensors.torch import save_file
@@ -68,7 +72,7 @@ class TrainNetworkTask(Task):
         from ..evaluation import EvaluationCancelled
         from ..evaluation.reference import RealTraining, train_on_real
 
-        data = ctx.dataset(spec.dataset, fingerprint=spec.fingerprint)
+        data = ctx.dataset(spec.dataset, spec.data_root, spec.fingerprint, spec.image_size, spec.channels)
         plan = RealTraining(name="embed", epochs=spec.epochs, per_class=spec.per_class, decay=spec.epochs > 1,
                             seed=spec.seed, test_limit=1000)
 
