@@ -82,6 +82,21 @@ def test_artefacts_made_from_a_folder_are_that_folders(tmp_path: Path, method: s
         store.close()
 
 
+def test_each_folder_gets_its_own_network_trained_on_its_real_images(tmp_path: Path) -> None:
+    """train_on_real caches its network on disk by dataset name: folder B once got folder A's network and record."""
+    from ddcore.evaluation.reference import RealTraining, train_on_real
+
+    a = load_dataset("folder", root=_folder(tmp_path / "a", 40, 0), image_size=8)
+    b = load_dataset("folder", root=_folder(tmp_path / "b", 200, 1), image_size=8)
+    plan = RealTraining(name="identity-test", epochs=1, decay=False)
+    net_a, record_a = train_on_real("folder", "convnet", plan, "cpu", data=a)
+    net_b, record_b = train_on_real("folder", "convnet", plan, "cpu", data=b)
+    assert any(not torch.equal(p, q) for p, q in zip(net_a.state_dict().values(), net_b.state_dict().values()))
+    again_a = train_on_real("folder", "convnet", plan, "cpu", data=a, compute=False)  # a's stays cached for a
+    assert again_a is not None and torch.equal(again_a[0].state_dict()["classifier.weight"],
+                                               net_a.state_dict()["classifier.weight"])
+
+
 def test_a_folder_set_is_evaluated_on_its_folder(tmp_path: Path) -> None:
     root = _folder(tmp_path / "a", 200, 0)
     target = tmp_path / "s.ddset"
