@@ -246,8 +246,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         shape = {"image_size": synthetic.images.shape[-1], "channels": synthetic.images.shape[1]} \
             if synthetic.meta.dataset == "folder" else {}  # a folder is read at the set's own size
         data = load_dataset(synthetic.meta.dataset, root=args.data_root, **shape)
-        stats = (list(data.info.mean), list(data.info.std))
-        if not all(abs(a - b) < 1e-4 for a, b in zip(synthetic.meta.mean + synthetic.meta.std, stats[0] + stats[1])):
+        stats = (*data.info.mean, *data.info.std)
+        if not all(abs(a - b) < 1e-4 for a, b in zip(synthetic.meta.mean + synthetic.meta.std, stats)):
             print(f"warning: {args.file} was distilled from data with another mean and std than {data.source}; "
                   "evaluating on it anyway", file=sys.stderr)
     elif synthetic.meta.dataset == "folder":

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+FOLDER_FIELDS = ("fingerprint", "data_root", "image_size", "channels")  # DatasetInfo.folder_source's keys
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -43,8 +45,7 @@ class DatasetInfo:
         from, at which size): the parameters of an artefact made from it. Empty for the named datasets."""
         if not self.fingerprint:
             return {}
-        return {"fingerprint": self.fingerprint, "data_root": self.extra.get("root"), "image_size": self.image_size,
-                "channels": self.channels}
+        return dict(zip(FOLDER_FIELDS, (self.fingerprint, self.extra.get("root"), self.image_size, self.channels)))
 
     @property
     def data_key(self) -> str:

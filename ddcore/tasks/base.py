@@ -24,6 +24,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
+from ..data.info import FOLDER_FIELDS
 from ..methods.base import Requirement
 
 if TYPE_CHECKING:
@@ -77,9 +78,6 @@ class Prepared:
     previous_status: str | None = None  # the stored run's status before this submission (None: a new run)
 
 
-FOLDER_FIELDS = ("fingerprint", "data_root", "image_size", "channels")  # DatasetInfo.folder_source's keys
-
-
 def folder_source(spec: Any) -> dict[str, Any]:
     """An artefact spec's image-folder fields as requirement parameters (none for the named datasets, so their
     artefacts keep the keys they were stored under)."""
@@ -113,6 +111,10 @@ class TaskContext:
             raise ValueError(f"this artefact is for the image folder with fingerprint {fingerprint}; the data at hand "
                              f"({data.source}) is {data.info.fingerprint or 'not an image folder'}")
         return data
+
+    def dataset_of(self, spec: Any) -> "LoadedDataset":
+        """`dataset` for an artefact spec: its dataset, and for an image folder its FOLDER_FIELDS."""
+        return self.dataset(spec.dataset, spec.data_root, spec.fingerprint, spec.image_size, spec.channels)
 
 
 class Task:

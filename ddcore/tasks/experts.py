@@ -105,7 +105,7 @@ class ExpertsTask(Task):
         from ..experts import ExpertPlan, train_experts
         from ..models import create_model
 
-        data = ctx.dataset(spec.dataset, spec.data_root, spec.fingerprint, spec.image_size, spec.channels)
+        data = ctx.dataset_of(spec)
         device = resolve_device(spec.device)
         images, labels = expert_data(data, spec.per_class, spec.zca, spec.seed)
         info = data.info

@@ -72,7 +72,7 @@ class TrainNetworkTask(Task):
         from ..evaluation import EvaluationCancelled
         from ..evaluation.reference import RealTraining, train_on_real
 
-        data = ctx.dataset(spec.dataset, spec.data_root, spec.fingerprint, spec.image_size, spec.channels)
+        data = ctx.dataset_of(spec)
         plan = RealTraining(name="embed", epochs=spec.epochs, per_class=spec.per_class, decay=spec.epochs > 1,
                             seed=spec.seed, test_limit=1000)
 
