@@ -20,6 +20,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from .data.info import variant_label
 from .platform.records import EvaluationRecord, RunRecord
 from .platform.store import Store
 
@@ -192,6 +193,7 @@ def to_row(ev: EvaluationRecord, runs: dict[str, RunRecord]) -> ResultRow:
         method, label = "random", f"random real · IPC {ipc}"
     else:
         method, label, ipc = "whole", "whole dataset", None
+    label += variant_label({"variant": subject.variant})
     group = subject.group
     trained = baseline_recipe(ev) if subject.kind != "run" else ""
     if trained:  # a fair baseline trained like some method's sets: its own row beside random real's own protocol

@@ -45,6 +45,7 @@ class ZCA:
     transform: Tensor  # (D, D), symmetric
     inverse: Tensor  # (D, D), symmetric
     eps: float = 0.1
+    fitted_on: str = ""  # what the caller says the fit saw (dataset_zca: the data's key and image count)
 
     @property
     def num_features(self) -> int:
@@ -119,7 +120,7 @@ class ZCA:
     __call__ = apply
 
     def to(self, device: torch.device | str) -> "ZCA":
-        return ZCA(self.mean.to(device), self.transform.to(device), self.inverse.to(device), self.eps)
+        return ZCA(self.mean.to(device), self.transform.to(device), self.inverse.to(device), self.eps, self.fitted_on)
 
     def save(self, path: str | Path) -> Path:
         """Write a .safetensors file (no pickle)."""
@@ -131,7 +132,8 @@ class ZCA:
             "inverse": self.inverse.detach().cpu().contiguous(),
         }
         with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"eps": repr(self.eps), "format": "ddcore.zca/1"})
+            save_file(tensors, str(tmp), metadata={"eps": repr(self.eps), "format": "ddcore.zca/1",
+                                                   "fitted_on": self.fitted_on})
         return path
 
     @classmethod
@@ -141,7 +143,7 @@ class ZCA:
             if meta.get("format") != "ddcore.zca/1":
                 raise ValueError(f"{path} is not a ddcore ZCA file")
             tensors = {k: f.get_tensor(k) for k in ("mean", "transform", "inverse")}
-        return cls(eps=float(meta["eps"]), **tensors).to(device)
+        return cls(eps=float(meta["eps"]), fitted_on=str(meta.get("fitted_on", "")), **tensors).to(device)
 
 
 def fit_zca(images: Tensor, eps: float = 0.1, **kwargs) -> ZCA:
@@ -149,7 +151,7 @@ def fit_zca(images: Tensor, eps: float = 0.1, **kwargs) -> ZCA:
     return ZCA.fit(images, eps=eps, **kwargs)
 
 
-_CACHE: dict[tuple[str, float], ZCA] = {}
+_CACHE: dict[tuple[str, float, str], ZCA] = {}
 
 
 def _file_name(name: str, eps: float) -> str:
@@ -162,14 +164,17 @@ def get_zca(
     fit_fn: Callable[[], Tensor],
     eps: float = 0.1,
     cache_dir: str | Path | None = None,
+    fitted_on: str = "",
 ) -> ZCA:
     """The ZCA of dataset `name`, fitted once per process (and per `cache_dir` when given).
 
     `fit_fn()` returns the float training images and is only called on a miss. Key: the
     lower-cased name and eps; the caller must make `name` identify the data (e.g. include the
-    preprocessing), since nothing here can tell two data sets of the same name apart.
+    preprocessing), since nothing here can tell two data sets of the same name apart. With
+    `fitted_on`, a cached fit that does not record the same is refitted (a file written before
+    the name identified the data, e.g. one fitted on the embedded subset under the full data's name).
     """
-    key = (name.strip().lower(), float(eps))
+    key = (name.strip().lower(), float(eps), fitted_on)
     if key in _CACHE:
         return _CACHE[key]
     file = Path(cache_dir) / _file_name(name, eps) if cache_dir is not None else None
@@ -179,8 +184,11 @@ def get_zca(
             zca = ZCA.load(file)
         except (OSError, ValueError, KeyError, SafetensorError):
             zca = None  # a corrupt cache file costs a refit, never a crash
+        if zca is not None and fitted_on and zca.fitted_on != fitted_on:
+            zca = None
     if zca is None:
         zca = ZCA.fit(fit_fn(), eps=eps)
+        zca.fitted_on = fitted_on
         if file is not None:
             try:
                 zca.save(file)
@@ -195,7 +203,8 @@ def dataset_zca(data) -> ZCA:
     its normalised training images, cached on disk under the cache folder."""
     from .paths import cache_dir
 
-    return get_zca(data.info.data_key, lambda: data.normalize(data.train.images), cache_dir=cache_dir() / "zca")
+    return get_zca(data.info.data_key, lambda: data.normalize(data.train.images), cache_dir=cache_dir() / "zca",
+                   fitted_on=f"{data.info.data_key}: {len(data.train.labels)} training images")
 
 
 def clear_zca_cache() -> None:

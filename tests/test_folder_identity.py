@@ -115,7 +115,7 @@ def test_a_folder_set_is_evaluated_on_its_folder(tmp_path: Path) -> None:
 
 def test_a_study_on_a_folder_makes_the_folders_own_feature_network(tmp_path: Path) -> None:
     """The herding memory needs a network trained on the folder; its task found no data for 'folder' before the
-    artefact carried where the folder is (DatasetInfo.folder_source)."""
+    artefact carried where the folder is (DatasetInfo.data_source)."""
     root = _folder(tmp_path / "four", 200, 2, classes=("c0", "c1", "c2", "c3"))
     out = ddcore("continual", "--dataset", "folder", "--data-root", str(root), "--methods", "herding", "random",
                  "--steps", "2", "--orders", "1", "--preset", "tiny", "--ipc", "1", "--quiet")

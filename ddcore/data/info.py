@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-FOLDER_FIELDS = ("fingerprint", "data_root", "image_size", "channels")  # DatasetInfo.folder_source's keys
+FOLDER_FIELDS = ("fingerprint", "data_root", "image_size", "channels")  # an image folder's DatasetInfo.data_source
+SOURCE_FIELDS = (*FOLDER_FIELDS, "variant")  # every key DatasetInfo.data_source may give
+EMBEDDED_SUBSET = "subset"  # the variant of a built-in dataset read from the embedded subset in assets/
 
 
 @dataclass(frozen=True)
@@ -40,17 +42,32 @@ class DatasetInfo:
         return self.extra.get("fingerprint")
 
     @property
-    def folder_source(self) -> dict:
-        """What finds an image folder's data again in another task or process (its fingerprint, where it was read
-        from, at which size): the parameters of an artefact made from it. Empty for the named datasets."""
-        if not self.fingerprint:
-            return {}
-        return dict(zip(FOLDER_FIELDS, (self.fingerprint, self.extra.get("root"), self.image_size, self.channels)))
+    def variant(self) -> str | None:
+        """'subset' when a built-in dataset was read from the embedded subset in assets/ (CIFAR-10: 500 train / 100
+        test images per class), None for the full data. A ZCA, experts or a network fitted on the subset must not
+        serve the full data once it arrives under a data root."""
+        return self.extra.get("variant")
+
+    @property
+    def data_source(self) -> dict:
+        """What an artefact made from this data must carry beside the dataset's name so that other data of that
+        name never reuses it: an image folder's fingerprint, path and size (which also find the folder again in
+        another task or process), or the embedded subset's variant. Empty for the full named datasets, so their
+        artefacts keep the keys they were stored under."""
+        if self.fingerprint:
+            return dict(zip(FOLDER_FIELDS, (self.fingerprint, self.extra.get("root"), self.image_size, self.channels)))
+        return {"variant": self.variant} if self.variant else {}
 
     @property
     def data_key(self) -> str:
-        """The name caches and artefacts are keyed by: the name, plus the fingerprint where there is one."""
-        return f"{self.name}-{self.fingerprint}" if self.fingerprint else self.name
+        """The name caches and artefacts are keyed by: the name, plus the fingerprint or variant where there is one."""
+        mark = self.fingerprint or self.variant
+        return f"{self.name}-{mark}" if mark else self.name
+
+
+def variant_label(source: "dict | None") -> str:
+    """' (embedded subset)' for an artefact's label when its data source is the embedded subset, else ''."""
+    return " (embedded subset)" if source and source.get("variant") == EMBEDDED_SUBSET else ""
 
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))

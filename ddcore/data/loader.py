@@ -14,7 +14,7 @@ from ..registry import Registry
 from . import points
 from .errors import DatasetCorruptError, DatasetNotFoundError
 from .imagefolder import read_image_tree
-from .info import BUILTIN_INFOS, DatasetInfo, canonical_name
+from .info import BUILTIN_INFOS, EMBEDDED_SUBSET, DatasetInfo, canonical_name
 from .sources import DOWNLOAD_HOSTS, EMBEDDED, LAYOUTS, Arrays, network_reachable, torchvision_download
 from .split import ImageSplit, LoadedDataset
 
@@ -111,17 +111,32 @@ def _subset_note(name: str) -> str:
             "under a data root (DDCORE_DATA) to compare like with like.")
 
 
+def local_variant(name: str) -> str | None:
+    """The `DatasetInfo.variant` that `load_dataset(name)` would give on this machine: 'subset' when no data root
+    or download has a built-in dataset and the embedded subset stands in, else None. Cheap: it probes file
+    layouts, decodes nothing. Jobs planned before their data is loaded key their artefacts by it."""
+    key = canonical_name(name)
+    if key not in EMBEDDED or key not in BUILTIN_INFOS or key == "mnist":  # the embedded MNIST is the whole dataset
+        return None
+    if any(layout.probe(r) is not None for r in default_data_roots() for layout in LAYOUTS[key]):
+        return None
+    if any(layout.probe(cache_dir() / "downloads") is not None for layout in LAYOUTS[key]):
+        return None
+    return EMBEDDED_SUBSET if EMBEDDED[key].probe(ASSETS_DIR) is not None else None
+
+
+def local_info(name: str) -> DatasetInfo:
+    """`get_dataset_info(name)` with the variant this machine would load (`local_variant`): what requirements are
+    planned with when no data is at hand."""
+    info = get_dataset_info(name)
+    variant = local_variant(info.name)
+    return info.with_changes(extra={**info.extra, "variant": variant}) if variant else info
+
+
 def data_note(name: str) -> str:
     """What pages say beside published numbers when this machine would load a dataset from the embedded subset (no
     data root or download has it). Cheap: it probes file layouts, decodes nothing."""
-    key = canonical_name(name)
-    if key not in EMBEDDED or key not in BUILTIN_INFOS:
-        return ""
-    if any(layout.probe(r) is not None for r in default_data_roots() for layout in LAYOUTS[key]):
-        return ""
-    if any(layout.probe(cache_dir() / "downloads") is not None for layout in LAYOUTS[key]):
-        return ""
-    return _subset_note(key) if EMBEDDED[key].probe(ASSETS_DIR) is not None else ""
+    return _subset_note(canonical_name(name)) if local_variant(name) else ""
 
 
 def available_datasets() -> list[str]:
@@ -168,7 +183,8 @@ def _load_builtin(name: str, root: Path | None, search: list[Path] | None, downl
         if loader is not None:
             desc = "embedded default (assets/)" if name == "mnist" else \
                 "embedded default: CIFAR-10 subset, 500 train / 100 test per class, JPEG-derived (assets/)"
-            loaded = _build(info, loader(), desc)
+            marked = info if name == "mnist" else info.with_changes(extra={**info.extra, "variant": EMBEDDED_SUBSET})
+            loaded = _build(marked, loader(), desc)
             loaded.note = _subset_note(name)
             return loaded
     raise DatasetNotFoundError(_not_found_message(info, roots, tried_download, embedded and name in EMBEDDED))

@@ -74,6 +74,17 @@ def _training(preset: str | RealTraining) -> RealTraining:
     return REFERENCE_PRESETS[preset]
 
 
+def _image_counts(data: LoadedDataset, plan: RealTraining) -> tuple[int, int]:
+    """The (training, test) image counts a network of `plan` sees on `data` (as below and in `test_tensors`)."""
+    train = data.train.class_counts()
+    n_train = sum(train) if plan.per_class is None else sum(min(plan.per_class, n) for n in train)
+    n_test = len(data.test)
+    if plan.test_limit is not None and plan.test_limit < n_test:
+        per = max(1, plan.test_limit // data.info.num_classes)
+        n_test = sum(min(per, len(ix)) for ix in data.test.class_indices)
+    return int(n_train), int(n_test)
+
+
 def train_on_real(dataset: str, architecture: str = "convnet", preset: str | RealTraining = "quick",
                   device: str | torch.device = "auto", data: LoadedDataset | None = None,
                   progress: ProgressFn | None = None, should_stop: StopFn | None = None,
@@ -91,7 +102,10 @@ def train_on_real(dataset: str, architecture: str = "convnet", preset: str | Rea
     if weights_file.exists() and record_file.exists():
         try:
             net.load_state_dict(load_file(str(weights_file)))
-            return net.to(dev).eval(), EvalResult.load(record_file)
+            record = EvalResult.load(record_file)
+            if (record.num_images, record.test_images) == _image_counts(data, plan):
+                return net.to(dev).eval(), record
+            # else trained on other data of this name (the embedded subset, before its key said so): retrain
         except (OSError, ValueError, RuntimeError, json.JSONDecodeError):
             pass  # a damaged cache costs a retrain, never a crash
     if not compute:

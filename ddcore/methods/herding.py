@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ..data.info import DatasetInfo
+from ..data.info import DatasetInfo, variant_label
 from . import register_method
 from .base import MethodConfig, PresetRule, Requirement
 from .random import CoresetConfig, CoresetMethod
@@ -22,13 +22,13 @@ ARTEFACT_KIND = "trained-network"
 
 def network_requirement(dataset: str, architecture: str, epochs: int, per_class: int | None,
                         seed: int, source: Mapping[str, Any] | None = None) -> Requirement:
-    """The network a feature coreset embeds with (ddcore.tasks.networks makes it); an image folder's network
-    also carries the folder's `DatasetInfo.folder_source`, as experts do."""
+    """The network a feature coreset embeds with (ddcore.tasks.networks makes it); it also carries the data's
+    `DatasetInfo.data_source` (an image folder's, or the embedded subset's variant), as experts do."""
     amount = "all images" if per_class is None else f"{per_class} images per class"
     return Requirement.from_dict(ARTEFACT_KIND, {"dataset": dataset, "architecture": architecture, "epochs": int(epochs),
                                                  "per_class": per_class, "seed": int(seed),
                                                  **(source or {})},
-                                 label=f"{architecture}, {epochs} epoch(s) on {dataset} ({amount})")
+                                 label=f"{architecture}, {epochs} epoch(s) on {dataset}{variant_label(source)} ({amount})")
 
 
 @dataclass
@@ -70,7 +70,7 @@ class FeatureCoreset(CoresetMethod):
         if getattr(c, "embedding", "trained") != "trained":
             return ()
         return (network_requirement(info.name, c.embed_architecture, c.embed_epochs, c.embed_per_class, c.embed_seed,
-                                    info.folder_source),)
+                                    info.data_source),)
 
     def features(self, cls: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self, "_net"):

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.info import variant_label
 from .base import DistillMethod, MethodConfig, Requirement, StepInterrupted
 
 GRADIENTS = ("unrolled", "adjoint", "adjoint_first_order")
@@ -37,16 +38,17 @@ ARTEFACT_KIND = "expert-trajectories"
 def expert_requirement(dataset: str, architecture: str, experts: int, epochs: int, lr: float, batch: int,
                        augmentation: str, zca: bool, per_class: int | None, seed: int = 0,
                        source: Mapping[str, Any] | None = None) -> Requirement:
-    """What a trajectory-matching run needs (ddcore.methods.trajectory declares it with this shape). An image
-    folder's experts also carry its `DatasetInfo.folder_source` (fingerprint, path, size), so two folders never
-    share them and the experts' task finds the folder again."""
+    """What a trajectory-matching run needs (ddcore.methods.trajectory declares it with this shape). The experts
+    also carry the data's `DatasetInfo.data_source` (an image folder's fingerprint, path and size, or the embedded
+    subset's variant), so other data of the same name never shares them and the experts' task finds the data
+    again."""
     amount = "all images" if per_class is None else f"{per_class} images per class"
     return Requirement.from_dict(ARTEFACT_KIND, {
         "dataset": dataset, "architecture": architecture, "experts": int(experts), "epochs": int(epochs),
         "lr": float(lr), "batch": int(batch), "augmentation": augmentation, "zca": bool(zca), "per_class": per_class,
         "seed": int(seed), **(source or {})},
         label=f"{experts} expert trajectories ({architecture}, {epochs} epochs, {amount}{', ZCA' if zca else ''}) "
-              f"on {dataset}")
+              f"on {dataset}{variant_label(source)}")
 
 
 class FlatNet:
@@ -234,7 +236,7 @@ class TrajectoryMethod(DistillMethod):
         c = config
         return (expert_requirement(info.name, architecture, c.num_experts, c.expert_train_epochs, c.expert_lr,
                                    c.expert_batch, c.dsa_strategy, c.zca, c.expert_per_class, c.expert_seed,
-                                   info.folder_source),)
+                                   info.data_source),)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from ..data.info import variant_label
 from ..evaluation.result import EvalResult
 
 SubjectKind = Literal["run", "random", "whole"]
@@ -34,6 +35,7 @@ class Subject:
     seed: int = 0
     fingerprint: str = ""
     iteration: int | None = None
+    variant: str | None = None  # 'subset': trained and tested on the embedded subset (DatasetInfo.variant)
 
     def __post_init__(self) -> None:
         if self.kind not in ("run", "random", "whole"):
@@ -58,18 +60,20 @@ class Subject:
 
     @property
     def label(self) -> str:
+        on = variant_label({"variant": self.variant})
         if self.kind == "run":
-            return f"run {self.run_id}" + (f" at iteration {self.iteration:,}" if self.iteration is not None else "")
+            return f"run {self.run_id}" + (f" at iteration {self.iteration:,}" if self.iteration is not None else "") + on
         if self.kind == "random":
-            return f"random real · {self.dataset} · IPC {self.ipc}"
-        return f"whole {self.dataset} training set"
+            return f"random real · {self.dataset} · IPC {self.ipc}" + on
+        return f"whole {self.dataset} training set" + on
 
     @property
     def group(self) -> str:
-        """One heatmap row per group: a run, a random-real IPC, the whole set."""
+        """One heatmap row per group: a run, a random-real IPC, the whole set (the embedded subset's apart)."""
+        mark = f":{self.variant}" if self.variant else ""
         if self.kind == "run":
-            return f"run:{self.run_id}"
-        return f"random:{self.dataset}:{self.ipc}" if self.kind == "random" else f"whole:{self.dataset}"
+            return f"run:{self.run_id}{mark}"
+        return (f"random:{self.dataset}:{self.ipc}" if self.kind == "random" else f"whole:{self.dataset}") + mark
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,8 +95,9 @@ def evaluation_key(subject: Subject, architecture: str, preset: str, seeds: int,
     The subject is part of it: the random-real baseline and a 'random' run of the same seed hold the same
     images, and each keeps its own row."""
     identity = subject.fingerprint or f"{subject.kind}:{subject.dataset}"
+    variant = {"variant": subject.variant} if subject.variant else {}  # the full data's keys as they were stored
     return content_key(subject=subject.kind, run=subject.run_id, content=identity, architecture=architecture,
-                       preset=preset, seeds=int(seeds), options=options or {})
+                       preset=preset, seeds=int(seeds), options=options or {}, **variant)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from ..data.info import FOLDER_FIELDS
+from ..data.info import FOLDER_FIELDS, SOURCE_FIELDS  # noqa: F401 (SOURCE_FIELDS: the artefact tasks import it here)
 from ..methods.base import Requirement
 
 if TYPE_CHECKING:
@@ -78,10 +78,13 @@ class Prepared:
     previous_status: str | None = None  # the stored run's status before this submission (None: a new run)
 
 
-def folder_source(spec: Any) -> dict[str, Any]:
-    """An artefact spec's image-folder fields as requirement parameters (none for the named datasets, so their
-    artefacts keep the keys they were stored under)."""
-    return {k: getattr(spec, k) for k in FOLDER_FIELDS} if getattr(spec, "fingerprint", None) else {}
+def data_source(spec: Any) -> dict[str, Any]:
+    """An artefact spec's `DatasetInfo.data_source` fields as requirement parameters: an image folder's, or the
+    embedded subset's variant (none for the full named datasets, so their artefacts keep the keys they were stored
+    under)."""
+    if getattr(spec, "fingerprint", None):
+        return {k: getattr(spec, k) for k in FOLDER_FIELDS}
+    return {"variant": spec.variant} if getattr(spec, "variant", None) else {}
 
 
 @dataclass
@@ -99,10 +102,12 @@ class TaskContext:
     owner: str | None = None  # who submitted the job (a coordinator's own jobs are queued in that name)
 
     def dataset(self, name: str, root: str | None = None, fingerprint: str | None = None,
-                image_size: int | None = None, channels: int | None = None) -> "LoadedDataset":
+                image_size: int | None = None, channels: int | None = None, variant: str | None = None,
+                check_variant: bool = False) -> "LoadedDataset":
         """The data a task works on: the preloaded data when it is the one named, else loaded (an image folder from
         `root` at `image_size` and `channels`). With a `fingerprint` (an image folder's), the data must be that very
-        folder: refused, not silently swapped."""
+        folder; with `check_variant`, the full data or the embedded subset as `variant` says: refused, not silently
+        swapped."""
         from ..data import load_dataset
 
         data = self.data if self.data is not None and self.data.info.name == name else \
@@ -110,11 +115,18 @@ class TaskContext:
         if fingerprint is not None and data.info.fingerprint != fingerprint:
             raise ValueError(f"this artefact is for the image folder with fingerprint {fingerprint}; the data at hand "
                              f"({data.source}) is {data.info.fingerprint or 'not an image folder'}")
+        if check_variant and fingerprint is None and data.info.variant != variant:
+            wanted, found = (("the embedded subset", "the full data") if variant else
+                             ("the full data", "the embedded subset"))
+            raise ValueError(f"this job was planned for {wanted} of {data.info.display_name}, but this machine now "
+                             f"loads {found} ({data.source}); submit it again so that it is planned for the data here")
         return data
 
     def dataset_of(self, spec: Any) -> "LoadedDataset":
-        """`dataset` for an artefact spec: its dataset, and for an image folder its FOLDER_FIELDS."""
-        return self.dataset(spec.dataset, spec.data_root, spec.fingerprint, spec.image_size, spec.channels)
+        """`dataset` for an artefact spec: its dataset, and its SOURCE_FIELDS (an image folder's, or the embedded
+        subset's variant)."""
+        return self.dataset(spec.dataset, spec.data_root, spec.fingerprint, spec.image_size, spec.channels,
+                            spec.variant, check_variant=True)
 
 
 class Task:

@@ -102,11 +102,11 @@ class ContinualTask(StudyTask):
     def requires(self, spec: ContinualSpec) -> tuple[Requirement, ...]:
         """What the memory methods need first (herding's trained feature network), once each."""
         from ..continual import get_preset
-        from ..data import get_dataset_info
+        from ..data import local_info
         from ..methods import make_config, method_class
 
         spec = check(spec)
-        info = get_dataset_info(spec.dataset)
+        info = local_info(spec.dataset)  # with the embedded subset's variant where this machine loads that
         if info.name == "folder":  # the folder's own classes and fingerprint, not the registry's placeholder
             from ..data import load_dataset
 

@@ -93,12 +93,13 @@ def _stopped(control: Control) -> str:
 
 def requirements(spec: DistillSpec, info: "DatasetInfo | None" = None) -> tuple[Requirement, ...]:
     """The artefacts the run needs; `info` is the loaded data's where there is data at hand (an image folder's
-    classes and fingerprint are only known once it is read)."""
-    from ..data import get_dataset_info
+    classes and fingerprint are only known once it is read), else the one this machine would load (the embedded
+    subset's artefacts are not the full data's)."""
+    from ..data import local_info
     from ..methods import make_config, method_class
 
     validate(spec)
-    info = info or get_dataset_info(spec.dataset)
+    info = info or local_info(spec.dataset)
     config = make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
     return tuple(method_class(spec.method).requires(info, int(spec.ipc), config, spec.architecture))
 

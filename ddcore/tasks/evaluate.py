@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..data.info import variant_label
 from ..platform.records import EvaluationRecord, Subject, evaluation_key
 from . import register_task
 from .base import Cancelled, Prepared, Resources, Task, TaskContext, spec_from_dict, spec_to_dict
@@ -146,8 +147,17 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
             raise ValueError(f"{what} the set's images; it takes sets of up to {limit:,} images here, not "
                              f"{'the whole training set' if support is None else f'{support:,}'}. "
                              "Evaluate a smaller set, or train a network on it instead.")
-    spec = replace(spec, subject=subject, seeds=seeds)
-    return spec, f"Evaluate {target} on {spec.architecture} ({spec.preset})"
+    variant = test_variant(subject.dataset, data)
+    spec = replace(spec, subject=replace(subject, variant=variant), seeds=seeds)
+    return spec, f"Evaluate {target}{variant_label({'variant': variant})} on {spec.architecture} ({spec.preset})"
+
+
+def test_variant(dataset: str, data: Any = None) -> str | None:
+    """The variant of `dataset` an evaluation would train and test with: the data at hand's, else what this machine
+    loads ('subset': the embedded subset's test images, so its results are kept apart from the full data's)."""
+    from ..data import local_variant
+
+    return data.info.variant if data is not None and data.info.name == dataset else local_variant(dataset)
 
 
 def replay_options(subject: Subject, schedule_of: str, store: "Store", target: str) -> dict[str, Any]:
@@ -206,6 +216,9 @@ class EvaluateTask(Task):
         from ..evaluation.wide_fc import WIDE_FC
 
         ctx.recorder.progress(0, 0, "Preparing the set…")
+        if test_variant(spec.subject.dataset, ctx.data) != spec.subject.variant:
+            raise RuntimeError(f"{spec.subject.dataset} on this machine is no longer the data this evaluation was queued "
+                               "for (the embedded subset, or the full data under a data root); evaluate it again")
         synthetic = subject_set(spec.subject, ctx.store, ctx.data)
         if spec.subject.fingerprint and set_fingerprint(synthetic.images, synthetic.labels) != spec.subject.fingerprint:
             raise RuntimeError(f"the images of {spec.subject.label} changed since this evaluation was queued "

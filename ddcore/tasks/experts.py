@@ -17,7 +17,7 @@ from ..experts import expert_data
 from ..methods.base import Requirement
 from ..methods.trajectory import ARTEFACT_KIND, expert_requirement
 from . import register_task
-from .base import FOLDER_FIELDS, Cancelled, Prepared, Task, TaskContext, folder_source, spec_to_dict
+from .base import SOURCE_FIELDS, Cancelled, Prepared, Task, TaskContext, data_source, spec_to_dict
 
 if TYPE_CHECKING:
     from ..platform.records import ArtefactRecord
@@ -38,15 +38,17 @@ class ExpertsSpec:
     seed: int = 0
     device: str = "auto"
     mode: str = "auto"  # vmap | loop | auto
-    # an image folder's DatasetInfo.folder_source: the data these experts must see, and where it is
+    # DatasetInfo.data_source: an image folder's (the data these experts must see, and where it is), or the
+    # embedded subset's variant
     fingerprint: str | None = None
     data_root: str | None = None
     image_size: int | None = None
     channels: int | None = None
+    variant: str | None = None
 
     def requirement(self) -> Requirement:
         return expert_requirement(self.dataset, self.architecture, self.experts, self.epochs, self.lr, self.batch,
-                                  self.augmentation, self.zca, self.per_class, self.seed, folder_source(self))
+                                  self.augmentation, self.zca, self.per_class, self.seed, data_source(self))
 
     def to_dict(self) -> dict[str, Any]:
         return spec_to_dict(self)
@@ -94,7 +96,7 @@ class ExpertsTask(Task):
         p = dict(requirement.params)
         return ExpertsSpec(p["dataset"], p["architecture"], p["experts"], p["epochs"], p["lr"], p["batch"],
                            p["augmentation"], p["zca"], p["per_class"], p["seed"], device,
-                           **{k: p.get(k) for k in FOLDER_FIELDS})
+                           **{k: p.get(k) for k in SOURCE_FIELDS})
 
     def run(self, spec: ExpertsSpec, ctx: TaskContext) -> "ArtefactRecord":
         from safetensors.torch import save_file

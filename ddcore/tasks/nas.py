@@ -17,7 +17,7 @@ from ..methods.base import Requirement
 from ..nas import Grid, NasResult, WholeResult
 from . import register_task
 from .base import Cancelled, TaskContext, check_whole_number, spec_to_dict
-from .study import StudyTask
+from .study import StudyTask, mark_variants
 
 if TYPE_CHECKING:
     from ..platform.store import Store
@@ -84,7 +84,8 @@ class NasSpec:
 
 
 def _dataset(name: str, data_root: str | None) -> Any:
-    from ..data import get_dataset_info, load_dataset
+    """The info requirements are planned with: a folder's own (read), else the one this machine would load."""
+    from ..data import load_dataset, local_info
     from ..data.info import canonical_name
 
     name = canonical_name(name)
@@ -92,7 +93,7 @@ def _dataset(name: str, data_root: str | None) -> Any:
         if not data_root:
             raise ValueError("the 'folder' dataset needs data_root (a folder or zip of train/<class>/images)")
         return load_dataset("folder", data_root).info
-    return get_dataset_info(name)
+    return local_info(name)
 
 
 def whole_requirement(spec: NasWholeSpec) -> Requirement:
@@ -101,9 +102,9 @@ def whole_requirement(spec: NasWholeSpec) -> Requirement:
     info = _dataset(spec.dataset, spec.data_root)
     grid = spec.grid()  # validates the options
     budget = get_budget(spec.budget)
-    return Requirement.from_dict(WHOLE_KIND, {"dataset": info.name, "data_root": spec.data_root, "budget": budget.name,
-                                              **grid.to_dict()},
-                                 label=f"Whole-data accuracies: {info.display_name}, {len(grid)} ConvNets ({budget.name} budget)")
+    return mark_variants(Requirement.from_dict(
+        WHOLE_KIND, {"dataset": info.name, "data_root": spec.data_root, "budget": budget.name, **grid.to_dict()},
+        label=f"Whole-data accuracies: {info.display_name}, {len(grid)} ConvNets ({budget.name} budget)"))
 
 
 @register_task

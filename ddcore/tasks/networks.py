@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..methods.base import Requirement
 from ..methods.herding import ARTEFACT_KIND, network_requirement
 from . import register_task
-from .base import FOLDER_FIELDS, Cancelled, Prepared, Task, TaskContext, folder_source, spec_to_dict
+from .base import SOURCE_FIELDS, Cancelled, Prepared, Task, TaskContext, data_source, spec_to_dict
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,15 +30,16 @@ class TrainNetworkSpec:
     per_class: int | None = None  # training images per class (None: the whole training set)
     seed: int = 0
     device: str = "auto"
-    # an image folder's DatasetInfo.folder_source
+    # DatasetInfo.data_source: an image folder's, or the embedded subset's variant
     fingerprint: str | None = None
     data_root: str | None = None
     image_size: int | None = None
     channels: int | None = None
+    variant: str | None = None
 
     def requirement(self) -> Requirement:
         return network_requirement(self.dataset, self.architecture, self.epochs, self.per_class, self.seed,
-                                   folder_source(self))
+                                   data_source(self))
 
     def to_dict(self) -> dict[str, Any]:
         return spec_to_dict(self)
@@ -64,7 +65,7 @@ class TrainNetworkTask(Task):
     def spec_for(self, requirement: Requirement, device: str) -> TrainNetworkSpec:
         p = dict(requirement.params)
         return TrainNetworkSpec(p["dataset"], p["architecture"], p["epochs"], p["per_class"], p["seed"], device,
-                                **{k: p.get(k) for k in FOLDER_FIELDS})
+                                **{k: p.get(k) for k in SOURCE_FIELDS})
 
     def run(self, spec: TrainNetworkSpec, ctx: TaskContext) -> "ArtefactRecord":
         from safetensors.torch import save_file

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..data.info import variant_label
 from ..methods.base import Requirement
 from ..privacy.attacks import ATTACK_TITLES, ATTACKS
 from ..privacy.study import PrivacyResult, TargetResult
@@ -97,8 +98,11 @@ class PrivacySpec:
         return MembershipSplit(self.dataset, self.pool_per_class, self.split_seed)
 
     def shadow_requirement(self) -> Requirement:
+        """The shadow models of this study's split, of the data this machine loads for its dataset."""
+        from ..data import local_variant
+
         return shadow_requirement(self.dataset, self.pool_per_class, self.split_seed, self.architecture, self.shadows,
-                                  self.epochs, self.test_limit)
+                                  self.epochs, self.test_limit, local_variant(self.dataset))
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -117,12 +121,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def shadow_requirement(dataset: str, pool_per_class: int, split_seed: int, architecture: str, shadows: int,
-                       epochs: int, test_limit: int | None) -> Requirement:
+                       epochs: int, test_limit: int | None, variant: str | None = None) -> Requirement:
+    """LiRA's shadow models; `variant` ('subset': the embedded subset's pool, not the full data's) only when set,
+    so the full data's shadow models keep the keys they were stored under."""
     return Requirement.from_dict(SHADOW_KIND, {
         "dataset": dataset, "pool_per_class": int(pool_per_class), "split_seed": int(split_seed),
-        "architecture": architecture, "shadows": int(shadows), "epochs": int(epochs), "test_limit": test_limit},
-        label=f"{shadows} shadow models ({architecture}, {epochs} epochs) on split {split_seed} of {dataset} "
-              f"({pool_per_class} images per class)")
+        "architecture": architecture, "shadows": int(shadows), "epochs": int(epochs), "test_limit": test_limit,
+        **({"variant": variant} if variant else {})},
+        label=f"{shadows} shadow models ({architecture}, {epochs} epochs) on split {split_seed} of {dataset}"
+              f"{variant_label({'variant': variant})} ({pool_per_class} images per class)")
 
 
 # ---------------------------------------------------------------------------------------------- shadow models
@@ -137,10 +144,11 @@ class ShadowSpec:
     epochs: int
     test_limit: int | None = 2000
     device: str = "auto"
+    variant: str | None = None  # 'subset': made from the embedded subset (DatasetInfo.variant)
 
     def requirement(self) -> Requirement:
         return shadow_requirement(self.dataset, self.pool_per_class, self.split_seed, self.architecture, self.shadows,
-                                  self.epochs, self.test_limit)
+                                  self.epochs, self.test_limit, self.variant)
 
     def to_dict(self) -> dict[str, Any]:
         return spec_to_dict(self)
@@ -170,7 +178,7 @@ class ShadowModelsTask(Task):
     def spec_for(self, requirement: Requirement, device: str) -> ShadowSpec:
         p = dict(requirement.params)
         return ShadowSpec(p["dataset"], p["pool_per_class"], p["split_seed"], p["architecture"], p["shadows"],
-                          p["epochs"], p["test_limit"], device)
+                          p["epochs"], p["test_limit"], device, p.get("variant"))
 
     def run(self, spec: ShadowSpec, ctx: TaskContext) -> "ArtefactRecord":
         from safetensors.torch import save_file
@@ -180,7 +188,7 @@ class ShadowModelsTask(Task):
         from ..privacy.shadows import shadow_membership, train_shadows
         from ..privacy.training import real_config
 
-        data = ctx.dataset(spec.dataset)
+        data = ctx.dataset(spec.dataset, variant=spec.variant, check_variant=True)
         device = resolve_device(spec.device)
         images, labels = _pool(data, _pool_indices(data, spec.pool_per_class, spec.split_seed)[0], device)
         keep = shadow_membership(images.shape[0], spec.shadows, spec.split_seed)

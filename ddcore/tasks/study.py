@@ -39,8 +39,14 @@ class StudyTask(Task):
         """The validated spec and the requirement that names its result (kind = `produces`)."""
         raise NotImplementedError
 
-    def prepare(self, spec: Any, store: "Store") -> Prepared:
+    def keyed(self, spec: Any, store: "Store") -> tuple[Any, Requirement]:
+        """`identity`, marked by `mark_variants`: a study of the embedded subset is not served once the full data
+        has arrived."""
         spec, identity = self.identity(spec, store)
+        return spec, mark_variants(identity)
+
+    def prepare(self, spec: Any, store: "Store") -> Prepared:
+        spec, identity = self.keyed(spec, store)
         record = store.get_artefact(identity.key())
         reused = self.load_artefact(record, store) if record is not None else None
         return Prepared(spec, identity.label or self.title, reused=reused, key=identity.key())
@@ -49,7 +55,7 @@ class StudyTask(Task):
         """Write the result's files, index them, and return the result as it loads from the store."""
         from .. import __version__
 
-        _, identity = self.identity(spec, ctx.store)
+        _, identity = self.keyed(spec, ctx.store)
         folder = ctx.store.artefact_dir(identity.key())
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {k: np.asarray(v) for k, v in result.arrays().items()}
@@ -80,6 +86,22 @@ class StudyTask(Task):
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[memo] = result
         return result
+
+
+def mark_variants(identity: Requirement) -> Requirement:
+    """`identity` with the variant of each dataset it names (`dataset` or `datasets`) where this machine loads the
+    embedded subset (`ddcore.data.local_variant`); unchanged for full data, and when already marked."""
+    from ..data import local_variant
+
+    params = identity.as_dict()
+    if "data_variants" in params:
+        return identity
+    names = params.get("datasets") or [params.get("dataset")]
+    variants = {str(n): v for n in names if n and (v := local_variant(str(n)))}
+    if not variants:
+        return identity
+    return Requirement.from_dict(identity.kind, {**params, "data_variants": variants},
+                                 label=f"{identity.label} (embedded subset)" if identity.label else "")
 
 
 def _plain(value: Any) -> Any:

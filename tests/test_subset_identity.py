@@ -1,0 +1,160 @@
+"""Without a data root, CIFAR-10 comes from the embedded subset (500 train / 100 test images per class): what is
+made from it (its ZCA, expert trajectories, feature and shadow networks, evaluations, studies) must not serve the
+full data once that arrives under a data root. Before the variant mark, all of it was keyed by the name 'cifar10'
+alone, so a user who started on the subset kept subset-fitted artefacts and results after adding the full data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ddcore.data import load_dataset, loader, local_info, local_variant
+from ddcore.data.info import BUILTIN_INFOS
+from ddcore.data.split import LoadedDataset
+from ddcore.methods.trajectory import expert_requirement
+from ddcore.paths import REPO_DIR
+from ddcore.platform.records import Subject
+from ddcore.platform.store import Store
+from ddcore.tasks.base import TaskContext
+from ddcore.tasks.distill import DistillSpec, requirements
+from ddcore.tasks.evaluate import EvalSpec, prepare_spec
+from ddcore.tasks.experts import ExpertsSpec
+from ddcore.tasks.privacy import PrivacySpec
+from ddcore.tasks.study import mark_variants
+
+SHARED = REPO_DIR.parent / "shared" / "datasets"
+FULL = pytest.mark.skipif(not (SHARED / "cifar10-jpg.zip").is_file(), reason="needs the full CIFAR-10 zip")
+
+
+@pytest.fixture
+def subset_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """This machine as a new user's: no data root, no downloads, so CIFAR-10 is the embedded subset."""
+    monkeypatch.setattr(loader, "default_data_roots", lambda: [])
+    monkeypatch.setenv("DDCORE_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def full_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "default_data_roots", lambda: [SHARED])
+
+
+def _subset() -> LoadedDataset:
+    return load_dataset("cifar10", roots=[])
+
+
+def test_the_subset_is_marked_and_keyed_apart_and_mnist_is_not() -> None:
+    data = _subset()
+    assert data.info.variant == "subset" and data.info.data_key == "cifar10-subset"
+    assert data.info.data_source == {"variant": "subset"}
+    assert data.info == BUILTIN_INFOS["cifar10"]  # the same dataset for every check of shape and classes
+    assert BUILTIN_INFOS["cifar10"].data_key == "cifar10" and BUILTIN_INFOS["cifar10"].data_source == {}
+    mnist = load_dataset("mnist", roots=[])  # the embedded MNIST is the whole dataset: nothing to mark
+    assert mnist.info.variant is None and mnist.info.data_key == "mnist"
+
+
+def test_a_run_planned_without_data_asks_for_the_subsets_experts(subset_only: None) -> None:
+    assert local_variant("cifar10") == "subset" and local_variant("mnist") is None
+    spec = DistillSpec(dataset="cifar10", method="mtt", ipc=1, preset="quick")
+    (planned,) = requirements(spec)  # the queue's path: no data at hand
+    (at_hand,) = requirements(spec, _subset().info)  # the CLI's path: the loaded data
+    assert planned == at_hand and planned.as_dict()["variant"] == "subset"
+    assert "(embedded subset)" in planned.label
+    p = planned.as_dict()
+    full = expert_requirement("cifar10", "convnet", p["experts"], p["epochs"], p["lr"], p["batch"], p["augmentation"],
+                              p["zca"], p["per_class"], p["seed"])
+    assert full.key() != planned.key()  # the full data's experts are other experts
+    herding = DistillSpec(dataset="cifar10", method="herding", ipc=1, preset="quick")
+    assert requirements(herding)[0].as_dict()["variant"] == "subset"
+
+
+@FULL
+def test_with_the_full_data_the_keys_stay_as_they_were_stored(full_data: None) -> None:
+    assert local_variant("cifar10") is None and local_info("cifar10").data_key == "cifar10"
+    (planned,) = requirements(DistillSpec(dataset="cifar10", method="mtt", ipc=1, preset="quick"))
+    assert "variant" not in planned.as_dict() and "embedded" not in planned.label
+    assert PrivacySpec(dataset="cifar10").shadow_requirement().as_dict().get("variant") is None
+
+
+def test_an_artefact_task_refuses_the_other_variant(tmp_path: Path) -> None:
+    """A job planned for the full data must not train on the subset and store the result under the full key (or the
+    reverse): the data on the machine changed between planning and running."""
+    store = Store(tmp_path / "store")
+    try:
+        ctx = TaskContext(store, recorder=None, control=None, data=_subset())  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="planned for the full data of CIFAR-10.*submit it again"):
+            ctx.dataset_of(ExpertsSpec("cifar10"))
+        assert ctx.dataset_of(ExpertsSpec("cifar10", variant="subset")).info.variant == "subset"
+    finally:
+        store.close()
+
+
+@FULL
+def test_an_evaluation_on_the_subset_is_not_served_for_the_full_data(subset_only: None, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "store")
+    try:
+        on_subset, _ = prepare_spec(EvalSpec(Subject.whole("cifar10"), seeds=1), store)
+        assert on_subset.subject.variant == "subset" and "embedded subset" in on_subset.subject.label
+        monkeypatch.setattr(loader, "default_data_roots", lambda: [SHARED])  # the full data has arrived
+        on_full, _ = prepare_spec(EvalSpec(Subject.whole("cifar10"), seeds=1), store)
+        assert on_full.subject.variant is None and on_full.key() != on_subset.key()
+        assert on_full.subject.group != on_subset.subject.group  # their own rows on the results pages
+    finally:
+        store.close()
+
+
+def test_studies_and_shadow_models_of_the_subset_are_kept_apart(subset_only: None) -> None:
+    from ddcore.methods.base import Requirement
+
+    study = Requirement.from_dict("privacy-study", {"dataset": "cifar10", "ipc": 1}, label="Privacy")
+    marked = mark_variants(study)
+    assert dict(marked.as_dict()["data_variants"]) == {"cifar10": "subset"} and marked.key() != study.key()
+    assert mark_variants(marked) == marked  # once
+    sweep = Requirement.from_dict("sweep", {"datasets": ("mnist", "cifar10")})
+    assert dict(mark_variants(sweep).as_dict()["data_variants"]) == {"cifar10": "subset"}
+    assert mark_variants(Requirement.from_dict("privacy-study", {"dataset": "mnist"})).as_dict().get("data_variants") \
+        is None
+    assert PrivacySpec(dataset="cifar10").shadow_requirement().as_dict()["variant"] == "subset"
+
+
+def test_a_zca_file_fitted_on_other_data_of_the_name_is_refitted(tmp_path: Path) -> None:
+    """ZCA files written before the key said which data (no record of what they were fitted on), or fitted on other
+    data, are fitted again rather than served."""
+    from ddcore.zca import ZCA, clear_zca_cache, get_zca
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, 12, generator=g), torch.randn(64, 12, generator=g) + 3.0
+    ZCA.fit(a).save(tmp_path / "zca-cifar10-eps0.1.safetensors")  # an old file: no 'fitted_on'
+    clear_zca_cache()
+    calls: list[str] = []
+
+    def fit_b() -> torch.Tensor:
+        calls.append("b")
+        return b
+
+    got = get_zca("cifar10", fit_b, cache_dir=tmp_path, fitted_on="cifar10: 64 training images")
+    assert calls == ["b"] and torch.allclose(got.mean, b.mean(0).to(got.mean.dtype), atol=1e-5)
+    clear_zca_cache()
+    again = get_zca("cifar10", fit_b, cache_dir=tmp_path, fitted_on="cifar10: 64 training images")
+    assert calls == ["b"] and torch.equal(again.mean, got.mean)  # now recorded: read back, not refitted
+    clear_zca_cache()
+    get_zca("cifar10", fit_b, cache_dir=tmp_path, fitted_on="cifar10: 50000 training images")
+    assert calls == ["b", "b"]
+
+
+def test_a_cached_real_network_of_other_data_of_the_name_is_not_served(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """train_on_real's disk cache, filled under a name by other images (the subset, before its key said so), is
+    trained again: the image counts it recorded do not match."""
+    from ddcore.evaluation.reference import RealTraining, train_on_real
+
+    monkeypatch.setenv("DDCORE_CACHE", str(tmp_path / "cache"))
+    mnist = load_dataset("mnist", roots=[])
+    few = LoadedDataset(mnist.info, mnist.train, mnist.test.subset_per_class(50), mnist.source)
+    plan = RealTraining(name="variant-test", epochs=1, per_class=10, decay=False, test_limit=None)
+    _, first = train_on_real("mnist", "convnet", plan, "cpu", data=few)
+    assert first.test_images == 500
+    served = train_on_real("mnist", "convnet", plan, "cpu", data=mnist, compute=False)
+    assert served is None  # 500 test images recorded, 10,000 here: not this data's network
+    assert train_on_real("mnist", "convnet", plan, "cpu", data=few, compute=False) is not None
