@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from .data.info import variant_label
 from .results import ResultRow, published_architecture
 
 LAMBDA = 0.5  # DD-Ranking's default weight of IOR against HLR (and of with- against without-augmentation)
@@ -81,6 +82,7 @@ class BoardRow:
     published: Any = None  # ddcore.published.PublishedResult
     cross: dict[str, Cell] = field(default_factory=dict)
     ars: float | None = None
+    variant: str | None = None  # 'subset': measured on the embedded subset, a row apart from the full data's
 
     @property
     def random(self) -> Cell | None:
@@ -139,28 +141,28 @@ def build_board(rows: Iterable[ResultRow], published: Iterable[Any] = (), *, pre
     randoms = [r for r in current if r.kind == "random" and r.architecture == architecture]
     wholes = [r for r in current if r.kind == "whole" and r.architecture == architecture]
     pub_rows = list(published)
-    groups: dict[tuple[str, str, int], list[ResultRow]] = {}
-    for r in sets:
-        groups.setdefault((r.dataset, r.method, int(r.ipc or 0)), []).append(r)
+    groups: dict[tuple[str, str, str, int], list[ResultRow]] = {}
+    for r in sets:  # the embedded subset's measurements never pool with the full data's ('' sorts the full first)
+        groups.setdefault((r.dataset, r.variant or "", r.method, int(r.ipc or 0)), []).append(r)
     out = []
-    for (dataset, method, ipc), members in sorted(groups.items()):
+    for (dataset, variant, method, ipc), members in sorted(groups.items()):
         main = [r for r in members if r.architecture == architecture and r.preset == preset]
         ours = Cell.pool(main)
         if ours is None:
             continue
         protocols = {_protocol(r) for r in main} - {None}
-        same = [r for r in randoms if r.dataset == dataset and r.ipc == ipc and _protocol(r) in protocols] \
-            if len(protocols) == 1 else []
-        own = [r for r in randoms if r.dataset == dataset and r.ipc == ipc and r.preset == preset and not r.recipe]
+        data_randoms = [r for r in randoms if r.dataset == dataset and (r.variant or "") == variant and r.ipc == ipc]
+        same = [r for r in data_randoms if _protocol(r) in protocols] if len(protocols) == 1 else []
+        own = [r for r in data_randoms if r.preset == preset and not r.recipe]
         # the whole data under the same protocol too (HLR and LRS compare like with like), else nothing
-        whole = [r for r in wholes if r.dataset == dataset and (r.preset == preset or _protocol(r) in protocols)]
+        whole = [r for r in wholes if r.dataset == dataset and (r.variant or "") == variant
+                 and (r.preset == preset or _protocol(r) in protocols)]
         cross = {a: c for a in cross_architectures if a != architecture
                  for c in [Cell.pool([r for r in members if r.architecture == a and r.preset == preset])] if c}
         ars = None
         if plain_preset:
             plain_set = Cell.pool([r for r in members if r.architecture == architecture and r.preset == plain_preset])
-            plain_random = Cell.pool([r for r in randoms if r.dataset == dataset and r.ipc == ipc
-                                      and r.preset == plain_preset and not r.recipe])
+            plain_random = Cell.pool([r for r in data_randoms if r.preset == plain_preset and not r.recipe])
             random_aug = Cell.pool(same) or Cell.pool(own)
             if plain_set and plain_random and random_aug:
                 ars = augmentation_robust_score(ours.mean, random_aug.mean, plain_set.mean, plain_random.mean)
@@ -169,7 +171,8 @@ def build_board(rows: Iterable[ResultRow], published: Iterable[Any] = (), *, pre
         pub.sort(key=lambda p: p.uncertain)  # numbers checked against their paper first
         out.append(BoardRow(dataset, method, ipc, architecture, preset, ours,
                             next(iter(protocols))[0] if len(protocols) == 1 else None,
-                            Cell.pool(same), Cell.pool(own), Cell.pool(whole), pub[0] if pub else None, cross, ars))
+                            Cell.pool(same), Cell.pool(own), Cell.pool(whole), pub[0] if pub else None, cross, ars,
+                            variant or None))
     return out
 
 
@@ -181,7 +184,7 @@ def board_table(board: Sequence[BoardRow]) -> list[dict[str, Any]]:
     out = []
     for b in board:
         row: dict[str, Any] = {
-            "dataset": b.dataset, "method": b.method, "ipc": b.ipc, "architecture": b.architecture,
+            "dataset": b.dataset + variant_label({"variant": b.variant}), "method": b.method, "ipc": b.ipc, "architecture": b.architecture,
             "preset": b.preset, "augmentation": b.augmentation,
             "ours": b.ours.label(), "ours_mean": r2(b.ours.mean), "ours_std": r2(b.ours.std),
             "networks": b.ours.networks, "sets": b.ours.sets,

@@ -85,6 +85,7 @@ class ResultRow:
     current: bool = True  # False: the run's images changed since (resumed); the row measured earlier ones
     evaluation: EvaluationRecord | None = field(default=None, repr=False)
     recipe: str = ""  # a baseline trained like some method's sets ('DSA, Adam, no norm'); '' its own protocol
+    variant: str | None = None  # 'subset': trained and tested on the embedded subset (Subject.variant)
 
     @property
     def record(self) -> dict[str, Any]:
@@ -182,18 +183,19 @@ def to_row(ev: EvaluationRecord, runs: dict[str, RunRecord]) -> ResultRow:
     subject, result = ev.subject, ev.result
     run_name = train_arch = None
     dataset, ipc, current = subject.dataset, subject.ipc, True
+    on = variant_label({"variant": subject.variant})  # ' (embedded subset)': tested on the subset's images
     if subject.kind == "run":
         run = runs.get(subject.run_id or "")
         method = run.method if run else result.method
         if run:
             run_name, train_arch, dataset, ipc = run.name, run.architecture, run.dataset, run.ipc
             current = bool(run.fingerprint) and run.fingerprint == subject.fingerprint
-        label = f"{method.upper()} · IPC {ipc}" + (f" · {subject.run_id[-4:]}" if run and subject.run_id else "")
+        # the run's id last: set_labels drops it when no other run shares the rest of the label
+        label = f"{method.upper()} · IPC {ipc}{on}" + (f" · {subject.run_id[-4:]}" if run and subject.run_id else "")
     elif subject.kind == "random":
-        method, label = "random", f"random real · IPC {ipc}"
+        method, label = "random", f"random real · IPC {ipc}{on}"
     else:
-        method, label, ipc = "whole", "whole dataset", None
-    label += variant_label({"variant": subject.variant})
+        method, label, ipc = "whole", f"whole dataset{on}", None
     group = subject.group
     trained = baseline_recipe(ev) if subject.kind != "run" else ""
     if trained:  # a fair baseline trained like some method's sets: its own row beside random real's own protocol
@@ -206,7 +208,7 @@ def to_row(ev: EvaluationRecord, runs: dict[str, RunRecord]) -> ResultRow:
                      std=result.std, accuracies=list(result.accuracies), run_id=subject.run_id, run_name=run_name,
                      created=ev.created, wall_time_s=result.wall_time_s, device=result.device,
                      test_images=result.test_images, iteration=subject.iteration, current=current, evaluation=ev,
-                     recipe=trained)
+                     recipe=trained, variant=subject.variant)
 
 
 def collect(store: Store, dataset: str | None = None) -> list[ResultRow]:

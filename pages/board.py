@@ -8,7 +8,7 @@ from app import exports
 from app.state import studio as get_studio
 from app.widgets import init_from_query, jobs_sidebar, plain, sync_query
 from ddcore import published
-from ddcore.data import data_note, get_dataset_info
+from ddcore.data import get_dataset_info, subset_note
 from ddcore.platform.bridge import board_table, build_board
 
 studio = get_studio()
@@ -80,7 +80,7 @@ st.dataframe([{k: row.get(k) for k in shown} for row in table], hide_index=True,
                  "lrs": st.column_config.NumberColumn("LRS", help="label-robust score, 0–1", format="%.3f"),
                  "ars": st.column_config.NumberColumn("ARS", help="augmentation-robust score, 0–1", format="%.3f"),
              })
-notes = {data_note(b.dataset) for b in board} - {""}
+notes = {subset_note(b.dataset) for b in board if b.variant} - {""}
 for note in notes:
     st.caption(f"⚠️ {note}")
 missing = [b for b in board if b.random_same is None]

@@ -21,7 +21,7 @@ from app.widgets import (
     sync_query,
 )
 from ddcore import published
-from ddcore.data import data_note, get_dataset_info, list_datasets, point_datasets
+from ddcore.data import get_dataset_info, list_datasets, point_datasets, subset_note
 from ddcore.models import list_models, model_descriptions
 from ddcore.platform.bridge import (
     EvalSpec,
@@ -296,7 +296,7 @@ with tab_results:
         pub_rows = [p for p in pub_rows if p.method in measured_methods or p.method == "whole"]
         chart(plots.accuracy_vs_ipc(rows, ipc_arch, pub_rows, show_published=show_pub), "eval_ipc",
               f"{dataset}-accuracy-vs-ipc")
-        note = data_note(dataset)
+        note = subset_note(dataset) if any(r.variant for r in rows) else ""  # rows measured on the embedded subset
         if note and show_pub and pub_rows:
             st.caption(f"⚠️ {note}")
 

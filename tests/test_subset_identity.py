@@ -158,3 +158,47 @@ def test_a_cached_real_network_of_other_data_of_the_name_is_not_served(tmp_path:
     served = train_on_real("mnist", "convnet", plan, "cpu", data=mnist, compute=False)
     assert served is None  # 500 test images recorded, 10,000 here: not this data's network
     assert train_on_real("mnist", "convnet", plan, "cpu", data=few, compute=False) is not None
+
+
+def test_a_runs_results_on_the_subset_and_on_the_full_data_are_two_labelled_rows(tmp_path: Path) -> None:
+    """The Evaluate page's rows: a run evaluated before and after the full data arrived shows both, the subset's
+    labelled, rather than the newer silently replacing the older under one label."""
+    from ddcore.results import collect, set_labels
+    from ddcore.synthetic import SetMeta, SyntheticSet
+    from tests.evalkit import stored_result
+
+    store = Store(tmp_path / "store")
+    try:
+        run = store.create_run({"dataset": "cifar10", "method": "dm", "ipc": 1})
+        meta = SetMeta(dataset="cifar10", method="dm", ipc=1, class_names=list(BUILTIN_INFOS["cifar10"].class_names),
+                       mean=list(BUILTIN_INFOS["cifar10"].mean), std=list(BUILTIN_INFOS["cifar10"].std))
+        store.save_set(run.id, SyntheticSet(torch.randn(10, 3, 32, 32), torch.arange(10), meta))
+        fingerprint = store.get_run(run.id).fingerprint
+        for variant, mean in (("subset", 30.0), (None, 40.0)):
+            subject = Subject("run", "cifar10", run.id, 1, 0, fingerprint, 0, variant)
+            spec = EvalSpec(subject, seeds=1)
+            store.save_evaluation(spec.key(), subject, "convnet", "quick", 1, stored_result(mean, 0.0, [mean], "cifar10"))
+        rows = collect(store, "cifar10")
+        labels = set_labels(rows)
+        assert len(rows) == 2 and len(set(labels.values())) == 2
+        by_mean = {r.mean: labels[r.subject] for r in rows}
+        assert by_mean[30.0] == "DM · IPC 1 (embedded subset)" and by_mean[40.0] == "DM · IPC 1"
+    finally:
+        store.close()
+
+
+def test_the_board_keeps_the_subsets_row_apart_with_its_own_baseline() -> None:
+    from ddcore.board import board_table, build_board
+    from ddcore.results import ResultRow
+
+    def row(kind: str, subject: str, mean: float, variant: str | None) -> ResultRow:
+        return ResultRow(key=subject, subject=subject, kind=kind, label=subject, method="dm" if kind == "run" else kind,
+                         dataset="cifar10", ipc=1, architecture="convnet", train_architecture="convnet", preset="quick",
+                         n_seeds=2, mean=mean, std=1.0, accuracies=[mean - 1, mean + 1], variant=variant)
+
+    rows = [row("run", "run:a:subset", 30.0, "subset"), row("run", "run:b", 40.0, None),
+            row("random", "random:cifar10:1:subset", 20.0, "subset"), row("random", "random:cifar10:1", 25.0, None)]
+    full, subset = build_board(rows, preset="quick")
+    assert (full.variant, full.ours.mean, full.random.mean) == (None, 40.0, 25.0)
+    assert (subset.variant, subset.ours.mean, subset.random.mean) == ("subset", 30.0, 20.0)
+    assert [r["dataset"] for r in board_table([full, subset])] == ["cifar10", "cifar10 (embedded subset)"]

@@ -103,7 +103,8 @@ def available(name: str) -> bool:
     return key in EMBEDDED and EMBEDDED[key].probe(ASSETS_DIR) is not None
 
 
-def _subset_note(name: str) -> str:
+def subset_note(name: str) -> str:
+    """What pages say beside results measured on the embedded subset of `name` (its rows are marked 'subset')."""
     if name == "mnist":  # the embedded MNIST is the whole dataset
         return ""
     return (f"These results use the embedded {BUILTIN_INFOS[name].display_name} subset (500 training and 100 test "
@@ -136,7 +137,7 @@ def local_info(name: str) -> DatasetInfo:
 def data_note(name: str) -> str:
     """What pages say beside published numbers when this machine would load a dataset from the embedded subset (no
     data root or download has it). Cheap: it probes file layouts, decodes nothing."""
-    return _subset_note(canonical_name(name)) if local_variant(name) else ""
+    return subset_note(canonical_name(name)) if local_variant(name) else ""
 
 
 def available_datasets() -> list[str]:
@@ -185,7 +186,7 @@ def _load_builtin(name: str, root: Path | None, search: list[Path] | None, downl
                 "embedded default: CIFAR-10 subset, 500 train / 100 test per class, JPEG-derived (assets/)"
             marked = info if name == "mnist" else info.with_changes(extra={**info.extra, "variant": EMBEDDED_SUBSET})
             loaded = _build(marked, loader(), desc)
-            loaded.note = _subset_note(name)
+            loaded.note = subset_note(name)
             return loaded
     raise DatasetNotFoundError(_not_found_message(info, roots, tried_download, embedded and name in EMBEDDED))
 
