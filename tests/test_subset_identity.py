@@ -202,3 +202,93 @@ def test_the_board_keeps_the_subsets_row_apart_with_its_own_baseline() -> None:
     assert (full.variant, full.ours.mean, full.random.mean) == (None, 40.0, 25.0)
     assert (subset.variant, subset.ours.mean, subset.random.mean) == ("subset", 30.0, 20.0)
     assert [r["dataset"] for r in board_table([full, subset])] == ["cifar10", "cifar10 (embedded subset)"]
+
+
+@FULL
+def test_the_data_this_process_holds_decides_and_an_explicit_root_is_never_the_subset(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data root added while a server runs: its plans follow the data it holds until it is restarted, so plans
+    and data never split."""
+    monkeypatch.setattr(loader, "default_data_roots", lambda: [])
+    loader.clear_cache()
+    try:
+        assert load_dataset("cifar10").info.variant == "subset"
+        monkeypatch.setattr(loader, "default_data_roots", lambda: [SHARED])  # the full data arrives
+        assert local_variant("cifar10") == "subset"  # what this process holds
+        loader.clear_cache()  # a restart
+        assert local_variant("cifar10") is None
+        assert local_variant("cifar10", root=SHARED) is None and local_info("cifar10", SHARED).data_key == "cifar10"
+    finally:
+        loader.clear_cache()
+
+
+@FULL
+def test_an_earlier_download_is_used_offline_as_planned(subset_only: None, tmp_path: Path) -> None:
+    """`available` and the plans counted a download in the cache, but the loader only looked there after trying
+    the network: offline it loaded the subset while the plans said full data."""
+    downloads = tmp_path / "cache" / "downloads"
+    downloads.mkdir(parents=True)
+    (downloads / "cifar10-jpg.zip").symlink_to(SHARED / "cifar10-jpg.zip")
+    loader.clear_cache()
+    try:
+        assert local_variant("cifar10") is None
+        data = load_dataset("cifar10")
+        assert data.info.variant is None and "download" in data.source and len(data.train) == 50_000
+    finally:
+        loader.clear_cache()
+
+
+def test_jobs_planned_for_one_variant_refuse_the_other_when_they_run(subset_only: None, tmp_path: Path) -> None:
+    """Planned in one process for the full data, run in one that holds the subset (a worker started before the data
+    root was added): the evaluation and the distillation check the data they actually load against their plan."""
+    from dataclasses import replace
+
+    from ddcore.platform.recorder import EventControl, NullRecorder
+    from ddcore.tasks.distill import DistillTask
+    from ddcore.tasks.evaluate import EvaluateTask
+
+    loader.clear_cache()
+    store = Store(tmp_path / "store")
+    try:
+        assert load_dataset("cifar10").info.variant == "subset"  # what this process holds
+        on_subset, _ = prepare_spec(EvalSpec(Subject.whole("cifar10"), seeds=1, preset="custom-e1-t100-none"), store)
+        planned = replace(on_subset, subject=replace(on_subset.subject, variant=None))  # as the other process planned
+        with pytest.raises(RuntimeError, match="no longer the data this evaluation was queued for"):
+            EvaluateTask().run(planned, TaskContext(store, NullRecorder(), EventControl()))
+        spec = DistillSpec(dataset="cifar10", method="herding", ipc=1, preset="quick", run_id="r1")
+        (need,) = requirements(spec, BUILTIN_INFOS["cifar10"])  # the full data's network, as planned there
+        record = store.put_artefact(need.key(), need.kind, need.label, need.as_dict())
+        ctx = TaskContext(store, NullRecorder(), EventControl(), artefacts={need.kind: record})
+        with pytest.raises(ValueError, match="planned for other CIFAR-10 data"):
+            DistillTask().run(spec, ctx)
+    finally:
+        store.close()
+        loader.clear_cache()
+
+
+def test_an_old_feature_network_record_without_its_data_is_trained_again(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Herding's network (a few images per class, a test limit): the subset and the full data give the same image
+    counts, so a record from before the data key was recorded cannot be told apart and is not served."""
+    import json
+    import shutil
+
+    from ddcore.evaluation.reference import RealTraining, train_on_real
+
+    monkeypatch.setenv("DDCORE_CACHE", str(tmp_path / "cache"))
+    subset = _subset()
+    as_full = LoadedDataset(BUILTIN_INFOS["cifar10"], subset.train, subset.test, "stand-in for the full data")
+    plan = RealTraining(name="variant-test", epochs=1, per_class=5, decay=False, test_limit=100)
+    train_on_real("cifar10", "convnet", plan, "cpu", data=subset)
+    folder = tmp_path / "cache" / "reference"
+    made = plan.key("cifar10-subset", "convnet")
+    old = plan.key("cifar10", "convnet")  # where the code before the variant put the subset's network
+    shutil.copy(folder / f"{made}.safetensors", folder / f"{old}.safetensors")
+    record = json.loads((folder / f"{made}.percent.json").read_text())
+    record["config"].pop("data_key")
+    (folder / f"{old}.percent.json").write_text(json.dumps(record))
+    assert train_on_real("cifar10", "convnet", plan, "cpu", data=as_full, compute=False) is None
+    assert train_on_real("cifar10", "convnet", plan, "cpu", data=subset, compute=False) is not None
+    _, fresh = train_on_real("cifar10", "convnet", plan, "cpu", data=as_full)
+    assert fresh.config["data_key"] == "cifar10"
+    assert train_on_real("cifar10", "convnet", plan, "cpu", data=as_full, compute=False) is not None

@@ -8,6 +8,7 @@ from .loader import (
     clear_cache,
     data_note,
     get_dataset_info,
+    has_subset,
     list_datasets,
     load_dataset,
     local_info,
@@ -18,5 +19,5 @@ from .loader import (
 from .split import ImageSplit, LoadedDataset
 
 __all__ = ["DATASETS", "available", "available_datasets", "DatasetCorruptError", "DatasetInfo", "DatasetNotFoundError",
-           "ImageSplit", "LoadedDataset", "canonical_name", "clear_cache", "data_note", "get_dataset_info",
+           "ImageSplit", "LoadedDataset", "canonical_name", "clear_cache", "data_note", "get_dataset_info", "has_subset",
            "list_datasets", "load_dataset", "local_info", "local_variant", "point_datasets", "subset_note"]

@@ -66,7 +66,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, roots: lis
     get_dataset_info(key_name)  # unknown names fail here with close matches
     search = None if roots is None else tuple(str(Path(r).resolve()) for r in roots)
     key = (key_name, str(Path(root).resolve()) if root else None, search, download, embedded, image_size, channels,
-           test_fraction)
+           test_fraction)  # with every default, `_default_key(key_name)`
     with _LOCK:
         if key not in _CACHE:
             if key_name == "folder":
@@ -112,25 +112,56 @@ def subset_note(name: str) -> str:
             "under a data root (DDCORE_DATA) to compare like with like.")
 
 
-def local_variant(name: str) -> str | None:
-    """The `DatasetInfo.variant` that `load_dataset(name)` would give on this machine: 'subset' when no data root
-    or download has a built-in dataset and the embedded subset stands in, else None. Cheap: it probes file
-    layouts, decodes nothing. Jobs planned before their data is loaded key their artefacts by it."""
+def local_variant(name: str, root: str | os.PathLike | None = None) -> str | None:
+    """The `DatasetInfo.variant` that `load_dataset(name, root)` gives on this machine: 'subset' when no data root,
+    earlier download or new download has a built-in dataset and the embedded subset stands in, else None. The data
+    this process already holds decides where there is some (so a data root added while a server runs does not split
+    its plans from its data); otherwise it probes file layouts, decoding nothing, in `_load_builtin`'s order. Jobs
+    planned before their data is loaded key their artefacts by it."""
     key = canonical_name(name)
-    if key not in EMBEDDED or key not in BUILTIN_INFOS or key == "mnist":  # the embedded MNIST is the whole dataset
-        return None
+    if root is not None or not has_subset(key):
+        return None  # an explicit root is the only place looked
+    held = _CACHE.get(_default_key(key))
+    if held is not None:
+        return held.info.variant
     if any(layout.probe(r) is not None for r in default_data_roots() for layout in LAYOUTS[key]):
         return None
     if any(layout.probe(cache_dir() / "downloads") is not None for layout in LAYOUTS[key]):
         return None
+    if _would_download(key):
+        return None
     return EMBEDDED_SUBSET if EMBEDDED[key].probe(ASSETS_DIR) is not None else None
 
 
-def local_info(name: str) -> DatasetInfo:
-    """`get_dataset_info(name)` with the variant this machine would load (`local_variant`): what requirements are
-    planned with when no data is at hand."""
+def has_subset(name: str) -> bool:
+    """Whether `name` may be loaded from an embedded subset (CIFAR-10; the embedded MNIST is the whole dataset)."""
+    key = canonical_name(name)
+    return key in EMBEDDED and key in BUILTIN_INFOS and key != "mnist"
+
+
+_REACHABLE: dict[str, bool] = {}  # host -> reachable, probed once per process (a probe can take seconds)
+
+
+def _would_download(name: str) -> bool:
+    """Whether `load_dataset(name)` would try torchvision's download (online, DDCORE_OFFLINE unset)."""
+    if os.environ.get("DDCORE_OFFLINE"):
+        return False
+    host = DOWNLOAD_HOSTS[name]
+    if host not in _REACHABLE:
+        _REACHABLE[host] = network_reachable(host)
+    return _REACHABLE[host]
+
+
+def _default_key(name: str) -> tuple:
+    """`load_dataset`'s cache key for `name` loaded with every default (no root, the default search)."""
+    return (name, None, None, None, True, None, None, 0.2)
+
+
+def local_info(name: str, root: str | os.PathLike | None = None) -> DatasetInfo:
+    """`get_dataset_info(name)` with the variant `load_dataset(name, root)` would give here (`local_variant`): what
+    requirements are planned with when no data is at hand."""
     info = get_dataset_info(name)
-    variant = local_variant(info.name)
+    variant = local_variant(info.name, root)
     return info.with_changes(extra={**info.extra, "variant": variant}) if variant else info
 
 
@@ -167,6 +198,10 @@ def _load_builtin(name: str, root: Path | None, search: list[Path] | None, downl
                 return _build(info, loader(), f"{layout.name} in {r}")
     if root is not None:
         raise DatasetNotFoundError(_not_found_message(info, [root], tried_download=False, tried_embedded=False))
+    for layout in LAYOUTS[name]:  # an earlier download serves offline too (`available` counts it)
+        loader = layout.probe(cache_dir() / "downloads")
+        if loader is not None:
+            return _build(info, loader(), f"torchvision download in {cache_dir() / 'downloads'}")
     tried_download = False
     if download is not False and not os.environ.get("DDCORE_OFFLINE") and network_reachable(DOWNLOAD_HOSTS[name]):
         tried_download = True

@@ -74,6 +74,19 @@ def _training(preset: str | RealTraining) -> RealTraining:
     return REFERENCE_PRESETS[preset]
 
 
+def _same_data(record: EvalResult, data: LoadedDataset, plan: RealTraining) -> bool:
+    """Whether a cached record was trained on `data`: the image counts match, and where counts cannot tell the
+    embedded subset from the full data (a few images per class of a dataset that has a subset), the data key it
+    recorded does too (records from before it was recorded are retrained: a small network, seconds to a minute)."""
+    from ..data import has_subset
+
+    if (record.num_images, record.test_images) != _image_counts(data, plan):
+        return False
+    if plan.per_class is not None and has_subset(data.info.name):
+        return record.config.get("data_key") == data.info.data_key
+    return True
+
+
 def _image_counts(data: LoadedDataset, plan: RealTraining) -> tuple[int, int]:
     """The (training, test) image counts a network of `plan` sees on `data` (as below and in `test_tensors`)."""
     train = data.train.class_counts()
@@ -103,7 +116,7 @@ def train_on_real(dataset: str, architecture: str = "convnet", preset: str | Rea
         try:
             net.load_state_dict(load_file(str(weights_file)))
             record = EvalResult.load(record_file)
-            if (record.num_images, record.test_images) == _image_counts(data, plan):
+            if _same_data(record, data, plan):
                 return net.to(dev).eval(), record
             # else trained on other data of this name (the embedded subset, before its key said so): retrain
         except (OSError, ValueError, RuntimeError, json.JSONDecodeError):
@@ -134,7 +147,8 @@ def train_on_real(dataset: str, architecture: str = "convnet", preset: str | Rea
     mean, std = mean_std([acc])
     record = EvalResult(set_id=f"{info.name}-whole" + ("" if plan.per_class is None else f"-{plan.per_class}pc"),
                         dataset=info.name, method="whole dataset", ipc=None, num_images=int(images.shape[0]),
-                        architecture=architecture, preset=f"reference-{plan.name}", config=resolved.to_dict(),
+                        architecture=architecture, preset=f"reference-{plan.name}",
+                        config={**resolved.to_dict(), "data_key": info.data_key},
                         seeds=[plan.seed], accuracies=[acc], mean=mean, std=std,
                         wall_time_s=round(time.perf_counter() - wall, 3), train_time_s=round(outcome.train_time_s, 3),
                         test_time_s=round(time.perf_counter() - t, 3), device=_device_name(dev),

@@ -106,7 +106,7 @@ class ContinualTask(StudyTask):
         from ..methods import make_config, method_class
 
         spec = check(spec)
-        info = local_info(spec.dataset)  # with the embedded subset's variant where this machine loads that
+        info = local_info(spec.dataset, spec.data_root)  # with the embedded subset's variant where that is loaded
         if info.name == "folder":  # the folder's own classes and fingerprint, not the registry's placeholder
             from ..data import load_dataset
 

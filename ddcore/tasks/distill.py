@@ -99,7 +99,7 @@ def requirements(spec: DistillSpec, info: "DatasetInfo | None" = None) -> tuple[
     from ..methods import make_config, method_class
 
     validate(spec)
-    info = info or local_info(spec.dataset)
+    info = info or local_info(spec.dataset, spec.data_root)
     config = make_config(spec.method, info, int(spec.ipc), spec.preset, **(spec.overrides or {}))
     return tuple(method_class(spec.method).requires(info, int(spec.ipc), config, spec.architecture))
 
@@ -252,6 +252,14 @@ class DistillTask(Task):
         resume = ctx.store.load_checkpoint(spec.run_id)  # None for a new run
         from . import producer_of
 
+        if ctx.artefacts:  # made for the data planned with: the data here must be that data (subset or full)
+            from ..data.subsets import restrict
+
+            wanted = {r.key() for r in requirements(spec, restrict(data, spec.subset).info)}
+            if wanted != {record.key for record in ctx.artefacts.values()}:
+                raise ValueError(f"this run was planned for other {data.info.display_name} data than this machine now "
+                                 f"loads ({data.source}); restart the Studio if you added data while it ran, then "
+                                 "start the run again")
         artefacts = {kind: producer_of(kind).load_artefact(record, ctx.store) for kind, record in ctx.artefacts.items()}
         for record in ctx.artefacts.values():
             ctx.store.add_artefact_use(record.key, spec.run_id)

@@ -152,6 +152,16 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
     return spec, f"Evaluate {target}{variant_label({'variant': variant})} on {spec.architecture} ({spec.preset})"
 
 
+def loaded_variant(dataset: str, data: Any = None) -> str | None:
+    """The variant of the data an evaluation of `dataset` trains and tests on here: the data at hand's, else the one
+    `load_dataset` gives (loaded, so a plan made before data was added is caught; the evaluation loads it anyway)."""
+    from ..data import has_subset, load_dataset
+
+    if data is not None and data.info.name == dataset:
+        return data.info.variant
+    return load_dataset(dataset).info.variant if has_subset(dataset) else None
+
+
 def test_variant(dataset: str, data: Any = None) -> str | None:
     """The variant of `dataset` an evaluation would train and test with: the data at hand's, else what this machine
     loads ('subset': the embedded subset's test images, so its results are kept apart from the full data's)."""
@@ -216,9 +226,10 @@ class EvaluateTask(Task):
         from ..evaluation.wide_fc import WIDE_FC
 
         ctx.recorder.progress(0, 0, "Preparing the set…")
-        if test_variant(spec.subject.dataset, ctx.data) != spec.subject.variant:
-            raise RuntimeError(f"{spec.subject.dataset} on this machine is no longer the data this evaluation was queued "
-                               "for (the embedded subset, or the full data under a data root); evaluate it again")
+        if loaded_variant(spec.subject.dataset, ctx.data) != spec.subject.variant:
+            raise RuntimeError(f"{spec.subject.dataset} here is no longer the data this evaluation was queued for (the "
+                               "embedded subset, or the full data under a data root); restart the Studio if you added "
+                               "data while it ran, then evaluate it again")
         synthetic = subject_set(spec.subject, ctx.store, ctx.data)
         if spec.subject.fingerprint and set_fingerprint(synthetic.images, synthetic.labels) != spec.subject.fingerprint:
             raise RuntimeError(f"the images of {spec.subject.label} changed since this evaluation was queued "

@@ -93,7 +93,7 @@ def _dataset(name: str, data_root: str | None) -> Any:
         if not data_root:
             raise ValueError("the 'folder' dataset needs data_root (a folder or zip of train/<class>/images)")
         return load_dataset("folder", data_root).info
-    return local_info(name)
+    return local_info(name, data_root)
 
 
 def whole_requirement(spec: NasWholeSpec) -> Requirement:

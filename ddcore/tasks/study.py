@@ -97,7 +97,8 @@ def mark_variants(identity: Requirement) -> Requirement:
     if "data_variants" in params:
         return identity
     names = params.get("datasets") or [params.get("dataset")]
-    variants = {str(n): v for n in names if n and (v := local_variant(str(n)))}
+    root = params.get("data_root")  # a built-in dataset read from an explicit root is never the embedded subset
+    variants = {str(n): v for n in names if n and (v := local_variant(str(n), root))}
     if not variants:
         return identity
     return Requirement.from_dict(identity.kind, {**params, "data_variants": variants},
