@@ -292,3 +292,60 @@ def test_an_old_feature_network_record_without_its_data_is_trained_again(tmp_pat
     _, fresh = train_on_real("cifar10", "convnet", plan, "cpu", data=as_full)
     assert fresh.config["data_key"] == "cifar10"
     assert train_on_real("cifar10", "convnet", plan, "cpu", data=as_full, compute=False) is not None
+
+
+def test_a_store_written_before_the_variant_gives_the_subsets_things_their_keys(subset_only: None,
+                                                                               tmp_path: Path) -> None:
+    """Opening a version-2 store: artefacts and studies whose recorded source is the embedded subset move to the keys
+    the planner now asks for the subset; evaluations tested on the subset's 1,000 images get their own key and
+    label; what came from the full data or the embedded (whole) MNIST keeps its key."""
+    import sqlite3
+
+    from ddcore.evaluation.result import EvalResult
+    from ddcore.methods.base import Requirement
+    from tests.evalkit import stored_result
+
+    subset_source = "dataset:cifar10:embedded default: CIFAR-10 subset, 500 train / 100 test per class (assets/)"
+    experts = expert_requirement("cifar10", "convnet", 3, 8, 0.01, 256, "none", True, 100, 0)
+    full = expert_requirement("cifar10", "convnet", 3, 9, 0.01, 256, "none", True, 100, 0)
+    on_mnist = expert_requirement("mnist", "convnet", 3, 8, 0.01, 256, "none", False, 100, 0)
+    study = Requirement.from_dict("privacy-study", {"dataset": "cifar10", "ipc": 1, "methods": ["dm"]})
+    store = Store(tmp_path / "store")
+    try:
+        for need, source in ((experts, subset_source), (full, "dataset:cifar10:cifar10-jpg zip in /data"),
+                             (on_mnist, "dataset:mnist:embedded default (assets/)"), (study, subset_source)):
+            store.artefact_dir(need.key()).mkdir(parents=True)
+            (store.artefact_dir(need.key()) / "expert_000.safetensors").write_bytes(b"x")
+            store.put_artefact(need.key(), need.kind, need.label or need.kind, need.as_dict(), inputs=(source,))
+        store.add_artefact_use(experts.key(), "run-1")
+
+        def result(tested: int) -> EvalResult:
+            r = stored_result(30.0, 0.0, [30.0], "cifar10")
+            return EvalResult.from_dict({**r.to_dict(), "test_images": tested, "config": {"test_limit": 2000}})
+
+        on_subset, on_full = Subject.random("cifar10", 1, 0, "aa"), Subject.random("cifar10", 1, 0, "bb")
+        store.save_evaluation("e-subset", on_subset, "convnet", "quick", 1, result(1000))
+        store.save_evaluation("e-full", on_full, "convnet", "quick", 1, result(2000))
+    finally:
+        store.close()
+    db = sqlite3.connect(tmp_path / "store" / "studio.sqlite3")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+
+    store = Store(tmp_path / "store")
+    try:
+        moved = expert_requirement("cifar10", "convnet", 3, 8, 0.01, 256, "none", True, 100, 0, {"variant": "subset"})
+        record = store.get_artefact(moved.key())
+        assert store.get_artefact(experts.key()) is None and record is not None
+        assert (store.artefact_dir(moved.key()) / "expert_000.safetensors").is_file()
+        assert "(embedded subset)" in record.name
+        uses = sqlite3.connect(tmp_path / "store" / "studio.sqlite3").execute("SELECT artefact FROM artefact_uses")
+        assert [u[0] for u in uses.fetchall()] == [moved.key()]
+        assert store.get_artefact(mark_variants(study).key()) is not None and store.get_artefact(study.key()) is None
+        assert store.get_artefact(full.key()) is not None and store.get_artefact(on_mnist.key()) is not None
+        assert store.get_evaluation("e-subset") is None
+        assert store.get_evaluation("e-subset-subset").subject.variant == "subset"
+        assert store.get_evaluation("e-full").subject.variant is None
+    finally:
+        store.close()

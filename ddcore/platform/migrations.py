@@ -5,6 +5,8 @@ Version 0 (the first release) keyed evaluations by subject strings ('run:<id>',
 fractions. Version 1 keys them to the content measured (the set fingerprint, which the old record
 already carried in `set_id`), stores typed subjects and percent, and adds the artefact tables.
 Version 2 adds the iteration of each run's stored set beside its fingerprint.
+Version 3 gives what was made from the embedded CIFAR-10 subset before it had keys of its own (artefacts, studies,
+evaluations) the subset's keys, so none of it is served for the full data once that arrives.
 """
 from __future__ import annotations
 
@@ -121,3 +123,60 @@ def migrate_v1(store: "Store") -> None:
             synthetic = None
         if synthetic is not None:
             db.execute("UPDATE runs SET set_iteration = ? WHERE id = ?", (synthetic.meta.iteration, row["id"]))
+
+
+SUBSET_ARTEFACT_KINDS = ("expert-trajectories", "trained-network", "shadow-models")  # keyed by a 'variant' parameter
+
+
+def _from_subset(inputs: list[str]) -> str | None:
+    """The dataset an artefact was made from when its recorded source is an embedded subset ('dataset:<name>:embedded
+    default: CIFAR-10 subset, ...'; the embedded MNIST, 'embedded default (assets/)', is the whole dataset)."""
+    for item in inputs:
+        kind, _, rest = str(item).partition(":")
+        name, _, source = rest.partition(":")
+        if kind == "dataset" and source.startswith("embedded default:") and "subset" in source:
+            return name
+    return None
+
+
+def _measured_on_subset(record: dict[str, Any]) -> bool:
+    """An evaluation of a dataset with an embedded subset tested on fewer images than the full test split would
+    have given it (CIFAR-10: 10,000; the subset: 1,000): it was the subset's. A limit of 1,000 or less cannot tell."""
+    tested = record.get("test_images")
+    limit = (record.get("config") or {}).get("test_limit")
+    full_test = 10_000
+    return isinstance(tested, int) and tested < min(int(limit) if isinstance(limit, int) else full_test, full_test)
+
+
+def migrate_v2(store: "Store") -> None:
+    """Version 2 -> 3: the embedded subset's artefacts and studies are re-keyed as `mark_variants` and the artefact
+    tasks key them now (their folders move with them); its evaluations get `Subject.variant` and a key of their own,
+    so neither the subset's nor the full data's lookups find them, and the pages show them labelled."""
+    from ..data import has_subset
+    from ..methods.base import Requirement
+
+    db = store._db
+    for row in db.execute("SELECT * FROM artefacts").fetchall():
+        name = _from_subset(json.loads(row["inputs"] or "[]"))
+        params = json.loads(row["params"] or "{}")
+        if name is None or "variant" in params or "data_variants" in params:
+            continue
+        mark = {"variant": "subset"} if row["kind"] in SUBSET_ARTEFACT_KINDS else {"data_variants": {name: "subset"}}
+        key = Requirement.from_dict(row["kind"], {**params, **mark}).key()
+        old, new = store.artefact_dir(row["key"]), store.artefact_dir(key)
+        if old.is_dir() and not new.exists():
+            old.rename(new)
+        db.execute("UPDATE artefacts SET key = ?, params = ?, path = ?, name = ? WHERE key = ?",
+                   (key, json.dumps({**params, **mark}, sort_keys=True), key, f"{row['name']} (embedded subset)",
+                    row["key"]))
+        db.execute("UPDATE artefact_uses SET artefact = ? WHERE artefact = ?", (key, row["key"]))
+    for row in db.execute("SELECT key, subject, dataset, record FROM evaluations").fetchall():
+        try:
+            subject, record = json.loads(row["subject"]), json.loads(row["record"])
+        except (TypeError, ValueError):
+            continue  # an unreadable row stays as it is (the pages skip it)
+        dataset = row["dataset"] or subject.get("dataset") or ""
+        if subject.get("variant") or not has_subset(str(dataset)) or not _measured_on_subset(record):
+            continue
+        db.execute("UPDATE evaluations SET key = ?, subject = ? WHERE key = ?",
+                   (f"{row['key']}-subset", json.dumps({**subject, "variant": "subset"}), row["key"]))

@@ -27,7 +27,8 @@ Files are pickle-free: config.json, metrics.jsonl, set.safetensors (SyntheticSet
 ddcore.checkpoint, history/<iteration>.npz (uint8 arrays read with allow_pickle=False).
 Schema versions (PRAGMA user_version): 0 = the first release (evaluations keyed by subject strings,
 accuracies as fractions in the record); 1 = typed subjects keyed to content, percent, artefacts;
-2 = runs also remember the iteration of their stored set.
+2 = runs also remember the iteration of their stored set; 3 = what was made from the embedded CIFAR-10 subset is
+keyed apart from the full data (migrations.migrate_v2).
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ from ..paths import home_dir
 from ..synthetic import SyntheticSet
 from .records import ACTIVE_RUN, RUN_STATUSES, ArtefactRecord, EvaluationRecord, RunRecord, Subject
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 EVALUATIONS_TABLE = """CREATE TABLE IF NOT EXISTS evaluations (
     key TEXT PRIMARY KEY, run_id TEXT, subject TEXT NOT NULL, subject_kind TEXT NOT NULL, dataset TEXT,
@@ -180,6 +181,10 @@ class Store:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+                if legacy or 0 < version < 3:
+                    from .migrations import migrate_v2
+
+                    migrate_v2(self)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._db.execute("COMMIT")
             except BaseException:
