@@ -53,11 +53,20 @@ class SetMeta:
     architecture: str = "convnet"
     created: float = field(default_factory=time.time)
     notes: str = ""
+    variant: str | None = None  # 'subset': made from the embedded subset of its dataset (DatasetInfo.variant)
 
     @classmethod
     def for_dataset(cls, info: DatasetInfo, method: str, ipc: int, **kwargs: Any) -> "SetMeta":
         return cls(dataset=info.name, method=method, ipc=ipc, class_names=list(info.class_names),
-                   mean=list(info.mean), std=list(info.std), **kwargs)
+                   mean=list(info.mean), std=list(info.std), variant=info.variant, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as written to files; `variant` only when set, so sets of the full data stay readable by
+        versions before it."""
+        out = asdict(self)
+        if out["variant"] is None:
+            del out["variant"]
+        return out
 
 
 @dataclass
@@ -114,7 +123,7 @@ class SyntheticSet:
         tensors = {"images": self.images.detach().cpu().float().contiguous(),
                    "labels": self.labels.detach().cpu().contiguous()}
         meta = {"format": "ddstudio.syntheticset", "version": FORMAT_VERSION, "lr": self.lr,
-                "meta": asdict(self.meta), "shapes": {k: list(v.shape) for k, v in tensors.items()}}
+                "meta": self.meta.to_dict(), "shapes": {k: list(v.shape) for k, v in tensors.items()}}
         meta["sha256"] = _content_digest(tensors, meta)
         return st_save(tensors, metadata={"ddstudio": json.dumps(meta)})
 
@@ -196,7 +205,7 @@ class SyntheticSet:
                 blob = io.BytesIO()
                 torch.save(tensor, blob)
                 zf.writestr(name, blob.getvalue())
-            zf.writestr("meta.json", json.dumps({**asdict(self.meta), "images": "normalised (x - mean) / std per "
+            zf.writestr("meta.json", json.dumps({**self.meta.to_dict(), "images": "normalised (x - mean) / std per "
                                                  "channel" + (", then ZCA-whitened" if self.meta.config.get("zca")
                                                               else "") + "; not clipped",
                                                  "lr": self.lr}, indent=2, default=str))
@@ -211,7 +220,7 @@ class SyntheticSet:
                 folder = f"{c:03d}_{_safe_name(self.meta.class_names[c])}"
                 for n, i in enumerate(rows):
                     zf.writestr(f"{folder}/{n:04d}.png", _png_bytes(arrays[i]))
-            zf.writestr("meta.json", json.dumps(asdict(self.meta), indent=2))
+            zf.writestr("meta.json", json.dumps(self.meta.to_dict(), indent=2))
         return buf.getvalue()
 
 
@@ -300,7 +309,7 @@ def _check_contents(images: torch.Tensor, labels: torch.Tensor, meta: SetMeta, l
 _META_TYPES: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "method": (str,), "ipc": (int,), "class_names": (list,), "mean": (list,), "std": (list,),
     "config": (dict,), "seed": (int, type(None)), "iteration": (int,), "elapsed_s": (int, float), "device": (str,),
-    "architecture": (str,), "created": (int, float), "notes": (str,)}
+    "architecture": (str,), "created": (int, float), "notes": (str,), "variant": (str, type(None))}
 
 
 def _check_meta_types(meta: SetMeta) -> None:

@@ -349,3 +349,37 @@ def test_a_store_written_before_the_variant_gives_the_subsets_things_their_keys(
         assert store.get_evaluation("e-full").subject.variant is None
     finally:
         store.close()
+
+
+@FULL
+def test_a_set_remembers_it_came_from_the_subset_and_studies_of_the_full_data_refuse_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A privacy study's members are drawn from the data it loads: a set distilled from the subset's members never
+    saw the full data's, so attacking it there would report a leak (or none) about other images."""
+    from ddcore.synthetic import SyntheticSet
+    from ddcore.tasks.base import check_same_data
+
+    store = Store(tmp_path / "store")
+    try:
+        run = store.create_run({"dataset": "cifar10", "method": "random", "ipc": 1})
+        spec = DistillSpec(dataset="cifar10", method="random", ipc=1, device="cpu")
+        from ddcore.tasks.distill import distil
+
+        distil(spec, _subset(), store=store, run_id=run.id)
+        made = store.load_set(run.id)
+        assert made.meta.variant == "subset"
+        made.save(tmp_path / "s.ddset")
+        assert SyntheticSet.load(tmp_path / "s.ddset").meta.variant == "subset"
+        full_meta = made.meta.__class__(**{**made.meta.to_dict(), "variant": None})
+        assert "variant" not in full_meta.to_dict()  # full-data sets stay readable by earlier versions
+        record = store.get_run(run.id)
+        monkeypatch.setattr(loader, "default_data_roots", lambda: [])
+        loader.clear_cache()
+        check_same_data(store, record, "cifar10")  # a study on the subset may read it
+        monkeypatch.setattr(loader, "default_data_roots", lambda: [SHARED])
+        with pytest.raises(ValueError, match="distilled from the embedded subset of cifar10, and this study uses the "
+                                             "full data"):
+            check_same_data(store, record, "cifar10")
+    finally:
+        store.close()
+        loader.clear_cache()

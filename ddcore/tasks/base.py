@@ -87,6 +87,22 @@ def data_source(spec: Any) -> dict[str, Any]:
     return {"variant": spec.variant} if getattr(spec, "variant", None) else {}
 
 
+def check_same_data(store: "Store", record: Any, dataset: str, root: str | None = None) -> None:
+    """Refuse a stored run whose set was made from the other variant of `dataset` than this machine loads (the
+    embedded subset or the full data): a study on one must not read a set distilled from the other (a privacy
+    study's members would be other images than the set saw)."""
+    from ..data import local_variant
+
+    if record.dataset != dataset:
+        return  # the caller names a dataset mismatch itself
+    synthetic = store.load_set(record.id)
+    made, here = (synthetic.meta.variant if synthetic is not None else None), local_variant(dataset, root)
+    if made != here:
+        what = {None: "the full data", "subset": "the embedded subset"}
+        raise ValueError(f"Run {record.name!r} was distilled from {what.get(made, made)} of {dataset}, and this study "
+                         f"uses {what.get(here, here)}: distil it again here, or study it where it was made")
+
+
 @dataclass
 class TaskContext:
     """What a running task may use: the store, its reporter and controls, and its resolved artefacts."""

@@ -16,7 +16,7 @@ from ..device import resolve_device
 from ..methods.base import Requirement
 from ..nas import Grid, NasResult, WholeResult
 from . import register_task
-from .base import Cancelled, TaskContext, check_whole_number, spec_to_dict
+from .base import Cancelled, TaskContext, check_same_data, check_whole_number, spec_to_dict
 from .study import StudyTask, mark_variants
 
 if TYPE_CHECKING:
@@ -170,6 +170,7 @@ def resolve_proxies(spec: NasSpec, store: "Store") -> tuple[str, ...]:
                 raise ValueError(f"run {record.name!r} is a {record.dataset} set; this study is on {spec.dataset}")
             if not record.fingerprint:
                 raise FileNotFoundError(f"run {record.name!r} has no stored set yet")
+            check_same_data(store, record, spec.dataset, spec.data_root)
             out.append(f"run:{record.id}:{record.fingerprint}")
         elif name.lower() in _coresets():
             out.append(name.lower())

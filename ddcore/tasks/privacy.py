@@ -24,7 +24,7 @@ from ..methods.base import Requirement
 from ..privacy.attacks import ATTACK_TITLES, ATTACKS
 from ..privacy.study import PrivacyResult, TargetResult
 from . import register_task
-from .base import Cancelled, Prepared, Task, TaskContext, spec_from_dict, spec_to_dict
+from .base import Cancelled, Prepared, Task, TaskContext, check_same_data, spec_from_dict, spec_to_dict
 from .study import StudyTask
 
 if TYPE_CHECKING:
@@ -325,6 +325,7 @@ def _member_run(store: "Store", spec: PrivacySpec, run_id: str) -> Any:
         raise ValueError(f"Run {record.name!r} is of {record.dataset}, not {spec.dataset}")
     if not record.fingerprint:
         raise ValueError(f"Run {record.name!r} has no stored set yet")
+    check_same_data(store, record, spec.dataset)
     seen = membership_of(record.dataset, record.spec.get("subset"))
     wanted = spec.split()
     if seen is None or (seen.pool_per_class, seen.seed) != (wanted.pool_per_class, wanted.seed):
