@@ -11,7 +11,7 @@ import json
 import math
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ class SyntheticSetFileError(ValueError):
     """A set file that is truncated, tampered with, or of the wrong shape."""
 
 
+DATA_VARIANT = "data_variant"  # SetMeta.config's key for DatasetInfo.variant
+
+
 @dataclass
 class SetMeta:
     dataset: str
@@ -53,20 +56,31 @@ class SetMeta:
     architecture: str = "convnet"
     created: float = field(default_factory=time.time)
     notes: str = ""
-    variant: str | None = None  # 'subset': made from the embedded subset of its dataset (DatasetInfo.variant)
 
     @classmethod
     def for_dataset(cls, info: DatasetInfo, method: str, ipc: int, **kwargs: Any) -> "SetMeta":
+        if info.variant:  # in the config, which every version reads, so the file stays readable everywhere
+            kwargs["config"] = {**kwargs.get("config", {}), DATA_VARIANT: info.variant}
         return cls(dataset=info.name, method=method, ipc=ipc, class_names=list(info.class_names),
-                   mean=list(info.mean), std=list(info.std), variant=info.variant, **kwargs)
+                   mean=list(info.mean), std=list(info.std), **kwargs)
+
+    @property
+    def variant(self) -> str | None:
+        """'subset' when the set was made from the embedded subset of its dataset (DatasetInfo.variant); None for
+        the full data, and for sets written before this was recorded."""
+        value = self.config.get(DATA_VARIANT)
+        return value if isinstance(value, str) else None
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as written to files; `variant` only when set, so sets of the full data stay readable by
-        versions before it."""
-        out = asdict(self)
-        if out["variant"] is None:
-            del out["variant"]
-        return out
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SetMeta":
+        """Read from a file; fields a later version added are left out, so its sets still load here."""
+        if not isinstance(data, dict):
+            raise TypeError(f"metadata is {type(data).__name__}, not a mapping")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -157,7 +171,7 @@ class SyntheticSet:
         if digest != header.get("sha256"):
             raise SyntheticSetFileError(f"{name}: the contents do not match the file's checksum (the file was altered)")
         try:
-            meta = SetMeta(**header["meta"])
+            meta = SetMeta.from_dict(header["meta"])
             _check_contents(tensors["images"], tensors["labels"], meta, header.get("lr"))
             return cls(tensors["images"], tensors["labels"], meta, header.get("lr"))
         except (TypeError, ValueError, KeyError, RuntimeError) as e:
@@ -309,7 +323,7 @@ def _check_contents(images: torch.Tensor, labels: torch.Tensor, meta: SetMeta, l
 _META_TYPES: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "method": (str,), "ipc": (int,), "class_names": (list,), "mean": (list,), "std": (list,),
     "config": (dict,), "seed": (int, type(None)), "iteration": (int,), "elapsed_s": (int, float), "device": (str,),
-    "architecture": (str,), "created": (int, float), "notes": (str,), "variant": (str, type(None))}
+    "architecture": (str,), "created": (int, float), "notes": (str,)}
 
 
 def _check_meta_types(meta: SetMeta) -> None:

@@ -297,7 +297,8 @@ def test_an_old_feature_network_record_without_its_data_is_trained_again(tmp_pat
 def test_a_store_written_before_the_variant_gives_the_subsets_things_their_keys(subset_only: None,
                                                                                tmp_path: Path) -> None:
     """Opening a version-2 store: artefacts and studies whose recorded source is the embedded subset move to the keys
-    the planner now asks for the subset; evaluations tested on the subset's 1,000 images get their own key and
+    the planner now asks for the subset (their stored params carry extras, such as the experts' seconds); one whose
+    subset key is taken already is retired; evaluations tested on the subset's 1,000 images get their own key and
     label; what came from the full data or the embedded (whole) MNIST keeps its key."""
     import sqlite3
 
@@ -310,22 +311,29 @@ def test_a_store_written_before_the_variant_gives_the_subsets_things_their_keys(
     full = expert_requirement("cifar10", "convnet", 3, 9, 0.01, 256, "none", True, 100, 0)
     on_mnist = expert_requirement("mnist", "convnet", 3, 8, 0.01, 256, "none", False, 100, 0)
     study = Requirement.from_dict("privacy-study", {"dataset": "cifar10", "ipc": 1, "methods": ["dm"]})
+    twice = Requirement.from_dict("privacy-study", {"dataset": "cifar10", "ipc": 2, "methods": ["dm"]})
     store = Store(tmp_path / "store")
     try:
-        for need, source in ((experts, subset_source), (full, "dataset:cifar10:cifar10-jpg zip in /data"),
-                             (on_mnist, "dataset:mnist:embedded default (assets/)"), (study, subset_source)):
+        rows = ((experts, subset_source), (full, "dataset:cifar10:cifar10-jpg zip in /data"),
+                (on_mnist, "dataset:mnist:embedded default (assets/)"), (study, subset_source), (twice, subset_source),
+                (mark_variants(twice), subset_source))  # made since 8eb678d beside the unmarked one
+        for need, source in rows:
             store.artefact_dir(need.key()).mkdir(parents=True)
-            (store.artefact_dir(need.key()) / "expert_000.safetensors").write_bytes(b"x")
-            store.put_artefact(need.key(), need.kind, need.label or need.kind, need.as_dict(), inputs=(source,))
+            (store.artefact_dir(need.key()) / "expert_000.safetensors").write_bytes(need.key().encode())
+            extras = {"seconds": 12.5} if need.kind == "expert-trajectories" else {}  # as ExpertsTask stores them
+            store.put_artefact(need.key(), need.kind, need.label or need.kind, {**need.as_dict(), **extras},
+                               inputs=(source,))
         store.add_artefact_use(experts.key(), "run-1")
 
-        def result(tested: int) -> EvalResult:
+        def result(tested: int, **config) -> EvalResult:
             r = stored_result(30.0, 0.0, [30.0], "cifar10")
-            return EvalResult.from_dict({**r.to_dict(), "test_images": tested, "config": {"test_limit": 2000}})
+            return EvalResult.from_dict({**r.to_dict(), "test_images": tested, "config": config})
 
-        on_subset, on_full = Subject.random("cifar10", 1, 0, "aa"), Subject.random("cifar10", 1, 0, "bb")
-        store.save_evaluation("e-subset", on_subset, "convnet", "quick", 1, result(1000))
-        store.save_evaluation("e-full", on_full, "convnet", "quick", 1, result(2000))
+        subjects = {name: Subject.random("cifar10", 1, 0, name) for name in ("a", "b", "c", "d")}
+        store.save_evaluation("e-subset", subjects["a"], "convnet", "quick", 1, result(1000, test_limit=2000))
+        store.save_evaluation("e-full", subjects["b"], "convnet", "quick", 1, result(2000, test_limit=2000))
+        store.save_evaluation("krr-full", subjects["c"], "convnet_krr", "quick", 1, result(2000))  # no test_limit
+        store.save_evaluation("krr-subset", subjects["d"], "convnet_krr", "quick", 1, result(1000))
     finally:
         store.close()
     db = sqlite3.connect(tmp_path / "store" / "studio.sqlite3")
@@ -335,18 +343,25 @@ def test_a_store_written_before_the_variant_gives_the_subsets_things_their_keys(
 
     store = Store(tmp_path / "store")
     try:
-        moved = expert_requirement("cifar10", "convnet", 3, 8, 0.01, 256, "none", True, 100, 0, {"variant": "subset"})
-        record = store.get_artefact(moved.key())
+        planned = expert_requirement("cifar10", "convnet", 3, 8, 0.01, 256, "none", True, 100, 0, {"variant": "subset"})
+        record = store.get_artefact(planned.key())  # the key a subset MTT run asks for now
         assert store.get_artefact(experts.key()) is None and record is not None
-        assert (store.artefact_dir(moved.key()) / "expert_000.safetensors").is_file()
+        assert (store.artefact_dir(planned.key()) / "expert_000.safetensors").read_bytes() == experts.key().encode()
         assert "(embedded subset)" in record.name
         uses = sqlite3.connect(tmp_path / "store" / "studio.sqlite3").execute("SELECT artefact FROM artefact_uses")
-        assert [u[0] for u in uses.fetchall()] == [moved.key()]
+        assert [u[0] for u in uses.fetchall()] == [planned.key()]
         assert store.get_artefact(mark_variants(study).key()) is not None and store.get_artefact(study.key()) is None
+        # the marked one made since stays; the unmarked one is retired where nothing asks for it
+        kept = store.get_artefact(mark_variants(twice).key())
+        assert kept is not None and (store.artefact_dir(kept.key) / "expert_000.safetensors").read_bytes() == \
+            mark_variants(twice).key().encode()
+        assert store.get_artefact(twice.key()) is None and store.get_artefact(f"{twice.key()}-subset") is not None
         assert store.get_artefact(full.key()) is not None and store.get_artefact(on_mnist.key()) is not None
         assert store.get_evaluation("e-subset") is None
         assert store.get_evaluation("e-subset-subset").subject.variant == "subset"
+        assert store.get_evaluation("krr-subset-subset").subject.variant == "subset"
         assert store.get_evaluation("e-full").subject.variant is None
+        assert store.get_evaluation("krr-full").subject.variant is None  # its limit, 2,000, is the quick preset's
     finally:
         store.close()
 
@@ -370,8 +385,9 @@ def test_a_set_remembers_it_came_from_the_subset_and_studies_of_the_full_data_re
         assert made.meta.variant == "subset"
         made.save(tmp_path / "s.ddset")
         assert SyntheticSet.load(tmp_path / "s.ddset").meta.variant == "subset"
-        full_meta = made.meta.__class__(**{**made.meta.to_dict(), "variant": None})
-        assert "variant" not in full_meta.to_dict()  # full-data sets stay readable by earlier versions
+        assert made.meta.config["data_variant"] == "subset"  # in the config: earlier versions read the file too
+        later = made.meta.to_dict() | {"a_field_from_a_later_version": 1}
+        assert made.meta.__class__.from_dict(later) == made.meta  # and this version reads a later one's
         record = store.get_run(run.id)
         monkeypatch.setattr(loader, "default_data_roots", lambda: [])
         loader.clear_cache()
@@ -380,6 +396,11 @@ def test_a_set_remembers_it_came_from_the_subset_and_studies_of_the_full_data_re
         with pytest.raises(ValueError, match="distilled from the embedded subset of cifar10, and this study uses the "
                                              "full data"):
             check_same_data(store, record, "cifar10")
+        older = store.create_run({"dataset": "cifar10", "method": "random", "ipc": 1})  # a set without the record
+        store.save_set(older.id, SyntheticSet(made.images, made.labels, made.meta.__class__.from_dict(
+            {**made.meta.to_dict(), "config": {}})))
+        monkeypatch.setattr(loader, "default_data_roots", lambda: [])
+        check_same_data(store, store.get_run(older.id), "cifar10")  # on the subset, as it most likely was: allowed
     finally:
         store.close()
         loader.clear_cache()

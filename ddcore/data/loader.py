@@ -119,7 +119,7 @@ def local_variant(name: str, root: str | os.PathLike | None = None) -> str | Non
     its plans from its data); otherwise it probes file layouts, decoding nothing, in `_load_builtin`'s order. Jobs
     planned before their data is loaded key their artefacts by it."""
     key = canonical_name(name)
-    if root is not None or not has_subset(key):
+    if root or not has_subset(key):
         return None  # an explicit root is the only place looked
     held = _CACHE.get(_default_key(key))
     if held is not None:

@@ -139,44 +139,103 @@ def _from_subset(inputs: list[str]) -> str | None:
     return None
 
 
-def _measured_on_subset(record: dict[str, Any]) -> bool:
-    """An evaluation of a dataset with an embedded subset tested on fewer images than the full test split would
-    have given it (CIFAR-10: 10,000; the subset: 1,000): it was the subset's. A limit of 1,000 or less cannot tell."""
-    tested = record.get("test_images")
-    limit = (record.get("config") or {}).get("test_limit")
+def _measured_on_subset(record: dict[str, Any], preset: str) -> bool:
+    """An evaluation of a dataset with an embedded subset that tested fewer images than the full test split would
+    have given it (CIFAR-10: 10,000; the subset: 1,000) was the subset's. The limit comes from the record's config,
+    else from its preset; a limit of 1,000 or less, or one not known, cannot tell (the row is left as it is)."""
+    from ..evaluation.protocol import get_preset
+
+    tested, config = record.get("test_images"), record.get("config")
+    if not isinstance(tested, int) or not isinstance(config, dict):
+        return False
+    if "test_limit" in config:
+        limit = config["test_limit"]
+    else:
+        try:
+            limit = get_preset(preset).test_limit
+        except (KeyError, ValueError, TypeError):
+            return False
     full_test = 10_000
-    return isinstance(tested, int) and tested < min(int(limit) if isinstance(limit, int) else full_test, full_test)
+    if limit is not None and not isinstance(limit, int):
+        return False
+    return tested < min(full_test if limit is None else limit, full_test)
+
+
+def _subset_key(kind: str, key: str, params: dict[str, Any], dataset: str) -> tuple[str, dict[str, Any]] | None:
+    """The key and params the planner now gives the subset's version of a stored artefact, or None when its stored
+    params do not reproduce its key (then no plan could find its subset key either)."""
+    from ..methods.base import Requirement
+
+    mark = {"variant": "subset"} if kind in SUBSET_ARTEFACT_KINDS else {"data_variants": {dataset: "subset"}}
+    if kind in SUBSET_ARTEFACT_KINDS:  # their stored params carry extras (seconds, shapes): rebuild the spec
+        from ..tasks import producer_of
+
+        try:
+            producer = producer_of(kind)
+            before = producer.spec_for(Requirement.from_dict(kind, params), "auto").requirement()
+            after = producer.spec_for(Requirement.from_dict(kind, {**params, **mark}), "auto").requirement()
+        except (KeyError, TypeError, ValueError):
+            return None
+    else:
+        before, after = Requirement.from_dict(kind, params), Requirement.from_dict(kind, {**params, **mark})
+    return (after.key(), {**params, **mark}) if before.key() == key else None
 
 
 def migrate_v2(store: "Store") -> None:
     """Version 2 -> 3: the embedded subset's artefacts and studies are re-keyed as `mark_variants` and the artefact
-    tasks key them now (their folders move with them); its evaluations get `Subject.variant` and a key of their own,
-    so neither the subset's nor the full data's lookups find them, and the pages show them labelled."""
+    tasks key them now (their folders move with them, after every row has); one whose subset key is taken, or cannot
+    be rebuilt, is retired to '<key>-subset', which nothing asks for. Its evaluations get `Subject.variant` and a
+    key of their own, so neither the subset's nor the full data's lookups find them, and the pages label them."""
     from ..data import has_subset
-    from ..methods.base import Requirement
 
     db = store._db
+    moves = []
     for row in db.execute("SELECT * FROM artefacts").fetchall():
-        name = _from_subset(json.loads(row["inputs"] or "[]"))
-        params = json.loads(row["params"] or "{}")
-        if name is None or "variant" in params or "data_variants" in params:
+        try:
+            inputs, params = json.loads(row["inputs"] or "[]"), json.loads(row["params"] or "{}")
+        except ValueError:
             continue
-        mark = {"variant": "subset"} if row["kind"] in SUBSET_ARTEFACT_KINDS else {"data_variants": {name: "subset"}}
-        key = Requirement.from_dict(row["kind"], {**params, **mark}).key()
-        old, new = store.artefact_dir(row["key"]), store.artefact_dir(key)
-        if old.is_dir() and not new.exists():
-            old.rename(new)
+        if not isinstance(inputs, list) or not isinstance(params, dict):
+            continue
+        dataset = _from_subset(inputs)
+        if dataset is None or "variant" in params or "data_variants" in params or row["key"].endswith("-subset"):
+            continue
+        rebuilt = _subset_key(row["kind"], row["key"], params, dataset)
+        key, new_params = rebuilt if rebuilt is not None else (f"{row['key']}-subset", params)
+
+        def taken(k: str) -> bool:
+            return db.execute("SELECT 1 FROM artefacts WHERE key = ?", (k,)).fetchone() is not None or \
+                store.artefact_dir(k).exists()
+
+        if taken(key):  # the subset's own artefact is there already (made since): this one is retired
+            key, new_params = f"{row['key']}-subset", params
+            if taken(key):
+                continue
         db.execute("UPDATE artefacts SET key = ?, params = ?, path = ?, name = ? WHERE key = ?",
-                   (key, json.dumps({**params, **mark}, sort_keys=True), key, f"{row['name']} (embedded subset)",
-                    row["key"]))
-        db.execute("UPDATE artefact_uses SET artefact = ? WHERE artefact = ?", (key, row["key"]))
-    for row in db.execute("SELECT key, subject, dataset, record FROM evaluations").fetchall():
+                   (key, json.dumps(new_params, sort_keys=True), key, f"{row['name']} (embedded subset)", row["key"]))
+        db.execute("UPDATE OR IGNORE artefact_uses SET artefact = ? WHERE artefact = ?", (key, row["key"]))
+        db.execute("DELETE FROM artefact_uses WHERE artefact = ?", (row["key"],))
+        if store.artefact_dir(row["key"]).is_dir():
+            moves.append((store.artefact_dir(row["key"]), store.artefact_dir(key)))
+    for row in db.execute("SELECT key, subject, dataset, preset, record FROM evaluations").fetchall():
         try:
             subject, record = json.loads(row["subject"]), json.loads(row["record"])
         except (TypeError, ValueError):
             continue  # an unreadable row stays as it is (the pages skip it)
-        dataset = row["dataset"] or subject.get("dataset") or ""
-        if subject.get("variant") or not has_subset(str(dataset)) or not _measured_on_subset(record):
+        if not isinstance(subject, dict) or not isinstance(record, dict):
             continue
-        db.execute("UPDATE evaluations SET key = ?, subject = ? WHERE key = ?",
-                   (f"{row['key']}-subset", json.dumps({**subject, "variant": "subset"}), row["key"]))
+        dataset = row["dataset"] or subject.get("dataset") or ""
+        if subject.get("variant") or not has_subset(str(dataset)) or not _measured_on_subset(record, row["preset"]):
+            continue
+        if db.execute("SELECT 1 FROM evaluations WHERE key = ?", (f"{row['key']}-subset",)).fetchone() is None:
+            db.execute("UPDATE evaluations SET key = ?, subject = ? WHERE key = ?",
+                       (f"{row['key']}-subset", json.dumps({**subject, "variant": "subset"}), row["key"]))
+    done = []
+    try:  # last, so a failed row above leaves every folder where its (rolled back) row says
+        for old, new in moves:
+            old.rename(new)
+            done.append((old, new))
+    except OSError:
+        for old, new in reversed(done):
+            new.rename(old)
+        raise

@@ -148,8 +148,8 @@ class Store:
         self.artefacts_dir = self.root / "artefacts"
         try:
             self._open()
-        except sqlite3.OperationalError:  # locked, read-only, disk I/O: the file itself is fine, so say nothing of it
-            self._db.close()
+        except (sqlite3.OperationalError, sqlite3.IntegrityError):  # locked, read-only, disk I/O, or a migration's
+            self._db.close()  # own fault: the file itself is fine, so say nothing of it
             raise
         except sqlite3.DatabaseError as e:  # not a database, or a damaged one: say which file and what to do
             self._db.close()

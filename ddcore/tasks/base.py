@@ -87,20 +87,25 @@ def data_source(spec: Any) -> dict[str, Any]:
     return {"variant": spec.variant} if getattr(spec, "variant", None) else {}
 
 
+_SET_VARIANTS: dict[tuple[str, str], str | None] = {}  # (run id, set fingerprint) -> SetMeta.variant
+
+
 def check_same_data(store: "Store", record: Any, dataset: str, root: str | None = None) -> None:
-    """Refuse a stored run whose set was made from the other variant of `dataset` than this machine loads (the
-    embedded subset or the full data): a study on one must not read a set distilled from the other (a privacy
-    study's members would be other images than the set saw)."""
+    """Refuse a stored run whose set was made from the embedded subset when this machine loads the full data of
+    `dataset`: a study of the full data must not read it (a privacy study's members would be other images than the
+    set saw). The reverse cannot be told: sets of the full data, like sets written before the variant was recorded,
+    carry none. A set's variant is read once per content (studies are polled every second while they run)."""
     from ..data import local_variant
 
     if record.dataset != dataset:
         return  # the caller names a dataset mismatch itself
-    synthetic = store.load_set(record.id)
-    made, here = (synthetic.meta.variant if synthetic is not None else None), local_variant(dataset, root)
-    if made != here:
-        what = {None: "the full data", "subset": "the embedded subset"}
-        raise ValueError(f"Run {record.name!r} was distilled from {what.get(made, made)} of {dataset}, and this study "
-                         f"uses {what.get(here, here)}: distil it again here, or study it where it was made")
+    memo = (record.id, record.fingerprint or "")
+    if memo not in _SET_VARIANTS:
+        synthetic = store.load_set(record.id)
+        _SET_VARIANTS[memo] = synthetic.meta.variant if synthetic is not None else None
+    if _SET_VARIANTS[memo] == "subset" and local_variant(dataset, root) != "subset":
+        raise ValueError(f"Run {record.name!r} was distilled from the embedded subset of {dataset}, and this study "
+                         "uses the full data: distil it again here, or study it where the full data is absent")
 
 
 @dataclass
