@@ -140,7 +140,8 @@ class TaskContext:
             wanted, found = (("the embedded subset", "the full data") if variant else
                              ("the full data", "the embedded subset"))
             raise ValueError(f"this job was planned for {wanted} of {data.info.display_name}, but this machine now "
-                             f"loads {found} ({data.source}); submit it again so that it is planned for the data here")
+                             f"loads {found} ({data.source}); restart the Studio if you added data while it ran, then submit "
+                             "it again")
         return data
 
     def dataset_of(self, spec: Any) -> "LoadedDataset":
