@@ -253,6 +253,7 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
         pages, loads, seeing = [], [], 0
         if clients == "protocol":
             return _measure_protocol(out, url, home, run_id, sessions, minutes, browser, pid, rss, server)
+        opened = time.monotonic()
         for _ in range(sessions):  # together: each navigation starts before any grid is awaited (a class at once)
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             page.add_init_script(GRID_CLOCK)
@@ -261,13 +262,15 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             if not together:
                 loads.append(_grid_load_s(page, grid_wait_s))
         if together:
-            loads = [_grid_load_s(page, grid_wait_s) for page in pages]
+            loads = [_grid_load_s(page, grid_wait_s, waited_s=time.monotonic() - opened) for page in pages]
         rates = _sample(home, pid, rss, minutes)
-        captions = []
+        captions, missed = [], []
         for page in pages:  # every session still shows the live grid, at a recent iteration
             text = page.locator(GRID).first.inner_text(timeout=10_000) if page.locator(GRID).count() else ""
             captions.append(text)
             seeing += "(live)" in text
+            if "(live)" not in text:  # what the session showed instead, so a miss can be told from a slow load
+                missed.append(_page_text(page))
         pause_s = _round_trip(pages[0], "Pause", "Resume")
         resume_s = _round_trip(pages[0], "Resume", "Pause")
         for page in pages:
@@ -279,6 +282,7 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             "sessions_seeing_job": seeing / max(1, sessions),
             "session_loads_s": [round(x, 2) if x != float("inf") else None for x in loads],  # None: no grid in time
             "session_captions": [c[-120:] for c in captions],  # what each session's grid said at the end
+            "missed_sessions_text": missed,
             "round_trip_s": {"pause": pause_s, "resume": resume_s},
             "rate_watched": statistics.mean(rates) if rates else None,
             "rss_mb": {"start": rss[0][0], "after_sessions": rss[1][0], "end": rss[-1][0],
@@ -292,12 +296,26 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
     return out
 
 
-def _grid_load_s(page, wait_s: float | None = None) -> float:
+def _page_text(page) -> str:
+    """The page's visible text (its last 400 characters) and how many images it holds, or why it could not be read."""
+    import os as _os
+    try:
+        if _os.environ.get("DDSTUDIO_LOAD_SHOTS"):
+            page.screenshot(path=f"{_os.environ['DDSTUDIO_LOAD_SHOTS']}/miss-{time.time():.0f}.png", full_page=True)
+        images = page.locator("img").count()
+        return f"{images} images; " + " ".join(page.inner_text("body", timeout=10_000).split())[-400:]
+    except Exception as error:  # Playwright's errors: a closed or crashed page says so
+        return f"unreadable: {error}"[:400]
+
+
+def _grid_load_s(page, wait_s: float | None = None, waited_s: float = 0.0) -> float:
     """Seconds from the page's navigation to its first live grid (GRID_CLOCK); inf when none showed within
-    `wait_s` (default twice the bound; the test waits longer, so a slow machine is not read as a missing grid)."""
+    `wait_s` (default twice the bound; the test waits longer, so a slow machine is not read as a missing grid).
+    waited_s: how long ago the page was opened (sessions opened together share one deadline)."""
     wait_s = BOUNDS["page_load_s"] * 2 if wait_s is None else wait_s
     try:
-        page.wait_for_function("window.__ddGridShownMs !== undefined", timeout=wait_s * 1000, polling=200)
+        page.wait_for_function("window.__ddGridShownMs !== undefined", timeout=max(1.0, wait_s - waited_s) * 1000,
+                               polling=200)
     except Exception:
         return float("inf")
     shown_s = page.evaluate("window.__ddGridShownMs") / 1000

@@ -8,14 +8,22 @@ import pytest
 
 
 @pytest.mark.browser
+@pytest.mark.timeout(600)  # server start and run (<= 2 min), the grids (<= 4 min), sampling and the round trip
 def test_three_sessions_all_see_the_live_job(browser) -> None:
     from benchmarks.load import BOUNDS, measure
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
-    # a class opens at once; every session must come to show the live job, however slow the machine: the page-load
+    # A class opens at once; every session must come to show the live job, however slow the machine: the page-load
     # bound (30 s) is the benchmark's (benchmarks/load.py, recorded results). On the session-17 CI machine, about 2.7x
     # slower than session 16's, three sessions opened at once showed the grid at 24 s, 26 s and after 60 s.
-    result = measure(sessions=3, minutes=0.2, baseline_s=6, browser=browser, together=True, grid_wait_s=240)
-    seen = {k: result.get(k) for k in ("sessions_seeing_job", "session_loads_s", "session_captions", "page_load_s")}
-    assert result["sessions_seeing_job"] == 1.0, seen  # in full: a session that missed the job says how
+    # Its own Chromium, started fresh as the benchmark's is: not the one the earlier browser tests wore in.
+    fresh = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    try:
+        result = measure(sessions=3, minutes=0.2, baseline_s=6, browser=fresh, together=True, grid_wait_s=240)
+    finally:
+        fresh.close()
+    seen = {k: result.get(k) for k in ("sessions_seeing_job", "session_loads_s", "session_captions", "page_load_s",
+                                       "missed_sessions_text")}
+    assert result["sessions_seeing_job"] == 1.0, seen  # a session that missed the job says what it showed instead
     assert max(result["round_trip_s"].values()) <= BOUNDS["round_trip_s"] * 2, result["round_trip_s"]
     assert result["rate_watched"] > 0.1 * result["rate_no_tabs"], result  # was 2% before the fixes
