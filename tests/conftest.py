@@ -37,6 +37,17 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_imports_on_the_main_thread() -> None:
+    """What a job manager's warm-up thread imports (ddcore/platform/queue.py `_warm_up`: torch.optim pulls in
+    torch._dynamo, ~55 new loggers), imported here first. Otherwise that thread, started by a page a test opened,
+    was still creating loggers while pytest's log capture walked logging's logger dict at the test's teardown:
+    "RuntimeError: dictionary changed size during iteration" (seen once in phase 1, test_data.py)."""
+    from ddcore.platform.queue import _warm_up
+
+    _warm_up()
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
