@@ -229,7 +229,7 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, DDCORE_HOME=str(home), PORT=str(port), DDSTUDIO_MAX_JOBS="50")
     server = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+                              stdout=(home / "server.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     out: dict = {"sessions": sessions, "minutes": minutes, "bounds": BOUNDS}
     try:
         wait_healthy(url)
@@ -283,6 +283,7 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             "session_loads_s": [round(x, 2) if x != float("inf") else None for x in loads],  # None: no grid in time
             "session_captions": [c[-120:] for c in captions],  # what each session's grid said at the end
             "missed_sessions_text": missed,
+            "server_log_tail": _tail(home / "server.log") if missed else "",  # what the server said about it
             "round_trip_s": {"pause": pause_s, "resume": resume_s},
             "rate_watched": statistics.mean(rates) if rates else None,
             "rss_mb": {"start": rss[0][0], "after_sessions": rss[1][0], "end": rss[-1][0],
@@ -296,12 +297,20 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
     return out
 
 
-def _page_text(page) -> str:
-    """The page's visible text (its last 400 characters) and how many images it holds, or why it could not be read."""
-    import os as _os
+def _tail(path: Path, lines: int = 15) -> str:
+    """The last `lines` lines of a log, or '' when there is none."""
     try:
-        if _os.environ.get("DDSTUDIO_LOAD_SHOTS"):
-            page.screenshot(path=f"{_os.environ['DDSTUDIO_LOAD_SHOTS']}/miss-{time.time():.0f}.png", full_page=True)
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _page_text(page) -> str:
+    """The page's visible text (its last 400 characters) and how many images it holds, or why it could not be read;
+    with DDSTUDIO_LOAD_SHOTS set to a folder, a full-page screenshot of it goes there too."""
+    try:
+        if os.environ.get("DDSTUDIO_LOAD_SHOTS"):
+            page.screenshot(path=f"{os.environ['DDSTUDIO_LOAD_SHOTS']}/miss-{time.time():.0f}.png", full_page=True)
         images = page.locator("img").count()
         return f"{images} images; " + " ".join(page.inner_text("body", timeout=10_000).split())[-400:]
     except Exception as error:  # Playwright's errors: a closed or crashed page says so
