@@ -228,8 +228,10 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, DDCORE_HOME=str(home), PORT=str(port), DDSTUDIO_MAX_JOBS="50")
+    log = (home / "server.log").open("wb")  # read back when a session misses the live job
     server = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env,
-                              stdout=(home / "server.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()  # the server holds its own copy
     out: dict = {"sessions": sessions, "minutes": minutes, "bounds": BOUNDS}
     try:
         wait_healthy(url)
