@@ -272,7 +272,7 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             captions.append(text)
             seeing += "(live)" in text
             if "(live)" not in text:  # what the session showed instead, so a miss can be told from a slow load
-                missed.append(_page_text(page))
+                missed.append(page_text(page))
         pause_s = _round_trip(pages[0], "Pause", "Resume")
         resume_s = _round_trip(pages[0], "Resume", "Pause")
         for page in pages:
@@ -307,7 +307,7 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def _page_text(page) -> str:
+def page_text(page) -> str:
     """The page's visible text (its last 400 characters) and how many images it holds, or why it could not be read;
     with DDSTUDIO_LOAD_SHOTS set to a folder, a full-page screenshot of it goes there too."""
     try:

@@ -92,6 +92,10 @@ def test_markup_names_stay_text_on_every_page(hostile_server, browser, artifacts
         page.wait_for_timeout(1500)  # plotly draws its legend after the figure
         _assert_inert(page, "Evaluate")
         page.screenshot(path=str(artifacts_dir / "hostile-names-evaluate.png"), full_page=True)
+    except Exception as error:  # a page that never showed what was awaited: say what it showed instead
+        from benchmarks.load import page_text
+
+        raise AssertionError(f"{error}\nThe page at {page.url} showed: {page_text(page)}") from error
     finally:
         context.close()
     foreign = sorted({h for h in hosts if h not in ("127.0.0.1", "localhost")})
