@@ -10,6 +10,7 @@ if str(ROOT) not in sys.path:  # streamlit puts app/ on the path, not the repo r
 
 import streamlit as st  # noqa: E402
 
+import app.diagnostics  # noqa: E402,F401  (kill -USR1 <pid>: every thread's stack to the log)
 from app.guard import ALLOWED_HOSTS_VARIABLE, host_allowed  # noqa: E402
 from app.navigation import PAGES  # noqa: E402
 from app.text import plain  # noqa: E402

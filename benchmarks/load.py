@@ -252,13 +252,14 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
         out["rate_no_tabs"] = _run_rate(home, baseline_s)
         pid = server.pid
         rss = [(_rss_mb(pid), time.monotonic())]
-        pages, loads, seeing = [], [], 0
+        pages, events, loads, seeing = [], [], [], 0
         if clients == "protocol":
             return _measure_protocol(out, url, home, run_id, sessions, minutes, browser, pid, rss, server)
         opened = time.monotonic()
         for _ in range(sessions):  # together: each navigation starts before any grid is awaited (a class at once)
             page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             page.add_init_script(GRID_CLOCK)
+            events.append(PageEvents(page))
             page.goto(f"{url}/distill?run={run_id}", wait_until="commit")
             pages.append(page)
             if not together:
@@ -267,12 +268,15 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             loads = [_grid_load_s(page, grid_wait_s, waited_s=time.monotonic() - opened) for page in pages]
         rates = _sample(home, pid, rss, minutes)
         captions, missed = [], []
-        for page in pages:  # every session still shows the live grid, at a recent iteration
+        for page, seen_by in zip(pages, events):  # every session still shows the live grid, at a recent iteration
             text = page.locator(GRID).first.inner_text(timeout=10_000) if page.locator(GRID).count() else ""
             captions.append(text)
             seeing += "(live)" in text
             if "(live)" not in text:  # what the session showed instead, so a miss can be told from a slow load
-                missed.append(page_text(page))
+                missed.append(f"{page_text(page)} || {seen_by.summary()}")
+        stacks = _script_threads(server.pid, home / "server.log") if missed else ""  # while the miss lasts
+        # What a student would do next: reload a page that never showed the job (a new session for the same tab).
+        reloads = [_reload_load_s(page, grid_wait_s) for page, text in zip(pages, captions) if "(live)" not in text]
         pause_s = _round_trip(pages[0], "Pause", "Resume")
         resume_s = _round_trip(pages[0], "Resume", "Pause")
         for page in pages:
@@ -282,10 +286,14 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
             "page_load_s": {"median": statistics.median(finite) if finite else None,
                             "max": max(loads) if loads else None},
             "sessions_seeing_job": seeing / max(1, sessions),
+            # the sessions that missed it, reloaded once: seconds until the grid showed (None: not even then)
+            "missed_reload_loads_s": [round(x, 2) if x != float("inf") else None for x in reloads],
+            "sessions_seeing_job_after_reload": (seeing + sum(x != float("inf") for x in reloads)) / max(1, sessions),
             "session_loads_s": [round(x, 2) if x != float("inf") else None for x in loads],  # None: no grid in time
             "session_captions": [c[-120:] for c in captions],  # what each session's grid said at the end
             "missed_sessions_text": missed,
             "server_log_tail": _tail(home / "server.log") if missed else "",  # what the server said about it
+            "server_script_threads": stacks,
             "round_trip_s": {"pause": pause_s, "resume": resume_s},
             "rate_watched": statistics.mean(rates) if rates else None,
             "rss_mb": {"start": rss[0][0], "after_sessions": rss[1][0], "end": rss[-1][0],
@@ -307,6 +315,28 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def _script_threads(pid: int, log: Path) -> str:
+    """Where the server's script runs are now: it is asked for every thread's stack (app/diagnostics.py), and of
+    each thread running a page script the frames in this project's code and the innermost one are kept."""
+    before = log.stat().st_size if log.exists() else 0
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except OSError as error:
+        return f"no stacks: {error}"
+    time.sleep(2.0)
+    dump = log.read_bytes()[before:].decode(errors="replace")
+    threads = []
+    for block in re.split(r"\n(?=(?:Current thread|Thread) 0x)", dump):
+        frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', block)
+        if not any("script_runner" in f for f, _, _ in frames):
+            continue
+        ours = [f"{Path(f).parent.name}/{Path(f).name}:{n} {fn}" for f, n, fn in frames
+                if str(ROOT) in f and "site-packages" not in f]
+        innermost = [f"{Path(f).name}:{n} {fn}" for f, n, fn in frames[:2]]
+        threads.append(" < ".join(innermost + ours[:6]))
+    return " || ".join(threads) or f"no script thread in the stacks ({len(dump)} characters dumped)"
+
+
 def page_text(page) -> str:
     """The page's visible text (its last 400 characters) and how many images it holds, or why it could not be read;
     with DDSTUDIO_LOAD_SHOTS set to a folder, a full-page screenshot of it goes there too."""
@@ -317,6 +347,48 @@ def page_text(page) -> str:
         return f"{images} images; " + " ".join(page.inner_text("body", timeout=10_000).split())[-400:]
     except Exception as error:  # Playwright's errors: a closed or crashed page says so
         return f"unreadable: {error}"[:400]
+
+
+class PageEvents:
+    """What a page's connection did, from Playwright's events: when its websocket opened and closed, how many
+    messages went each way and when the last came in, console errors, crashes and failed requests. A session that
+    never shows its content can then be told apart: never connected, connected but never answered, or answered
+    and then went silent."""
+
+    def __init__(self, page) -> None:
+        self.t0 = time.monotonic()
+        self.sockets: list[dict] = []
+        self.problems: list[str] = []
+        page.on("websocket", self._socket)
+        page.on("console", lambda m: m.type in ("error", "warning") and self._note(f"console {m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self._note(f"page error: {e}"))
+        page.on("crash", lambda _: self._note("page crashed"))
+        page.on("requestfailed", lambda r: self._note(f"request failed: {r.url} {r.failure}"))
+
+    def _now(self) -> float:
+        return round(time.monotonic() - self.t0, 1)
+
+    def _note(self, text: str) -> None:
+        if len(self.problems) < 20:
+            self.problems.append(f"{self._now()} s {text[:200]}")
+
+    def _socket(self, ws) -> None:
+        entry = {"url": ws.url.rsplit("/", 1)[-1], "opened_s": self._now(), "in": 0, "out": 0, "last_in_s": None,
+                 "closed_s": None}
+        self.sockets.append(entry)
+
+        def received(_payload) -> None:
+            entry["in"] += 1
+            entry["last_in_s"] = self._now()
+
+        ws.on("framereceived", received)
+        ws.on("framesent", lambda _: entry.__setitem__("out", entry["out"] + 1))
+        ws.on("close", lambda _: entry.__setitem__("closed_s", self._now()))
+
+    def summary(self) -> str:
+        sockets = "; ".join(f"{s['url']} opened {s['opened_s']} s, {s['in']} in (last {s['last_in_s']} s), "
+                            f"{s['out']} out, closed {s['closed_s']}" for s in self.sockets) or "no websocket"
+        return f"at {self._now()} s: {sockets}" + ("; " + " | ".join(self.problems) if self.problems else "")
 
 
 def _grid_load_s(page, wait_s: float | None = None, waited_s: float = 0.0) -> float:
@@ -331,6 +403,15 @@ def _grid_load_s(page, wait_s: float | None = None, waited_s: float = 0.0) -> fl
         return float("inf")
     shown_s = page.evaluate("window.__ddGridShownMs") / 1000
     return shown_s if shown_s <= wait_s else float("inf")  # opened together: waited on late
+
+
+def _reload_load_s(page, wait_s: float | None) -> float:
+    """Seconds from reloading `page` to its live grid showing; inf when it did not within `wait_s`."""
+    try:
+        page.reload(wait_until="commit")
+    except Exception:  # Playwright's errors: a crashed page cannot be reloaded
+        return float("inf")
+    return _grid_load_s(page, wait_s)
 
 
 def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: int, minutes: float, browser, pid: int,

@@ -59,3 +59,26 @@ def test_home_in_chromium(streamlit_server, page, artifacts_dir: Path) -> None:
     assert box and box["width"] > 100 and box["height"] > 200  # ten class rows of 28×28×2 images
     assert page.get_by_text("60,000 training", exact=False).count() >= 1
     page.screenshot(path=str(artifacts_dir / "home.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_the_server_writes_every_threads_stack_to_its_log_on_sigusr1(streamlit_server, page) -> None:
+    """app/diagnostics.py: how a stuck page's script run is found on a live server (benchmarks/load.py uses it)."""
+    import os
+    import signal
+    import time
+
+    page.goto(streamlit_server.url)  # a session has run main.py, which installs the handler
+    wait_for_app(page)
+    page.get_by_text("Dataset distillation", exact=False).first.wait_for()
+    before = streamlit_server.log.stat().st_size
+    os.kill(streamlit_server.proc.pid, signal.SIGUSR1)  # run.sh execs streamlit: the same process
+    deadline = time.monotonic() + 10
+    dump = ""
+    while "bootstrap.py" not in dump and time.monotonic() < deadline:
+        time.sleep(0.2)
+        dump = streamlit_server.log.read_bytes()[before:].decode(errors="replace")
+    assert "Thread 0x" in dump and "streamlit/web/bootstrap.py" in dump, dump[-2000:]
+    assert streamlit_server.proc.poll() is None  # and the server goes on serving
+    page.reload()
+    page.get_by_text("Dataset distillation", exact=False).first.wait_for()
