@@ -17,7 +17,7 @@ import pytest
 from ddcore.platform.queue import JobManager
 from ddcore.platform.records import Subject
 from ddcore.platform.store import Store
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, wait_for_app
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, open_showing, wait_for_app
 from tests.evalkit import evaluate_all, make_runs, tiny_preset
 
 SCRIPT_NAME = '<img src=x onerror="window.__xss=1">'
@@ -64,21 +64,15 @@ def test_markup_names_stay_text_on_every_page(hostile_server, browser, artifacts
     hosts = _watch(page)
     try:
         # the Gallery's detail view: title, rename form, Evaluate button (its job then sits in the sidebar panel)
-        page.goto(f"{server.url}/gallery?run={ids[0]}")
-        wait_for_app(page)
-        page.get_by_text("onerror", exact=False).first.wait_for()
+        open_showing(page, f"{server.url}/gallery?run={ids[0]}", "onerror")
         _assert_inert(page, "the Gallery (detail)")
         page.get_by_role("tab", name="Evaluations").click()
         page.get_by_role("button", name=re.compile("Evaluate")).click()  # a job named after the run: it is listed
         page.get_by_text("Evaluation in progress").wait_for()  # in every session's sidebar ("Jobs on this
         # server"), checked on the Evaluate page below
-        page.goto(f"{server.url}/gallery?run={ids[1]}")
-        wait_for_app(page)
-        page.get_by_text("**bold**", exact=False).first.wait_for()  # markdown shows as its characters
+        open_showing(page, f"{server.url}/gallery?run={ids[1]}", "**bold**")  # markdown shows as its characters
         _assert_inert(page, "the Gallery (second run)")
-        page.goto(f"{server.url}/gallery")
-        wait_for_app(page)
-        page.get_by_text("onerror", exact=False).first.wait_for()
+        open_showing(page, f"{server.url}/gallery", "onerror")
         _assert_inert(page, "the Gallery (list)")
         page.goto(f"{server.url}/compare?dataset=mnist&runs={ids[0]},{ids[1]}")
         wait_for_app(page)
