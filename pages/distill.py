@@ -501,6 +501,17 @@ def _timelapse_gif(run_id: str, frames: list[int], class_names) -> bytes:
     return timelapse_gif(pictures, class_names)
 
 
+def _frame(run_id: str, it: int) -> tuple[tuple, tuple[np.ndarray, np.ndarray]]:
+    """(cache key, (images, labels)) of a stored snapshot, read once per version for every session: the timelapse
+    is redrawn every 2 s in each open tab, and what it draws from a snapshot is shared under this key too. A
+    snapshot that is gone or damaged raises OSError."""
+    version = studio.run_frame_version(run_id, it)
+    if version is None:
+        raise OSError(f"snapshot {it} of run {run_id} is gone")
+    key = ("snapshot", run_id, it, version)
+    return key, shared(key, lambda: studio.run_frame(run_id, it))
+
+
 def _timelapse() -> None:
     run_id = st.session_state.get("distill_run")
     record = studio.run(run_id) if run_id else None
@@ -528,7 +539,7 @@ def _timelapse() -> None:
             pos = 0
         it = frames[pos]
         try:
-            images, labels = studio.run_frame(run_id, it)
+            key, (images, labels) = _frame(run_id, it)
         except OSError as e:  # thinned away by the live run between listing and reading, or damaged on disk
             st.caption("That snapshot was just replaced by a newer one." if "damaged" not in str(e)
                        else f"That snapshot cannot be read: {plain(str(e))}")
@@ -537,17 +548,20 @@ def _timelapse() -> None:
                                     key="tl_mode", help="Change: how far each pixel moved from the first snapshot "
                                                         "(brighter = moved more)") or "Images"
         if mode == "Images" or pos == 0:
-            show_image(labelled_grid(images, labels, info_.class_names, max_per_class=20),
+            show_image(shared((*key, "grid"), lambda: encoded(labelled_grid(images, labels, info_.class_names,
+                                                                            max_per_class=20))),
                        f"Iteration {it:,} ({pos + 1} of {len(frames)} stored snapshots)")
         else:
             try:
-                first, _ = studio.run_frame(run_id, frames[0])
+                first_key, (first, _) = _frame(run_id, frames[0])
             except OSError:
-                first = None
+                first_key, first = None, None
             if first is not None and first.shape == images.shape:
-                show_image(labelled_grid(change_images(images, first), labels, info_.class_names, max_per_class=20),
-                           f"Change from iteration {frames[0]:,} to {it:,}: |now − start|, brightened 2×")
-                moved = moved_per_class(images, first, labels, info_.num_classes)
+                change = shared((*key, "change", first_key), lambda: encoded(labelled_grid(
+                    change_images(images, first), labels, info_.class_names, max_per_class=20)))
+                show_image(change, f"Change from iteration {frames[0]:,} to {it:,}: |now − start|, brightened 2×")
+                moved = shared((*key, "moved", first_key),
+                               lambda: moved_per_class(images, first, labels, info_.num_classes))
                 st.caption("Mean change per pixel (grey levels of 255): " + " · ".join(
                     f"{plain(n)} {m:.0f}" for n, m in zip(info_.class_names, moved)))
         if len(frames) > 1:
@@ -558,15 +572,22 @@ def _timelapse() -> None:
         names = list(info_.class_names)
         chosen = st.selectbox("Look at one class", names, key="distill_class")
         c = names.index(chosen)
-        real = cached_dataset(record.dataset)
-        g = __import__("torch").Generator().manual_seed(c)
-        real_idx = real.train.sample_class(c, 5, g)
-        real_imgs = real.train.images[real_idx].permute(0, 2, 3, 1).numpy()
         mine = class_rows(np.asarray(labels), len(names))[c]
-        grid, shown = class_grid(images, mine)
+
+        def synthetic_class() -> tuple[tuple[bytes, int], int]:
+            grid, shown = class_grid(images, mine)
+            return encoded(grid), shown
+
+        def real_class() -> tuple[bytes, int]:  # five real images of the class, the same ones every time
+            real = cached_dataset(record.dataset)
+            real_idx = real.train.sample_class(c, 5, __import__("torch").Generator().manual_seed(c))
+            real_imgs = real.train.images[real_idx].permute(0, 2, 3, 1).numpy()
+            return encoded(class_grid(real_imgs, range(len(real_imgs)))[0])
+
+        grid, shown = shared((*key, "class", c), synthetic_class)
         more = f" (the first {shown} of {len(mine)})" if shown < len(mine) else ""
         show_image(grid, f"Synthetic '{chosen}' at iteration {it:,}{more}")
-        show_image(class_grid(real_imgs, range(len(real_imgs)))[0], f"Real '{chosen}' training images")
+        show_image(shared(("real class", record.dataset, c), real_class), f"Real '{chosen}' training images")
         st.caption(seeing("class", _known_method(record.method), class_name=chosen))
 
 

@@ -235,6 +235,29 @@ def test_timelapse_keeps_the_chosen_snapshot_when_a_new_one_arrives(finished_run
     assert any(c.startswith(f"Iteration {first[-1] + 200:,} ") for c in image_captions(at))  # following the newest
 
 
+def test_timelapse_draws_a_rewritten_snapshot_anew(finished_runs) -> None:
+    """What the timelapse draws from a snapshot is shared by every tab (app/live_cache) under the snapshot's
+    version: a resumed run writing that iteration again is shown as it is now, not as first drawn."""
+    store = Store()
+    run_id = finished_runs[1]
+    at = page("distill.py", run=run_id)
+    at.session_state["distill_run"] = run_id
+    ok(at.run())
+    newest = store.frame_iterations(run_id)[-1]
+
+    def snapshot_urls(app: AppTest) -> dict[str, str]:  # caption -> media URL (Streamlit names media by content)
+        return {img.caption: img.url for el in app.get("image") for img in el.proto.imgs
+                if img.caption.startswith((f"Iteration {newest:,} ", "Synthetic '"))}
+
+    before = snapshot_urls(ok(at.run()))
+    assert len(before) == 2, before  # the whole snapshot, and its first class beside the real images
+    assert snapshot_urls(ok(at.run())) == before  # drawn again, nothing changed: the same pictures
+    images, labels = store.load_frame(run_id, newest)
+    store.add_frame(run_id, newest, 255 - images, labels)  # the same iteration written again, other pixels
+    after = snapshot_urls(ok(at.run()))
+    assert after.keys() == before.keys() and all(after[k] != before[k] for k in before), (before, after)
+
+
 def test_distill_explains_the_method_with_its_equation_and_offers_presenter_mode() -> None:
     at = ok(page("distill.py").run())
     latex = [e.value for e in at.get("latex")] if hasattr(at, "get") else []

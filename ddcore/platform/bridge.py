@@ -362,6 +362,10 @@ class Studio:
     def run_frame(self, run_id: str, iteration: int) -> tuple[np.ndarray, np.ndarray]:
         return self.store.load_frame(run_id, iteration)
 
+    def run_frame_version(self, run_id: str, iteration: int) -> tuple[int, int] | None:
+        """What identifies a stored snapshot's contents (None: there is none), to cache what is drawn from it."""
+        return self.store.frame_version(run_id, iteration)
+
     def latest_images(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         """uint8 images and labels of the run's set, else of its newest snapshot, else None."""
         try:

@@ -392,6 +392,15 @@ class Store:
             return []
         return sorted(int(p.stem) for p in folder.glob("[0-9]*.npz") if p.stem.isascii() and p.stem.isdigit())
 
+    def frame_version(self, run_id: str, iteration: int) -> tuple[int, int] | None:
+        """(modification time in ns, size) of a stored snapshot, None when there is none: a key for what is drawn
+        from it, which changes when a resumed run writes that iteration again."""
+        try:
+            st = (self.history_dir(run_id) / f"{int(iteration):09d}.npz").stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
     def load_frame(self, run_id: str, iteration: int) -> tuple[np.ndarray, np.ndarray]:
         """A stored snapshot; a missing or damaged one raises OSError (never a parser's own exception)."""
         path = self.history_dir(run_id) / f"{int(iteration):09d}.npz"
