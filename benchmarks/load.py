@@ -109,6 +109,15 @@ def _rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds the process itself (its threads, not its children: the job workers) has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -266,7 +275,9 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
                 loads.append(_grid_load_s(page, grid_wait_s))
         if together:
             loads = [_grid_load_s(page, grid_wait_s, waited_s=time.monotonic() - opened) for page in pages]
+        cpu0, t0 = _cpu_s(pid), time.monotonic()
         rates = _sample(home, pid, rss, minutes)
+        out["server_cpu_cores"] = (_cpu_s(pid) - cpu0) / (time.monotonic() - t0)  # the pages' work, jobs excluded
         captions, missed = [], []
         for page, seen_by in zip(pages, events):  # every session still shows the live grid, at a recent iteration
             text = page.locator(GRID).first.inner_text(timeout=10_000) if page.locator(GRID).count() else ""
@@ -420,7 +431,9 @@ def _measure_protocol(out: dict, url: str, home: Path, run_id: str, sessions: in
     opening_s = 0.2 * sessions + 15.0
     proc = _protocol_clients(url, run_id, sessions, opening_s + minutes * 60)
     time.sleep(opening_s)
+    cpu0, t0 = _cpu_s(pid), time.monotonic()
     rates = _sample(home, pid, rss, minutes)
+    out["server_cpu_cores"] = (_cpu_s(pid) - cpu0) / (time.monotonic() - t0)  # the pages' work, jobs excluded
     stats = json.loads(proc.communicate(timeout=300)[0] or "[]")
     page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     page.goto(f"{url}/distill?run={run_id}")
@@ -478,8 +491,9 @@ def write(row: dict, out_dir: Path) -> None:
              + ", ".join(f"{k} {v}" for k, v in BOUNDS.items()) + ".", "",
              "| when | browsers | sessions | minutes | page load s (median / max) | sessions seeing the live job | "
              "pause / resume round trip s | job it/s alone → watched (kept) | server MB start → end (max) | "
-             "images per session per s: fetched / new (live timer s) | load avg | within bounds |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "images per session per s: fetched / new (live timer s) | server CPU, cores (jobs excluded) | load avg | "
+             "within bounds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pl, rt, mem = r["page_load_s"], r["round_trip_s"], r["rss_mb"]
         ok = ", ".join(k for k, v in r["within_bounds"].items() if not v) or "all"
@@ -488,6 +502,7 @@ def write(row: dict, out_dir: Path) -> None:
                      f"{r['sessions_seeing_job']:.0%} | {rt['pause']:.2f} / {rt['resume']:.2f} | "
                      f"{r['rate_no_tabs']:.2f} → {r['rate_watched']:.2f} ({r['job_speed_kept']:.0%}) | "
                      f"{mem['after_sessions']:.0f} → {mem['end']:.0f} ({mem['max']:.0f}) | {_freshness(r)} | "
+                     f"{format(r['server_cpu_cores'], '.2f') if r.get('server_cpu_cores') is not None else '-'} | "
                      f"{', '.join(f'{x:.1f}' for x in r['load_avg'])} | "
                      f"{ok if ok == 'all' else 'NOT: ' + ok} |")
     (out_dir / "load.md").write_text("\n".join(lines) + "\n")
