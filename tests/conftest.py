@@ -67,8 +67,9 @@ class StreamlitServer:
         self.log = home / f"streamlit-{self.port}.log"
         env = dict(os.environ, DDCORE_HOME=str(home), PORT=str(self.port), DDSTUDIO_WARM_WORKERS="1")
         # README's run command itself, so the tests prove it serves the app.
-        self.proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env,
-                                     stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.log, "wb") as log:  # the server holds its own copy of the handle
+            self.proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 240  # the first call may install requirements.txt
         while time.time() < deadline:
             if self.proc.poll() is not None:
