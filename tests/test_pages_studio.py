@@ -256,6 +256,11 @@ def test_timelapse_draws_a_rewritten_snapshot_anew(finished_runs) -> None:
     store.add_frame(run_id, newest, 255 - images, labels)  # the same iteration written again, other pixels
     after = snapshot_urls(ok(at.run()))
     assert after.keys() == before.keys() and all(after[k] != before[k] for k in before), (before, after)
+    # The change view, shared the same way, compares the rewritten snapshot with the first one
+    at.segmented_control(key="tl_mode").set_value("Change since the start")
+    ok(at.run())
+    assert any(c.startswith("Change from iteration 0 to ") for c in image_captions(at)), image_captions(at)
+    assert "Mean change per pixel" in texts(at)
 
 
 def test_distill_explains_the_method_with_its_equation_and_offers_presenter_mode() -> None:
