@@ -131,15 +131,17 @@ def random_as(data, synthetic, method: str):
 def krr_own_kernel(data, synthetic, method: str, device: str) -> dict:
     """A kernel method's own measures beside three random real sets measured the same way, in the same pixel space
     (DD-Ranking's same-protocol rule): KRR with the kernel it distils with (KIP's, FRePo's and RFAD's reported
-    numbers), and for a closed-form kernel a wide FC network of that kernel's shape trained in its kernel regime
-    (KIP-FC's finite-network number; 3 seeds for the set, one per random set). A closed-form kernel's KRR costs a
-    second on the full test set; the random-feature ConvNet kernel (4 random ConvNets, one draw) is scored on the
-    evaluation's 2,000 test images, a minute per set here; the wide networks take a few minutes."""
+    numbers), and where the method names one (`eval_finite_network`) a finite network of that kernel's shape trained
+    in its kernel regime (KIP-FC's and RFAD's finite-network numbers; 3 seeds for the set, one per random set). A
+    closed-form kernel's KRR costs a second on the full test set; the random-feature ConvNet kernel (4 random
+    ConvNets, one draw) is scored on the evaluation's 2,000 test images, a minute per set here; the wide networks
+    take minutes each."""
+    from ddcore.evaluation.kernel_network import evaluate_finite_network
     from ddcore.evaluation.krr import CLOSED_FORM, KERNEL_SETTINGS, evaluate_krr
-    from ddcore.evaluation.wide_fc import evaluate_wide_fc
     from ddcore.methods import create_method, method_class
 
     kernel = method_class(method).eval_krr_kernel
+    finite = method_class(method).eval_finite_network
     closed = kernel in CLOSED_FORM
     if method_class(method).family != "kernel":
         return {}
@@ -154,22 +156,26 @@ def krr_own_kernel(data, synthetic, method: str, device: str) -> dict:
         rnd.meta = dataclasses.replace(rnd.meta, config={**rnd.meta.config, **settings})
         randoms.append(evaluate_krr(rnd, architecture=kernel, seeds=seeds, device=device, test_data=data,
                                     test_limit=limit, zca_space=zca).mean)
-        if closed:
-            net_randoms.append(evaluate_wide_fc(rnd, seeds=[seed], device=device, test_data=data).mean)
+        if finite is not None:
+            net_randoms.append(evaluate_finite_network(finite, rnd, seeds=[seed], device=device, test_data=data,
+                                                       test_limit=limit, zca_space=zca).mean)
     out = {"krr": {"architecture": f"{kernel}_krr", "mean": own.mean, "test_images": own.test_images, "reg": own.reg,
                    "kernel": own.kernel, "command": f"evaluate_krr(set, architecture={kernel!r}, seeds={seeds}, "
                                                     f"test_limit={limit})"},
            "krr_random": {"accuracies": randoms, "seeds": [0, 1, 2],
                           "command": f"evaluate_krr(random real seed s, architecture={kernel!r}, seeds={seeds}, "
                                      f"test_limit={limit}, zca_space={zca})"}}
-    if not closed:
+    if finite is None:
         return out
-    net = evaluate_wide_fc(synthetic, seeds=3, device=device, test_data=data)
+    net = evaluate_finite_network(finite, synthetic, seeds=3, device=device, test_data=data, test_limit=limit)
     return {**out,
-            "wide_fc": {"accuracies": list(net.accuracies), "mean": net.mean, "std": net.std, "network": net.description,
-                        "lr": net.lr, "test_images": net.test_images, "command": "evaluate_wide_fc(set, seeds=3)"},
-            "wide_fc_random": {"accuracies": net_randoms, "seeds": [0, 1, 2],
-                               "command": "evaluate_wide_fc(random real seed s, seeds=[s])"}}
+            "finite": {"architecture": finite, "accuracies": list(net.accuracies), "mean": net.mean, "std": net.std,
+                       "network": net.description, "lr": net.lr, "test_images": net.test_images,
+                       "settings": net.settings, "command": f"evaluate_finite_network({finite!r}, set, seeds=3, "
+                                                            f"test_limit={limit})"},
+            "finite_random": {"accuracies": net_randoms, "seeds": [0, 1, 2],
+                              "command": f"evaluate_finite_network({finite!r}, random real seed s, seeds=[s], "
+                                         f"test_limit={limit}, zca_space={zca})"}}
 
 
 def replay_own_schedule(data, synthetic, device: str) -> dict:
@@ -367,13 +373,17 @@ def krr_table(rows: list[dict]) -> list[str]:
              "KRR test accuracy with the kernel the method distils with: a closed-form kernel (KIP's) on the full test set, "
              "one exact number per set; the random-feature ConvNet kernel (FRePo's, RFAD's; 4 random ConvNets, one draw) "
              "on the evaluation's 2,000 test images (column 'test'), "
-             "beside three random real sets under the same kernel (mean ± population std); 'wide FC network': a width-1024 "
-             "network of the kernel's shape in NTK parameterisation, output centred at initialisation, trained by 3000 "
-             "full-batch gradient steps on the squared error (ddcore/evaluation/wide_fc.py; 3 seeds), beside three random "
-             "real sets trained the same way (one network each), '–' for rows measured before it existed; 'published' "
+             "beside three random real sets under the same kernel (mean ± population std); 'finite network': the "
+             "method's own finite network of the kernel's shape, output centred at initialisation, 3 seeds, beside "
+             "three random real sets trained the same way (one network each), '–' where the method has none or the row "
+             "was measured before it existed. fc_wide (KIP-FC's): width 1024, NTK parameterisation, 3000 full-batch "
+             "gradient steps on the squared error, full test set (ddcore/evaluation/wide_fc.py); convnet_wide (RFAD's): "
+             "a width-128 ConvNet without normalisation, RFAD's finite recipe (label-scaled squared error, SGD with "
+             "momentum, lr scaled by 1024 / 128, at most 1000 steps, the best of them on 1,000 real training images), "
+             "on the 2,000 test images (ddcore/evaluation/wide_conv.py). 'published' "
              "is the paper's KRR number with the ConvNet kernel where the published table has one, else the number of its "
              "own network (in brackets: fc is KIP-FC's finite network, convnet a trained ConvNet).", "",
-             "| dataset | method | IPC | KRR % | random real, same kernel % | vs random (σ) | wide FC network % "
+             "| dataset | method | IPC | KRR % | random real, same kernel % | vs random (σ) | finite network % "
              "| random real, same network % | vs random (σ) | published | test | kernel |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
@@ -385,9 +395,10 @@ def krr_table(rows: list[dict]) -> list[str]:
     for r in kernel_rows:
         base, sig = versus(r["krr"]["mean"], r["krr_random"]["accuracies"])
         net, net_base, net_sig = "–", "–", "–"
-        if r.get("wide_fc"):
-            net = f"{r['wide_fc']['mean']:.1f} ± {r['wide_fc']['std']:.1f}"
-            net_base, net_sig = versus(r["wide_fc"]["mean"], r["wide_fc_random"]["accuracies"])
+        finite, finite_random = r.get("finite") or r.get("wide_fc"), r.get("finite_random") or r.get("wide_fc_random")
+        if finite:  # rows from before RFAD's network stored KIP's under 'wide_fc'
+            net = f"{finite['mean']:.1f} ± {finite['std']:.1f} ({finite.get('architecture', 'fc_wide')})"
+            net_base, net_sig = versus(finite["mean"], finite_random["accuracies"])
         pub_txt = published_krr(r["dataset"], r["method"], r["ipc"])
         lines.append(f"| {r['dataset']} | {r['method']} | {r['ipc']} | {r['krr']['mean']:.1f} | {base} | {sig} | {net} "
                      f"| {net_base} | {net_sig} | {pub_txt} | {r['krr'].get('test_images', '–')} | {r['krr']['kernel']} |")

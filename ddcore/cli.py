@@ -225,12 +225,13 @@ def _evaluate_set(synthetic, args: argparse.Namespace, data=None) -> int:
         where = f"{krr.models} random ConvNets per seed" if krr.models else krr.kernel
         print(f"KRR ({where}): {krr.mean:.2f} ± {krr.std:.2f} % over {len(krr.seeds)} seeds "
               f"on {krr.test_images} test images")
-        if kernel == "fc":  # KIP's finite-network number: a wide network of the kernel's shape in its kernel regime
-            from .evaluation.wide_fc import evaluate_wide_fc
+        finite = METHODS.get(method).eval_finite_network if method in METHODS else None
+        if finite is not None:  # a kernel method's finite network: one of the kernel's shape in its kernel regime
+            from .evaluation.kernel_network import FINITE_NETWORKS, evaluate_finite_network
 
-            net = evaluate_wide_fc(synthetic, seeds=args.eval_seeds or 3, device=args.device,
-                                   test_limit=get_preset(args.eval_preset).test_limit, test_data=data)
-            print(f"Wide FC network ({net.description}): {net.mean:.2f} ± {net.std:.2f} % over {len(net.seeds)} "
+            net = evaluate_finite_network(finite, synthetic, seeds=args.eval_seeds or 3, device=args.device,
+                                          test_limit=get_preset(args.eval_preset).test_limit, test_data=data)
+            print(f"{FINITE_NETWORKS[finite]} ({net.description}): {net.mean:.2f} ± {net.std:.2f} % over {len(net.seeds)} "
                   f"seeds on {net.test_images} test images")
     return 0
 

@@ -40,10 +40,11 @@ DATASETS = [d for d in list_datasets() if d != "folder" and d not in point_datas
 KRR = "convnet_krr"  # kernel ridge regression on the set: what the kernel methods' papers report beside a network
 FC_KRR = "fc_krr"  # the same with KIP's own kernel: the closed-form NTK of an infinitely wide fully connected network
 FC_WIDE = "fc_wide"  # KIP's finite network: a wide FC network of that kernel's shape, trained in its kernel regime
+CONV_WIDE = "convnet_wide"  # RFAD's finite network: a ConvNet of its kernel's shape (no normalisation), likewise
 REPLAY = "dd_replay"  # DD's own evaluation: its learned step sizes replayed from fresh initialisations
-ARCHITECTURES = list_models() + [KRR, FC_KRR, FC_WIDE, REPLAY]
+ARCHITECTURES = list_models() + [KRR, FC_KRR, FC_WIDE, CONV_WIDE, REPLAY]
 KRR_NAMES = {KRR: "ConvNet KRR (kernel)", FC_KRR: "FC NTK KRR (KIP's kernel)", FC_WIDE: "Wide FC network (KIP's)",
-             REPLAY: "DD's learned schedule (replayed)"}
+             CONV_WIDE: "Wide ConvNet (RFAD's)", REPLAY: "DD's learned schedule (replayed)"}
 SUITE = [a for a in ("convnet", "mlp", "lenet", "alexnet", "vgg11", "resnet18") if a in ARCHITECTURES]
 PRESETS = ["quick", "paper", "custom"]
 CHART_CONFIG = {"displaylogo": False, "displayModeBar": True,
@@ -141,6 +142,12 @@ with tab_run:
                         "squared error): KIP-FC's finite-network number for a kip_fc set, a kernel-regime network's "
                         "for any other. Its own training recipe (the preset sets only the seeds and test images); "
                         "sets of up to 1,000 images; seconds to minutes per network on a CPU.",
+                        CONV_WIDE: "a ConvNet without normalisation, the shape of the kernel RFAD distils with, trained "
+                        "by RFAD's finite recipe (output centred at initialisation, SGD with momentum on the label-"
+                        "scaled squared error, weight decay towards the initial weights, the best network by accuracy "
+                        "on 1,000 real training images): RFAD's finite-network number. Width 128 here (RFAD: 1024, "
+                        "its learning rate scaled by 1024 / 128); sets of up to 500 images; minutes per network on a "
+                        "CPU.",
                         REPLAY: "DD's own evaluation: a fresh network of the DD run's architecture takes exactly the "
                         "steps DD learned (image group i, step size lr_i); DD sets only, and the random real baseline "
                         "replays each chosen DD set's schedule (DD-Ranking's same-protocol rule). Seconds."}

@@ -145,7 +145,7 @@ def test_kernel_ridge_regression_is_offered_beside_trained_networks(home) -> Non
     at = _open(eval_sets_mnist=run_ids[:1], eval_random=False, eval_preset="custom", eval_custom_epochs=TINY["epochs"],
                eval_custom_test=TINY["test_limit"], eval_custom_aug=TINY["augmentation"])
     arch = at.multiselect(key="eval_archs")
-    assert "ConvNet KRR (kernel)" in arch.options and "Wide FC network (KIP's)" in arch.options
+    assert {"ConvNet KRR (kernel)", "Wide FC network (KIP's)", "Wide ConvNet (RFAD's)"} <= set(arch.options)
     arch.set_value(["convnet_krr", "fc_wide"])
     at.run()
     at.button(key="eval_start").click().run()

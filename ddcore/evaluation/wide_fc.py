@@ -15,64 +15,15 @@ Measured (MNIST IPC 1, KIP quick set, width 1024, 3000 steps, 2 seeds): 85.6 and
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
 
 from .fc_kernel import relu_fc_kernel
+from .kernel_network import CentredRecipe, KernelNetworkResult, predict, squared_error, train_centred
 
 WIDE_FC = "fc_wide"  # its name where architectures are listed (the Evaluate page, the store)
 MAX_SET = 1_000  # images: 3000 full-batch steps of a width-1024 network on 1,000 MNIST images take minutes on a CPU
-
-
-@dataclass(frozen=True)
-class WideFCResult:
-    """Test accuracy of wide FC networks trained on a set, one per seed."""
-
-    dataset: str
-    method: str
-    ipc: int | None
-    width: int
-    steps: int
-    depth: int
-    lr: float
-    seeds: tuple[int, ...]
-    accuracies: tuple[float, ...]
-    mean: float
-    std: float
-    final_losses: tuple[float, ...]
-    test_images: int
-    confusion: tuple[tuple[int, ...], ...] = ()  # rows: true class, columns: predicted; summed over the seeds
-    class_names: tuple[str, ...] = ()
-    device: str = "cpu"
-    curves: dict[str, list] = field(default_factory=dict)  # the trainer's layout: 'epoch' (here: step), loss_s, train_acc_s
-
-    @property
-    def description(self) -> str:
-        return (f"width-{self.width} fully connected ReLU network, {self.depth} hidden layer(s), NTK parameterisation, "
-                f"{self.steps} full-batch gradient steps on the squared error, output centred at initialisation")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def as_eval_result(self, set_id: str, num_images: int, wall_time_s: float, preset: str) -> Any:
-        """The same numbers as an EvalResult (architecture 'fc_wide'), so the store and the Evaluate page keep it like
-        any other evaluation."""
-        from .api import library_versions
-        from .result import EvalResult, per_class_percent
-
-        return EvalResult(set_id=set_id, dataset=self.dataset, method=self.method, ipc=self.ipc, num_images=num_images,
-                          architecture=WIDE_FC, preset=preset,
-                          config={"network": self.description, "width": self.width, "steps": self.steps,
-                                  "depth": self.depth, "lr": self.lr, "final_losses": list(self.final_losses)},
-                          seeds=list(self.seeds), accuracies=list(self.accuracies), mean=self.mean, std=self.std,
-                          wall_time_s=round(wall_time_s, 3), train_time_s=round(wall_time_s, 3), test_time_s=0.0,
-                          device=self.device, versions=library_versions(), test_images=self.test_images,
-                          class_names=list(self.class_names),
-                          curves=dict(self.curves), confusion=[list(r) for r in self.confusion],
-                          per_class_accuracy=per_class_percent(self.confusion),
-                          class_stats_over="all seeds")
 
 
 class WideFC:
@@ -107,17 +58,26 @@ class WideFC:
         """f(x) - f_0(x); pass `start` = self.start(x) to reuse it across steps on the same inputs."""
         return self._apply(self.params, x) - (self.start(x) if start is None else start)
 
+    def backward(self, x: torch.Tensor, start: torch.Tensor, target: torch.Tensor,
+                 factor: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradients of factor * mean_i |f(x_i) - f_0(x_i) - target_i|^2 into .grad; (that loss, f - f_0), detached."""
+        out = self.forward(x, start)
+        loss = squared_error(factor)(out, target)
+        loss.backward()
+        return loss.detach(), out.detach()
+
 
 def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 1024, steps: int = 3000,
                      device: str | torch.device = "cpu", test_limit: int | None = None, *, dataset: str | None = None,
                      method: str | None = None, test_data: Any = None,
                      should_stop: Callable[[], bool] | None = None,
-                     progress: Callable[[float], None] | None = None) -> WideFCResult:
+                     progress: Callable[[float], None] | None = None, zca_space: bool = False) -> KernelNetworkResult:
     """Train one wide FC network per seed on the set (a SyntheticSet or an (images, labels) pair with dataset=) and
     test it. The network takes the depth and variances of the kernel the set was distilled with (KIP's config), or
     KIP's defaults (one hidden layer, W_std sqrt(2), b_std 0.1). Targets: hard labels centred one-hot, a kernel
     method's learned labels as they are, another method's soft labels (logits for cross-entropy) as their softmax
-    minus 1/K. `progress(fraction)` is called every 1% of the training."""
+    minus 1/K. A raw set is trained in ZCA space with `zca_space`, as evaluate_krr does. `progress(fraction)` is
+    called every 1% of the training."""
     from ..data import get_dataset_info, load_dataset
     from ..device import resolve_device
     from .api import _device_name, _prepare, _seed_list, check_set, in_pixel_space, test_tensors
@@ -132,7 +92,7 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
     check_set(prep.images, prep.labels, info)
     dev = resolve_device(device)
     loaded = test_data if test_data is not None else load_dataset(info.name)
-    x_s, zca = in_pixel_space(prep, loaded, False)
+    x_s, zca = in_pixel_space(prep, loaded, zca_space)
     test_x, test_y = test_tensors(loaded, dev, test_limit, zca)
     x = x_s.to(dev).flatten(1).float()
     test_x = test_x.flatten(1).float()
@@ -149,43 +109,27 @@ def evaluate_wide_fc(data: Any, seeds: int | Sequence[int] = 3, width: int = 102
     with torch.no_grad():  # the linearised network's step bound: loss 0.5 mean_i |f(x_i) - y_i|^2 has Hessian NTK / n
         ntk = relu_fc_kernel(x.double(), x.double(), depth, w_var, b_var, "ntk")
         lr = len(x) / float(torch.linalg.eigvalsh(ntk).max())
+    recipe = CentredRecipe(steps=steps, lr=lr)
     accs, losses = [], []
     seed_list = _seed_list(seeds, 3)
     k = info.num_classes
     confusion = torch.zeros(k, k, dtype=torch.long)
-    every = max(1, steps // 100)
-    curves: dict[str, list] = {"epoch": [s for s in range(steps) if s % every == 0]}
-    hard = y.argmax(1)
+    curves: dict[str, list] = {"epoch": [s for s in range(steps) if s % max(1, steps // 100) == 0]}
     for n_done, seed in enumerate(seed_list):
-        net = WideFC(x.shape[1], info.num_classes, width, depth, w_var, b_var,
-                     torch.Generator().manual_seed(seed), dev)
-        opt = torch.optim.SGD(net.params, lr=lr)
-        start = net.start(x)
-        for step in range(steps):
-            if should_stop is not None and should_stop():  # every step: one takes up to ~0.5 s on a CPU at 1,000 images
-                from .result import EvaluationCancelled
-
-                raise EvaluationCancelled("wide FC evaluation stopped")
-            out = net.forward(x, start)
-            loss = 0.5 * ((out - y) ** 2).sum(1).mean()
-            if step % every == 0:
-                if not torch.isfinite(loss):
-                    raise ValueError(f"the wide FC network's training diverged (loss {float(loss)}) at step {step}")
-                if progress is not None:
-                    progress((n_done + step / steps) / len(seed_list))
-                curves.setdefault(f"loss_{seed}", []).append(round(float(loss.detach()), 8))
-                curves.setdefault(f"train_acc_{seed}", []).append(round(100.0 * float((out.argmax(1) == hard).float().mean()), 3))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            pred = torch.cat([net.forward(test_x[i:i + 2000]) for i in range(0, len(test_x), 2000)])
-        accs.append(100.0 * float((pred.argmax(1) == test_y).float().mean()))
-        confusion += confusion_matrix(pred.argmax(1).cpu(), test_y.cpu(), k)
-        losses.append(float(loss.detach()))
+        net = WideFC(x.shape[1], k, width, depth, w_var, b_var, torch.Generator().manual_seed(seed), dev)
+        outcome = train_centred(net, x, y, recipe, curves=curves, tag=str(seed), should_stop=should_stop,
+                                progress=None if progress is None else
+                                (lambda f, n=n_done: progress((n + f) / len(seed_list))))
+        pred = predict(net, test_x).argmax(1)
+        accs.append(100.0 * float((pred == test_y).float().mean()))
+        confusion += confusion_matrix(pred.cpu(), test_y.cpu(), k)
+        losses.append(outcome.final_loss)
     mean, std = mean_std(accs)
-    return WideFCResult(dataset=info.name, method=prep.method, ipc=prep.ipc, width=width, steps=steps, depth=depth,
-                        lr=lr, seeds=tuple(seed_list), accuracies=tuple(accs), mean=mean, std=std,
-                        final_losses=tuple(losses), test_images=int(test_x.shape[0]),
-                        confusion=tuple(tuple(int(v) for v in row) for row in confusion.tolist()), curves=curves,
-                        class_names=tuple(info.class_names), device=_device_name(dev))
+    return KernelNetworkResult(
+        dataset=info.name, method=prep.method, ipc=prep.ipc, architecture=WIDE_FC,
+        description=(f"width-{width} fully connected ReLU network, {depth} hidden layer(s), NTK parameterisation, "
+                     f"{steps} full-batch gradient steps on the squared error, output centred at initialisation"),
+        width=width, steps=steps, lr=lr, seeds=tuple(seed_list), accuracies=tuple(accs), mean=mean, std=std,
+        final_losses=tuple(losses), test_images=int(test_x.shape[0]), settings={"depth": depth},
+        confusion=tuple(tuple(int(v) for v in row) for row in confusion.tolist()), curves=curves,
+        class_names=tuple(info.class_names), device=_device_name(dev))

@@ -178,6 +178,9 @@ class DistillMethod(ABC):
     # The kernel of the set's KRR evaluation (`evaluate_krr`'s architecture): 'convnet', the random-feature NNGP of
     # random ConvNets, or a closed-form one in krr.CLOSED_FORM ('fc': KIP's FC NTK, the kernel KIP distils with)
     eval_krr_kernel: ClassVar[str] = "convnet"
+    # A kernel method's finite network, the other number its paper reports (an evaluation architecture in
+    # evaluation.kernel_network.FINITE_NETWORKS: 'fc_wide' KIP-FC's, 'convnet_wide' RFAD's); None: no such network
+    eval_finite_network: ClassVar[str | None] = None
     # True: an iteration changes the images as it goes (DC's outer loops), so step() keeps the state it started
     # from and puts it back when the iteration is interrupted; a resumed run then repeats the iteration exactly
     restores_on_interrupt: ClassVar[bool] = False

@@ -83,6 +83,7 @@ class KIPFC(RegressionTargets, DistillMethod):
     eval_augmentation = "dc"  # the published-methods table's (the DC paper's default)
     eval_soft_label_loss = "mse"  # learned labels are regression targets
     eval_krr_kernel = "fc"  # its KRR evaluation uses the kernel it distils with (KIP's reported number)
+    eval_finite_network = "fc_wide"  # KIP-FC's finite network: a wide FC network in the kernel's regime
     Config = KIPConfig
     preset_rules = (
         PresetRule("*", {"lr_img": 0.01}, "KIP paper (ICLR 2021), experimental details: learning rates 0.01 for MNIST "

@@ -70,6 +70,7 @@ class RFAD(RegressionTargets, DistillMethod):
     paper_url = "https://arxiv.org/abs/2210.12067"
     eval_augmentation = "dc"  # as KIP's row in the published-methods table (the DC paper's default)
     eval_soft_label_loss = "mse"  # learned labels (learn_labels) are regression targets
+    eval_finite_network = "convnet_wide"  # RFAD's finite network: a ConvNet of the kernel's shape (wide_conv.py)
     Config = RFADConfig
     preset_rules = (
         PresetRule("*", {"zca": False}, f"{_RUN}: no ZCA for mnist and fashion", datasets=("mnist", "fashionmnist")),

@@ -91,15 +91,17 @@ def recipe_options(method: str) -> dict[str, Any]:
 def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[EvalSpec, str]:
     """Validate names and ranges, resolve the seeds and the subject's content; returns (spec, display name)."""
     from ..data import get_dataset_info
+    from ..evaluation import wide_conv, wide_fc
     from ..evaluation.api import set_fingerprint
     from ..evaluation.krr import CLOSED_FORM, KRR_PROTOCOL
     from ..evaluation.protocol import get_preset
     from ..evaluation.replay import REPLAY
-    from ..evaluation.wide_fc import MAX_SET, WIDE_FC
     from ..models import MODELS
 
     base = krr_base(spec.architecture)
-    wide = spec.architecture == WIDE_FC  # KIP's finite network: its own recipe, whatever the preset's
+    # a kernel method's finite network (KIP's FC, RFAD's ConvNet): its own recipe, whatever the preset's
+    wide = {wide_fc.WIDE_FC: ("The wide FC network", wide_fc.MAX_SET),
+            wide_conv.WIDE_CONV: ("The wide ConvNet", wide_conv.MAX_SET)}.get(spec.architecture)
     replay = spec.architecture == REPLAY  # DD's own evaluation: its learned schedule on its own network
     schedule_of = str(spec.options.get("schedule_of") or "") if replay else ""
     if replay:  # no training option applies: the schedule is the recipe
@@ -140,10 +142,9 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
         spec = replace(spec, options=replay_options(subject, schedule_of, store, target))
     if krr_base(spec.architecture) is not None or wide:
         support = None if subject.kind == "whole" else int(subject.ipc or 1) * get_dataset_info(subject.dataset).num_classes
-        limit = MAX_SET if wide else MAX_KRR_SUPPORT
+        limit = wide[1] if wide else MAX_KRR_SUPPORT
         if support is None or support > limit:
-            what = ("The wide FC network trains by full-batch gradient descent on" if wide else
-                    "KRR solves an N x N kernel of")
+            what = f"{wide[0]} trains by full-batch gradient descent on" if wide else "KRR solves an N x N kernel of"
             raise ValueError(f"{what} the set's images; it takes sets of up to {limit:,} images here, not "
                              f"{'the whole training set' if support is None else f'{support:,}'}. "
                              "Evaluate a smaller set, or train a network on it instead.")
@@ -222,8 +223,8 @@ class EvaluateTask(Task):
     def run(self, spec: EvalSpec, ctx: TaskContext) -> EvaluationRecord:
         from ..evaluation import EvaluationCancelled, evaluate
         from ..evaluation.api import set_fingerprint
+        from ..evaluation.kernel_network import FINITE_NETWORKS, evaluate_finite_network
         from ..evaluation.replay import REPLAY
-        from ..evaluation.wide_fc import WIDE_FC
 
         ctx.recorder.progress(0, 0, "Preparing the set…")
         if loaded_variant(spec.subject.dataset, ctx.data) != spec.subject.variant:
@@ -257,15 +258,15 @@ class EvaluateTask(Task):
 
                 result = krr.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
                                             time.monotonic() - start, _device_name(resolve_device(spec.device)))
-            elif spec.architecture == WIDE_FC:  # KIP's finite network, trained in its kernel regime
+            elif spec.architecture in FINITE_NETWORKS:  # a kernel method's finite network, in its kernel regime
                 from ..evaluation.protocol import get_preset
-                from ..evaluation.wide_fc import evaluate_wide_fc
 
                 data = _loaded(ctx, synthetic)
-                net = evaluate_wide_fc(synthetic, seeds=int(spec.seeds or 1), device=spec.device, test_data=data,
-                                       test_limit=get_preset(spec.preset).test_limit,
-                                       should_stop=lambda: ctx.control.stop_requested,
-                                       progress=lambda f: ctx.recorder.progress(round(100 * f, 1), 100.0))
+                net = evaluate_finite_network(spec.architecture, synthetic, seeds=int(spec.seeds or 1),
+                                              device=spec.device, test_data=data,
+                                              test_limit=get_preset(spec.preset).test_limit,
+                                              should_stop=lambda: ctx.control.stop_requested,
+                                              progress=lambda f: ctx.recorder.progress(round(100 * f, 1), 100.0))
                 result = net.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
                                             time.monotonic() - start, spec.preset)
             elif spec.architecture == REPLAY:  # DD's own evaluation: its learned steps from fresh initialisations
