@@ -379,7 +379,8 @@ def krr_table(rows: list[dict]) -> list[str]:
              "was measured before it existed. fc_wide (KIP-FC's): width 1024, NTK parameterisation, 3000 full-batch "
              "gradient steps on the squared error, full test set (ddcore/evaluation/wide_fc.py); convnet_wide (RFAD's): "
              "a width-128 ConvNet without normalisation, RFAD's finite recipe (label-scaled squared error, SGD with "
-             "momentum, lr scaled by 1024 / 128, at most 1000 steps, the best of them on 1,000 real training images), "
+             "momentum, lr scaled by 1024 / 128 and weight decay by 128 / 1024, at most 1000 steps, the best of them "
+             "on 100 real training images per class), "
              "on the 2,000 test images (ddcore/evaluation/wide_conv.py). 'published' "
              "is the paper's KRR number with the ConvNet kernel where the published table has one, else the number of its "
              "own network (in brackets: fc is KIP-FC's finite network, convnet a trained ConvNet).", "",

@@ -227,8 +227,13 @@ def _evaluate_set(synthetic, args: argparse.Namespace, data=None) -> int:
               f"on {krr.test_images} test images")
         finite = METHODS.get(method).eval_finite_network if method in METHODS else None
         if finite is not None:  # a kernel method's finite network: one of the kernel's shape in its kernel regime
-            from .evaluation.kernel_network import FINITE_NETWORKS, evaluate_finite_network
+            from .evaluation.kernel_network import FINITE_NETWORKS, evaluate_finite_network, finite_network_max_set
 
+            if len(synthetic.images) > finite_network_max_set(finite):
+                print(f"{FINITE_NETWORKS[finite]}: not trained; it trains on at most "
+                      f"{finite_network_max_set(finite):,} images in one full batch, this set has "
+                      f"{len(synthetic.images):,}")
+                return 0
             net = evaluate_finite_network(finite, synthetic, seeds=args.eval_seeds or 3, device=args.device,
                                           test_limit=get_preset(args.eval_preset).test_limit, test_data=data)
             print(f"{FINITE_NETWORKS[finite]} ({net.description}): {net.mean:.2f} ± {net.std:.2f} % over {len(net.seeds)} "
@@ -432,9 +437,11 @@ def _add_eval_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument("--json", default=None, help="also write the (last) evaluation record to this JSON file")
     p.add_argument(f"--{prefix}krr", dest="eval_krr", action="store_true",
                    help="also report kernel ridge regression's accuracy with the set's method's own kernel (the "
-                        "random-feature NNGP kernel of the ConvNet; KIP's closed-form FC NTK for kip_fc sets, then "
-                        "also a wide FC network of that kernel's shape trained in its kernel regime), which the "
-                        "kernel methods' papers report beside the trained network's")
+                        "random-feature NNGP kernel of the ConvNet; KIP's closed-form FC NTK for kip_fc sets), which "
+                        "the kernel methods' papers report beside the trained network's; for kip_fc and rfad sets "
+                        "also the method's finite network, one of the kernel's shape trained in its kernel regime "
+                        "(KIP's wide FC network, seconds to minutes; RFAD's wide ConvNet, minutes to tens of minutes "
+                        "per seed on a CPU)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -144,10 +144,10 @@ with tab_run:
                         "sets of up to 1,000 images; seconds to minutes per network on a CPU.",
                         CONV_WIDE: "a ConvNet without normalisation, the shape of the kernel RFAD distils with, trained "
                         "by RFAD's finite recipe (output centred at initialisation, SGD with momentum on the label-"
-                        "scaled squared error, weight decay towards the initial weights, the best network by accuracy "
-                        "on 1,000 real training images): RFAD's finite-network number. Width 128 here (RFAD: 1024, "
-                        "its learning rate scaled by 1024 / 128); sets of up to 500 images; minutes per network on a "
-                        "CPU.",
+                        "scaled squared error, weight decay towards the initial weights, at most 1000 steps, the best "
+                        "network by accuracy on 100 real training images per class): RFAD's finite-network number. "
+                        "Width 128 here (RFAD: 1024, its learning rate scaled by 1024 / 128); sets of up to 500 "
+                        "images; a minute to tens of minutes per network on a CPU, by the set's size.",
                         REPLAY: "DD's own evaluation: a fresh network of the DD run's architecture takes exactly the "
                         "steps DD learned (image group i, step size lr_i); DD sets only, and the random real baseline "
                         "replays each chosen DD set's schedule (DD-Ranking's same-protocol rule). Seconds."}

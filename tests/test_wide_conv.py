@@ -75,7 +75,9 @@ def test_the_wide_convnet_learns_a_set_and_reports_its_recipe(tiny) -> None:
     assert result.settings["label_scale"] == 8.0 and result.settings["validation_images"] == 50
     assert all(k <= d for k, d in zip(result.settings["kept_step"], result.settings["steps_done"]))
     stored = result.as_eval_result("x", 20, 1.0, "quick")
-    assert stored.architecture == "convnet_wide" and stored.config["weight_decay"] == 1e-3 and stored.accuracies == list(result.accuracies)
+    assert result.settings["weight_decay"] == pytest.approx(1e-3 * 32 / RFAD_WIDTH)  # lr x wd as RFAD's
+    assert stored.architecture == "convnet_wide" and stored.config["weight_decay"] == result.settings["weight_decay"]
+    assert stored.accuracies == list(result.accuracies) and len(result.settings["cut"]) == 2
     vx, vy = validation_split(tiny, 5, False, torch.device("cpu"))
     assert vx.shape == (50, 1, 28, 28) and torch.equal(torch.bincount(vy, minlength=10), torch.full((10,), 5))
     big = (torch.zeros(501, 1, 28, 28), torch.arange(501) % 10)
@@ -94,5 +96,9 @@ def test_the_evaluate_task_runs_rfads_finite_network_with_its_own_recipe(tiny, t
     spec, name = prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), "convnet_wide", seeds=2, options=liked),
                               Store(tmp_path))
     assert spec.options == {} and spec.seeds == 2 and "convnet_wide" in name
+    # random real trained like a ZCA method's sets (RFAD's on CIFAR-10) keeps that pixel space, as KRR does
+    spec, _ = prepare_spec(EvalSpec(Subject.random("mnist", 1, 0), "convnet_wide", options={**liked, "zca_space": True}),
+                           Store(tmp_path))
+    assert spec.options == {"zca_space": True}
     with pytest.raises(ValueError, match="wide ConvNet trains by full-batch gradient descent.*up to 500 images"):
         prepare_spec(EvalSpec(Subject.random("mnist", 51, 0), "convnet_wide"), Store(tmp_path))

@@ -20,6 +20,13 @@ from torch import nn
 FINITE_NETWORKS = {"fc_wide": "Wide FC network", "convnet_wide": "Wide ConvNet"}
 
 
+def finite_network_max_set(architecture: str) -> int:
+    """The most images the finite network named `architecture` trains on (one full batch)."""
+    from . import wide_conv, wide_fc
+
+    return {"fc_wide": wide_fc.MAX_SET, "convnet_wide": wide_conv.MAX_SET}[architecture]
+
+
 def evaluate_finite_network(architecture: str, data: Any, **kwargs: Any) -> "KernelNetworkResult":
     """Train and test the finite network named `architecture` (a key of FINITE_NETWORKS) on the set."""
     from .wide_conv import evaluate_wide_conv
@@ -136,7 +143,8 @@ def train_centred(net: CentredNetwork, x: torch.Tensor, y: torch.Tensor, recipe:
     hard = y.argmax(1)
     every = max(1, r.steps // 100)
     checking = validation is not None and r.check_every > 0
-    valid_start = net.start(validation[0]) if checking else None
+    valid_start = (torch.cat([net.start(validation[0][i:i + chunk]) for i in range(0, len(validation[0]), chunk)])
+                   if checking else None)
     best = TrainOutcome(float("nan"), 0)
     best_params: list[torch.Tensor] | None = None
 

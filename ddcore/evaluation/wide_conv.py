@@ -11,7 +11,10 @@ get_best_finite_hypers. The code is ours.
 
 On a CPU the network is narrower than RFAD's width 1024 (128 by default). In standard parameterisation the
 network's tangent kernel grows with its width, so the learning rate is scaled by 1024 / width to keep the
-linearised network's training the same; the validation split is 100 images per class (RFAD: 500).
+linearised network's training the same, and the weight decay by width / 1024 so that its pull per step (lr x wd)
+stays RFAD's. The validation split is 100 images per class (RFAD: 500); training stops after at most 1000 steps
+(RFAD: 20,000), and a network kept at the last step is marked as cut. The network is the studio's ConvNet, the one
+RFAD's kernel here is computed with: on 28 x 28 images its first layer pads by 3 (the DC reference's), RFAD's by 1.
 """
 from __future__ import annotations
 
@@ -106,8 +109,9 @@ def evaluate_wide_conv(data: Any, seeds: int | Sequence[int] = 3, width: int = 1
     test_x, test_y = test_tensors(loaded, dev, test_limit, zca)
     valid = validation_split(loaded, validation_per_class, zca, dev)
     y = krr_targets(prep.labels.to(dev), info.num_classes, prep.method).float()
-    lr_1024, label_scale, weight_decay, source = rfad_hypers(info.name, prep.ipc)
+    lr_1024, label_scale, decay_1024, source = rfad_hypers(info.name, prep.ipc)
     k = info.num_classes
+    weight_decay = decay_1024 * width / RFAD_WIDTH  # lr x wd as RFAD's (see above)
     recipe = CentredRecipe(steps=steps, lr=lr_1024 * RFAD_WIDTH / width, momentum=0.9, weight_decay=weight_decay,
                            label_scale=label_scale, loss_factor=1.0 / (k * label_scale ** 2),
                            check_every=min(100, steps), patience=500)
@@ -140,7 +144,9 @@ def evaluate_wide_conv(data: Any, seeds: int | Sequence[int] = 3, width: int = 1
         width=width, steps=steps, lr=recipe.lr, seeds=tuple(seed_list), accuracies=tuple(accs), mean=mean, std=std,
         final_losses=tuple(losses), test_images=int(test_x.shape[0]),
         settings={"label_scale": label_scale, "weight_decay": weight_decay, "momentum": recipe.momentum,
-                  "rfad_lr_at_width_1024": lr_1024, "hyperparameters": source, "validation_images": len(valid[0]),
-                  "steps_done": stopped, "kept_step": kept, "validation_accuracy": valid_accs},
+                  "rfad_lr_at_width_1024": lr_1024, "rfad_weight_decay_at_width_1024": decay_1024,
+                  "hyperparameters": source, "validation_images": len(valid[0]), "steps_done": stopped,
+                  "kept_step": kept, "validation_accuracy": valid_accs,
+                  "cut": [k_step == steps for k_step in kept]},  # the best network was the last: more steps might help
         confusion=tuple(tuple(int(v) for v in row) for row in confusion.tolist()), curves=curves,
         class_names=tuple(info.class_names), device=_device_name(dev))

@@ -12,6 +12,10 @@ Hyperparameters: yolky/RFAD run_distillation.py (argparse defaults and the ConvN
 distillation.py (kernel, jitter, batches, Platt scaling); the code is ours. Simplified: Adam instead of AdaBelief
 (eps 1e-16); no learned linear transform of the images, no early stopping on a validation split; the networks are
 the studio's ConvNet at width 256 (RFAD's ConvNet_wide, k = 2).
+
+Its own measures, beside the DC recipe's ConvNet: KRR with the kernel it distils with (evaluation/krr.py) and its
+finite network, a ConvNet of the kernel's shape trained by RFAD's finite recipe (evaluation/wide_conv.py,
+`eval_finite_network`).
 """
 from __future__ import annotations
 

@@ -91,8 +91,8 @@ def recipe_options(method: str) -> dict[str, Any]:
 def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[EvalSpec, str]:
     """Validate names and ranges, resolve the seeds and the subject's content; returns (spec, display name)."""
     from ..data import get_dataset_info
-    from ..evaluation import wide_conv, wide_fc
     from ..evaluation.api import set_fingerprint
+    from ..evaluation.kernel_network import FINITE_NETWORKS, finite_network_max_set
     from ..evaluation.krr import CLOSED_FORM, KRR_PROTOCOL
     from ..evaluation.protocol import get_preset
     from ..evaluation.replay import REPLAY
@@ -100,8 +100,7 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
 
     base = krr_base(spec.architecture)
     # a kernel method's finite network (KIP's FC, RFAD's ConvNet): its own recipe, whatever the preset's
-    wide = {wide_fc.WIDE_FC: ("The wide FC network", wide_fc.MAX_SET),
-            wide_conv.WIDE_CONV: ("The wide ConvNet", wide_conv.MAX_SET)}.get(spec.architecture)
+    wide = spec.architecture in FINITE_NETWORKS
     replay = spec.architecture == REPLAY  # DD's own evaluation: its learned schedule on its own network
     schedule_of = str(spec.options.get("schedule_of") or "") if replay else ""
     if replay:  # no training option applies: the schedule is the recipe
@@ -136,15 +135,17 @@ def prepare_spec(spec: EvalSpec, store: "Store", data: Any = None) -> tuple[Eval
             subject = Subject.random(subject.dataset, int(subject.ipc or 1), subject.seed,
                                      set_fingerprint(synthetic.images, synthetic.labels))
         target = subject.label
-    if wide:  # its own recipe: no training option applies (a run's recipe options included), one key per result
-        spec = replace(spec, options={})
+    if wide:  # its own recipe: of a training recipe only the pixel space applies (as for KRR), one key per result
+        spec = replace(spec, options={k: v for k, v in spec.options.items() if k == "zca_space" and v})
     if replay:
         spec = replace(spec, options=replay_options(subject, schedule_of, store, target))
     if krr_base(spec.architecture) is not None or wide:
         support = None if subject.kind == "whole" else int(subject.ipc or 1) * get_dataset_info(subject.dataset).num_classes
-        limit = wide[1] if wide else MAX_KRR_SUPPORT
+        limit = finite_network_max_set(spec.architecture) if wide else MAX_KRR_SUPPORT
         if support is None or support > limit:
-            what = f"{wide[0]} trains by full-batch gradient descent on" if wide else "KRR solves an N x N kernel of"
+            title = FINITE_NETWORKS[spec.architecture] if wide else ""
+            what = (f"The {title[:1].lower()}{title[1:]} trains by full-batch gradient descent on" if wide
+                    else "KRR solves an N x N kernel of")
             raise ValueError(f"{what} the set's images; it takes sets of up to {limit:,} images here, not "
                              f"{'the whole training set' if support is None else f'{support:,}'}. "
                              "Evaluate a smaller set, or train a network on it instead.")
@@ -266,7 +267,8 @@ class EvaluateTask(Task):
                                               device=spec.device, test_data=data,
                                               test_limit=get_preset(spec.preset).test_limit,
                                               should_stop=lambda: ctx.control.stop_requested,
-                                              progress=lambda f: ctx.recorder.progress(round(100 * f, 1), 100.0))
+                                              progress=lambda f: ctx.recorder.progress(round(100 * f, 1), 100.0),
+                                              zca_space=bool(spec.options.get("zca_space")))
                 result = net.as_eval_result(set_fingerprint(synthetic.images, synthetic.labels), len(synthetic.images),
                                             time.monotonic() - start, spec.preset)
             elif spec.architecture == REPLAY:  # DD's own evaluation: its learned steps from fresh initialisations
