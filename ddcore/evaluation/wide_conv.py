@@ -140,7 +140,7 @@ def evaluate_wide_conv(data: Any, seeds: int | Sequence[int] = 3, width: int = 1
         dataset=info.name, method=prep.method, ipc=prep.ipc, architecture=WIDE_CONV,
         description=(f"width-{width} ConvNet without normalisation (RFAD's kernel's shape), output centred at "
                      f"initialisation, trained by RFAD's finite recipe (full-batch SGD with momentum on the label-"
-                     f"scaled squared error, early stopping on {validation_per_class * k:,} real training images)"),
+                     f"scaled squared error, early stopping on {len(valid[0]):,} real training images)"),
         width=width, steps=steps, lr=recipe.lr, seeds=tuple(seed_list), accuracies=tuple(accs), mean=mean, std=std,
         final_losses=tuple(losses), test_images=int(test_x.shape[0]),
         settings={"label_scale": label_scale, "weight_decay": weight_decay, "momentum": recipe.momentum,
