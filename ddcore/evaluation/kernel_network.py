@@ -20,21 +20,25 @@ from torch import nn
 FINITE_NETWORKS = {"fc_wide": "Wide FC network", "convnet_wide": "Wide ConvNet"}
 
 
-def finite_network_max_set(architecture: str) -> int:
-    """The most images the finite network named `architecture` trains on (one full batch)."""
+def _finite(architecture: str) -> tuple[int, Callable[..., "KernelNetworkResult"]]:
+    """(the most images it trains on in one full batch, its evaluation) for a finite network's name."""
     from . import wide_conv, wide_fc
 
-    return {"fc_wide": wide_fc.MAX_SET, "convnet_wide": wide_conv.MAX_SET}[architecture]
+    table = {"fc_wide": (wide_fc.MAX_SET, wide_fc.evaluate_wide_fc),
+             "convnet_wide": (wide_conv.MAX_SET, wide_conv.evaluate_wide_conv)}
+    if architecture not in table:
+        raise ValueError(f"no finite network {architecture!r}; choose one of {', '.join(FINITE_NETWORKS)}")
+    return table[architecture]
+
+
+def finite_network_max_set(architecture: str) -> int:
+    """The most images the finite network named `architecture` trains on (one full batch)."""
+    return _finite(architecture)[0]
 
 
 def evaluate_finite_network(architecture: str, data: Any, **kwargs: Any) -> "KernelNetworkResult":
     """Train and test the finite network named `architecture` (a key of FINITE_NETWORKS) on the set."""
-    from .wide_conv import evaluate_wide_conv
-    from .wide_fc import evaluate_wide_fc
-
-    if architecture not in FINITE_NETWORKS:
-        raise ValueError(f"no finite network {architecture!r}; choose one of {', '.join(FINITE_NETWORKS)}")
-    return (evaluate_wide_fc if architecture == "fc_wide" else evaluate_wide_conv)(data, **kwargs)
+    return _finite(architecture)[1](data, **kwargs)
 
 
 class CentredNetwork(Protocol):
