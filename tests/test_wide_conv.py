@@ -57,6 +57,11 @@ def test_training_stops_once_the_validation_score_stops_rising_and_keeps_the_bes
     assert curves["loss_0"][-1] < 0.6 * curves["loss_0"][0]  # the squared error fell (~0.090 -> ~0.047)
     kept = 100.0 * float((net.forward(x).argmax(1) == s.labels).float().mean())
     assert kept == 100.0 and curves["valid_acc_0"][curves["valid_step_0"].index(out.best_step)] == 100.0
+    # the loss reported is the kept network's own (by hand), not that of the 30 steps trained past it
+    with torch.no_grad():
+        by_hand = float(((net.forward(x) - 8.0 * y) ** 2).sum(1).mean()) / (10 * 64)
+    assert out.final_loss == pytest.approx(by_hand, rel=1e-4) and out.final_loss > curves["loss_0"][-1] * 1.01, \
+        (out.final_loss, curves["loss_0"][-3:])
     with pytest.raises(ValueError, match="at least 1"):
         CentredRecipe(steps=0, lr=0.1)
     with pytest.raises(ValueError, match="diverged"):

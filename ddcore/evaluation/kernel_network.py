@@ -120,7 +120,7 @@ class CentredRecipe:
 
 @dataclass
 class TrainOutcome:
-    final_loss: float
+    final_loss: float  # the training loss of the network returned (with early stopping: the one kept, not the last)
     steps_done: int
     best_step: int | None = None  # the step whose network was kept (early stopping), else None
     best_validation: float | None = None  # its validation accuracy, percent
@@ -168,7 +168,6 @@ def train_centred(net: CentredNetwork, x: torch.Tensor, y: torch.Tensor, recipe:
             return False
         return step >= (best.best_step or 0) + r.patience
 
-    loss = torch.zeros(())
     step = 0
     for step in range(r.steps):
         if should_stop is not None and should_stop():  # every step: one can take a second on a CPU
@@ -198,7 +197,19 @@ def train_centred(net: CentredNetwork, x: torch.Tensor, y: torch.Tensor, recipe:
         with torch.no_grad():
             for p, kept in zip(net.params, best_params):
                 p.copy_(kept)
-    return TrainOutcome(float(loss), step, best.best_step, best.best_validation)
+    return TrainOutcome(_loss_of(net, x, start, target, r, chunk), step, best.best_step, best.best_validation)
+
+
+def _loss_of(net: CentredNetwork, x: torch.Tensor, start: torch.Tensor, target: torch.Tensor, r: CentredRecipe,
+             chunk: int) -> float:
+    """The recipe's training loss of the network as it is now: the loop's last loss belongs to the weights before
+    its last update, and with early stopping to a network that was not kept."""
+    with torch.no_grad():
+        out = torch.cat([net.forward(x[i:i + chunk], start[i:i + chunk]) for i in range(0, len(x), chunk)])
+        loss = squared_error(r.loss_factor)(out, target)
+        if r.weight_decay:
+            loss = loss + r.weight_decay * sum(((p - p0) ** 2).sum() for p, p0 in zip(net.params, net.initial))
+    return float(loss)
 
 
 @dataclass(frozen=True)
