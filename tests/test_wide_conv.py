@@ -107,3 +107,30 @@ def test_the_evaluate_task_runs_rfads_finite_network_with_its_own_recipe(tiny, t
     assert spec.options == {"zca_space": True}
     with pytest.raises(ValueError, match="wide ConvNet trains by full-batch gradient descent.*up to 500 images"):
         prepare_spec(EvalSpec(Subject.random("mnist", 51, 0), "convnet_wide"), Store(tmp_path))
+
+
+def test_progress_moves_at_least_once_a_second_when_a_percent_of_the_steps_takes_longer(tiny) -> None:
+    """A wide ConvNet's step on 500 images takes ~2 s on a CPU, so 1% of 1000 steps is ~20 s: progress is also
+    reported between the 1% marks once a second has passed (here each step is made to take 0.35 s)."""
+    import time
+
+    from ddcore.evaluation.result import EvaluationCancelled
+
+    class SlowSteps(CentredModule):
+        def backward(self, *args, **kwargs):
+            time.sleep(0.35)
+            return super().backward(*args, **kwargs)
+
+    s = create_method("random", tiny, 1, seed=0).synthetic()
+    y = torch.nn.functional.one_hot(s.labels.long(), 10).float()
+    net = SlowSteps(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10)))
+    reported: list[tuple[float, float]] = []
+    started = time.monotonic()
+    with pytest.raises(EvaluationCancelled):
+        train_centred(net, s.images.float(), y, CentredRecipe(steps=1000, lr=0.01),
+                      progress=lambda f: reported.append((f, time.monotonic())),
+                      should_stop=lambda: time.monotonic() - started > 4.5)
+    steps = [round(f * 1000) for f, _ in reported]
+    gaps = [b - a for (_, a), (_, b) in zip(reported, reported[1:])]
+    assert steps[0] == 0 and any(n % 10 for n in steps), steps  # reports between the 1% marks (every 10 steps)
+    assert len(reported) >= 3 and max(gaps) < 1.5, gaps

@@ -85,7 +85,7 @@ def evaluate_wide_conv(data: Any, seeds: int | Sequence[int] = 3, width: int = 1
     100 MNIST images at width 128 takes ~0.45 s on one CPU thread), and test the best one by validation accuracy.
     Targets as for KRR (hard labels centred one-hot, a kernel method's learned labels as they are). A raw set is
     trained in ZCA space with `zca_space` (random real beside a whitened method's sets), as evaluate_krr does.
-    `progress(fraction)` is called every 1% of the steps."""
+    `progress(fraction)` is called every 1% of the steps and at least once a second."""
     from ..data import get_dataset_info, load_dataset
     from ..device import resolve_device
     from ..models import create_model
