@@ -14,15 +14,10 @@ export DDCORE_OFFLINE="${DDCORE_OFFLINE:-1}"
 if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"  # the tests asked for, in one process (add -n 2 --dist loadfile for two workers)
 fi
-# The whole suite in three phases.
-# 1. Engine and page tests on two workers (pytest-xdist, one file per worker at a time, so a module's fixtures start
-#    once): most of them use one core, and the other sat idle.
-# 2. The Chromium tests that time nothing, on two workers: each waits on its server's job and on the browser, about
-#    0.8 of a core in all (measured: 269 s of CPU in a 347 s serial run), so a second worker halves what is left.
-# 3. The Chromium tests that time page loads, a first frame or a job's rate (marker `timed`), alone in one process:
-#    a second worker's load would distort what they measure.
+# The whole suite in two phases. Engine and page tests on two workers (pytest-xdist, one file per worker at a time,
+# so a module's fixtures start once): most of them use one core, and the other sat idle. Then the Chromium tests
+# alone, in one process: they time page loads and a job's rate, which a second worker's load would distort.
 status=0
 .venv/bin/python -m pytest -n 2 --dist loadfile -m "not browser" || status=$?
-.venv/bin/python -m pytest -n 2 --dist loadfile -m "browser and not timed" || status=$?
-.venv/bin/python -m pytest -m "browser and timed" || status=$?
+.venv/bin/python -m pytest -m browser || status=$?
 exit "$status"

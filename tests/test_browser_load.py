@@ -11,7 +11,6 @@ import pytest
 
 
 @pytest.mark.browser
-@pytest.mark.timed  # times the page: run alone, after the other browser tests
 @pytest.mark.timeout(720)  # server start and run (<= 2 min), the grids (<= 4 min), a reload of a missed one (<= 4 min)
 def test_three_sessions_all_see_the_live_job(browser) -> None:
     from benchmarks.load import BOUNDS, measure

@@ -48,7 +48,6 @@ def wait_for(predicate, timeout: float, every: float = 0.05):
 
 
 @pytest.mark.browser
-@pytest.mark.timed  # times the page: run alone, after the other browser tests
 def test_studio_distill_gallery_compare(streamlit_server, page, artifacts_dir: Path, isolated_home: Path) -> None:
     timings: dict[str, float] = {}
     page.goto(f"{streamlit_server.url}/distill?ipc=1")
