@@ -180,7 +180,7 @@ def train_centred(net: CentredNetwork, x: torch.Tensor, y: torch.Tensor, recipe:
         opt.zero_grad(set_to_none=True)
         loss, out = net.backward(x, start, target, r.loss_factor)
         if r.weight_decay:
-            decay = r.weight_decay * sum(((p - p0) ** 2).sum() for p, p0 in zip(net.params, net.initial))
+            decay = r.weight_decay * _drift(net)
             decay.backward()
             loss = loss + decay.detach()
         if progress is not None and step % every and time.monotonic() - reported >= 1.0:
@@ -207,6 +207,11 @@ def train_centred(net: CentredNetwork, x: torch.Tensor, y: torch.Tensor, recipe:
     return TrainOutcome(_loss_of(net, x, start, target, r, chunk), step, best.best_step, best.best_validation)
 
 
+def _drift(net: CentredNetwork) -> torch.Tensor:
+    """|theta - theta_0|^2: what the weight decay towards the initial weights penalises."""
+    return sum(((p - p0) ** 2).sum() for p, p0 in zip(net.params, net.initial))
+
+
 def _loss_of(net: CentredNetwork, x: torch.Tensor, start: torch.Tensor, target: torch.Tensor, r: CentredRecipe,
              chunk: int) -> float:
     """The recipe's training loss of the network as it is now: the loop's last loss belongs to the weights before
@@ -215,7 +220,7 @@ def _loss_of(net: CentredNetwork, x: torch.Tensor, start: torch.Tensor, target: 
         out = torch.cat([net.forward(x[i:i + chunk], start[i:i + chunk]) for i in range(0, len(x), chunk)])
         loss = squared_error(r.loss_factor)(out, target)
         if r.weight_decay:
-            loss = loss + r.weight_decay * sum(((p - p0) ** 2).sum() for p, p0 in zip(net.params, net.initial))
+            loss = loss + r.weight_decay * _drift(net)
     return float(loss)
 
 
