@@ -16,7 +16,7 @@ from PIL import Image
 from ddcore.data import DatasetCorruptError, clear_cache, load_dataset
 from ddcore.evaluate import evaluate
 from ddcore.synthetic import SetMeta, SyntheticSet, SyntheticSetFileError, _tensor_digest
-from tests.test_cli import ddcore, side_by_side
+from tests.test_cli import ddcore, ddcore_here
 
 
 def _set(n_classes: int = 10, ipc: int = 1, **meta) -> SyntheticSet:
@@ -79,7 +79,7 @@ def test_crafted_sets_are_refused_with_the_reason(build, why: str, tmp_path: Pat
     path = build().save(tmp_path / "crafted.ddset")  # saving checks nothing: a crafted file can say anything
     with pytest.raises(SyntheticSetFileError, match=why):
         SyntheticSet.load(path)
-    out = ddcore("show", str(path))
+    out = ddcore_here("show", str(path))
     assert out.returncode == 2 and why.split()[-1] in out.stderr and "Traceback" not in out.stderr
     assert not path.with_suffix(".png").exists()
 
@@ -89,8 +89,7 @@ def test_show_keeps_an_existing_png_and_says_why(tmp_path: Path) -> None:
     png = path.with_suffix(".png")
     png.write_bytes(b"my own picture")
     targets = (tmp_path / "missing-folder" / "g.png", tmp_path)  # no such folder; a folder, not a file
-    # the refusals are independent of each other (none may write anything): at once, before the overwrite
-    out, *bad_targets = side_by_side(["show", str(path)], *(["show", str(path), "--png", str(t)] for t in targets))
+    out, *bad_targets = (ddcore_here("show", str(path), *extra) for extra in ([], *(["--png", str(t)] for t in targets)))
     assert out.returncode == 2 and "--overwrite" in out.stderr and png.read_bytes() == b"my own picture"
     for out in bad_targets:
         assert out.returncode == 2 and out.stderr.startswith("error:") and "Traceback" not in out.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import ddcore, side_by_side
+from tests.test_cli import ddcore, ddcore_here, side_by_side
 
 
 def test_bad_study_input_is_one_clear_line() -> None:
@@ -19,7 +19,8 @@ def test_bad_study_input_is_one_clear_line() -> None:
              (["sweep", "--iterations", "0", "--estimate"], "iterations must be between 1"),  # once silently the preset's
              (["sweep", "--arch", "nope", "--estimate"], "Unknown model 'nope'"),  # once priced, then failed later
              (["privacy", "--set", "zzz=1"], "unknown privacy setting(s) zzz"))  # once a TypeError traceback
-    for (args, message), out in zip(cases, side_by_side(*(args for args, _ in cases))):
+    for args, message in cases:
+        out = ddcore_here(*args)
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
         assert out.stderr.strip().splitlines()[-1].startswith("error:")
         assert sum(line.startswith("error:") for line in out.stderr.splitlines()) == 1

@@ -15,7 +15,7 @@ from ddcore.platform.store import Store
 from ddcore.runner import Runner
 from ddcore.tasks.distill import DistillSpec, validate
 from tests.apptest_kit import ok, page
-from tests.test_cli import side_by_side
+from tests.test_cli import ddcore_here
 
 
 def _slow(seed: int) -> DistillSpec:
@@ -80,8 +80,8 @@ def test_ipc_above_the_smallest_class_names_that_class(tmp_path: Path) -> None:
 
 def test_cli_refuses_junk_settings_in_one_line(tmp_path: Path) -> None:
     cases = (["--set", "iterations=1.5"], ["--set", "lr_img=1e9"], ["--iterations", "-5"], ["--ipc", "0"])
-    outs = side_by_side(*(["distill", "--dataset", "mnist", "--method", "dm", "--no-store", "--quiet",
-                           "--out", str(tmp_path / f"x{i}.ddset"), *args] for i, args in enumerate(cases)))  # at once
+    outs = [ddcore_here("distill", "--dataset", "mnist", "--method", "dm", "--no-store", "--quiet",
+                        "--out", str(tmp_path / f"x{i}.ddset"), *args) for i, args in enumerate(cases)]
     for i, (args, out) in enumerate(zip(cases, outs)):
         assert out.returncode == 2 and out.stderr.strip().startswith("error:"), (args, out.stderr[-500:])
         assert "Traceback" not in out.stderr and not (tmp_path / f"x{i}.ddset").exists(), args
