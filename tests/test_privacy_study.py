@@ -3,6 +3,7 @@ every kind, the result stored and served again, and bad input refused before any
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,7 +13,6 @@ import pytest
 from ddcore.data import load_dataset
 from ddcore.data.subsets import MembershipSplit
 from ddcore.platform.bridge import Studio
-from ddcore.platform.store import Store
 from ddcore.tasks.distill import DistillSpec, distil
 from ddcore.tasks.privacy import PrivacySpec, estimate_seconds
 from tests.conftest import ROOT
@@ -25,8 +25,14 @@ def studio(tmp_path_factory):
     s.manager.shutdown(wait=10)
 
 
+def tiny(**changes) -> PrivacySpec:
+    """The tiny preset on MNIST with width-32 ConvNets as targets and shadow models: nothing here depends on their
+    accuracy, and the default width 128 took ~16x the arithmetic (the study was 50 s of the suite)."""
+    return PrivacySpec.preset("tiny", **{"dataset": "mnist", "architecture": "convnetw32", **changes})
+
+
 def test_a_tiny_study_runs_every_target_and_is_served_again(studio) -> None:
-    spec = PrivacySpec.preset("tiny", "mnist")
+    spec = tiny()
     job = studio.submit(spec)
     snap = job.snapshot()
     assert snap.waiting_for, "the shadow models are made first, by their own job"
@@ -66,7 +72,7 @@ def test_a_tiny_study_runs_every_target_and_is_served_again(studio) -> None:
         assert reopened.submit(spec).snapshot().reused
     finally:
         reopened.manager.shutdown()
-    other = studio.submit(PrivacySpec.preset("tiny", "mnist", methods=(), baselines=("members",), attacks=("lira-online",)))
+    other = studio.submit(tiny(methods=(), baselines=("members",), attacks=("lira-online",)))
     assert not other.snapshot().waiting_for
     assert studio.manager.wait(other.id, 120).status == "done"
     assert len(studio.artefacts("shadow-models")) == 1
@@ -78,7 +84,8 @@ def test_a_stored_run_is_attacked_only_if_it_saw_the_members_alone(studio) -> No
     store = studio.store
 
     def stored_run(subset: dict) -> str:
-        spec = DistillSpec("mnist", "dm", 1, overrides={"iterations": 2}, subset=subset, evaluate_after=False)
+        spec = DistillSpec("mnist", "dm", 1, overrides={"iterations": 2}, subset=subset, evaluate_after=False,
+                           architecture="convnetw32")
         record = store.create_run(spec.stored(), status="queued")
         distil(spec, mnist, store=store, run_id=record.id)
         return record.id
@@ -86,14 +93,14 @@ def test_a_stored_run_is_attacked_only_if_it_saw_the_members_alone(studio) -> No
     whole = stored_run({})
     other_split = stored_run(MembershipSplit("mnist", 10, seed=5).subset())
     members_only = stored_run(MembershipSplit("mnist", 10, seed=0).subset())
-    base = PrivacySpec.preset("tiny", "mnist", methods=(), baselines=(), attacks=("loss",))
+    base = tiny(methods=(), baselines=(), attacks=("loss",))
     for run_id in (whole, other_split):
         before = len(studio.studies("privacy"))
         with pytest.raises(ValueError, match="leak by construction"):
-            studio.submit(PrivacySpec.preset("tiny", "mnist", methods=(), runs=(run_id,), attacks=("loss",)))
+            studio.submit(tiny(methods=(), runs=(run_id,), attacks=("loss",)))
         assert len(studio.studies("privacy")) == before
         assert "leak by construction" in studio.study_state(
-            PrivacySpec.preset("tiny", "mnist", methods=(), runs=(run_id,), attacks=("loss",))).problem
+            tiny(methods=(), runs=(run_id,), attacks=("loss",))).problem
     job = studio.submit(PrivacySpec(**{**base.to_dict(), "runs": (members_only,)}))
     done = studio.manager.wait(job.id, 120)
     assert done.status == "done", done.message
@@ -113,7 +120,7 @@ def test_a_stored_run_is_attacked_only_if_it_saw_the_members_alone(studio) -> No
     ({"runs": ("nope",)}, "No run"),
 ])
 def test_bad_studies_are_refused_with_a_clear_message(studio, changes, message) -> None:
-    spec = PrivacySpec.preset("tiny", **{"dataset": "mnist", **changes})
+    spec = tiny(**changes)
     with pytest.raises((ValueError, KeyError, LookupError), match=message):
         studio.submit(spec)
     assert message.split()[0].lower() in studio.study_state(spec).problem.lower() or message == "Did you mean"
@@ -124,25 +131,18 @@ def test_the_estimate_grows_with_the_study() -> None:
     assert 60 < small["study"] < 3600 and large["study"] > 10 * small["study"] and large["shadows"] > small["shadows"]
 
 
-def test_the_cli_runs_a_study_and_refuses_bad_input(tmp_path) -> None:
-    import os
+def test_the_cli_runs_a_study_and_refuses_bad_input(tmp_path, monkeypatch) -> None:
+    from tests.test_cli import ddcore_here
 
-    env = {**os.environ, "DDCORE_HOME": str(tmp_path / "home")}
-    Store(tmp_path / "home").close()  # the store exists (created, migrated) before the two calls open it together
-    # the refusal is independent of the study: its interpreter starts beside the study's (~2 s of imports each)
-    bad = subprocess.Popen([sys.executable, "-m", "ddcore", "privacy", "--preset", "tiny", "--ipc", "0"], cwd=ROOT,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        out = subprocess.run([sys.executable, "-m", "ddcore", "privacy", "--preset", "tiny", "--methods", "--baselines",
-                              "members", "random", "--attacks", "loss", "confidence", "--json", str(tmp_path / "r.json"),
-                              "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
-        bad_err = bad.communicate(timeout=120)[1]
-    finally:
-        if bad.poll() is None:
-            bad.kill()
-            bad.communicate()  # reaped, its pipes closed
+    monkeypatch.setenv("DDCORE_HOME", str(tmp_path / "home"))
+    out = subprocess.run([sys.executable, "-m", "ddcore", "privacy", "--preset", "tiny", "--methods", "--baselines",
+                          "members", "random", "--attacks", "loss", "confidence", "--set", "architecture=convnetw32",
+                          "--json", str(tmp_path / "r.json"), "--quiet"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Loss threshold" in out.stdout and "Random subset, 1 per class" in out.stdout
     stored = json.loads((tmp_path / "r.json").read_text())
     assert [t["id"] for t in stored["targets"]] == ["members", "random"]
-    assert bad.returncode == 2 and "IPC must be between" in bad_err
+    assert stored["spec"]["architecture"] == "convnetw32"
+    bad = ddcore_here("privacy", "--preset", "tiny", "--ipc", "0")
+    assert bad.returncode == 2 and "IPC must be between" in bad.stderr
