@@ -151,8 +151,11 @@ def test_a_sweep_cut_by_a_server_shutdown_comes_back_and_adopts_its_runs(tmp_pat
     from their checkpoints and finished ones are adopted; no cell is distilled twice."""
     store = Store(tmp_path / "s")
     manager = JobManager(store)
-    # 8 quick DM iterations (~1 s each on 2 cores): the shutdown, asked for at the first progress, cuts cell 0 mid-way
-    spec = _tiny(seeds=(0, 1), overrides={"iterations": 8}, device="cpu")  # a GPU would finish 8 before the first poll
+    # 20 DM iterations of a width-32 ConvNet on 16 real images per class (~0.1 s each here), evaluated on the same
+    # width: the shutdown, asked for at the first progress, cuts cell 0 mid-way (the default width and 64 real images
+    # made this test 54 s of the suite)
+    spec = _tiny(seeds=(0, 1), overrides={"iterations": 20, "batch_real": 16, "net_width": 32},
+                 eval_architectures=("convnetw32",), device="cpu")  # a GPU would finish before the first poll
     job = manager.submit(spec)
     deadline = time.time() + 120
     while time.time() < deadline and not any(c.status == "distilling" and c.progress > 0
@@ -160,7 +163,7 @@ def test_a_sweep_cut_by_a_server_shutdown_comes_back_and_adopts_its_runs(tmp_pat
         time.sleep(0.05)
     manager.shutdown(wait=30, keep_pending=True)
     assert len(store.list_runs()) >= 1 and not store.list_artefacts("sweep")
-    cut = [r for r in store.list_runs() if r.status == "interrupted" and 0 < r.iteration < 8]
+    cut = [r for r in store.list_runs() if r.status == "interrupted" and 0 < r.iteration < 20]
     assert cut, [(r.status, r.iteration) for r in store.list_runs()]  # a started cell the restart must go on with
     later = JobManager(store)
     report = later.restore_pending()
