@@ -116,10 +116,12 @@ studio = Studio({home!r})
 studio.manager.slots["cpu"] = 3  # all three at once, so the kill finds each one mid-way
 data = load_dataset("mnist")
 studio.submit(DistillSpec(dataset="mnist", method="dm", ipc=1, preset="live", device="cpu", evaluate_after=False,
-                          checkpoint_every=2, overrides={{"iterations": 100000}}), data=data)  # live: ~8x quick's speed
+                          checkpoint_every=2, overrides={{"iterations": 100000, "net_width": 32, "batch_real": 8}}),
+              data=data)  # live with a width-32 network and 8 real images per class: many iterations a second
 studio.submit(EvalSpec(Subject.random("mnist", 10, 5), preset="custom-e400-t500-none"), data=data)
 from ddcore.tasks.continual import ContinualSpec
-studio.submit(ContinualSpec(dataset="mnist", methods=("random",), ipc=1, steps=2, orders=1, preset="tiny"), data=data)
+studio.submit(ContinualSpec(dataset="mnist", methods=("random",), ipc=1, steps=2, orders=1, preset="tiny",
+                            architecture="convnetw32"), data=data)
 print("submitted", flush=True)
 time.sleep(3600)
 """
