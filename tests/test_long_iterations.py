@@ -82,11 +82,12 @@ def _wait(predicate, timeout: float = 60.0) -> float:
 
 def test_a_job_shows_progress_inside_an_iteration_and_pauses_and_stops_within_it(manager) -> None:
     data = tiny_mnist(train_per_class=40)
-    # IPC 10: ten outer loops of ten classes (~0.3 s a class here) make one iteration ~30 s, so a pause or stop that
-    # waited for the iteration's end would miss the 2 s bounds; two network epochs after each outer loop (not 30) keep
-    # the wait for progress past 0.2 after the resume (two outer loops) short
+    # IPC 10: ten outer loops of ten classes make one iteration of several seconds even on a width-32 ConvNet, so a
+    # pause or stop that waited for the iteration's end would miss the 2 s bounds; two network epochs after each outer
+    # loop (not 30) keep the wait for progress past 0.2 after the resume (two outer loops) short
     spec = DistillSpec(dataset="mnist", method="dc", ipc=10, preset="quick", device="cpu", evaluate_after=False,
-                       overrides={"inner_loop": 2, "batch_real": 32, "iterations": 3}, checkpoint_every=1)
+                       overrides={"inner_loop": 2, "batch_real": 32, "iterations": 3, "net_width": 32},
+                       checkpoint_every=1)
     job = manager.submit(spec, data=data)
     _wait(lambda: 0 < job.snapshot().iteration < 1)  # fractional: inside the first iteration
     frame = job.snapshot().frame
