@@ -29,7 +29,7 @@ def test_bad_study_input_is_one_clear_line() -> None:
 @pytest.mark.slow  # three fresh interpreters and two tiny studies (the two side by side), ~10 s
 def test_tiny_studies_end_to_end_then_reused(tmp_path: Path) -> None:
     args = ["continual", "--methods", "random", "--ipc", "1", "--steps", "2", "--orders", "2", "--preset", "tiny",
-            "--device", "cpu", "--quiet", "--json", str(tmp_path / "cl.json")]
+            "--arch", "convnetw32", "--device", "cpu", "--quiet", "--json", str(tmp_path / "cl.json")]
     nas = ["nas", "--proxy", "random", "--ipc", "1", "--widths", "8", "16", "--depths", "1", "--norms", "instancenorm",
            "none", "--budget", "tiny", "--bootstrap", "50", "--device", "cpu", "--quiet", "--json", str(tmp_path / "n.json")]
     out, nas_out = side_by_side(args, nas)
@@ -49,12 +49,14 @@ def test_tiny_studies_end_to_end_then_reused(tmp_path: Path) -> None:
 @pytest.mark.slow  # two fresh interpreters, two tiny distillations and four 3-epoch evaluations, ~12 s
 def test_a_tiny_sweep_prints_its_table_and_then_has_an_estimate(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("DDCORE_HOME", str(tmp_path / "home"))  # a store of its own: nothing measured before
-    # a self-describing evaluation preset of 3 epochs on 300 test images (the quick one trains 50-100 epochs: ~6 s each)
-    args = ["sweep", "--methods", "dm", "random", "--iterations", "3", "--eval-preset", "custom-e3-t300-none", "--quiet"]
+    # a self-describing evaluation preset of 3 epochs on 300 test images (the quick one trains 50-100 epochs: ~6 s each),
+    # on a width-32 ConvNet
+    args = ["sweep", "--methods", "dm", "random", "--iterations", "3", "--arch", "convnetw32",
+            "--eval-preset", "custom-e3-t300-none", "--quiet"]
     out = ddcore(*args, "--json", str(tmp_path / "s.json"))
     assert out.returncode == 0, out.stderr
     table = json.loads((tmp_path / "s.json").read_text())["summary"]
     assert [row["method"] for row in table] == ["dm", "random"] and all(row["seeds done"] == 1 for row in table)
-    assert "gain on convnet" in out.stdout and "no estimate" in out.stderr
+    assert "gain on convnetw32" in out.stdout and "no estimate" in out.stderr
     again = ddcore(*args, "--estimate")
     assert again.returncode == 0 and "about" in again.stderr and "gain" not in again.stdout
