@@ -17,7 +17,7 @@ from ddcore.methods import make_config, method_class
 from ddcore.platform.store import Store
 from ddcore.tasks import resolve_artefacts
 from ddcore.tasks.distill import DistillSpec, requirements
-from tests.test_cli import ddcore
+from tests.test_cli import ddcore, ddcore_here
 
 
 def _folder(root: Path, scale: int, seed: int, classes: tuple[str, ...] = ("a", "b")) -> Path:
@@ -104,12 +104,13 @@ def test_a_folder_set_is_evaluated_on_its_folder(tmp_path: Path) -> None:
                  "--out", str(target), "--quiet", "--eval", "--eval-seeds", "1", "--eval-preset", "custom-e2-tall-none")
     assert out.returncode == 0, out.stderr
     assert "convnet:" in out.stdout
-    out = ddcore("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none")
+    # the entry point is proven by the distillation above; the evaluations run the CLI's main in this process
+    out = ddcore_here("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none")
     assert out.returncode == 2 and "--data-root" in out.stderr and "Traceback" not in out.stderr
-    out = ddcore("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none", "--data-root", str(root))
+    out = ddcore_here("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none", "--data-root", str(root))
     assert out.returncode == 0 and "convnet:" in out.stdout and "another mean and std" not in out.stderr, out.stderr
     other = _folder(tmp_path / "b", 40, 1)
-    out = ddcore("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none", "--data-root", str(other))
+    out = ddcore_here("evaluate", str(target), "--seeds", "1", "--preset", "custom-e2-tall-none", "--data-root", str(other))
     assert out.returncode == 0 and "another mean and std" in out.stderr
 
 
