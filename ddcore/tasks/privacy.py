@@ -623,11 +623,20 @@ class _DistilRecorder:
 def _distil_members(spec: PrivacySpec, method: str, init: str, data: "LoadedDataset", ctx: TaskContext,
                     report: Any) -> tuple[Any, str, bool]:
     """A set distilled from the members: an identical finished run from the store, else a new stored run."""
+    from ..methods import method_class
+    from ..methods.matching import MatchingMethod
     from .distill import DistillSpec, distil
 
     overrides: dict[str, Any] = {"init": init}
     if spec.distill_iterations:
         overrides["iterations"] = int(spec.distill_iterations)
+    members = int(spec.pool_per_class) // 2
+    if issubclass(method_class(method), MatchingMethod):
+        # A real batch takes at most the class's images, as the reference's get_images does (a permutation cut at n);
+        # beyond that, sampling with replacement only repeated the members (the tiny preset: 64 draws from 5).
+        base = method_class(method).default_config(data.info, spec.ipc, spec.distill_preset)
+        if getattr(base, "batch_real", 0) > members:
+            overrides["batch_real"] = members
     dspec = DistillSpec(dataset=spec.dataset, method=method, ipc=spec.ipc, preset=spec.distill_preset, overrides=overrides,
                         architecture=spec.architecture, subset=spec.split().subset(), seed=spec.seed, device=spec.device,
                         evaluate_after=False)
