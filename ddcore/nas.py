@@ -204,6 +204,35 @@ def _statistic(kind: str, a: np.ndarray, b: np.ndarray) -> float:
     raise ValueError(f"kind must be 'spearman' or 'kendall', not {kind!r}")
 
 
+def _row_statistics(kind: str, a: np.ndarray, b: np.ndarray, chunk_cells: int = 4_000_000) -> np.ndarray:
+    """`_statistic` of every row pair of two (rows, n) arrays at once, NaN where a row is constant. A bootstrap of
+    1000 resamples called scipy 1000 times per statistic and subset: 7.6 s of a 46 s tiny study on a 2-core CPU.
+    Spearman is Pearson's r of average ranks; Kendall's tau-b is sum(sa * sb) / sqrt(sum(sa^2) * sum(sb^2)) over
+    the pairs i < j, with sa = sign(a_i - a_j) (a tied pair adds 0 to all three sums)."""
+    from scipy import stats
+
+    rows, n = a.shape
+    if n < 2:
+        return np.full(rows, np.nan)
+    if kind == "spearman":
+        ra, rb = stats.rankdata(a, axis=1), stats.rankdata(b, axis=1)
+        ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
+        num, den = (ra * rb).sum(1), np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
+    elif kind == "kendall":
+        i, j = np.triu_indices(n, 1)
+        num, sa2, sb2 = np.empty(rows), np.empty(rows), np.empty(rows)
+        step = max(1, chunk_cells // len(i))  # rows at a time, so a large grid's pairs stay within memory
+        for lo in range(0, rows, step):
+            sa, sb = np.sign(a[lo:lo + step, i] - a[lo:lo + step, j]), np.sign(b[lo:lo + step, i] - b[lo:lo + step, j])
+            num[lo:lo + step], sa2[lo:lo + step], sb2[lo:lo + step] = (sa * sb).sum(1), (sa * sa).sum(1), (sb * sb).sum(1)
+        den = np.sqrt(sa2 * sb2)
+    else:
+        raise ValueError(f"kind must be 'spearman' or 'kendall', not {kind!r}")
+    out = np.full(rows, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return np.clip(out, -1.0, 1.0)
+
+
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     """Spearman's rank correlation (average ranks for ties); NaN when either vector is constant."""
     return _statistic("spearman", np.asarray(a, float), np.asarray(b, float))
@@ -222,9 +251,10 @@ def bootstrap_interval(a: Sequence[float], b: Sequence[float], kind: str, reps: 
     if len(a) < 3 or reps < 1:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    values = [v for v in (_statistic(kind, a[i], b[i]) for i in rng.integers(0, len(a), size=(reps, len(a))))
-              if np.isfinite(v)]
-    if not values:
+    rows = rng.integers(0, len(a), size=(reps, len(a)))
+    values = _row_statistics(kind, a[rows], b[rows])
+    values = values[np.isfinite(values)]
+    if not len(values):
         return float("nan"), float("nan")
     lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)

@@ -26,6 +26,23 @@ def test_rank_correlation_on_known_rankings() -> None:
     assert lo == pytest.approx(-1.0) and hi == pytest.approx(-1.0)
 
 
+def test_the_bootstrap_statistics_equal_scipys_resample_by_resample() -> None:
+    """The bootstrap computes every resample at once (ddcore/nas.py `_row_statistics`); each must equal scipy's
+    spearmanr and kendalltau (tau-b) on that resample, ties and constant resamples (NaN) included."""
+    from ddcore.nas import _row_statistics, _statistic
+
+    rng = np.random.default_rng(3)
+    a = np.round(rng.normal(60, 10, 9))  # rounded: the resamples repeat values, as a bootstrap's do
+    b = a + np.round(rng.normal(0, 8, 9))
+    rows = rng.integers(0, 9, size=(300, 9))
+    rows[0] = 4  # one resample of a single architecture: constant, no ranking
+    for kind in ("spearman", "kendall"):
+        fast = _row_statistics(kind, a[rows], b[rows], chunk_cells=500)  # several chunks
+        slow = np.array([_statistic(kind, a[r], b[r]) for r in rows])
+        assert np.isnan(fast[0]) and np.array_equal(np.isnan(fast), np.isnan(slow))
+        assert np.allclose(fast[~np.isnan(slow)], slow[~np.isnan(slow)], atol=1e-12), kind
+
+
 def test_correlations_over_all_and_the_top_k() -> None:
     whole = [90, 80, 70, 60, 50, 40]
     proxy = [10, 20, 30, 60, 50, 40]  # top 3 on whole data are ranked backwards, the rest forwards
