@@ -17,6 +17,12 @@ ensure_venv() {  # $1: requirements file
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-compile -r "$req"
     .venv/bin/python -m compileall -q -j 0 .venv/lib >/dev/null 2>&1 || true  # a few packages ship non-Python .py templates
     echo "$want" > "$stamp"
+    # What it includes (`-r requirements.txt` in the dev file) is installed too: stamped as well, so README's run
+    # command, which the browser tests start, does not install and byte-compile the whole venv again (seen in CI:
+    # pip and compileall on both cores at the start of the Chromium phase).
+    sed -n 's/^-r[[:space:]]*//p' "$req" | while read -r included; do
+      echo "$want" > ".venv/.installed-$(basename "$included")"
+    done
   fi
 }
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
