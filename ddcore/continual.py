@@ -76,8 +76,8 @@ PRESETS: dict[str, ContinualPreset] = {
         finetune_epochs=1, finetune_per_class=20,
         note="learner: 3 passes without augmentation, 300 test images; DM 5 iterations, DC/DSA 1 per step, each matching "
              "on a width-32 ConvNet (DM: 16 real images per class) (a smoke test, not a measurement)",
-        # the narrow matching network and small real batch: DM's memory was ~55% of a tiny study's time (36 s on the
-        # session-22 machine, 2 steps x 2 orders), for a memory that only has to exist
+        # the narrow matching network and small real batch: DM's memory was most of a tiny study's time (MNIST, random +
+        # DM, 2 steps x 2 orders: 36 s before, 10 s after on a 2-core CPU), for a memory that only has to exist
         method_overrides={"dm": {"iterations": 5, "net_width": 32, "batch_real": 16},
                           "dc": {"iterations": 1, "net_width": 32}, "dsa": {"iterations": 1, "net_width": 32}}),
     # CL_DM.py: evaluate_synset with DSA for every memory, epoch_eval_train 1000 (Epoch + 1 passes, lr x0.1 at

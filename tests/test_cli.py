@@ -37,10 +37,10 @@ def side_by_side(*calls: list[str]) -> list[subprocess.CompletedProcess]:
 
 
 def ddcore_here(*args: str) -> subprocess.CompletedProcess:
-    """The CLI's own `main` in this process, for input it refuses before any work. A fresh interpreter costs ~4 s
-    of CPU (torch's import) on a 2-core CI machine, which the suite paid once per refusal; the entry point itself,
-    `python -m ddcore`, is proven by the calls through `ddcore` above. An exception main lets through becomes a
-    traceback on stderr and exit status 1, as the interpreter would report it."""
+    """The CLI's own `main` in this process, for refusals and small runs where a fresh interpreter is not what is
+    tested: one costs ~4 s of CPU (torch's import) on a 2-core CI machine, which the suite paid once per call. The
+    entry point itself, `python -m ddcore`, is proven by the calls through `ddcore` above. An exception main lets
+    through becomes a traceback on stderr and exit status 1, as the interpreter would report it."""
     from ddcore.cli import main
 
     out, err = io.StringIO(), io.StringIO()
