@@ -631,11 +631,11 @@ def _distil_members(spec: PrivacySpec, method: str, init: str, data: "LoadedData
     if spec.distill_iterations:
         overrides["iterations"] = int(spec.distill_iterations)
     members = int(spec.pool_per_class) // 2
-    if issubclass(method_class(method), MatchingMethod):
+    cls = method_class(method)
+    if issubclass(cls, MatchingMethod):
         # A real batch takes at most the class's images, as the reference's get_images does (a permutation cut at n);
         # beyond that, sampling with replacement only repeated the members (the tiny preset: 64 draws from 5).
-        base = method_class(method).default_config(data.info, spec.ipc, spec.distill_preset)
-        if getattr(base, "batch_real", 0) > members:
+        if getattr(cls.default_config(data.info, spec.ipc, spec.distill_preset), "batch_real", 0) > members:
             overrides["batch_real"] = members
     dspec = DistillSpec(dataset=spec.dataset, method=method, ipc=spec.ipc, preset=spec.distill_preset, overrides=overrides,
                         architecture=spec.architecture, subset=spec.split().subset(), seed=spec.seed, device=spec.device,
