@@ -16,6 +16,7 @@ max_inner_loop) so one iteration cannot run forever.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,7 @@ from torch import nn
 from ..augment import dsa_augment
 from . import register_method
 from .base import PresetRule
-from .matching import MatchingConfig, MatchingMethod, apply_class_plans, class_plans, class_seeds, cross_entropy
+from .matching import MatchingConfig, MatchingMethod, apply_class_plans, class_means, class_plans, class_seeds, cross_entropy
 
 _DISTILL = "kaiwang960112/CAFE distill.py"
 ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.LeakyReLU, nn.SiLU)
@@ -44,10 +45,11 @@ def layer_features(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return feats
 
 
-def class_mean_distance(real: torch.Tensor, syn: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """criterion_middle: squared distance (summed) between per-class means; both batches hold the classes in equal,
-    contiguous blocks."""
-    r = real.reshape(num_classes, -1, *real.shape[1:]).mean(1)
+def class_mean_distance(real: torch.Tensor, syn: torch.Tensor, num_classes: int,
+                        real_counts: Sequence[int] | None = None) -> torch.Tensor:
+    """criterion_middle: squared distance (summed) between per-class means; both batches hold the classes in
+    contiguous blocks, equal ones unless `real_counts` gives the real batch's (a class with fewer images)."""
+    r = class_means(real, real_counts or [real.shape[0] // num_classes] * num_classes)
     s = syn.reshape(num_classes, -1, *syn.shape[1:]).mean(1)
     return ((r - s) ** 2).sum()
 
@@ -118,24 +120,27 @@ class CAFE(MatchingMethod):
         return self.config.lr_img * 0.5 ** sum(self.iteration >= m for m in self.config.lr_milestones)
 
     def _real_accuracy(self, net: nn.Module, g: torch.Generator) -> float:
-        k, n = self.info.num_classes, self.config.test_per_class
+        k, counts = self.info.num_classes, self.real_counts(self.config.test_per_class)
         with torch.no_grad():
-            pred = net(self.real_batches(n, g)).argmax(1)
-        return float((pred == torch.arange(k, device=self.device).repeat_interleave(n)).float().mean())
+            pred = net(self.real_batches(self.config.test_per_class, g)).argmax(1)
+        truth = torch.arange(k, device=self.device).repeat_interleave(torch.tensor(counts, device=self.device))
+        return float((pred == truth).float().mean())
 
     def alignment_loss(self, net: nn.Module, real: torch.Tensor, syn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(layer-wise alignment, discrimination + embedding alignment) for class-blocked real and synthetic batches."""
+        """(layer-wise alignment, discrimination + embedding alignment) for class-blocked real and synthetic batches
+        (the real one in blocks of `real_counts(batch_real)`)."""
         c, k = self.config, self.info.num_classes
+        counts = self.real_counts(c.batch_real)
         with torch.no_grad():
             f_real = layer_features(net, real)
         f_syn = layer_features(net, syn)
         weights = c.layer_weights[-len(f_real):]  # aligned from the output side
         offset = len(f_real) - len(weights)
-        middle = sum(w * class_mean_distance(r, s, k)
+        middle = sum(w * class_mean_distance(r, s, k, counts)
                      for w, r, s in zip(weights, f_real[offset:], f_syn[offset:]))
         e_real, e_syn = f_real[-1].flatten(1), f_syn[-1].flatten(1)
-        labels = torch.arange(k, device=self.device).repeat_interleave(c.batch_real)
-        output = class_mean_distance(e_real, e_syn, k) + c.inner_weight * discrimination_loss(e_real, labels, e_syn, k)
+        labels = torch.arange(k, device=self.device).repeat_interleave(torch.tensor(counts, device=self.device))
+        output = class_mean_distance(e_real, e_syn, k, counts) + c.inner_weight * discrimination_loss(e_real, labels, e_syn, k)
         return middle, output
 
     def _step(self) -> dict[str, float]:
@@ -154,7 +159,8 @@ class CAFE(MatchingMethod):
             real, syn = self.real_batches(c.batch_real, g_real), self.images
             if c.dsa:  # the same transform for a class's real and synthetic images
                 plans = class_plans(self.strategy, class_seeds(k, g_aug), real.shape, self.dsa_params)
-                real, syn = apply_class_plans(real, plans, c.batch_real), apply_class_plans(syn, plans, self.ipc)
+                real = apply_class_plans(real, plans, self.real_counts(c.batch_real))
+                syn = apply_class_plans(syn, plans, self.ipc)
             middle, output = self.alignment_loss(net, real, syn)
             loss = middle + output
             self.optimizer.zero_grad(set_to_none=True)

@@ -127,11 +127,11 @@ class DC(MatchingMethod):
                 for m in net.modules():
                     if isinstance(m, nn.modules.batchnorm._BatchNorm):
                         m.eval()
-            real_all = self.real_batches(cfg.batch_real, g_real)
+            real_blocks = self.real_blocks(cfg.batch_real, g_real)
             seeds = class_seeds(k, g_aug) if cfg.dsa else None
             self.optimizer.zero_grad(set_to_none=True)
             for c in range(k):
-                real = real_all[c * cfg.batch_real:(c + 1) * cfg.batch_real]
+                real = real_blocks[c]
                 syn = self.images[c * ipc:(c + 1) * ipc]
                 if seeds is not None:  # siamese: the same transform for both batches
                     plan = plan_dsa(self.strategy, real.shape, seed=seeds[c], params=self.dsa_params)

@@ -14,7 +14,7 @@ import torch
 from ..models.fast_cpu import fast_embed, fast_features, supports_fast_cpu
 from . import register_method
 from .base import PresetRule
-from .matching import MatchingConfig, MatchingMethod, apply_class_plans, class_plans, class_seeds
+from .matching import MatchingConfig, MatchingMethod, apply_class_plans, class_means, class_plans, class_seeds
 
 SYN_CHUNK_CPU = 64  # synthetic images per forward/backward group on a CPU (whole classes)
 
@@ -76,7 +76,7 @@ class DM(MatchingMethod):
 
     def _step(self) -> dict[str, float]:
         cfg, k, ipc = self.config, self.info.num_classes, self.ipc
-        real = self.real_batches(cfg.batch_real, self.rng(1))
+        real, counts = self.real_batches(cfg.batch_real, self.rng(1)), self.real_counts(cfg.batch_real)
         net = self.network(self.rng(2))
         net.train()
         for p in net.parameters():
@@ -86,13 +86,13 @@ class DM(MatchingMethod):
         plans = class_plans(self.strategy, class_seeds(k, self.rng(3)), real.shape, self.dsa_params) if cfg.dsa else None
         with torch.no_grad(), self.autocast():
             if plans is not None:
-                real = apply_class_plans(real, plans, cfg.batch_real)
+                real = apply_class_plans(real, plans, counts)
             if self.config.speed_mode == "fp32" and supports_fast_cpu(net, real):
                 feats = fast_embed(net, real)  # same numbers, 2.4x faster on a CPU (models/fast_cpu.py)
             else:  # batchnorm: class by class (its statistics, as in the reference); CUDA: one pass; CPU: chunks
-                chunk = cfg.batch_real if batchnorm else 256 if self.device.type == "cpu" else real.shape[0]
-                feats = torch.cat([embed(self.layout(part)).float() for part in real.split(chunk)])
-            mean_real = feats.view(k, cfg.batch_real, -1).mean(1)
+                parts = real.split(counts) if batchnorm else real.split(256 if self.device.type == "cpu" else real.shape[0])
+                feats = torch.cat([embed(self.layout(part)).float() for part in parts])
+            mean_real = class_means(feats.flatten(1), counts)
         # The synthetic side, a group of classes at a time with its own backward: the loss is a sum over
         # classes, so the gradient is the same, and on a CPU small groups stay in cache (IPC 50 on MNIST:
         # 500 images at once made our iteration slower than the reference's class-by-class one).

@@ -126,10 +126,10 @@ class IDC(MatchingMethod):
             self.images.copy_(torch.maximum(torch.minimum(self.images, self._box[1]), self._box[0]))
         total = 0.0
         for _ in range(c.inner_loop):
-            real_all = self.real_batches(c.batch_real, g_real)
+            real_blocks = self.real_blocks(c.batch_real, g_real)
             seeds = class_seeds(k, g_aug)
             for cls in range(k):
-                real = real_all[cls * c.batch_real:(cls + 1) * c.batch_real]
+                real = real_blocks[cls]
                 syn = self._class_syn(cls, g_syn)
                 if c.aug_type != "none":  # the same transform for both batches (DiffAug(batch=True))
                     real = dsa_augment(real, c.aug_type, seed=seeds[cls])

@@ -140,10 +140,10 @@ class IDM(MatchingMethod):
             net.eval()
             for p in net.parameters():
                 p.requires_grad_(False)
-            real_all = self.real_batches(c.batch_real, g_real)
+            real_blocks = self.real_blocks(c.batch_real, g_real)
             seeds = class_seeds(k, g_aug)
             for cls in range(k):
-                real = real_all[cls * c.batch_real:(cls + 1) * c.batch_real]
+                real = real_blocks[cls]
                 syn = decode(self.images[cls * ipc:(cls + 1) * ipc], c.formation_factor)
                 if c.dsa:
                     real = dsa_augment(real, self.strategy, seed=seeds[cls], params=self.dsa_params)

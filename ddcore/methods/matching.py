@@ -73,18 +73,36 @@ def class_plans(strategy: str, seeds: Sequence[int], shape: Sequence[int], param
     return [plan_dsa(strategy, shape, seed=s, params=params) for s in seeds]
 
 
-def apply_class_plans(x: torch.Tensor, plans: Sequence[list[DSAStep]], per_class: int) -> torch.Tensor:
-    """x holds len(plans) classes in contiguous blocks of `per_class`; block c gets plans[c].
+def block_offsets(counts: Sequence[int]) -> list[int]:
+    """Where each class's block starts in a batch that holds the classes in contiguous blocks of `counts`."""
+    offsets = [0]
+    for n in counts:
+        offsets.append(offsets[-1] + int(n))
+    return offsets
+
+
+def class_means(x: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
+    """The mean of each class's block in x (classes in contiguous blocks of `counts` rows): one row per class."""
+    if len(set(counts)) == 1:
+        return x.reshape(len(counts), int(counts[0]), *x.shape[1:]).mean(1)
+    return torch.stack([block.mean(0) for block in x.split([int(n) for n in counts])])
+
+
+def apply_class_plans(x: torch.Tensor, plans: Sequence[list[DSAStep]], per_class: int | Sequence[int]) -> torch.Tensor:
+    """x holds len(plans) classes in contiguous blocks of `per_class` (one count for all, or one per class);
+    block c gets plans[c].
 
     Equal to applying each class's plan to its block separately (the reference's per-class
     DiffAugment calls), but classes that drew the same op are transformed in one batched call.
     """
+    counts = [per_class] * len(plans) if isinstance(per_class, int) else [int(n) for n in per_class]
+    starts = block_offsets(counts)
     groups: dict[tuple[str, ...], list[int]] = {}
     for c, plan in enumerate(plans):
         groups.setdefault(tuple(step.fn for step in plan), []).append(c)
     pieces, order = [], []
     for fns, classes in groups.items():
-        idx = torch.cat([torch.arange(c * per_class, (c + 1) * per_class) for c in classes])
+        idx = torch.cat([torch.arange(starts[c], starts[c + 1]) for c in classes])
         block = x if len(groups) == 1 else x.index_select(0, idx.to(x.device))
         if fns:
             steps = []
@@ -94,7 +112,7 @@ def apply_class_plans(x: torch.Tensor, plans: Sequence[list[DSAStep]], per_class
                     if key in ("size_h", "size_w"):  # a size, the same for every class
                         values[key] = v0
                     else:
-                        values[key] = torch.cat([plans[c][k].values[key].reshape(1).expand(per_class) for c in classes])
+                        values[key] = torch.cat([plans[c][k].values[key].reshape(1).expand(counts[c]) for c in classes])
                 steps.append(DSAStep(fn, values))
             block = apply_dsa(block, steps)
         pieces.append(block)
@@ -165,10 +183,21 @@ class MatchingMethod(DistillMethod):
             self.optimizer.load_state_dict(state["optimizer"])
 
     # -- real data
+    def real_counts(self, n: int) -> list[int]:
+        """Images per class in a real batch of n per class: n, or all of a class that has fewer. The reference's
+        get_images cuts a permutation at n, so a small class (a folder, a subset, a privacy study's members) gives
+        each of its images once rather than repeats drawn with replacement."""
+        return [min(int(n), len(ix)) for ix in self.data.train.class_indices]
+
     def real_batches(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """n normalised real images of every class, classes in contiguous blocks (one gather)."""
-        idx = torch.cat([self.data.train.sample_class(c, n, generator) for c in range(self.info.num_classes)])
+        """Up to n normalised real images of every class, classes in contiguous blocks of `real_counts(n)`
+        (one gather), none repeated."""
+        idx = torch.cat([self.data.train.sample_class(c, count, generator) for c, count in enumerate(self.real_counts(n))])
         return self.normalize_u8(self._train_u8[idx.to(self.device)])
+
+    def real_blocks(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """`real_batches` split into one block per class."""
+        return self.real_batches(n, generator).split(self.real_counts(n))
 
     def normalize_u8(self, x: torch.Tensor) -> torch.Tensor:
         return x.float() * self._scale + self._shift

@@ -376,7 +376,10 @@ class _Stages:
 
 
 SECONDS_PER_ITERATION = 0.6  # a DM quick iteration on 500 MNIST members: 1.2-1.8 s measured under load 3-7 on the
-# 2-core CPU (benchmarks/results/privacy-quick-mnist.md), about half that on an idle one
+# 2-core CPU (benchmarks/results/privacy-quick-mnist.md), about half that on an idle one; its real batch then was
+MEASURED_REAL, MEASURED_IPC = 64, 10  # 64 images per class, beside 10 synthetic ones
+SYN_IMAGE_COST = 2.4  # a synthetic image costs about 2.4 real ones: DM on MNIST members, one thread, measured at
+# (real, IPC) = (50, 10) 1.61 s, (50, 1) 1.14 s, (5, 1) 0.19 s per iteration (0.021 s a real image, 0.051 s an IPC)
 
 
 def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
@@ -384,7 +387,8 @@ def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
     trains on about 400 MNIST image-passes a second, DP-SGD on about 130; more pixels cost proportionally)."""
     from ..data import get_dataset_info
     from ..evaluation.protocol import get_preset
-    from ..methods import make_config
+    from ..methods import make_config, method_class
+    from ..methods.matching import MatchingMethod
 
     info = get_dataset_info(spec.dataset)
     scale = info.image_size ** 2 * info.channels / image_pixels
@@ -399,9 +403,14 @@ def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
     stages = [("Members target", members * spec.epochs / train_rate)]
     for method in spec.methods:
         overrides = {"iterations": spec.distill_iterations} if spec.distill_iterations else {}
-        iterations = int(getattr(make_config(method, info, spec.ipc, spec.distill_preset, **overrides), "iterations", 1000))
+        config = make_config(method, info, spec.ipc, spec.distill_preset, **overrides)
+        iterations = int(getattr(config, "iterations", 1000))
+        per_iteration = SECONDS_PER_ITERATION
+        if issubclass(method_class(method), MatchingMethod):  # its real batch: at most a class's members (real_counts)
+            real = min(int(config.batch_real), spec.pool_per_class // 2)
+            per_iteration *= (real + SYN_IMAGE_COST * spec.ipc) / (MEASURED_REAL + SYN_IMAGE_COST * MEASURED_IPC)
         for init in ("real", "noise"):
-            stages.append((f"Distil {method.upper()} ({init} init)", iterations * SECONDS_PER_ITERATION * scale))
+            stages.append((f"Distil {method.upper()} ({init} init)", iterations * per_iteration * scale))
             stages.append((f"Target on {method.upper()} ({init} init)", small_training(method)))
     for run_id in spec.runs:
         stages.append((f"Target on run {run_id}", small_training("dm")))
@@ -623,20 +632,11 @@ class _DistilRecorder:
 def _distil_members(spec: PrivacySpec, method: str, init: str, data: "LoadedDataset", ctx: TaskContext,
                     report: Any) -> tuple[Any, str, bool]:
     """A set distilled from the members: an identical finished run from the store, else a new stored run."""
-    from ..methods import method_class
-    from ..methods.matching import MatchingMethod
     from .distill import DistillSpec, distil
 
     overrides: dict[str, Any] = {"init": init}
     if spec.distill_iterations:
         overrides["iterations"] = int(spec.distill_iterations)
-    members = int(spec.pool_per_class) // 2
-    cls = method_class(method)
-    if issubclass(cls, MatchingMethod):
-        # A real batch takes at most the class's images, as the reference's get_images does (a permutation cut at n);
-        # beyond that, sampling with replacement only repeated the members (the tiny preset: 64 draws from 5).
-        if getattr(cls.default_config(data.info, spec.ipc, spec.distill_preset), "batch_real", 0) > members:
-            overrides["batch_real"] = members
     dspec = DistillSpec(dataset=spec.dataset, method=method, ipc=spec.ipc, preset=spec.distill_preset, overrides=overrides,
                         architecture=spec.architecture, subset=spec.split().subset(), seed=spec.seed, device=spec.device,
                         evaluate_after=False)
