@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 ray = pytest.importorskip("ray")  # pinned in requirements.txt; a machine without it (the GPU box) skips these
 
 from ddcore.platform.queue import JobManager  # noqa: E402
-from ddcore.platform.ray_executor import RayExecutor  # noqa: E402
+from ddcore.platform.ray_executor import SCRATCH_PREFIX, RayExecutor, sweep_dead_scratch  # noqa: E402
 from ddcore.platform.store import Store  # noqa: E402
 from ddcore.tasks.distill import DistillSpec  # noqa: E402
 from ddcore.tasks.sweep import SweepSpec  # noqa: E402
@@ -44,6 +48,18 @@ def _live_distill(iterations: int) -> DistillSpec:
     """DM's live preset on a width-32 ConvNet and 8 real images per class: ~10x cheaper iterations than the preset's."""
     return DistillSpec("mnist", "dm", 1, preset="live", overrides={"iterations": iterations, "net_width": 32,
                                                                    "batch_real": 8}, evaluate_after=False)
+
+
+def test_only_the_scratch_of_workers_that_are_gone_is_swept(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead = tmp_path / f"{SCRATCH_PREFIX}{int(gone.stdout)}-abc"
+    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-xyz"
+    unnamed, other = tmp_path / f"{SCRATCH_PREFIX}0dwss8h6", tmp_path / "ddray-1234-abc"  # an older name; not ours
+    for folder in (dead, alive, unnamed, other):
+        (folder / "runs").mkdir(parents=True)
+    assert sweep_dead_scratch(tmp_path) == [dead]
+    assert not dead.exists() and alive.exists() and unnamed.exists() and other.exists()
 
 
 def test_the_cluster_has_two_nodes_on_loopback(executor):
@@ -94,10 +110,13 @@ def test_a_worker_killed_mid_task_is_retried_and_the_run_completes(executor, tmp
     until(lambda: job.snapshot().worker_pid and job.snapshot().iteration >= 3, 180, "the first attempt to start")
     first = job.snapshot()
     assert first.images is not None and first.frame > 0  # the live images came through the relay
+    scratch = list(Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}{first.worker_pid}-*"))
+    assert len(scratch) == 1 and (scratch[0] / "studio.sqlite3").exists()  # the task's scratch store, named by its pid
     os.kill(first.worker_pid, signal.SIGKILL)
     snap = manager.wait(job.id, 300)
     assert snap.status == "done", snap.message
     assert snap.attempt == 2 and snap.worker_pid != first.worker_pid
+    assert not scratch[0].exists()  # the retry's worker removed what the killed one left
     run = store.get_run(snap.run_id)
     assert run.status == "done" and run.iteration == 100 and store.load_set(run.id) is not None
     manager.shutdown()

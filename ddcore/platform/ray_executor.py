@@ -36,6 +36,7 @@ from .transfer import pack_changes, pack_slice, store_rows, unpack_slice
 ADDRESS_VARIABLE = "RAY_ADDRESS"  # Ray's own variable: the Studio uses the cluster it names
 CAPACITY_TTL_S = 10.0
 INSTALL_HINT = "pip install ray==2.60.0 (pinned in requirements.txt)"
+SCRATCH_PREFIX = "ddstudio-worker-"  # then the worker's pid: a worker killed mid-task leaves its folder behind
 
 
 class WorkerLost(RuntimeError):
@@ -214,7 +215,8 @@ def run_on_worker(kind: str, spec: Any, inbound: bytes, artefact_keys: dict[str,
     set_threads(threads)
     recorder = RelayRecorder(lambda events: ray_get(relay.report.remote(job_id, events)))
     recorder.send("started", os.getpid(), _node_address())
-    with tempfile.TemporaryDirectory(prefix="ddstudio-worker-") as folder:
+    sweep_dead_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as folder:
         scratch = Store(folder)
         try:
             unpack_slice(scratch, inbound)
@@ -230,6 +232,29 @@ def run_on_worker(kind: str, spec: Any, inbound: bytes, artefact_keys: dict[str,
             return ok, result, pack_changes(scratch, before)
         finally:
             scratch.close()
+
+
+def sweep_dead_scratch(root: str | Path | None = None) -> list[Path]:
+    """Remove the scratch stores of workers that died mid-task (a SIGKILL skips TemporaryDirectory's cleanup, and
+    each retry would leave one more); a folder names its worker, and a process that is gone cannot come back for it.
+    What the dead task made is not lost: its job is retried from the submitting store. Returns what it removed."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def ray_get(ref: Any) -> Any:
