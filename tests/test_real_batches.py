@@ -44,11 +44,14 @@ def test_a_small_class_is_taken_whole_and_no_image_repeats(uneven) -> None:
             assert rows_of(block) == rows_of(whole)  # a small class: every image, once
 
 
-def test_dm_loss_on_small_classes_is_the_distance_of_the_whole_class_means(uneven) -> None:
-    m = create_method("dm", uneven, 1, preset="paper", model_kwargs=TINY_NET, batch_real=64, dsa=False)
+@pytest.mark.parametrize("architecture", ["convnet", "convnetbn"])  # batchnorm: each class's block its own batch
+def test_dm_loss_on_small_classes_is_the_distance_of_the_whole_class_means(uneven, architecture) -> None:
+    m = create_method("dm", uneven, 1, preset="paper", architecture=architecture, model_kwargs=TINY_NET, batch_real=64,
+                      dsa=False)
     k = uneven.info.num_classes
     whole = [m.normalize_u8(uneven.train.images[ix]) for ix in uneven.train.class_indices]
     net = m.network(m.rng(2))  # the network step() draws for iteration 0
+    net.train()
     with torch.no_grad():
         m.images.copy_(torch.stack([w.mean(0) for w in whole]))  # near the real means: a repeat would show
         expected = sum(float(((net.embed(whole[c]).mean(0) - net.embed(m.images[c:c + 1]).mean(0)) ** 2).sum())
