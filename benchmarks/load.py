@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -315,6 +316,7 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
         _judge(out)
     finally:
         stop_server(server)
+        shutil.rmtree(home, ignore_errors=True)  # its run and log: what a miss needs of them is in `out` already
     return out
 
 

@@ -5,7 +5,9 @@ of its speed. The sessions open together, as a class does. The full case (20 ses
 benchmark's."""
 from __future__ import annotations
 
+import tempfile
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -21,10 +23,12 @@ def test_three_sessions_all_see_the_live_job(browser) -> None:
     # slower than session 16's, three sessions opened at once showed the grid at 24 s, 26 s and after 60 s.
     # Its own Chromium, started fresh as the benchmark's is: not the one the earlier browser tests wore in.
     fresh = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    homes = set(Path(tempfile.gettempdir()).glob("ddstudio-load-*"))
     try:
         result = measure(sessions=3, minutes=0.2, baseline_s=6, browser=fresh, together=True, grid_wait_s=240)
     finally:
         fresh.close()
+    assert set(Path(tempfile.gettempdir()).glob("ddstudio-load-*")) <= homes  # its server's home went with it
     # A miss says what the page showed, what its connection did and where the server's script runs were; a string,
     # since pytest shortens a dict in the message (CI printed "..." where the page's text was).
     missed = (f"loads {result['session_loads_s']} s; captions {result['session_captions']}; after one reload "
