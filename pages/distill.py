@@ -580,7 +580,8 @@ def _timelapse() -> None:
 
         def real_class() -> tuple[bytes, int]:  # five real images of the class, the same ones every time
             real = cached_dataset(record.dataset)
-            real_idx = real.train.sample_class(c, 5, __import__("torch").Generator().manual_seed(c))
+            five = min(5, real.train.class_counts()[c])  # a small folder's class: each image once
+            real_idx = real.train.sample_class(c, five, __import__("torch").Generator().manual_seed(c))
             real_imgs = real.train.images[real_idx].permute(0, 2, 3, 1).numpy()
             return encoded(class_grid(real_imgs, range(len(real_imgs)))[0])
 
