@@ -59,6 +59,7 @@ def test_a_tiny_study_runs_every_target_and_is_served_again(studio) -> None:
     for tid in ("dm-real", "dm-noise"):
         run = studio.run(result.target(tid).run_id)
         assert run is not None and run.spec["subset"] == MembershipSplit("mnist", 10, 0).subset()
+        assert run.spec["overrides"]["batch_real"] == 5  # the real batch the 5 members of a class give, in its key
         images, distances = result.neighbour_images(tid, "pixel", "member")
         assert images.shape[:2] == (10, 2) and (np.diff(distances, axis=1) >= 0).all()
     assert 0 <= result.neighbours["dm-real"]["closer_to_member_pixel"] <= 1

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from ddcore.augment import apply_dsa, plan_dsa
-from ddcore.data import LoadedDataset
+from ddcore.data import LoadedDataset, get_dataset_info
 from ddcore.data.split import ImageSplit
+from ddcore.estimates import cpu_estimate
 from ddcore.methods import create_method
 from ddcore.methods.cafe import class_mean_distance
 from ddcore.methods.matching import apply_class_plans, class_means, class_plans
-from ddcore.tasks.privacy import PRESETS, PrivacySpec, plan
+from ddcore.tasks.privacy import PRESETS, PrivacySpec, distil_seconds_per_iteration, plan
 from tests.methodkit import TINY_NET, tiny_mnist
 
 SIZES = {0: 3, 1: 5}  # images in classes 0 and 1; the others keep 12
@@ -98,3 +99,23 @@ def test_the_privacy_estimate_prices_the_real_batch_a_class_gives() -> None:
 
     # DM quick takes 64 real images per class: 64 or more members cost the same, fewer cost less
     assert distil_seconds(10) < distil_seconds(64) < distil_seconds(128) == distil_seconds(256)
+
+
+def test_full_classes_draw_exactly_what_they_drew_before() -> None:
+    data = tiny_mnist(12, 3)  # every class holds more than the batch: checkpoints and recorded runs stay valid
+    m = create_method("dm", data, 1, preset="quick", model_kwargs=TINY_NET, batch_real=8)
+    g = torch.Generator().manual_seed(3)
+    before = torch.cat([data.train.sample_class(c, 8, g) for c in range(data.info.num_classes)])
+    assert torch.equal(m.real_batches(8, torch.Generator().manual_seed(3)), m.normalize_u8(data.train.images[before]))
+    x = torch.randn(40, 1, 12, 12, generator=torch.Generator().manual_seed(4))
+    plans = class_plans("color_crop_cutout_flip_scale_rotate", [7, 8, 9, 10], x.shape, None)
+    assert torch.equal(apply_class_plans(x, plans, [10] * 4), apply_class_plans(x, plans, 10))
+    with pytest.raises(ValueError, match="40 rows"):
+        apply_class_plans(x, plans, [10, 10, 10, 9])
+
+
+def test_a_large_pool_is_priced_as_the_distill_page_prices_the_method() -> None:
+    info = get_dataset_info("mnist")
+    for method in ("dm", "dc", "idm"):  # members >= batch_real: the measured row itself
+        assert distil_seconds_per_iteration(method, info, 10, "quick", 1000, 1.0) == \
+            cpu_estimate(method, info, 10, 1, "quick").per_iteration_s

@@ -97,6 +97,8 @@ def apply_class_plans(x: torch.Tensor, plans: Sequence[list[DSAStep]], per_class
     """
     counts = [per_class] * len(plans) if isinstance(per_class, int) else [int(n) for n in per_class]
     starts = block_offsets(counts)
+    if starts[-1] != x.shape[0]:
+        raise ValueError(f"{x.shape[0]} rows, but the class blocks hold {starts[-1]}")
     groups: dict[tuple[str, ...], list[int]] = {}
     for c, plan in enumerate(plans):
         groups.setdefault(tuple(step.fn for step in plan), []).append(c)
@@ -135,7 +137,7 @@ class MatchingConfig(MethodConfig):
 
     lr_img: float = 0.1  # SGD on the synthetic images
     momentum_img: float = 0.5
-    batch_real: int = 256  # real images per class per matching step
+    batch_real: int = 256  # real images per class per matching step (at most the class's: real_counts)
     dsa: bool = False  # differentiable siamese augmentation
     dsa_strategy: str = ""  # '' = the reference strategy for the dataset
     speed_mode: str = "fp32"  # fp32 | channels_last | bf16 (autocast) | compile (torch.compile)

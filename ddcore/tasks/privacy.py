@@ -375,11 +375,30 @@ class _Stages:
         return report
 
 
-SECONDS_PER_ITERATION = 0.6  # a DM quick iteration on 500 MNIST members: 1.2-1.8 s measured under load 3-7 on the
-# 2-core CPU (benchmarks/results/privacy-quick-mnist.md), about half that on an idle one; its real batch then was
-MEASURED_REAL, MEASURED_IPC = 64, 10  # 64 images per class, beside 10 synthetic ones
+SECONDS_PER_ITERATION = 0.6  # where ddcore/estimates.py has no row for the method and data: a DM quick iteration on
+# 500 MNIST members, 1.2-1.8 s measured under load 3-7 on the 2-core CPU (results/privacy-quick-mnist.md), about half
+# that on an idle one
 SYN_IMAGE_COST = 2.4  # a synthetic image costs about 2.4 real ones: DM on MNIST members, one thread, measured at
 # (real, IPC) = (50, 10) 1.61 s, (50, 1) 1.14 s, (5, 1) 0.19 s per iteration (0.021 s a real image, 0.051 s an IPC)
+
+
+def distil_seconds_per_iteration(method: str, info: Any, ipc: int, preset: str, members_per_class: int,
+                                 pixel_scale: float) -> float:
+    """One iteration of `method` distilling the members: the row measured on the full data for its preset
+    (ddcore/estimates.py, as the Distill page and sweeps estimate), else the DM figure above scaled by pixels. A
+    matching method's real batch holds at most a class's members (MatchingMethod.real_counts), so fewer members
+    than its batch_real cost proportionally less of the real side."""
+    from ..estimates import cpu_estimate
+    from ..methods import make_config, method_class
+    from ..methods.matching import MatchingMethod
+
+    measured = cpu_estimate(method, info, ipc, 1, preset)
+    per_iteration = measured.per_iteration_s if measured is not None else SECONDS_PER_ITERATION * pixel_scale
+    if issubclass(method_class(method), MatchingMethod):
+        full = int(make_config(method, info, ipc, preset).batch_real)
+        used = min(full, members_per_class)
+        per_iteration *= (used + SYN_IMAGE_COST * ipc) / (full + SYN_IMAGE_COST * ipc)
+    return per_iteration
 
 
 def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
@@ -387,8 +406,7 @@ def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
     trains on about 400 MNIST image-passes a second, DP-SGD on about 130; more pixels cost proportionally)."""
     from ..data import get_dataset_info
     from ..evaluation.protocol import get_preset
-    from ..methods import make_config, method_class
-    from ..methods.matching import MatchingMethod
+    from ..methods import make_config
 
     info = get_dataset_info(spec.dataset)
     scale = info.image_size ** 2 * info.channels / image_pixels
@@ -403,14 +421,11 @@ def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
     stages = [("Members target", members * spec.epochs / train_rate)]
     for method in spec.methods:
         overrides = {"iterations": spec.distill_iterations} if spec.distill_iterations else {}
-        config = make_config(method, info, spec.ipc, spec.distill_preset, **overrides)
-        iterations = int(getattr(config, "iterations", 1000))
-        per_iteration = SECONDS_PER_ITERATION
-        if issubclass(method_class(method), MatchingMethod):  # its real batch: at most a class's members (real_counts)
-            real = min(int(config.batch_real), spec.pool_per_class // 2)
-            per_iteration *= (real + SYN_IMAGE_COST * spec.ipc) / (MEASURED_REAL + SYN_IMAGE_COST * MEASURED_IPC)
+        iterations = int(getattr(make_config(method, info, spec.ipc, spec.distill_preset, **overrides), "iterations", 1000))
+        per_iteration = distil_seconds_per_iteration(method, info, spec.ipc, spec.distill_preset,
+                                                     spec.pool_per_class // 2, scale)
         for init in ("real", "noise"):
-            stages.append((f"Distil {method.upper()} ({init} init)", iterations * per_iteration * scale))
+            stages.append((f"Distil {method.upper()} ({init} init)", iterations * per_iteration))
             stages.append((f"Target on {method.upper()} ({init} init)", small_training(method)))
     for run_id in spec.runs:
         stages.append((f"Target on run {run_id}", small_training("dm")))
@@ -632,11 +647,20 @@ class _DistilRecorder:
 def _distil_members(spec: PrivacySpec, method: str, init: str, data: "LoadedDataset", ctx: TaskContext,
                     report: Any) -> tuple[Any, str, bool]:
     """A set distilled from the members: an identical finished run from the store, else a new stored run."""
+    from ..methods import method_class
+    from ..methods.matching import MatchingMethod
     from .distill import DistillSpec, distil
 
     overrides: dict[str, Any] = {"init": init}
     if spec.distill_iterations:
         overrides["iterations"] = int(spec.distill_iterations)
+    members = int(spec.pool_per_class) // 2
+    cls = method_class(method)
+    if issubclass(cls, MatchingMethod):
+        # The real batch the members give (real_counts: at most a class's images, each once), written into the run's
+        # spec so that a run stored before that rule, whose batches drew the members again and again, is not reused.
+        if getattr(cls.default_config(data.info, spec.ipc, spec.distill_preset), "batch_real", 0) > members:
+            overrides["batch_real"] = members
     dspec = DistillSpec(dataset=spec.dataset, method=method, ipc=spec.ipc, preset=spec.distill_preset, overrides=overrides,
                         architecture=spec.architecture, subset=spec.split().subset(), seed=spec.seed, device=spec.device,
                         evaluate_after=False)
