@@ -16,13 +16,15 @@ ConvNet-3 with 10-class data of 28x28x1 ('grey': MNIST, Fashion-MNIST) or 32x32x
 
 Between two measured IPCs the cost is interpolated linearly, past the largest it is extrapolated along the last
 segment up to twice that IPC, and beyond that nothing is said (a matching method's cost grows with IPC); other class
-counts scale it linearly (every method here works class by class or on the whole synthetic set). Other image sizes,
-and methods never measured, get no estimate.
+counts scale it linearly (every method here works class by class or on the whole synthetic set). Classes smaller
+than a matching method's real batch (a folder, a privacy study's members) give it fewer images
+(MatchingMethod.real_counts), so its real side shrinks by `real_batch_share`. Other image sizes, and methods never
+measured, get no estimate.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 SOURCES: dict[str, str] = {
     "paper": "benchmarks/results/methods-speed.md (paper hyperparameters, one thread of a 2-core x86-64 CPU)",
@@ -71,6 +73,8 @@ SELECTION_CPU_SECONDS: dict[tuple[str, str], float] = {
     ("random", "grey"): 2.51, ("random", "colour"): 1.75, ("herding", "grey"): 21.1, ("herding", "colour"): 80.58,
     ("kcenter", "grey"): 67.13, ("kcenter", "colour"): 1.15,
 }
+SYN_IMAGE_COST = 2.4  # a synthetic image costs about 2.4 real ones in a matching iteration: DM on MNIST members, one
+# thread, (real per class, IPC) = (50, 10) 1.61 s, (50, 1) 1.14 s, (5, 1) 0.19 s (0.021 s a real image, 0.051 s an IPC)
 MEASURED_SHAPES: dict[str, tuple[int, int]] = {"grey": (1, 28), "colour": (3, 32)}  # (channels, image size)
 MEASURED_CLASSES = 10
 
@@ -116,9 +120,18 @@ def _per_iteration(rows: dict[int, float], ipc: int) -> tuple[float, str] | None
     return rows[lo] + t * (rows[hi] - rows[lo]), f"interpolated between IPC {lo} and {hi}"
 
 
-def cpu_estimate(method: str, info: Any, ipc: int, iterations: int, preset: str) -> Estimate | None:
+def real_batch_share(batch_real: int, class_sizes: Sequence[int], ipc: int) -> float:
+    """What is left of a matching iteration measured with `batch_real` real images per class when the classes hold
+    `class_sizes` images: the real side takes at most a class's own, the synthetic side (`ipc`) stays."""
+    used = sum(min(int(batch_real), int(n)) for n in class_sizes) / max(1, len(class_sizes))
+    return (used + SYN_IMAGE_COST * ipc) / (int(batch_real) + SYN_IMAGE_COST * ipc)
+
+
+def cpu_estimate(method: str, info: Any, ipc: int, iterations: int, preset: str, *, config: Any = None,
+                 class_sizes: Sequence[int] | None = None) -> Estimate | None:
     """A preset's wall time on this kind of CPU for `info`'s data (a DatasetInfo), or None where nothing comparable
-    was measured."""
+    was measured. With the run's `config` and its data's `class_sizes`, a matching method's iteration is priced at
+    the real batch those classes give."""
     fam = family(info.channels, info.image_size)
     if fam is None:
         return None
@@ -133,4 +146,21 @@ def cpu_estimate(method: str, info: Any, ipc: int, iterations: int, preset: str)
     if info.num_classes != MEASURED_CLASSES:
         per_it *= info.num_classes / MEASURED_CLASSES
         basis += f", scaled from {MEASURED_CLASSES} to {info.num_classes} classes"
+    if config is not None and class_sizes and per_class_real_batch(method, config):
+        from .methods import make_config
+
+        timed = per_class_real_batch(method, make_config(method, info, ipc, preset))  # the batch the row was timed at
+        given = [min(int(n), int(config.batch_real)) for n in class_sizes]  # what this run's classes give
+        share = real_batch_share(timed, given, ipc)
+        if share < 1.0:
+            per_it *= share
+            basis += f", scaled to {share:.0%} for classes of fewer than its {timed} real images"
     return Estimate(per_it * int(iterations), per_it, basis, preset)
+
+
+def per_class_real_batch(method: str, config: Any) -> int | None:
+    """`config.batch_real` where it counts real images per class (a matching method's), else None."""
+    from .methods import method_class
+    from .methods.matching import MatchingMethod
+
+    return int(config.batch_real) if issubclass(method_class(method), MatchingMethod) else None

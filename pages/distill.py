@@ -201,7 +201,8 @@ with settings:
     if config is not None:
         iterations = getattr(config, "iterations", None)
         st.caption(f"{ipc * info.num_classes} synthetic images · {iterations} iterations · preset **{preset}**")
-        guess = cpu_estimate(method, info, ipc, int(iterations), base_preset) if iterations else None
+        guess = cpu_estimate(method, info, ipc, int(iterations), base_preset, config=config,
+                             class_sizes=data.train.class_counts()) if iterations else None
         measured = f"{_decimals(guess.per_iteration_s)} s per iteration, {guess.basis}, on a 2-core CPU" if guess else ""
         # the tables time ConvNet-3 at the preset's own settings: a change beyond these is not in them
         untimed = [name for name in overrides if name not in ("init", "iterations")]

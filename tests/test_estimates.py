@@ -53,3 +53,23 @@ def test_between_and_past_the_measured_ipcs_and_other_data() -> None:
     # a coreset selection is one step at any IPC and preset
     herding = cpu_estimate("herding", MNIST, 50, 1, "paper")
     assert herding is not None and herding.seconds == SELECTION_CPU_SECONDS[("herding", "grey")]
+
+
+def test_small_classes_price_a_matching_method_at_the_real_batch_they_give() -> None:
+    """A folder's classes smaller than DM quick's 64 real images: the real side shrinks, the synthetic side stays;
+    large classes, a user's smaller batch, and a method without a per-class real batch keep the measured row."""
+    dm = make_config("dm", MNIST, 10, "quick")
+    row = QUICK_CPU_SECONDS[("dm", "grey", 10)]
+    full = cpu_estimate("dm", MNIST, 10, 400, "quick", config=dm, class_sizes=[5000] * 10)
+    assert full.per_iteration_s == row and full.basis == "measured at IPC 10"
+    small = cpu_estimate("dm", MNIST, 10, 400, "quick", config=dm, class_sizes=[6] * 10)
+    assert small.per_iteration_s == pytest.approx(row * (6 + 24) / (64 + 24))
+    assert small.basis == "measured at IPC 10, scaled to 34% for classes of fewer than its 64 real images"
+    uneven = cpu_estimate("dm", MNIST, 10, 400, "quick", config=dm, class_sizes=[6] * 5 + [5000] * 5)
+    assert small.per_iteration_s < uneven.per_iteration_s < row
+    mine = cpu_estimate("dm", MNIST, 10, 400, "quick", config=dataclasses.replace(dm, batch_real=16),
+                        class_sizes=[5000] * 10)
+    assert mine.per_iteration_s == pytest.approx(row * (16 + 24) / (64 + 24))
+    frepo = make_config("frepo", MNIST, 10, "quick")  # its batch_real is a whole batch, not per class
+    assert cpu_estimate("frepo", MNIST, 10, 10, "quick", config=frepo, class_sizes=[6] * 10).per_iteration_s == \
+        QUICK_CPU_SECONDS[("frepo", "grey", 10)]

@@ -378,27 +378,22 @@ class _Stages:
 SECONDS_PER_ITERATION = 0.6  # where ddcore/estimates.py has no row for the method and data: a DM quick iteration on
 # 500 MNIST members, 1.2-1.8 s measured under load 3-7 on the 2-core CPU (results/privacy-quick-mnist.md), about half
 # that on an idle one
-SYN_IMAGE_COST = 2.4  # a synthetic image costs about 2.4 real ones: DM on MNIST members, one thread, measured at
-# (real, IPC) = (50, 10) 1.61 s, (50, 1) 1.14 s, (5, 1) 0.19 s per iteration (0.021 s a real image, 0.051 s an IPC)
 
 
 def distil_seconds_per_iteration(method: str, info: Any, ipc: int, preset: str, members_per_class: int,
                                  pixel_scale: float) -> float:
-    """One iteration of `method` distilling the members: the row measured on the full data for its preset
-    (ddcore/estimates.py, as the Distill page and sweeps estimate), else the DM figure above scaled by pixels. A
-    matching method's real batch holds at most a class's members (MatchingMethod.real_counts), so fewer members
-    than its batch_real cost proportionally less of the real side."""
-    from ..estimates import cpu_estimate
-    from ..methods import make_config, method_class
-    from ..methods.matching import MatchingMethod
+    """One iteration of `method` distilling the members: the measured row for its preset, priced at the real batch
+    the members give (ddcore/estimates.py, as the Distill page estimates), else the DM figure above scaled by pixels."""
+    from ..estimates import cpu_estimate, per_class_real_batch, real_batch_share
+    from ..methods import make_config
 
-    measured = cpu_estimate(method, info, ipc, 1, preset)
-    per_iteration = measured.per_iteration_s if measured is not None else SECONDS_PER_ITERATION * pixel_scale
-    if issubclass(method_class(method), MatchingMethod):
-        full = int(make_config(method, info, ipc, preset).batch_real)
-        used = min(full, members_per_class)
-        per_iteration *= (used + SYN_IMAGE_COST * ipc) / (full + SYN_IMAGE_COST * ipc)
-    return per_iteration
+    config = make_config(method, info, ipc, preset)
+    sizes = [members_per_class] * info.num_classes
+    measured = cpu_estimate(method, info, ipc, 1, preset, config=config, class_sizes=sizes)
+    if measured is not None:
+        return measured.per_iteration_s
+    batch_real = per_class_real_batch(method, config)
+    return SECONDS_PER_ITERATION * pixel_scale * (real_batch_share(batch_real, sizes, ipc) if batch_real else 1.0)
 
 
 def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
