@@ -44,6 +44,9 @@ def test_a_small_class_is_taken_whole_and_no_image_repeats(uneven) -> None:
         assert set(rows_of(block)) <= set(rows_of(whole))  # and only the class's own
         if c in SIZES:
             assert rows_of(block) == rows_of(whole)  # a small class: every image, once
+    # the one-class helper every method (and a plugin) has does the same
+    one = m.real_batch(0, 8, torch.Generator().manual_seed(2)).cpu()
+    assert rows_of(one) == rows_of(uneven.normalize(uneven.train.images[uneven.train.class_indices[0]]))
 
 
 @pytest.mark.parametrize("architecture", ["convnet", "convnetbn"])  # batchnorm: each class's block its own batch

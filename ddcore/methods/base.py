@@ -308,8 +308,9 @@ class DistillMethod(ABC):
         return step_generator(self.seed, self.iteration, stream)
 
     def real_batch(self, cls: int, n: int, generator: torch.Generator) -> torch.Tensor:
-        """n normalised real images of one class, on the method's device."""
-        idx = self.data.train.sample_class(cls, n, generator)
+        """n normalised real images of one class, on the method's device; all of them, each once, when the class
+        holds fewer (as the matching methods' `real_batches`)."""
+        idx = self.data.train.sample_class(cls, min(int(n), len(self.data.train.class_indices[cls])), generator)
         return self.data.normalize(self.data.train.images[idx].to(self.device))
 
     def initial_images(self) -> torch.Tensor:
