@@ -89,8 +89,7 @@ if info.num_classes > 10:
 blocks = []
 if real is not None:
     g = torch.Generator().manual_seed(0)
-    idx = torch.cat([real.train.sample_class(c, min(per_class, n), g)  # a small class: its own images, each once
-                     for c, n in enumerate(real.train.class_counts())])
+    idx = torch.cat([real.train.sample_class(c, per_class, g) for c in range(info.num_classes)])
     blocks.append(("Real images", real.train.images[idx].permute(0, 2, 3, 1).numpy(),
                    real.train.labels[idx].numpy()))
 for record, s in sets:
