@@ -11,7 +11,7 @@ from ddcore.augment import apply_dsa, plan_dsa
 from ddcore.data import LoadedDataset, get_dataset_info
 from ddcore.data.split import ImageSplit
 from ddcore.estimates import cpu_estimate
-from ddcore.methods import create_method
+from ddcore.methods import create_method, make_config
 from ddcore.methods.cafe import class_mean_distance
 from ddcore.methods.matching import apply_class_plans, class_means, class_plans, match_loss
 from ddcore.tasks.privacy import PRESETS, PrivacySpec, distil_seconds_per_iteration, plan
@@ -114,7 +114,8 @@ def test_class_means_and_cafe_distance_of_uneven_blocks_by_hand() -> None:
 def test_the_privacy_estimate_prices_the_real_batch_a_class_gives() -> None:
     info = get_dataset_info("mnist")
     for method in ("dm", "dc", "idm"):  # members >= batch_real: the measured row the Distill page shows
-        assert distil_seconds_per_iteration(method, info, 10, "quick", 1000, 1.0) == \
+        assert distil_seconds_per_iteration(method, info, 10, "quick", make_config(method, info, 10, "quick"), 1000,
+                                            1.0) == \
             cpu_estimate(method, info, 10, 1, "quick").per_iteration_s
 
     def distil_seconds(pool_per_class: int) -> float:

@@ -89,6 +89,11 @@ class PrivacySpec:
         return spec_from_dict(cls, data)
 
     @property
+    def members_per_class(self) -> int:
+        """The pool's first half: the members target's images, and what the distillations see."""
+        return int(self.pool_per_class) // 2
+
+    @property
     def lira(self) -> bool:
         return any(a in LIRA for a in self.attacks)
 
@@ -262,9 +267,9 @@ def validate(spec: PrivacySpec) -> PrivacySpec:
     info = get_dataset_info(spec.dataset)
     _check_sizes(spec.dataset, spec.architecture, spec.pool_per_class, shadows=spec.shadows if spec.lira else None,
                  epochs=spec.epochs)
-    members_per_class = spec.pool_per_class // 2
-    if not 1 <= spec.ipc <= members_per_class:
-        raise ValueError(f"IPC must be between 1 and the {members_per_class} members per class of this split, not {spec.ipc}")
+    if not 1 <= spec.ipc <= spec.members_per_class:
+        raise ValueError(f"IPC must be between 1 and the {spec.members_per_class} members per class of this split, "
+                         f"not {spec.ipc}")
     for attack in spec.attacks:
         if attack not in ATTACKS:
             raise ValueError(f"unknown attack '{attack}'; the attacks are {', '.join(ATTACKS)}")
@@ -380,14 +385,13 @@ SECONDS_PER_ITERATION = 0.6  # where ddcore/estimates.py has no row for the meth
 # that on an idle one
 
 
-def distil_seconds_per_iteration(method: str, info: Any, ipc: int, preset: str, members_per_class: int,
+def distil_seconds_per_iteration(method: str, info: Any, ipc: int, preset: str, config: Any, members_per_class: int,
                                  pixel_scale: float) -> float:
-    """One iteration of `method` distilling the members: the measured row for its preset, priced at the real batch
-    the members give (ddcore/estimates.py, as the Distill page estimates), else the DM figure above scaled by pixels."""
+    """One iteration of `method` (its `config`) distilling the members: the measured row for its preset, priced at
+    the real batch the members give (ddcore/estimates.py, as the Distill page estimates), else the DM figure above
+    scaled by pixels."""
     from ..estimates import cpu_estimate, per_class_real_batch, real_batch_share
-    from ..methods import make_config
 
-    config = make_config(method, info, ipc, preset)
     sizes = [members_per_class] * info.num_classes
     measured = cpu_estimate(method, info, ipc, 1, preset, config=config, class_sizes=sizes)
     if measured is not None:
@@ -405,7 +409,7 @@ def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
 
     info = get_dataset_info(spec.dataset)
     scale = info.image_size ** 2 * info.channels / image_pixels
-    members = spec.pool_per_class // 2 * info.num_classes
+    members = spec.members_per_class * info.num_classes
     small = spec.ipc * info.num_classes
     train_rate, dp_rate = 400.0 / scale, 130.0 / scale
     small_cfg = get_preset(spec.eval_preset).with_(optimizer="sgd", convnet_norm="own")
@@ -416,9 +420,10 @@ def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
     stages = [("Members target", members * spec.epochs / train_rate)]
     for method in spec.methods:
         overrides = {"iterations": spec.distill_iterations} if spec.distill_iterations else {}
-        iterations = int(getattr(make_config(method, info, spec.ipc, spec.distill_preset, **overrides), "iterations", 1000))
-        per_iteration = distil_seconds_per_iteration(method, info, spec.ipc, spec.distill_preset,
-                                                     spec.pool_per_class // 2, scale)
+        config = make_config(method, info, spec.ipc, spec.distill_preset, **overrides)
+        iterations = int(getattr(config, "iterations", 1000))
+        per_iteration = distil_seconds_per_iteration(method, info, spec.ipc, spec.distill_preset, config,
+                                                     spec.members_per_class, scale)
         for init in ("real", "noise"):
             stages.append((f"Distil {method.upper()} ({init} init)", iterations * per_iteration))
             stages.append((f"Target on {method.upper()} ({init} init)", small_training(method)))
@@ -443,7 +448,7 @@ def estimate_seconds(spec: PrivacySpec) -> dict[str, float]:
     from ..data import get_dataset_info
 
     info = get_dataset_info(spec.dataset)
-    members = spec.pool_per_class // 2 * info.num_classes
+    members = spec.members_per_class * info.num_classes
     per_shadow = stages[0][1]  # a shadow model trains like the members target, on half the pool
     return {"study": sum(w for _, w in stages), "shadows": per_shadow * spec.shadows if spec.lira else 0.0,
             "members": members}
@@ -610,7 +615,7 @@ def _outside_pool(data: "LoadedDataset", spec: PrivacySpec, pool_idx: "torch.Ten
     taken = torch.zeros(len(data.train), dtype=torch.bool)
     taken[pool_idx] = True
     gen = torch.Generator().manual_seed(spec.split_seed * 13 + 5)
-    per_class = spec.pool_per_class // 2
+    per_class = spec.members_per_class
     picks = []
     for ix in data.train.class_indices:
         free = ix[~taken[ix]]
@@ -649,7 +654,7 @@ def _distil_members(spec: PrivacySpec, method: str, init: str, data: "LoadedData
     overrides: dict[str, Any] = {"init": init}
     if spec.distill_iterations:
         overrides["iterations"] = int(spec.distill_iterations)
-    members = int(spec.pool_per_class) // 2
+    members = spec.members_per_class
     cls = method_class(method)
     if issubclass(cls, MatchingMethod):
         # The real batch the members give (real_counts: at most a class's images, each once), written into the run's
