@@ -14,7 +14,7 @@ from ddcore.data import load_dataset
 from ddcore.data.subsets import MembershipSplit
 from ddcore.platform.bridge import Studio
 from ddcore.tasks.distill import DistillSpec, distil
-from ddcore.tasks.privacy import PrivacySpec, estimate_seconds
+from ddcore.tasks.privacy import PrivacySpec, estimate_seconds, plan
 from tests.conftest import ROOT
 
 
@@ -130,6 +130,24 @@ def test_bad_studies_are_refused_with_a_clear_message(studio, changes, message) 
 def test_the_estimate_grows_with_the_study() -> None:
     small, large = estimate_seconds(PrivacySpec.preset("quick")), estimate_seconds(PrivacySpec.preset("paper", "cifar10"))
     assert 60 < small["study"] < 3600 and large["study"] > 10 * small["study"] and large["shadows"] > small["shadows"]
+
+
+def test_the_estimate_prices_the_recorded_quick_study_within_half_again() -> None:
+    """The stage rates against the study benchmarks/results recorded: each priced stage (and the shadow models) within
+    a factor 1.5 of what it took, so a user is not told 3 minutes for 15."""
+    import dataclasses
+
+    recorded = json.loads((ROOT / "benchmarks/results/privacy-quick-mnist-2026-12-03.json").read_text())
+    fields = {f.name for f in dataclasses.fields(PrivacySpec)}
+    spec = PrivacySpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded["spec"].items() if k in fields})
+    priced = dict(plan(spec))
+    took = {t["label"]: t["train_s"] for t in recorded["targets"]}
+    pairs = [(priced["Members target"], took["Members (all real)"]),
+             (priced["Random subset target"], took["Random subset, 10 per class"]),
+             (priced["DP-SGD at ε = 1"], took["DP-SGD, ε = 1"]),
+             (estimate_seconds(spec)["shadows"], recorded["shadows"]["seconds"])]
+    for estimate, measured in pairs:
+        assert measured / 1.5 < estimate < measured * 1.5, (estimate, measured)
 
 
 def test_the_cli_runs_a_study_and_refuses_bad_input(tmp_path, monkeypatch) -> None:

@@ -400,9 +400,18 @@ def distil_seconds_per_iteration(method: str, info: Any, ipc: int, preset: str, 
     return SECONDS_PER_ITERATION * pixel_scale * (real_batch_share(batch_real, sizes, ipc) if batch_real else 1.0)
 
 
+# MNIST image-passes a second of a ConvNet training on one thread (the job's), measured in the quick MNIST study
+# (results/privacy-quick-mnist-2026-12-03.json, load 2-3 on the 2-core CPU): the members target 10,000 passes in
+# 114 s and the 8 shadow models 80,000 in 897 s; the small-set targets 10,000 in 65-68 s (full batches of 100);
+# DP-SGD with Opacus's per-example gradients 5,000 in 62-68 s. More pixels cost proportionally.
+REAL_PASSES_PER_S = 90.0
+SMALL_SET_PASSES_PER_S = 150.0
+DP_SGD_PASSES_PER_S = 80.0
+
+
 def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
-    """The study's stages and their estimated seconds on the 2-core CPU this was measured on (a ConvNet
-    trains on about 400 MNIST image-passes a second, DP-SGD on about 130; more pixels cost proportionally)."""
+    """The study's stages and their estimated seconds on one thread of the 2-core CPU the rates above were measured
+    on."""
     from ..data import get_dataset_info
     from ..evaluation.protocol import get_preset
     from ..methods import make_config
@@ -411,11 +420,12 @@ def plan(spec: PrivacySpec, image_pixels: int = 784) -> list[tuple[str, float]]:
     scale = info.image_size ** 2 * info.channels / image_pixels
     members = spec.members_per_class * info.num_classes
     small = spec.ipc * info.num_classes
-    train_rate, dp_rate = 400.0 / scale, 130.0 / scale
+    train_rate, small_rate, dp_rate = (rate / scale for rate in
+                                       (REAL_PASSES_PER_S, SMALL_SET_PASSES_PER_S, DP_SGD_PASSES_PER_S))
     small_cfg = get_preset(spec.eval_preset).with_(optimizer="sgd", convnet_norm="own")
 
     def small_training(method: str) -> float:
-        return small * small_cfg.resolve(spec.dataset, spec.architecture, method).passes / train_rate + 2.0
+        return small * small_cfg.resolve(spec.dataset, spec.architecture, method).passes / small_rate + 2.0
 
     stages = [("Members target", members * spec.epochs / train_rate)]
     for method in spec.methods:
