@@ -18,8 +18,10 @@ Between two measured IPCs the cost is interpolated linearly, past the largest it
 segment up to twice that IPC, and beyond that nothing is said (a matching method's cost grows with IPC); other class
 counts scale it linearly (every method here works class by class or on the whole synthetic set). Classes smaller
 than a matching method's real batch (a folder, a privacy study's members) give it fewer images
-(MatchingMethod.real_counts), so its real side shrinks by `real_batch_share`. Other image sizes, and methods never
-measured, get no estimate.
+(MatchingMethod.real_counts), so its real side shrinks by `real_batch_share`. An image size near a measured one
+with the same channels (a grey folder imported at 32x32) is priced by its pixels, as a ConvNet's every layer costs
+(a 32x32 grey image 1.31 times a 28x28 one); sizes beyond half or twice the measured pixels (a deeper network, another
+regime), and methods never measured, get no estimate.
 """
 from __future__ import annotations
 
@@ -77,6 +79,7 @@ SYN_IMAGE_COST = 2.4  # a synthetic image costs about 2.4 real ones in a matchin
 # thread, (real per class, IPC) = (50, 10) 1.61 s, (50, 1) 1.14 s, (5, 1) 0.19 s (0.021 s a real image, 0.051 s an IPC)
 MEASURED_SHAPES: dict[str, tuple[int, int]] = {"grey": (1, 28), "colour": (3, 32)}  # (channels, image size)
 MEASURED_CLASSES = 10
+PIXEL_SCALE_LIMITS = (0.5, 2.0)  # how far from a measured shape pricing by pixels is trusted
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,17 @@ def family(channels: int, image_size: int | None = None) -> str | None:
     for name, (c, size) in MEASURED_SHAPES.items():
         if channels == c and image_size in (None, size):
             return name
+    return None
+
+
+def priced_family(channels: int, image_size: int) -> tuple[str, float] | None:
+    """The measured family for `channels` and how many times its pixels an image of `image_size` holds, or None
+    where no family has those channels or the size is too far from the measured one."""
+    for name, (c, size) in MEASURED_SHAPES.items():
+        if channels == c:
+            scale = (int(image_size) / size) ** 2
+            low, high = PIXEL_SCALE_LIMITS
+            return (name, scale) if low <= scale <= high else None
     return None
 
 
@@ -132,17 +146,23 @@ def cpu_estimate(method: str, info: Any, ipc: int, iterations: int, preset: str,
     """A preset's wall time on this kind of CPU for `info`'s data (a DatasetInfo), or None where nothing comparable
     was measured. With the run's `config` and its data's `class_sizes`, a matching method's iteration is priced at
     the real batch those classes give."""
-    fam = family(info.channels, info.image_size)
-    if fam is None:
+    priced = priced_family(info.channels, info.image_size)
+    if priced is None:
         return None
+    fam, pixels = priced
+    measured_size = MEASURED_SHAPES[fam][1]
+    by_pixels = "" if pixels == 1.0 else (f", scaled by pixels from {measured_size}x{measured_size} to "
+                                          f"{info.image_size}x{info.image_size} (x{pixels:.2f})")
     selection = SELECTION_CPU_SECONDS.get((method, fam))
     if selection is not None:  # one selection, whatever the IPC and preset
-        return Estimate(selection, selection, "the slowest selection measured", "selection")
+        return Estimate(selection * pixels, selection * pixels, "the slowest selection measured" + by_pixels,
+                        "selection")
     rows = {i: s for (m, f, i), s in SECONDS_PER_ITERATION.get(preset, {}).items() if m == method and f == fam}
     found = _per_iteration(rows, ipc) if rows else None
     if found is None:
         return None
     per_it, basis = found
+    per_it, basis = per_it * pixels, basis + by_pixels
     if info.num_classes != MEASURED_CLASSES:
         per_it *= info.num_classes / MEASURED_CLASSES
         basis += f", scaled from {MEASURED_CLASSES} to {info.num_classes} classes"

@@ -50,6 +50,12 @@ def test_between_and_past_the_measured_ipcs_and_other_data() -> None:
     assert hundred is not None and hundred.per_iteration_s == pytest.approx(10 * QUICK_CPU_SECONDS[("dm", "colour", 10)])
     assert "scaled from 10 to 100 classes" in hundred.basis
     assert cpu_estimate("dm", dataclasses.replace(CIFAR10, image_size=64), 10, 400, "quick") is None
+    # a grey folder imported at 32x32: MNIST's row priced by pixels; other channel counts and far sizes: nothing
+    grey32 = cpu_estimate("dm", dataclasses.replace(MNIST, image_size=32), 10, 400, "quick")
+    assert grey32 is not None and "scaled by pixels from 28x28 to 32x32 (x1.31)" in grey32.basis
+    assert grey32.per_iteration_s == pytest.approx(QUICK_CPU_SECONDS[("dm", "grey", 10)] * (32 / 28) ** 2)
+    assert cpu_estimate("dm", dataclasses.replace(MNIST, image_size=48), 10, 400, "quick") is None
+    assert cpu_estimate("dm", dataclasses.replace(MNIST, channels=2, mean=(0.5, 0.5), std=(0.5, 0.5)), 10, 400, "quick") is None
     # a coreset selection is one step at any IPC and preset
     herding = cpu_estimate("herding", MNIST, 50, 1, "paper")
     assert herding is not None and herding.seconds == SELECTION_CPU_SECONDS[("herding", "grey")]
