@@ -47,6 +47,7 @@ from ddcore.platform.bridge import (
     cpu_estimate,
     decode_uint8,
     make_grid,
+    random_baseline,
     runs_on_cpu,
 )
 
@@ -273,9 +274,11 @@ def _published_row(dataset: str, method_name: str, ipc_value: int, arch: str):
 def _evaluation_panel(run_id: str, record) -> bool:
     """Accuracy of the set as it is now beside the random-real baseline and the paper; True while evaluating."""
     device = record.spec.get("device", "auto")
+    baseline = random_baseline(record.dataset, record.ipc, record.seed, record.method,
+                               str(record.spec.get("preset", "quick")), record.architecture, device)
+    like = baseline.options  # DD-Ranking's rule: random real trained the way this set is ({}: random's own protocol)
     states = [studio.evaluation_state(EvalSpec(Subject.run(run_id), architecture=record.architecture, device=device)),
-              studio.evaluation_state(EvalSpec(Subject.random(record.dataset, record.ipc, record.seed),
-                                               architecture=record.architecture, device=device))]
+              studio.evaluation_state(baseline)]
     cells = []
     for state in states:
         live_snap = state.job
@@ -311,9 +314,15 @@ def _evaluation_panel(run_id: str, record) -> bool:
         m1.caption(f"Earlier images (iteration {last.subject.iteration if last.subject.iteration is not None else '?'})"
                    f": {fmt_accuracy(last.mean)}")
     m2.metric(f"Random real, IPC {record.ipc}", cells[1][0], border=True,
-              help="The same number of real images per class, picked at random, evaluated the same way")
+              help="The same number of real images per class, picked at random, trained the way this set is "
+                   "(its augmentation, optimiser, network and pixel space: DD-Ranking's fair baseline)")
     if cells[1][1]:
         m2.caption(cells[1][1])
+    if like:
+        m2.caption(f"trained like {record.method.upper()} sets: {_recipe_words(like)}")
+        own = studio.evaluation_state(dataclasses.replace(baseline, options={}))
+        if own.stored is not None:  # where the two protocols differ, both (#20)
+            m2.caption(f"By random real's own protocol: {fmt_accuracy(own.stored.mean)}")
     m3.metric("Published", f"{pub.mean:.1f} %" if pub else "—", border=True,
               help="The paper's full-protocol number (many more iterations and evaluation epochs)")
     m3.caption(f"{pub.label()} % · {pub.paper} ({pub.table})" if pub else f"No published {record.method.upper()} number at IPC {record.ipc}")
@@ -330,6 +339,20 @@ def _evaluation_panel(run_id: str, record) -> bool:
                     _act(studio.submit, state.spec)
             st.rerun()
     return busy
+
+
+def _recipe_words(like: dict[str, Any]) -> str:
+    """'DSA augmentation', 'Adam, no normalisation, ZCA-whitened' for trained_like's options."""
+    words = []
+    if like.get("augmentation"):
+        words.append(f"{str(like['augmentation']).upper()} augmentation")
+    if like.get("optimizer", "sgd") != "sgd":
+        words.append(str(like["optimizer"]).capitalize())
+    if like.get("convnet_norm") not in (None, "", "own"):
+        words.append("no normalisation" if like["convnet_norm"] == "none" else str(like["convnet_norm"]))
+    if like.get("zca_space"):
+        words.append("ZCA-whitened")
+    return ", ".join(words) or "its protocol"
 
 
 def _known_method(name: str):

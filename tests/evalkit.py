@@ -81,10 +81,12 @@ def key_of(store: Store, subject: Subject, architecture: str, preset: str) -> st
 
 
 def store_result(store: Store, subject: Subject, result: EvalResult, architecture: str = "convnet",
-                 preset: str = "quick") -> str:
-    """Store `result` as the evaluation of the subject's current content (with the result's seed count)."""
+                 preset: str = "quick", options: dict | None = None) -> str:
+    """Store `result` as the evaluation of the subject's current content (with the result's seed count), trained
+    with these EvalSpec options (a baseline trained like some method's sets)."""
     from ddcore.tasks.evaluate import prepare_spec
 
-    spec = prepare_spec(EvalSpec(subject, architecture=architecture, preset=preset, seeds=len(result.seeds)), store)[0]
+    spec = prepare_spec(EvalSpec(subject, architecture=architecture, preset=preset, seeds=len(result.seeds),
+                                 options=dict(options or {})), store)[0]
     store.save_evaluation(spec.key(), spec.subject, architecture, preset, len(result.seeds), result)
     return spec.key()

@@ -15,7 +15,7 @@ from ddcore.platform.store import Store
 from ddcore.tasks.distill import DistillSpec
 from tests.apptest_kit import ok, page
 from tests.conftest import ROOT
-from tests.evalkit import store_result, stored_result
+from tests.evalkit import make_runs, store_result, stored_result
 
 PAGES = ROOT / "pages"
 
@@ -233,6 +233,37 @@ def test_timelapse_keeps_the_chosen_snapshot_when_a_new_one_arrives(finished_run
     store.add_frame(run_id, first[-1] + 200, images, labels)
     ok(at.run())
     assert any(c.startswith(f"Iteration {first[-1] + 200:,} ") for c in image_captions(at))  # following the newest
+
+
+def test_a_dm_set_is_shown_beside_random_real_trained_like_dm_sets(own_home) -> None:
+    """DD-Ranking's rule on the Distill page: a DM set's random-real baseline is trained with DM's augmentation (DSA),
+    and where random real's own protocol (DC augmentation) was measured too, both are shown; a finished run queues
+    that fair baseline, not the other."""
+    from ddcore.evaluation.protocol import trained_like
+    from ddcore.tasks.distill import distil
+
+    store = Store()
+    run_id = make_runs(store, methods=("dm",), ipc=1)[0]
+    like = trained_like("dm", "mnist")
+    assert like["augmentation"] == "dsa"
+    store_result(store, Subject.run(run_id), stored_result(80.0, 0.0, [80.0]))
+    at = page("distill.py", run=run_id)
+    at.session_state["distill_run"] = run_id
+    at = poll(at, lambda a: {m.label: m.value for m in a.metric}.get("This set") == "80.0 %")
+    assert {m.label: m.value for m in at.metric}["Random real, IPC 1"] == "—"  # the fair baseline is not measured yet
+    store_result(store, Subject.random("mnist", 1, 0), stored_result(58.0, 0.0, [58.0]))  # random's own protocol
+    ok(at.run())
+    assert {m.label: m.value for m in at.metric}["Random real, IPC 1"] == "—"  # ... and is not stood in for
+    store_result(store, Subject.random("mnist", 1, 0), stored_result(61.0, 0.0, [61.0]), options=like)
+    ok(at.run())
+    assert {m.label: m.value for m in at.metric}["Random real, IPC 1"] == "61.0 %"
+    words = texts(at)
+    assert "trained like DM sets: DSA augmentation" in words and "By random real's own protocol: 58.0 %" in words
+    # the evaluations a finished DM run queues: its set, and random real trained like it
+    spec = DistillSpec(dataset="mnist", method="dm", ipc=1, overrides={"iterations": 1}, device="cpu")
+    _, outcome = distil(spec, load_dataset("mnist"), store=store, run_id=store.create_run(spec.stored(), status="queued").id)
+    assert [f.subject.kind for f in outcome.followups] == ["run", "random"]
+    assert outcome.followups[1].options == like
 
 
 def test_timelapse_draws_a_rewritten_snapshot_anew(finished_runs) -> None:

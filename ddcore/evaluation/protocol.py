@@ -89,7 +89,9 @@ def trained_like(method: str, dataset: str | None = None, preset: str = "quick",
     part of the recipe, and e.g. DM's and DC's baselines are then the same evaluation."""
     def recipe(name: str) -> dict[str, Any]:
         fields = recipe_fields(name)
-        return fields if fixed_augmentation else {"augmentation": method_augmentation(name), **fields}
+        augmentation = method_augmentation(name)  # 'auto' (a plugin's default) resolves to the DC paper's, as random's
+        return fields if fixed_augmentation else {"augmentation": "dc" if augmentation == "auto" else augmentation,
+                                                  **fields}
 
     own = recipe(method)
     if method_zca(method, dataset, preset, ipc):

@@ -54,7 +54,7 @@ from ..results import (
 from ..synthetic import SyntheticSet, SyntheticSetFileError, make_grid
 from ..tasks.continual import ContinualSpec
 from ..tasks.distill import DistillSpec, resume_spec
-from ..tasks.evaluate import EvalSpec, prepare_spec
+from ..tasks.evaluate import EvalSpec, prepare_spec, random_baseline
 from ..tasks.nas import NasSpec
 from ..tasks.privacy import BASELINES as PRIVACY_BASELINES
 from ..tasks.privacy import PRESETS as PRIVACY_PRESETS
@@ -77,7 +77,7 @@ __all__ = ["ACTIVE_JOB", "ArtefactRecord", "ATTACK_TITLES", "ATTACKS", "availabl
            "make_grid", "MAX_SET_UPLOAD_BYTES", "membership_subset", "NAS_BUDGETS", "nas_estimate", "NAS_GRIDS",
            "NasGrid", "NasSpec", "pin_this_thread", "Playground", "PLAYGROUND_DEFAULT_LR",
            "PLAYGROUND_METHODS", "PlaygroundFrame", "PlaygroundSpec", "preset_seeds", "PRIVACY_BASELINES",
-           "privacy_estimate", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "published_architecture",
+           "privacy_estimate", "PRIVACY_PRESETS", "PrivacyResult", "PrivacySpec", "published_architecture", "random_baseline",
            "ResultRow", "RUN_STATUSES", "RunRecord", "runs_on_cpu", "RunView", "set_labels", "Studio", "StudyState",
            "Subject", "SyntheticSet", "SyntheticSetFileError", "TARGET_KINDS", "TargetResult", "CellState",
            "ClusterInfo", "cells_table", "SWEEP_MAX_CELLS", "SweepEstimate", "SweepResult", "SweepSpec", "summary_table"]

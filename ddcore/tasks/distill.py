@@ -200,11 +200,11 @@ def distil(spec: DistillSpec, data: "LoadedDataset", *, store: "Store | None" = 
     followups: tuple[Any, ...] = ()
     if status == "done" and spec.evaluate_after and run_id:
         from ..platform.records import Subject
-        from .evaluate import EvalSpec
+        from .evaluate import EvalSpec, random_baseline
 
         followups = (EvalSpec(Subject.run(run_id, spec.dataset), architecture=spec.architecture, device=spec.device),
-                     EvalSpec(Subject.random(spec.dataset, spec.ipc, spec.seed), architecture=spec.architecture,
-                              device=spec.device))
+                     random_baseline(spec.dataset, spec.ipc, spec.seed, spec.method, spec.preset,
+                                     architecture=spec.architecture, device=spec.device))
     return runner, DistillResult(run_id, status, runner.method.iteration, message, followups)
 
 

@@ -41,6 +41,22 @@ class EvalSpec:
         return spec_from_dict(cls, {**data, "subject": Subject.from_dict(data["subject"])})
 
 
+def random_baseline(dataset: str, ipc: int, seed: int, method: str, preset: str = "quick",
+                    architecture: str = "convnet", device: str = "auto") -> EvalSpec:
+    """The random-real baseline a `method` set is shown beside: the same number of random real images trained the way
+    that set is (its augmentation, optimiser, ConvNet norm and pixel space: DD-Ranking's rule, issue #20), so the gap
+    measures the images, not the protocol. Random real's own protocol where the method's is the same (DC, DD, the
+    coresets), so that stored result is reused. An unknown method or dataset gets random's own protocol."""
+    from ..evaluation.protocol import trained_like
+
+    try:
+        like = trained_like(method, dataset, preset, int(ipc))
+    except (KeyError, LookupError, ValueError):
+        like = {}
+    return EvalSpec(Subject.random(dataset, int(ipc), int(seed)), architecture=architecture, device=device,
+                    options=like)
+
+
 KRR_SUFFIX = "_krr"  # 'convnet_krr': kernel ridge regression with that network's random-feature kernel (the
 # published table's name for the KRR numbers the kernel methods' papers report beside the finite network's)
 
