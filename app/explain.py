@@ -25,12 +25,20 @@ HOW_IT_MOVES = {
 }
 
 
+# A long objective in a narrow column was clipped at its right edge: it scrolls instead, a little smaller than
+# KaTeX's display size. Style-only st.html takes no space on the page.
+_EQUATION_CSS = ("<style>[data-testid='stMarkdownContainer'] .katex-display { overflow-x: auto; overflow-y: hidden; "
+                 "padding-bottom: 2px; } [data-testid='stMarkdownContainer'] .katex-display > .katex "
+                 "{ font-size: 1.05em; }</style>")
+
+
 def method_help(cls: Any, *, equation: bool = True) -> None:
     """The chosen method's plain-language paragraph, its objective as an equation and its paper link."""
     text = cls.explanation or cls.title
     paper = f"[{cls.paper or 'paper'}]({cls.paper_url})" if cls.paper_url else (cls.paper or "")
     st.markdown(f"**{cls.title or cls.name}** · *{cls.family or 'method'}*\n\n{text}")
     if equation and getattr(cls, "objective", ""):
+        st.html(_EQUATION_CSS)
         st.latex(cls.objective)
         if cls.symbols:
             st.caption(cls.symbols)
@@ -53,7 +61,7 @@ def seeing(view: str, cls: Any, *, ipc: int | None = None, init: str | None = No
                 "what the networks need to recognise it, which is not always what a person would draw.")
     if view == "class":
         name = f"'{plain(class_name)}'" if class_name else "one class"
-        return (f"What you are seeing: the synthetic {name} images, large, above real {name} training images. "
+        return (f"What you are seeing: the synthetic {name} images, above real {name} training images. "
                 "Synthetic images often look like an average of many real ones, with the features a network relies "
                 "on exaggerated.")
     if view == "loss":

@@ -95,6 +95,23 @@ else:
     st.caption("Choose what to condense and how, press **Start**, and watch the synthetic images learn. "
                "Runs are kept in the Gallery; every tab sees the same jobs.")
     settings, live = st.columns([5, 8], gap="large")
+SHOWING_RUN = bool(st.session_state.get("distill_run"))
+# With no run to show, the wide column explains the chosen method (a narrow one clipped its equation) under the
+# "Press Start" box; while a run shows, the explanation stays below the settings.
+live_panel = live.container()
+explanation = settings if SHOWING_RUN or PRESENTING else live.container()
+
+def _start(spec: DistillSpec) -> None:
+    """Submit the run and show it; a toast says so where the live view is below the fold (a narrow window)."""
+    try:
+        job = studio.submit(spec, data=data)
+    except Exception as e:
+        st.session_state.distill_error = f"Could not start the run: {plain(str(e))}"
+    else:
+        st.session_state.distill_run = job.run_id
+        st.toast(f"Started {spec.method.upper()} on {get_dataset_info(spec.dataset).display_name}, IPC {spec.ipc}: "
+                 "its images appear in the run panel.", icon="▶")
+
 
 def _method_label(name: str) -> str:
     """The method's title, with its CLI name where the title does not already say it ("DM", not "DM (dm)")."""
@@ -225,21 +242,17 @@ with settings:
         st.error(p)
     start = st.button("▶ Start", type="primary", disabled=bool(problems), width="stretch",
                       key="distill_start", shortcut="Ctrl+Enter")
+    start_spec = DistillSpec(dataset=dataset_name, method=method, ipc=ipc, preset=base_preset, overrides=overrides,
+                             architecture=architecture, seed=seed, device=device) if not problems else None
     if not PRESENTING and st.button("Presenter mode", key="enter_present", width="stretch",
                                     help="For a projector: large type, the images and the loss curve only, "
                                          "keyboard shortcuts (Space: pause / resume, →: step)"):
         st.query_params["present"] = "1"
         st.rerun()
-    if start:
-        spec = DistillSpec(dataset=dataset_name, method=method, ipc=ipc, preset=base_preset, overrides=overrides,
-                           architecture=architecture, seed=seed, device=device)
-        try:
-            job = studio.submit(spec, data=data)
-        except Exception as e:
-            st.error(f"Could not start the run: {plain(str(e))}")
-        else:
-            st.session_state.distill_run = job.run_id
-    # Below Start, so a new user reaches the button without scrolling: the data, then the method explained.
+    if start and start_spec is not None:
+        _start(start_spec)
+# Below Start, so a new user reaches the button without scrolling: the data, then the method explained.
+with explanation:
     strip_classes = list(range(min(info.num_classes, 20)))
     g = np.random.default_rng(0)
     idx = [int(data.train.class_indices[c][g.integers(len(data.train.class_indices[c]))]) for c in strip_classes]
@@ -313,13 +326,14 @@ def _evaluation_panel(run_id: str, record) -> bool:
         last = earlier[-1]
         m1.caption(f"Earlier images (iteration {last.subject.iteration if last.subject.iteration is not None else '?'})"
                    f": {fmt_accuracy(last.mean)}")
-    m2.metric(f"Random real, IPC {record.ipc}", cells[1][0], border=True,
+    m2.metric("Random real", cells[1][0], border=True,
               help="The same number of real images per class, picked at random, trained the way this set is "
                    "(its augmentation, optimiser, network and pixel space: DD-Ranking's fair baseline)")
     if cells[1][1]:
         m2.caption(cells[1][1])
+    m2.caption(f"{record.ipc} real image{'s' if record.ipc != 1 else ''} per class"
+               + (f", trained like {record.method.upper()} sets: {_recipe_words(like)}" if like else ""))
     if like:
-        m2.caption(f"trained like {record.method.upper()} sets: {_recipe_words(like)}")
         own = studio.evaluation_state(dataclasses.replace(baseline, options={}))
         if own.stored is not None:  # where the two protocols differ, both (#20)
             m2.caption(f"By random real's own protocol: {fmt_accuracy(own.stored.mean)}")
@@ -391,11 +405,22 @@ def _live_view() -> None:
         where = "Open **Settings** and press **Start**" if PRESENTING else "Press **Start**"  # folded away on a projector
         st.info(f"{where} to run the chosen method. The default — DM on MNIST at IPC 10, live preset, from noise — "
                 "shows its first images within seconds.")
+        if not PRESENTING and start_spec is not None and st.button(
+                "▶ Start", type="primary", key="distill_start_here",
+                help="The same as Start under the settings: runs the method with the settings on the left"):
+            _start(start_spec)
+            st.rerun(scope="app")
         if active:
             snap = active[-1]
             if st.button(f"Watch the run in progress: {plain(snap.name)}", key="watch_active"):
                 st.session_state.distill_run = snap.run_id
-                st.rerun()
+                st.rerun(scope="app")
+        else:
+            earlier = [j for j in studio.jobs(kind="distill") if j.run_id and studio.run(j.run_id) is not None]
+            if earlier and st.button(f"Open the last run: {plain(earlier[-1].name)} ({earlier[-1].status})",
+                                     key="open_last_run"):
+                st.session_state.distill_run = earlier[-1].run_id
+                st.rerun(scope="app")
         return
     view = studio.run_view(run_id)
     if view is None:
@@ -506,7 +531,7 @@ def _is_active() -> bool:
     return any(j.run_id == run_id or j.kind == "evaluate" for j in studio.jobs(active=True, kind="evaluate"))
 
 
-with live:
+with live_panel:
     polling = _is_active()
     st.session_state.distill_was_active = polling
     polled(_live_view, LIVE_EVERY_S if polling else None)

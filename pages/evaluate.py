@@ -354,6 +354,9 @@ with tab_published:
     shown.sort(key=lambda r: r["ours_mean"] is None)  # rows with our measurement first (stable otherwise)
     columns = ["dataset", "ipc", "method", "family", "architecture", "mean", "std", "ours_mean", "ours_std",
                "difference", "ours_preset", "ours_seeds", "paper", "table", "citation", "uncertain", "protocol_notes"]
+    ours_columns = ("ours_mean", "ours_std", "difference", "ours_preset", "ours_seeds")
+    if not any(r["ours_mean"] is not None for r in shown):  # nothing of ours beside them: no columns of "None"
+        columns = [c for c in columns if c not in ours_columns]
     st.dataframe([{c: r[c] for c in columns} for r in shown], key="pub_table", hide_index=True,
                  width="stretch",
                  column_config={

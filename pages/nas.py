@@ -34,8 +34,9 @@ def _use_grid() -> None:
 
 init_from_query("nas_dataset", "dataset", "mnist", allowed=DATASETS)
 init_from_query("nas_budget", "budget", "quick", allowed=list(NAS_BUDGETS))
+st.session_state.setdefault("nas_grid_name", "quick" if "quick" in NAS_GRIDS else next(iter(NAS_GRIDS)))
 for _k in COLUMNS:
-    st.session_state.setdefault(f"nas_{_k}", list(getattr(NAS_GRIDS["quick"], _k)))
+    st.session_state.setdefault(f"nas_{_k}", list(getattr(NAS_GRIDS[st.session_state.nas_grid_name], _k)))
 st.title("Architecture search")
 st.caption("Train a grid of ConvNet variants briefly on a proxy (a distilled set, a random real subset, a coreset) and on "
            "the whole data, then ask whether the proxy ranks them as the whole data does (Spearman and Kendall rank "
@@ -60,12 +61,16 @@ with left:
     ipc = int(b3.number_input("Baseline IPC", 1, 100, ipcs[0] if ipcs else 10, key=f"nas_ipc_{ipcs[0] if ipcs else 0}",
                               help="Images per class of the random and herding proxies (the chosen sets' IPC by default)."))
 with right:
-    g1, g2 = st.columns([3, 2])
-    g1.selectbox("Grid", list(NAS_GRIDS), key="nas_grid_name", format_func=lambda g: f"{g} ({len(NAS_GRIDS[g])} ConvNets)")
-    g2.button("Use this grid", on_click=_use_grid, key="nas_use_grid")
-    with st.expander("Grid options", expanded=False):
+    st.selectbox("Grid", list(NAS_GRIDS), key="nas_grid_name", on_change=_use_grid,
+                 format_func=lambda g: f"{g} ({len(NAS_GRIDS[g])} ConvNets)",
+                 help="Picking a grid sets the options below; edit them for a grid of your own.")
+    edited = any(tuple(st.session_state[f"nas_{k}"]) != tuple(getattr(NAS_GRIDS[st.session_state.nas_grid_name], k))
+                 for k in COLUMNS)
+    with st.expander("Grid options" + (" (edited: not the grid named above)" if edited else ""), expanded=edited):
         for k, label in COLUMNS.items():
             st.multiselect(label, CHOICES[k], key=f"nas_{k}")
+        if edited:
+            st.button(f"Back to the {st.session_state.nas_grid_name} grid", on_click=_use_grid, key="nas_use_grid")
     budget = st.segmented_control("Budget", list(NAS_BUDGETS), key="nas_budget",
                                   help="\n".join(f"- **{k}**: {b.note}" for k, b in NAS_BUDGETS.items())) or "quick"
     device = st.selectbox("Device", ["auto"] + available_devices(), key="nas_device")

@@ -183,7 +183,7 @@ st.subheader("Results")
 result = result_for_display(current)
 if result is None:
     st.info("No privacy study of this dataset is stored yet. Choose the settings above and start one "
-            "(the tiny preset takes seconds).")
+            "(its estimated time shows above Start; the tiny preset takes well under a minute).")
 else:
     c1, c2 = st.columns([2, 1])
     attack = c1.selectbox("Attack", list(result.attacks), format_func=lambda a: ATTACK_TITLES[a], key="pv_attack")

@@ -52,6 +52,11 @@ def test_every_page_renders_with_an_empty_store(empty_home) -> None:
             assert at.get("page_link"), "the Gallery links to Distill"
         if p.file == "compare.py":
             assert any("No finished runs yet" in i.value for i in at.info)
+        if p.file == "evaluate.py":  # the published numbers with nothing of ours: no columns of "None"
+            published = [d.value for d in at.dataframe if "mean" in d.value.columns]
+            assert published and "ours_mean" not in published[0].columns and len(published[0]) > 0
+        if p.file == "distill.py":  # with no run to show, Start and the method's explanation beside the settings
+            assert at.button(key="distill_start_here") and at.latex
     assert Store(empty_home).list_runs() == []  # looking around creates nothing
 
 

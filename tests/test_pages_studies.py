@@ -127,6 +127,23 @@ def test_nas_study_from_the_page(home) -> None:
     assert "whole-data accuracies stored, reused" in _captions(at)
 
 
+def test_picking_a_grid_sets_its_options_and_an_edit_says_so(home) -> None:
+    """The grid picker applies at once (the estimate follows it; it once waited for a 'Use this grid' press), an
+    edited option is named as such, and one click goes back to the named grid."""
+    from ddcore.platform.bridge import NAS_GRIDS
+
+    at = _open("nas.py")
+    quick = len(NAS_GRIDS["quick"])
+    assert f"{quick} architectures" in _captions(at)
+    at.selectbox(key="nas_grid_name").set_value("dc720").run()
+    assert "720 architectures" in _captions(at) and at.session_state["nas_depths"] == list(NAS_GRIDS["dc720"].depths)
+    assert not any("edited" in e.label for e in at.expander)
+    at.multiselect(key="nas_depths").set_value(list(NAS_GRIDS["dc720"].depths)[:1]).run()
+    assert any("edited" in e.label for e in at.expander) and "720 architectures" not in _captions(at)
+    at.button(key="nas_use_grid").click().run()
+    assert "720 architectures" in _captions(at) and not any("edited" in e.label for e in at.expander)
+
+
 def test_a_run_name_in_a_proxy_label_stays_text() -> None:
     """A proxy's label holds its run's name (user text): plotly renders a few HTML tags, so the figures escape it."""
     from app import study_plots
