@@ -185,7 +185,7 @@ def test_the_gallery_lists_artefacts_with_their_users_and_deletes_them(tmp_path:
     text = "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
     assert "class means of mnist" in text and "`class-means`" in text
     assert f"by job `{record.producer['job']}`" in text  # lineage: the job that made it
-    assert "Used by: PULL-TO-MEANS · mnist · IPC 1" in text
+    assert "Used by: PULL-TO-MEANS · MNIST · IPC 1" in text
     assert any("cannot resume without it" in w.value for w in at.warning)  # said before deleting
     at.checkbox(key=f"art_confirm_{record.key}").check().run()
     at.button(key=f"art_delete_{record.key}").click().run()

@@ -94,7 +94,7 @@ def test_studio_distill_gallery_compare(streamlit_server, page, artifacts_dir: P
     # The Gallery lists it; opening it shows every image and the downloads.
     page.goto(f"{streamlit_server.url}/gallery")
     wait_for_app(page)
-    page.get_by_text("DM · mnist · IPC 1", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text("DM · MNIST · IPC 1", exact=False).first.wait_for(timeout=60_000)
     shot(page, artifacts_dir, "studio-gallery.png")
     page.locator("[data-testid=stButton] button", has_text="Open").first.click()
     page.get_by_text("All 10 images", exact=False).first.wait_for(timeout=60_000)
@@ -121,7 +121,7 @@ def test_studio_distill_gallery_compare(streamlit_server, page, artifacts_dir: P
     img.wait_for()
     box = img.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 250
-    assert page.get_by_text("TINYPULL · mnist · IPC 3", exact=False).count() >= 1
+    assert page.get_by_text("TINYPULL · MNIST · IPC 3", exact=False).count() >= 1
     shot(page, artifacts_dir, "studio-compare.png")
 
     (artifacts_dir / "studio-timings.json").write_text(json.dumps(timings, indent=2))

@@ -202,7 +202,7 @@ def test_gallery_filters_open_rename_delete(finished_runs) -> None:
     assert at.query_params["ipc"] in ("3", ["3"])
     assert "1 of" in texts(at)
     at = ok(page("gallery.py", run=finished_runs[0]).run())
-    assert at.subheader[0].value == "TINYPULL · mnist · IPC 2"
+    assert at.subheader[0].value == "TINYPULL · MNIST · IPC 2"
     assert any(c.startswith("All 20 images") for c in image_captions(at))
     assert [b.label[:12] for b in at.get("download_button")] == ["⬇ Grid PNG", "⬇ Images (zi", "⬇ Set file (", "⬇ Tensors fo"]
     at.text_input(key=f"name_{finished_runs[0]}").set_value("Pulled digits")

@@ -24,7 +24,7 @@ def test_create_list_filter_rename_delete(tmp_path: Path) -> None:
     store = Store(tmp_path)
     a = store.create_run(SPEC)
     b = store.create_run({**SPEC, "method": "dc", "ipc": 10}, name="my DC run")
-    assert a.status == "queued" and a.name == "DM · mnist · IPC 2" and (tmp_path / "runs" / a.id / "config.json").is_file()
+    assert a.status == "queued" and a.name == "DM · MNIST · IPC 2" and (tmp_path / "runs" / a.id / "config.json").is_file()
     assert [r.id for r in store.list_runs()] == [b.id, a.id]  # newest first
     assert [r.id for r in store.list_runs(method="dc")] == [b.id]
     assert [r.id for r in store.list_runs(ipc=2, status=["queued", "done"])] == [a.id]

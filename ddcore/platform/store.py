@@ -586,7 +586,13 @@ def _artefact_from_row(row: sqlite3.Row) -> ArtefactRecord:
 
 
 def default_run_name(spec: dict[str, Any]) -> str:
-    return f"{str(spec['method']).upper()} · {spec['dataset']} · IPC {spec['ipc']}"
+    """'DM · MNIST · IPC 10': the dataset by its display name where it is a built-in one (an upload keeps its own)."""
+    from ..data import DATASETS
+
+    dataset = str(spec["dataset"])
+    if dataset in DATASETS.names():
+        dataset = DATASETS.get(dataset).display_name
+    return f"{str(spec['method']).upper()} · {dataset} · IPC {spec['ipc']}"
 
 
 def _jsonable(value: Any) -> Any:
