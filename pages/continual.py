@@ -9,7 +9,17 @@ import streamlit as st
 
 from app import study_plots
 from app.state import studio as get_studio
-from app.widgets import fmt_about, init_from_query, jobs_sidebar, labelled_grid, plain, show_image, study_progress, sync_query
+from app.widgets import (
+    counted,
+    fmt_about,
+    init_from_query,
+    jobs_sidebar,
+    labelled_grid,
+    plain,
+    show_image,
+    study_progress,
+    sync_query,
+)
 from ddcore.data import available, get_dataset_info
 from ddcore.methods import list_methods
 from ddcore.platform.bridge import CONTINUAL_PRESETS, ContinualSpec, available_devices, continual_estimate
@@ -77,7 +87,8 @@ if state.problem:
 elif state.stored is None:
     estimate = continual_estimate(dataset, methods, ipc, steps, orders, info.num_classes, preset, finetune)
     st.caption(f"Cost estimate on this machine's CPU: about **{fmt_about(estimate)}** "
-               f"({len(methods)} method(s) × {orders} order(s) × {steps} step(s); from rates measured on a 2-core CPU, "
+               f"({counted(len(methods), 'method')} × {counted(orders, 'class order')} × {counted(steps, 'step')}; from rates "
+               "measured on a 2-core CPU, "
                "slower when the machine is busy).")
 start = st.button("Start the study", type="primary", key="cl_start",
                   disabled=bool(state.problem) or state.stored is not None or state.busy)
@@ -98,7 +109,7 @@ stored = studio.studies("continual")
 result = state.stored
 if result is None and stored:
     labels = {r.key: (f"{get_dataset_info(r.dataset).display_name}, {r.steps} steps, IPC {r.ipc}, "
-                      f"{'/'.join(r.methods)}, {len(r.seeds)} order(s), {r.preset}") for r in stored}
+                      f"{'/'.join(r.methods)}, {counted(len(r.seeds), 'order')}, {r.preset}") for r in stored}
     st.divider()
     pick = st.selectbox("Stored studies", list(labels), format_func=lambda k: labels[k], key="cl_stored",
                         help="Studies already computed; the one matching the controls above opens by itself.")
@@ -108,7 +119,7 @@ if result is None:
 else:
     st.subheader("Accuracy on the classes seen so far")
     finals = " · ".join(f"**{plain(m)}** {result.final(m)[0]:.1f} ± {result.final(m)[1]:.1f} %" for m in result.methods)
-    st.markdown(f"After the last step: {finals} (mean ± std over {len(result.seeds)} class order(s)).")
+    st.markdown(f"After the last step: {finals} (mean ± std over {counted(len(result.seeds), 'class order')}).")
     chart(study_plots.continual_accuracy(result), "cl_accuracy")
     if result.finetuned:
         st.subheader("A network fine-tuned from step to step")

@@ -10,6 +10,7 @@ import streamlit as st
 from app import exports, plots
 from app.state import studio as get_studio
 from app.widgets import (
+    counted,
     custom_eval_preset,
     fmt_accuracy,
     fmt_duration,
@@ -205,11 +206,13 @@ with tab_run:
     stored = sum(1 for s in specs if studio.evaluation_state(s).stored is not None)
     n_new = len(specs) - stored
     if len(specs) == len(subjects) * len(archs):
-        st.caption(f"{len(subjects)} set(s) × {len(archs)} architecture(s) = {len(specs)} evaluation(s): "
+        st.caption(f"{counted(len(subjects), 'set')} × {counted(len(archs), 'architecture')} = "
+                   f"{counted(len(specs), 'evaluation')}: "
                    f"{stored} already stored (reused), {n_new} to compute.")
     else:  # the replayed schedule measures DD sets only, and random real once per DD set of its IPC
-        st.caption(f"{len(subjects)} set(s) × {len(archs)} architecture(s), DD's schedule replayed where it applies: "
-                   f"{len(specs)} evaluation(s), {stored} already stored (reused), {n_new} to compute.")
+        st.caption(f"{counted(len(subjects), 'set')} × {counted(len(archs), 'architecture')}, DD's schedule replayed "
+                   "where it applies: "
+                   f"{counted(len(specs), 'evaluation')}, {stored} already stored (reused), {n_new} to compute.")
     label = f"Evaluate {len(subjects)} × {len(archs)}" if len(specs) == len(subjects) * len(archs) \
         else f"Evaluate {len(specs)}"
     if st.button(label, type="primary", disabled=not specs, key="eval_start"):
@@ -225,7 +228,7 @@ with tab_run:
             if job.id not in ids:
                 ids.append(job.id)
         st.session_state.eval_jobs = ids
-        st.toast(f"Queued {len(specs) - reused} evaluation(s); {reused} reused from the store.")
+        st.toast(f"Queued {counted(len(specs) - reused, 'evaluation')}; {reused} reused from the store.")
 
     def _progress() -> None:
         mine = [studio.job(i) for i in st.session_state.get("eval_jobs", [])]
@@ -317,7 +320,7 @@ with tab_results:
         wall = "—" if row.wall_time_s is None else (f"{row.wall_time_s:.1f} s" if row.wall_time_s < 60
                                                     else fmt_duration(row.wall_time_s))
         one = row.n_seeds == 1
-        seeds_part = "" if one else f" over {row.n_seeds} seed(s) (per seed: {seeds_text})"
+        seeds_part = "" if one else f" over {counted(row.n_seeds, 'seed')} (per seed: {seeds_text})"
         st.markdown(f"**{fmt_accuracy(row.mean, row.std, 1 if one else None)}**{seeds_part} · "
                     f"{row.preset} preset · {row.test_images or '?'} test images · {wall} on {row.device or '?'}")
         d1, d2 = st.columns(2)
@@ -370,7 +373,7 @@ with tab_published:
                      "ours_seeds": st.column_config.NumberColumn("our seeds"),
                  })
     n_ours = sum(1 for r in shown if r["ours_mean"] is not None)
-    st.caption(f"{len(shown)} published row(s), {n_ours} with our stored measurement beside them (same dataset, "
+    st.caption(f"{counted(len(shown), 'published row')}, {n_ours} with our stored measurement beside them (same dataset, "
                "method, IPC and architecture; ours may use a shorter preset, see 'our preset'). 'unverified': read "
                "from a later paper's table, not the originating one. Each row names its paper.")
     chart(plots.published_scatter(shown), "pub_plot", "published-numbers")

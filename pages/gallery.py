@@ -7,6 +7,7 @@ import streamlit as st
 from app.navigation import page as app_page
 from app.state import studio as get_studio
 from app.widgets import (
+    counted,
     display_scale,
     fmt_accuracy,
     fmt_duration,
@@ -247,7 +248,7 @@ def _artefacts() -> None:
             c1.caption("Used by: " + (", ".join(plain(r.name) for r in runs) if runs else "no run yet"))
             with c2.popover("🗑 Delete", width="stretch"):
                 if runs:
-                    st.warning(f"{len(runs)} run(s) used it; they keep their images but cannot resume without it.")
+                    st.warning(f"{counted(len(runs), 'run')} used it; they keep their images but cannot resume without it.")
                 force = st.checkbox("Yes, delete it", key=f"art_confirm_{record.key}")
                 if st.button("Delete", key=f"art_delete_{record.key}", disabled=not force):
                     try:

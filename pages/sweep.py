@@ -11,6 +11,7 @@ import streamlit as st
 from app import exports
 from app.state import studio as get_studio
 from app.widgets import (
+    counted,
     custom_eval_preset,
     fmt_about,
     fmt_duration,
@@ -42,10 +43,10 @@ with st.container(border=True):
     if cluster.connected and not cluster.problem:
         cpus = sum(n["cpus"] for n in cluster.nodes)
         gpus = sum(n["gpus"] for n in cluster.nodes)
-        st.markdown(f"**Runs on the Ray cluster at `{plain(cluster.address)}`**: {len(cluster.nodes)} node(s), "
-                    f"{cpus:g} CPU(s), {gpus:g} GPU(s); up to {cluster.jobs_at_once} jobs at once.")
+        st.markdown(f"**Runs on the Ray cluster at `{plain(cluster.address)}`**: {counted(len(cluster.nodes), 'node')}, "
+                    f"{counted(float(cpus), 'CPU')}, {counted(float(gpus), 'GPU')}; up to {cluster.jobs_at_once} jobs at once.")
     else:
-        st.markdown(f"**Runs on this machine**: {cluster.jobs_at_once} job(s) at once.")
+        st.markdown(f"**Runs on this machine**: {counted(cluster.jobs_at_once, 'job')} at once.")
         if cluster.problem:
             st.warning(plain(cluster.problem))
         with st.expander("Run on a Ray cluster instead"):
@@ -115,12 +116,12 @@ if not problem:
 
 if spec is not None and not problem:
     estimate = studio.sweep_estimate(spec)
-    jobs_line = (f"**{estimate.cells} cell(s)**: {estimate.cells} distillation(s) and {estimate.evaluations} "
-                 f"evaluation(s)")
-    table_note = (f" ({len(estimate.from_table)} distillation setting(s) estimated from our recorded CPU "
+    jobs_line = (f"**{counted(estimate.cells, 'cell')}**: {counted(estimate.cells, 'distillation')} and "
+                 f"{counted(estimate.evaluations, 'evaluation')}")
+    table_note = (f" ({counted(len(estimate.from_table), 'distillation setting')} estimated from our recorded CPU "
                   "benchmarks, not yet timed on this machine)" if estimate.from_table else "")
     if estimate.wall_s is not None:
-        st.markdown(f"{jobs_line}, about **{fmt_about(estimate.wall_s)}** with {estimate.parallel} job(s) at once "
+        st.markdown(f"{jobs_line}, about **{fmt_about(estimate.wall_s)}** with {counted(estimate.parallel, 'job')} at once "
                     f"({fmt_about(estimate.total_s)} of work), from the runs this store has measured{table_note}.")
     else:
         partial = (f" The distillations alone: about **{fmt_about(estimate.distillations_s)}** of work{table_note}."

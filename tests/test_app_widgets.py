@@ -103,7 +103,7 @@ def test_pages_show_one_network_not_plus_minus_zero(home) -> None:
         details.append(next(m.value for m in at.markdown if m.value.startswith("**") and " preset · " in m.value))
     assert len(details) == 2 and not any("± 0.0" in d for d in details), details
     assert any(d.startswith("**90.5 % (one network)**") for d in details), details
-    assert any(d.startswith("**80.0 ± 1.5 %** over 2 seed(s)") for d in details), details
+    assert any(d.startswith("**80.0 ± 1.5 %** over 2 seeds") for d in details), details
 
 
 # ---------------------------------------------------------------------------------------------- jobs panel

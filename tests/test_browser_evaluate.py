@@ -51,12 +51,12 @@ def test_cross_architecture_evaluation_in_chromium(streamlit_server, page, artif
     wait_for_app(page)
     _set_number(page, "Epochs", TINY["epochs"])
     _set_number(page, "Test images (0: all)", TINY["test_limit"])
-    page.get_by_text("3 set(s) × 2 architecture(s) = 6 evaluation(s)").wait_for()
+    page.get_by_text("3 sets × 2 architectures = 6 evaluations").wait_for()
     page.get_by_role("button", name="Evaluate 3 × 2").click()
     page.get_by_text("Evaluations —").wait_for()
     page.screenshot(path=str(artifacts_dir / "evaluate-progress.png"))
     # Progress shows, then every result is stored and the page says so.
-    page.get_by_text("6 evaluation(s): 6 already stored (reused), 0 to compute").wait_for(timeout=240_000)
+    page.get_by_text("6 evaluations: 6 already stored (reused), 0 to compute").wait_for(timeout=240_000)
     wait_for_app(page)
     page.screenshot(path=str(artifacts_dir / "evaluate-run.png"), full_page=True)
 
@@ -85,7 +85,7 @@ def test_cross_architecture_evaluation_in_chromium(streamlit_server, page, artif
     page.screenshot(path=str(artifacts_dir / "evaluate-results.png"), full_page=True)
 
     page.get_by_role("tab", name="Published numbers").click()
-    page.get_by_text("published row(s)").first.wait_for()
+    page.get_by_text("published rows").first.wait_for()
     page.wait_for_timeout(1000)
     page.screenshot(path=str(artifacts_dir / "evaluate-published.png"), full_page=True)
     page.get_by_role("tab", name="Export").click()

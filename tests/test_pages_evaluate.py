@@ -47,7 +47,7 @@ def test_page_lists_stored_runs_and_counts_the_work(home) -> None:
     sets = at.multiselect(key="eval_sets_mnist")
     assert sets.value == [run_ids[-1]]  # the newest run is chosen by default
     assert sets.options == [sets.format_func(i) for i in reversed(run_ids)]  # both stored runs, newest first
-    assert "2 set(s) × 1 architecture(s) = 2 evaluation(s): 0 already stored (reused), 2 to compute" in _captions(at)
+    assert "2 sets × 1 architecture = 2 evaluations: 0 already stored (reused), 2 to compute" in _captions(at)
     assert any("No stored evaluations" in i.value for i in at.info)
     # the suite button fills the architectures
     at.button(key="eval_suite_btn").click().run()
@@ -66,7 +66,7 @@ def test_evaluate_stores_and_reopening_reuses(home) -> None:
     at.multiselect(key="eval_sets_mnist").set_value(run_ids)
     at.multiselect(key="eval_archs").set_value(ARCHS)
     at.run()
-    assert "3 set(s) × 2 architecture(s) = 6 evaluation(s): 0 already stored (reused), 6 to compute" in _captions(at)
+    assert "3 sets × 2 architectures = 6 evaluations: 0 already stored (reused), 6 to compute" in _captions(at)
     at.button(key="eval_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
     keys = [key_of(Store(root), s, a, tiny_preset()) for s in subjects for a in ARCHS]
@@ -77,7 +77,7 @@ def test_evaluate_stores_and_reopening_reuses(home) -> None:
     # Re-open the page: the plots show the stored numbers, nothing is recomputed.
     at = _open(eval_preset="custom", eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"],
                eval_custom_aug=TINY["augmentation"], eval_sets_mnist=run_ids, eval_archs=ARCHS)
-    assert "6 evaluation(s): 6 already stored (reused), 0 to compute" in _captions(at)
+    assert "6 evaluations: 6 already stored (reused), 0 to compute" in _captions(at)
     heat = next(c for c in _charts(at) if c["data"][0]["type"] == "heatmap")
     assert heat["data"][0]["x"] == ARCHS
     stored = {(e.subject, e.architecture): e.mean for e in store.list_evaluations()}
@@ -122,7 +122,7 @@ def test_a_running_evaluation_shows_progress_and_cancels(home) -> None:
 
     # The paper preset on ConvNet takes minutes on a CPU: long enough to cancel it from the page.
     at = _open(eval_preset="paper", eval_sets_mnist=run_ids[:1], eval_archs=["convnet"], eval_random=False)
-    assert "1 set(s) × 1 architecture(s) = 1 evaluation(s): 0 already stored (reused), 1 to compute" in _captions(at)
+    assert "1 set × 1 architecture = 1 evaluation: 0 already stored (reused), 1 to compute" in _captions(at)
     at.button(key="eval_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
     cancel = [b for b in at.button if (b.key or "").startswith("eval_cancel_")]
@@ -178,7 +178,7 @@ def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(
                eval_custom_epochs=TINY["epochs"], eval_custom_test=TINY["test_limit"], eval_custom_aug=TINY["augmentation"])
     archs = at.multiselect(key="eval_archs")
     assert "DD's learned schedule (replayed)" in [archs.format_func(a) for a in archs.options]
-    assert ("3 set(s) × 1 architecture(s), DD's schedule replayed where it applies: 2 evaluation(s), 0 already stored "
+    assert ("3 sets × 1 architecture, DD's schedule replayed where it applies: 2 evaluations, 0 already stored "
             "(reused), 2 to compute") in _captions(at) and at.button(key="eval_start").label == "Evaluate 2"
     at.button(key="eval_start").click().run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]

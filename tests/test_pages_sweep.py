@@ -25,7 +25,7 @@ def test_empty_store_says_where_cells_run_and_what_to_do(home) -> None:
     text = " ".join(m.value for m in at.markdown)
     assert "Runs on this machine" in text
     # evaluations: nothing measured here, said and not guessed; the distillation from the repo's CPU benchmark, said so
-    assert "1 cell(s)" in text and "No full estimate yet" in text and "evaluation of" in text, text
+    assert "1 cell**: 1 distillation and" in text and "No full estimate yet" in text and "evaluation of" in text, text
     assert "The distillations alone: about" in text and "estimated from our recorded CPU benchmarks" in text, text
     assert any("No finished sweep yet" in i.value for i in at.info)
     assert not _button(at, "Start sweep").disabled
