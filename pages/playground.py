@@ -140,7 +140,9 @@ def _view() -> None:
     legend = " · ".join(f"<span style='color:rgb{class_colour(c)}'>●</span> {plain(n)}"
                         for c, n in enumerate(info.class_names))
     took = time.perf_counter() - started
-    st.markdown(f"{legend} · drawn in {1000 * took:.0f} ms", unsafe_allow_html=True)
+    st.markdown(legend, unsafe_allow_html=True)
+    st.caption(f"Each frame (a step of the method, two boundaries, the points) took {1000 * took:.0f} ms to compute "
+               "and draw.")
     _pace(took)
 
 
