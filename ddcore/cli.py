@@ -9,14 +9,17 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
 from typing import Callable
 
+from .output_paths import check_outputs, write_json
 from .registry import PluginError, UnknownNameError
 
 Handler = Callable[[argparse.Namespace], int]
+MAX_EVAL_SEEDS = 1_000  # networks per evaluation: more is a typo, not a study (each trains for minutes on a CPU)
 
 
 def _listing(kind: str) -> Handler:
@@ -104,11 +107,24 @@ def _distill(args: argparse.Namespace) -> int:
                        overrides=overrides, architecture=args.arch, seed=args.seed, device=args.device,
                        data_root=args.data_root, eval_every=args.eval_every, evaluate_after=False)
     validate(spec)  # name and range errors before any loading
+    if args.eval_every is not None and args.eval_every < 1:
+        raise ValueError(f"--eval-every is a number of iterations, at least 1, not {args.eval_every}")
+    unused = [flag for flag, given in (("--eval-krr", args.eval_krr), ("--json", args.json),
+                                       ("--eval-arch", args.eval_arch != ["convnet"]),
+                                       ("--eval-preset", args.eval_preset != "quick"),
+                                       ("--eval-seeds", args.eval_seeds is not None)) if given]
+    if unused and not args.eval:
+        raise ValueError(f"{', '.join(unused)} describe{'s' if len(unused) == 1 else ''} the evaluation after the run; "
+                         "add --eval to run it")
+    if args.eval:
+        _check_evaluation(args)
     out = Path(args.out or f"{args.dataset}_{args.method}_ipc{args.ipc}_seed{args.seed}.ddset")
     problem = _out_problem(out)
     if problem:  # said before the run, not after it
         print(f"error: --out {out}: {problem}", file=sys.stderr)
         return 2
+    check_outputs(out=(out, {"overwrite": args.overwrite}),
+                  out_picture=(out.with_suffix(".png"), {"overwrite": args.overwrite}))
     data = load_dataset(args.dataset, root=args.data_root)
     print(f"{data.info.display_name} from {data.source}", file=sys.stderr)
     store = run_id = None
@@ -164,10 +180,32 @@ def _out_problem(out: Path) -> str:
 
 
 def _save_set(result, out: Path) -> Path:
-    """The set file and its grid PNG beside it."""
+    """The set file and its grid PNG beside it (smaller, or none, for a set too large to draw: the set is what
+    matters, and it is saved first)."""
     result.save(out)
-    out.with_suffix(".png").write_bytes(result.to_png_grid(scale=2))
+    for scale in (2, 1):
+        try:
+            out.with_suffix(".png").write_bytes(result.to_png_grid(scale=scale))
+            return out
+        except ValueError as e:  # too many pixels for a picture
+            reason = str(e)
+    print(f"note: {out} is saved; its grid picture is not ({reason})", file=sys.stderr)
     return out
+
+
+def _check_evaluation(args: argparse.Namespace) -> None:
+    """The evaluation's architectures, preset and seeds, checked before any training (a bad one found after an
+    hour's distillation, or after the first architecture, wastes it)."""
+    from .evaluation.protocol import get_preset
+    from .models import MODELS
+
+    for arch in args.eval_arch:
+        base = arch[: -len("_krr")] if arch.endswith("_krr") else arch
+        if base not in MODELS:
+            MODELS.get(base)  # raises with the close matches
+    get_preset(args.eval_preset)
+    if args.eval_seeds is not None and not 1 <= args.eval_seeds <= MAX_EVAL_SEEDS:
+        raise ValueError(f"--eval-seeds/--seeds is a number of networks from 1 to {MAX_EVAL_SEEDS}, not {args.eval_seeds}")
 
 
 @contextlib.contextmanager
@@ -202,7 +240,7 @@ def _evaluate_set(synthetic, args: argparse.Namespace, data=None) -> int:
         print(f"{arch}: {res.mean:.2f} ± {res.std:.2f} % over {len(res.seeds)} seeds "
               f"({args.eval_preset} preset, {res.wall_time_s:.1f} s on {res.device})")
         if args.json:
-            Path(args.json).write_text(json.dumps(res.to_dict(), indent=1))
+            write_json(args.json, res.to_dict())
     if synthetic.meta.config.get("learned_step_sizes"):  # DD's own evaluation: its schedule, replayed (milliseconds)
         from .evaluation import get_preset as preset_of
         from .evaluation.replay import evaluate_replay
@@ -244,6 +282,7 @@ def _evaluate_set(synthetic, args: argparse.Namespace, data=None) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .synthetic import SyntheticSet
 
+    _check_evaluation(args)
     synthetic = SyntheticSet.load(args.file)
     data = None
     if args.data_root is not None:
@@ -331,7 +370,7 @@ def _continual(args: argparse.Namespace) -> int:
         summary["methods"][method] = row
     print(f"(seconds per class order; the study took {result.wall_time_s:.0f} s on {result.device}; stored as {result.key})")
     if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=1))
+        write_json(args.json, summary)
     return 0
 
 
@@ -379,13 +418,13 @@ def _nas(args: argparse.Namespace) -> int:
     print(f"whole data: {result.whole_images:,} images per architecture, {result.whole_seconds.sum():.0f} s in all; "
           f"proxies {', '.join(f'{s.sum():.0f} s' for s in result.proxy_seconds)}; stored as {result.key}")
     if args.json:
-        Path(args.json).write_text(json.dumps({
+        write_json(args.json, {
             "key": result.key, "dataset": result.dataset, "budget": result.budget, "grid": result.grid,
             "architectures": result.architectures, "proxies": result.proxies, "proxy_specs": result.proxy_specs,
             "whole_accuracy": result.whole_accuracy.round(2).tolist(), "whole_seconds": result.whole_seconds.round(2).tolist(),
             "proxy_accuracy": result.proxy_accuracy.round(2).tolist(), "proxy_seconds": result.proxy_seconds.round(2).tolist(),
             "proxy_make_seconds": result.proxy_make_seconds, "correlations": result.correlations, "device": result.device,
-            "wall_time_s": result.wall_time_s}, indent=1))
+            "wall_time_s": result.wall_time_s})
     return 0
 
 
@@ -399,7 +438,8 @@ def _privacy(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             changes[name] = value
-    spec = validate_privacy(PrivacySpec.preset(args.preset, args.dataset, **changes))
+    dataset = changes.pop("dataset", args.dataset)  # --set dataset=... as --dataset
+    spec = validate_privacy(PrivacySpec.preset(args.preset, dataset, **changes))
     estimate = estimate_seconds(spec)
     shadows_stored = not spec.lira or Store().get_artefact(spec.shadow_requirement().key()) is not None
     print(f"estimated cost on a 2-core CPU: about {estimate['study'] / 60:.0f} min"
@@ -407,7 +447,7 @@ def _privacy(args: argparse.Namespace) -> int:
     result = _run_study(spec, spec.device, args.quiet)
     print(format_privacy(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1))
+        write_json(args.json, result.to_dict())
     return 0
 
 
@@ -477,7 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--data-root", default=None)
     distill.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method config overrides")
     distill.add_argument("--eval-every", type=int, default=None)
-    distill.add_argument("--out", default=None, help="set file to write (.ddset)")
+    distill.add_argument("--out", default=None, help="set file to write (.ddset; its grid picture goes beside it "
+                         "as .png)")
+    distill.add_argument("--overwrite", action="store_true", help="replace an existing set file (and picture) there")
     distill.add_argument("--eval", action="store_true", help="evaluate the final set")
     distill.add_argument("--quiet", action="store_true")
     distill.add_argument("--no-store", action="store_true", help="do not keep the run in the studio's store "
@@ -619,7 +661,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"({len(snap.result.cells)} cells in {snap.result.wall_s:.0f} s on "
               f"{'the Ray cluster at ' + address if address else 'this machine'}; stored in {store.root})", file=sys.stderr)
         if args.json:
-            Path(args.json).write_text(json.dumps({"summary": table, "wall_s": snap.result.wall_s}, indent=1))
+            write_json(args.json, {"summary": table, "wall_s": snap.result.wall_s})
         return 0
     finally:
         manager.shutdown(wait=30)
@@ -630,6 +672,8 @@ def _sweep(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        # a result file is checked before the work: a previous result is replaced, anything else is refused
+        check_outputs(json=(getattr(args, "json", None), {"replaces_json": True}))
         return args.func(args)
     except BrokenPipeError:  # e.g. `python -m ddcore models | head`
         return 0
@@ -639,6 +683,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownNameError, PluginError, ValueError, FileNotFoundError, RuntimeError, KeyError, LookupError) as e:
         text = e.args[0] if isinstance(e, KeyError) and e.args else e  # a KeyError's str() adds quotes
         print(f"error: {text}", file=sys.stderr)
+        return 2
+    except sqlite3.OperationalError as e:  # the store's database: a full disk, a read-only or locked home
+        from .paths import home_dir
+
+        print(f"error: the studio's store in {home_dir()} cannot be used: {e}", file=sys.stderr)
         return 2
     except MemoryError:
         print("error: not enough memory for this input (it is larger than this machine can hold)", file=sys.stderr)

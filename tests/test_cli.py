@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -101,6 +102,67 @@ def test_an_output_the_set_cannot_be_saved_at_is_refused_before_the_run(tmp_path
     for (_, why), out in zip(cases, outs):
         assert out.returncode == 2 and why in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert not (tmp_path / "d.png").exists()
+
+
+def test_outputs_that_would_replace_a_users_file_or_cannot_be_written_are_refused_first(tmp_path: Path) -> None:
+    """Found by probing the CLI: --json over the input set, --out over a notes file, --out under /proc (checked only
+    after the run, so the set was lost) all refused before any work, the files untouched; --overwrite and a previous
+    JSON result are replaced as asked."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    base = ("distill", "--dataset", "mnist", "--method", "random", "--ipc", "1", "--no-store", "--quiet")
+    out = ddcore_here(*base, "--out", str(notes))
+    assert out.returncode == 2 and "exists; pass --overwrite" in out.stderr and notes.read_text() == "my notes"
+    out = ddcore_here(*base, "--out", "/proc/x.ddset")
+    assert out.returncode == 2 and "cannot write in /proc" in out.stderr, out.stderr
+    target = tmp_path / "s.ddset"
+    assert ddcore_here(*base, "--out", str(target)).returncode == 0 and target.is_file()
+    kept = target.read_bytes()
+    (tmp_path / "s.png").unlink()
+    out = ddcore_here(*base, "--out", str(target), "--seed", "1")  # the set is there: not replaced silently
+    assert out.returncode == 2 and "exists" in out.stderr and target.read_bytes() == kept
+    assert ddcore_here(*base, "--out", str(target), "--seed", "1", "--overwrite").returncode == 0
+    assert target.read_bytes() != kept and (tmp_path / "s.png").is_file()
+    kept = target.read_bytes()
+    evaluate = ("evaluate", str(target), "--preset", "custom-e1-t10-none")
+    out = ddcore_here(*evaluate, "--json", str(target))  # the input set named as the result file
+    assert out.returncode == 2 and "not a JSON result" in out.stderr and target.read_bytes() == kept
+    record = tmp_path / "r.json"
+    record.write_text("{}")  # a previous result: replaced
+    assert ddcore_here(*evaluate, "--json", str(record)).returncode == 0
+    assert json.loads(record.read_text())["accuracies"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (("distill", "--method", "dm", "--ipc", "1", "--set", "iterations=Infinity"), "is a whole number, not inf"),
+    (("distill", "--method", "dm", "--ipc", "1", "--eval-every", "-1"), "--eval-every is a number of iterations"),
+    (("distill", "--method", "dm", "--ipc", "1", "--eval-krr"), "add --eval to run it"),
+    (("distill", "--method", "dm", "--ipc", "1", "--eval", "--eval-arch", "convnet", "bogus"), "bogus"),
+    (("privacy", "--preset", "tiny", "--set", "epochs=Infinity"), "epochs is a whole number"),
+    (("privacy", "--preset", "tiny", "--set", "test_limit=abc"), "test_limit is a whole number"),
+    (("privacy", "--preset", "tiny", "--set", "dataset=foo"), "foo"),
+    (("privacy", "--preset", "tiny", "--set", "methods=null"), "methods is a list"),
+    (("privacy", "--preset", "tiny", "--set", "ipc=1.5"), "ipc is a whole number"),
+    (("privacy", "--preset", "tiny", "--set", "bootstrap=99999999999"), "bootstrap must lie between"),
+    (("privacy", "--preset", "tiny", "--set", "methods=zz"), "Unknown method 'zz'"),
+    (("evaluate", "SET", "--preset", "custom-e99999999999-t10-none"), "epoch count (1 to 100,000)"),
+    (("evaluate", "SET", "--preset", "custom-e1-t10-none-lrinf"), "learning rate (lr)"),
+    (("evaluate", "SET", "--preset", "custom-e1-t0-none"), "test images (t) are at least 1"),
+    (("evaluate", "SET", "--seeds", "1000000"), "number of networks from 1 to 1000"),
+])
+def test_bad_settings_are_one_line_before_any_work(args, says, tmp_path: Path) -> None:
+    """Each once gave a traceback, ran for ever, or ran and ignored the setting; none adds a run to the store."""
+    from ddcore.platform.store import Store
+
+    if "SET" in args:
+        target = tmp_path / "s.ddset"
+        assert ddcore_here("distill", "--dataset", "mnist", "--method", "random", "--ipc", "1", "--no-store",
+                           "--quiet", "--out", str(target)).returncode == 0
+        args = tuple(str(target) if a == "SET" else a for a in args)
+    runs = len(Store().list_runs())
+    out = ddcore_here(*args)
+    assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert len(Store().list_runs()) == runs
 
 
 def test_show_refuses_a_damaged_file(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ and main_DM.py (DM sets are always evaluated with DSA, 1000 epochs, 20 models).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -299,6 +300,9 @@ def custom_preset_name(epochs: int, test_limit: int | None = None, augmentation:
     return "-".join(parts)
 
 
+MAX_CUSTOM_EPOCHS = 100_000  # a custom preset's passes: the paper's is 1,000; more is a typo (it would run for days)
+
+
 def parse_custom_preset(name: str) -> EvalConfig:
     """The EvalConfig a `custom_preset_name` stands for; a malformed name fails with the expected form."""
     parts = name[len(CUSTOM_PREFIX):].split("-")
@@ -318,8 +322,15 @@ def parse_custom_preset(name: str) -> EvalConfig:
                 raise ValueError
     except ValueError:
         raise ValueError(f"'{name}' is not a custom preset name (expected e.g. custom-e10-t500-none)") from None
-    if changes["augmentation"] not in AUGMENTATIONS or changes["epochs"] < 1:
-        raise ValueError(f"'{name}' names an invalid epoch count or augmentation")
+    if changes["augmentation"] not in AUGMENTATIONS or not 1 <= changes["epochs"] <= MAX_CUSTOM_EPOCHS:
+        raise ValueError(f"'{name}' names an invalid augmentation or epoch count (1 to {MAX_CUSTOM_EPOCHS:,})")
+    if changes["test_limit"] is not None and changes["test_limit"] < 1:
+        raise ValueError(f"'{name}': the test images (t) are at least 1, or 'tall' for the whole test set")
+    lr = changes.get("lr")
+    if lr is not None and not (math.isfinite(lr) and 0 < lr <= 1e6):
+        raise ValueError(f"'{name}': the learning rate (lr) is above 0 and at most 1e6, not {lr:g}")
+    if not 1 <= changes.get("batch_size", 1) <= 1_000_000:
+        raise ValueError(f"'{name}': the batch size (b) is from 1 to 1,000,000")
     return paper_config().with_(**changes)
 
 

@@ -104,7 +104,8 @@ def checked_setting(method: str, key: str, annotation: str, value: Any) -> Any:
             raise ValueError(f"{where} is true or false, not {value!r}")
         return value
     if base == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or float(value) != int(value):
             raise ValueError(f"{where} is a whole number, not {value!r}")
         value = int(value)
         low, high = (1, MAX_ITERATIONS) if key == "iterations" else (0, MAX_WIDTH) if key == "net_width" \

@@ -13,6 +13,7 @@ that split) and `privacy` (a study, ddcore.tasks.study).
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -35,8 +36,42 @@ if TYPE_CHECKING:
     from ..platform.store import Store
 
 SHADOW_KIND = "shadow-models"
+MAX_BOOTSTRAP = 100_000  # resamples for the intervals: 10,000 is already generous
 BASELINES = ("members", "random", "herding", "dpsgd")
 LIRA = ("lira-offline", "lira-online")
+
+
+def _setting(name: str, annotation: str, value: Any) -> Any:
+    """One PrivacySpec field's value of its annotated type ('int', 'int | None', 'str', 'tuple[float, ...]')."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None and "None" in kinds:
+        return None
+    base = next(k for k in kinds if k != "None")
+    if base.startswith("tuple["):
+        item = float if "float" in base else str
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = (value,)  # one name (methods=dm), one budget (epsilons=5)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"privacy setting {name} is a list, not {value!r}")
+        return tuple(_setting(name, item.__name__, v) for v in value)
+    if base == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or float(value) != int(value):
+            raise ValueError(f"privacy setting {name} is a whole number, not {value!r}")
+        value = int(value)
+        if not -MAX_SETTING <= value <= MAX_SETTING:
+            raise ValueError(f"privacy setting {name} must be at most {MAX_SETTING:,} in size, not {value:,}")
+        return value
+    if base == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"privacy setting {name} is a finite number, not {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"privacy setting {name} is a name, not {value!r}")
+    return value
+
+
+MAX_SETTING = 2**62  # a seed or a count beyond this cannot reach torch (it overflows a long)
 
 
 @dataclass(frozen=True)
@@ -66,13 +101,15 @@ class PrivacySpec:
     seed: int = 0  # training seed of the targets and the distillations
     device: str = "auto"
 
-    def __post_init__(self) -> None:  # lists from JSON, the CLI or a page become tuples (hashable, comparable)
-        for name in ("methods", "runs", "baselines", "attacks"):
-            object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
-        object.__setattr__(self, "epsilons", tuple(float(e) for e in self.epsilons))
+    def __post_init__(self) -> None:
+        """Settings from JSON, the CLI's --set or a page, of their field's type or ValueError naming the setting:
+        lists become tuples (hashable, comparable), one name a tuple of one (not of its letters), 2.0 an int."""
+        for f in fields(self):
+            object.__setattr__(self, f.name, _setting(f.name, str(f.type), getattr(self, f.name)))
 
     @classmethod
     def preset(cls, name: str, dataset: str = "mnist", **changes: Any) -> "PrivacySpec":
+        """A preset's sizes with `changes` on top (a 'dataset' among them wins over the argument)."""
         if name not in PRESETS:
             raise ValueError(f"unknown privacy preset '{name}'; the presets are {', '.join(PRESETS)}")
         known = {f.name for f in fields(cls)}
@@ -296,8 +333,13 @@ def validate(spec: PrivacySpec) -> PrivacySpec:
         make_config(method, info, spec.ipc, spec.distill_preset,
                     **({"iterations": spec.distill_iterations} if spec.distill_iterations else {}))
     get_preset(spec.eval_preset)
-    if spec.bootstrap < 0 or spec.neighbours < 1:
-        raise ValueError("bootstrap must be at least 0 and neighbours at least 1")
+    if not 0 <= spec.bootstrap <= MAX_BOOTSTRAP or not 1 <= spec.neighbours <= 1000:
+        raise ValueError(f"bootstrap must lie between 0 and {MAX_BOOTSTRAP:,} resamples and neighbours between 1 and "
+                         f"1,000, not {spec.bootstrap:,} and {spec.neighbours:,}")
+    if spec.seed < 0 or spec.split_seed < 0:
+        raise ValueError(f"seeds are at least 0, not {min(spec.seed, spec.split_seed)}")
+    if spec.distill_iterations is not None and spec.distill_iterations < 1:
+        raise ValueError(f"distill_iterations is at least 1 (or null: the preset's), not {spec.distill_iterations}")
     if spec.test_limit is not None and spec.test_limit < info.num_classes:
         raise ValueError(f"test_limit must be at least one image per class ({info.num_classes})")
     if not (spec.methods or spec.runs or spec.baselines):
