@@ -35,6 +35,8 @@ def _listing(kind: str) -> Handler:
 def _show(args: argparse.Namespace) -> int:
     from .catalog import describe_set
 
+    if args.png:  # a device, a missing folder or an unwritable one: said plainly, before drawing
+        check_outputs(png=(args.png, {"overwrite": True}))
     print(describe_set(args.file, args.png, args.scale, overwrite=args.overwrite))
     return 0
 
@@ -48,6 +50,7 @@ def _export(args: argparse.Namespace) -> int:
         raise ValueError(f"{out} is the set file itself; write the tensors elsewhere with --out")
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it, or --out to write elsewhere")
+    check_outputs(out=(out, {"overwrite": True}))
     write_atomic(out, SyntheticSet.load(args.file).to_torch_zip())
     print(f"wrote {out} (images.pt, labels.pt, meta.json, and lr.pt when the set learned one)")
     return 0

@@ -127,6 +127,12 @@ def test_outputs_that_would_replace_a_users_file_or_cannot_be_written_are_refuse
     evaluate = ("evaluate", str(target), "--preset", "custom-e1-t10-none")
     out = ddcore_here(*evaluate, "--json", str(target))  # the input set named as the result file
     assert out.returncode == 2 and "not a JSON result" in out.stderr and target.read_bytes() == kept
+    for flags in (("show", str(target), "--png", "/dev/null", "--overwrite"),  # a device is not replaced by a PNG
+                  ("show", str(target), "--png", str(tmp_path / "nodir" / "x.png")),
+                  ("export", str(target), "--out", str(tmp_path), "--overwrite")):
+        out = ddcore_here(*flags)
+        assert out.returncode == 2 and ".tmp" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert Path("/dev/null").is_char_device()
     record = tmp_path / "r.json"
     record.write_text("{}")  # a previous result: replaced
     assert ddcore_here(*evaluate, "--json", str(record)).returncode == 0
