@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -158,7 +159,7 @@ def _distill(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     result = runner.result()
-    _save_set(result, out)
+    out = _save_set(result, out)
     print(f"saved {out} and {out.with_suffix('.png')} ({result.meta.iteration} iterations, "
           f"{result.meta.elapsed_s:.1f} s){where}")
     if control.stop_requested and not runner.done:  # Ctrl-C or SIGTERM: the set so far is saved, and says so
@@ -184,14 +185,27 @@ def _out_problem(out: Path) -> str:
 
 def _save_set(result, out: Path) -> Path:
     """The set file and its grid PNG beside it (smaller, or none, for a set too large to draw: the set is what
-    matters, and it is saved first)."""
-    result.save(out)
+    matters, and it is saved first). Where `out` fails after all (the disk filled during the run), the set goes to
+    the studio's home instead, and the path it went to is returned."""
+    try:
+        result.save(out)
+    except OSError as e:
+        from .paths import home_dir
+
+        rescue = home_dir() / "rescued" / f"{int(time.time())}-{out.name}"
+        rescue.parent.mkdir(parents=True, exist_ok=True)
+        result.save(rescue)  # if this fails too, the error says so (and a stored run keeps its set)
+        print(f"warning: could not write {out} ({e.strerror or e}); the set is saved as {rescue}", file=sys.stderr)
+        out = rescue
     for scale in (2, 1):
         try:
             out.with_suffix(".png").write_bytes(result.to_png_grid(scale=scale))
             return out
         except ValueError as e:  # too many pixels for a picture
             reason = str(e)
+        except OSError as e:  # the set is saved; its picture is a convenience
+            reason = e.strerror or str(e)
+            break
     print(f"note: {out} is saved; its grid picture is not ({reason})", file=sys.stderr)
     return out
 

@@ -139,6 +139,22 @@ def test_outputs_that_would_replace_a_users_file_or_cannot_be_written_are_refuse
     assert json.loads(record.read_text())["accuracies"]
 
 
+def test_a_set_that_cannot_reach_its_out_path_after_the_run_is_rescued_not_lost(tmp_path: Path, capsys) -> None:
+    """The folder was writable when checked but not at the end (a disk filled during the run): the set goes to the
+    studio's home and the path is said."""
+    from ddcore.cli import _save_set
+    from ddcore.synthetic import SyntheticSet
+
+    target = tmp_path / "s.ddset"
+    assert ddcore_here("distill", "--dataset", "mnist", "--method", "random", "--ipc", "1", "--no-store", "--quiet",
+                       "--out", str(target)).returncode == 0
+    synthetic = SyntheticSet.load(target)
+    saved = _save_set(synthetic, Path("/proc/s.ddset"))  # writing there fails as a full disk would
+    assert saved.parent == Path(os.environ["DDCORE_HOME"]) / "rescued" and saved.name.endswith("-s.ddset")
+    assert SyntheticSet.load(saved).images.equal(synthetic.images) and saved.with_suffix(".png").is_file()
+    assert f"the set is saved as {saved}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, says", [
     (("distill", "--method", "dm", "--ipc", "1", "--set", "iterations=Infinity"), "is a whole number, not inf"),
     (("distill", "--method", "dm", "--ipc", "1", "--eval-every", "-1"), "--eval-every is a number of iterations"),
