@@ -91,3 +91,13 @@ def test_the_page_decodes_uint8_images_as_the_engine_does() -> None:
     out = decode_uint8(u8, 2)
     assert out.shape == (4, 4, 4, 3) and out.dtype == np.uint8
     assert int(out[1].min()) == int(out[1].max()) == 200 and int(out[0].max()) == 0
+
+
+def test_a_factor_below_one_is_named_and_a_mix_of_one_is_a_real_start(tiny: LoadedDataset) -> None:
+    """formation_factor=0 once failed as "init must be 'real' or 'noise', not 'mix'"; with factor 1 (IDC-I) the
+    default 'mix' start is the real start, image for image."""
+    with pytest.raises(ValueError, match="formation_factor must be at least 1"):
+        create_method("idc", tiny, 1, preset="quick", formation_factor=0, model_kwargs=TINY_NET)
+    mixed = create_method("idc", tiny, 2, preset="quick", formation_factor=1, init="mix", model_kwargs=TINY_NET)
+    real = create_method("idc", tiny, 2, preset="quick", formation_factor=1, init="real", model_kwargs=TINY_NET)
+    assert torch.equal(mixed.images, real.images)

@@ -320,6 +320,10 @@ class DistillMethod(ABC):
             return torch.randn(self.info.num_classes * self.ipc, c, s, s, generator=g)
         if self.config.init != "real":
             raise ValueError(f"init must be 'real' or 'noise', not '{self.config.init}'")
+        return self.real_initial_images(g)
+
+    def real_initial_images(self, g: torch.Generator) -> torch.Tensor:
+        """IPC random real images per class, normalised (whitened where the method distils in ZCA space)."""
         images = torch.cat([self.data.normalize(self.data.train.images[self.data.train.sample_class(k, self.ipc, g)])
                             for k in range(self.info.num_classes)])
         if getattr(self.config, "zca", False):  # methods that distil in ZCA space start from whitened real images

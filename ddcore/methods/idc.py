@@ -94,8 +94,12 @@ class IDC(MatchingMethod):
 
     def initial_images(self) -> torch.Tensor:
         f = int(self.config.formation_factor)
-        if self.config.init != "mix" or f <= 1:
-            return super().initial_images()
+        if f < 1:  # said here: the base class draws the images before this class's own checks run
+            raise ValueError(f"formation_factor must be at least 1 (1: no multi-formation), not {f}")
+        if self.config.init not in ("mix", "real", "noise"):
+            raise ValueError(f"init must be 'mix', 'real' or 'noise', not '{self.config.init}'")
+        if self.config.init != "mix" or f == 1:  # a mix of one image per stored image is a real image
+            return super().initial_images() if self.config.init != "mix" else self.real_initial_images(self.rng(stream=999))
         g = self.rng(stream=999)
         return torch.cat([encode_real(self.data.normalize(self.data.train.images[
             self.data.train.sample_class(k, self.ipc * f * f, g)]), f) for k in range(self.info.num_classes)])
