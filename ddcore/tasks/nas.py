@@ -203,7 +203,7 @@ class NasTask(StudyTask):
             raise ValueError(f"a rank correlation needs 3 to {MAX_ARCHITECTURES} architectures (the DC paper's space); "
                              f"this grid has {len(grid):,}")
         get_budget(spec.budget)
-        check_whole_number(spec.bootstrap, "bootstrap", 0, 100_000)
+        check_whole_number(spec.bootstrap, "bootstrap", 10, 100_000)  # fewer resamples give no interval (NaN)
         for k in spec.top_k:
             check_whole_number(k, "top k", 1, MAX_ARCHITECTURES)
         proxies = resolve_proxies(spec, store)
