@@ -269,3 +269,23 @@ def test_two_subsets_of_one_source_get_their_own_test_images() -> None:
     cpu = torch.device("cpu")
     assert len(test_tensors(small, cpu)[1]) == 30 and len(test_tensors(large, cpu)[1]) == 70
     assert test_tensors(small, cpu)[0] is test_tensors(small, cpu)[0]  # still cached
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"architecture": ["convnet", "mlp"]}, "one model name"),
+    ({"seeds": "12"}, "a number of networks or a list"),
+    ({"seeds": 1.5}, "a number of networks or a list"),
+    ({"seeds": [-1]}, "whole numbers from 0"),
+    ({"seeds": 10**6}, "from 1 to 1,000"),
+    ({"test_data": "mnist"}, "a loaded dataset"),
+])
+def test_the_api_names_a_bad_argument(kwargs, says) -> None:
+    """Library callers get the argument named, not AttributeError: 'list' object has no attribute 'strip' (or, for
+    seeds='12', networks trained with seeds 1 and 2)."""
+    from ddcore.evaluation.krr import evaluate_krr
+
+    data = load_dataset("mnist")
+    with pytest.raises(ValueError, match=says):
+        evaluate(toy_set(data), **{"architecture": "convnet", **kwargs})
+    with pytest.raises(ValueError, match="reg is the ridge"):
+        evaluate_krr(toy_set(data), reg=float("nan"), test_data=data)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -148,17 +149,25 @@ def test_tensors(data: LoadedDataset, device: torch.device, limit: int | None = 
     return value
 
 
+MAX_SEEDS = 1_000
+
+
 def _seed_list(seeds: int | Sequence[int] | None, default: int) -> list[int]:
+    """0..K-1 for an int K, or the given seeds: whole numbers from 0 (not a string's characters, not 1.5)."""
     if seeds is None:
         return list(range(default))
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise ValueError("seeds must be at least 1")
-        return list(range(seeds))
-    out = [int(s) for s in seeds]
-    if not out:
-        raise ValueError("seeds must not be empty")
-    return out
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"seeds is a number of networks from 1 to {MAX_SEEDS:,}, or a list of seeds; not {seeds}")
+        return list(range(int(seeds)))
+    if isinstance(seeds, (str, bytes, float, bool)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds is a number of networks or a list of whole-number seeds, not {seeds!r}")
+    out = list(seeds)
+    if not 1 <= len(out) <= MAX_SEEDS:
+        raise ValueError(f"a list of 1 to {MAX_SEEDS:,} seeds, not {len(out)}")
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 0 <= s < 2**31 for s in out):
+        raise ValueError(f"seeds are whole numbers from 0 to 2**31 - 1, not {out!r:.80}")
+    return [int(s) for s in out]
 
 
 def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalConfig | None = "quick",
@@ -176,6 +185,12 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
     raises EvaluationCancelled.
     """
     wall = time.perf_counter()
+    if not isinstance(architecture, str):  # a list of names is evaluate_suite's, not this function's
+        raise ValueError(f"architecture is one model name such as 'convnet' (one call per architecture), not "
+                         f"{architecture!r:.80}")
+    if test_data is not None and not isinstance(test_data, LoadedDataset):
+        raise ValueError("test_data is a loaded dataset (ddcore.data.load_dataset(...)), not "
+                         f"{type(test_data).__name__}")
     config = get_preset(preset)
     if overrides:
         config = config.with_(**overrides)

@@ -17,6 +17,7 @@ inverse, and differentiable in K (the distillation methods back-propagate throug
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -187,6 +188,10 @@ def evaluate_krr(data: Any, architecture: str = "convnet", models: int = 4, seed
     from .api import _prepare, _seed_list, check_set, in_pixel_space, test_tensors
     from .result import mean_std
 
+    if reg is not None and not (math.isfinite(reg) and reg >= 0):
+        raise ValueError(f"reg is the ridge, a finite number from 0, not {reg}")
+    if test_limit is not None and test_limit < 1:
+        raise ValueError(f"test_limit is a number of test images from 1 (or None: all), not {test_limit}")
     prep = _prepare(data, dataset, method, None)
     info = test_data.info if test_data is not None else get_dataset_info(prep.dataset)
     check_set(prep.images, prep.labels, info)
