@@ -112,7 +112,8 @@ def test_a_study_reuses_the_whole_data_accuracies(studio) -> None:
     ({"widths": (8, 10**7)}, "widths must be whole numbers from 1 to 2048"),  # once built, exhausting memory
     ({"depths": (1, 99)}, "depths must be whole numbers from 1 to 16"),
     ({"widths": tuple(range(1, 300)), "depths": (1, 2, 3)}, "this grid has 1,794"),
-    ({"bootstrap": 10**12}, "bootstrap must be a whole number from 10 to 100,000"), ({"bootstrap": 0}, "from 10 to"), ({"top_k": (999,)}, "top k must be"),
+    ({"bootstrap": 10**12}, "bootstrap must be a whole number from 10 to 100,000"), ({"bootstrap": 0}, "from 10 to"),
+    ({"top_k": (999,)}, "top k must be"),
 ])
 def test_bad_input_is_refused_and_nothing_is_stored(studio, changes, message) -> None:
     before = len(studio.store.list_artefacts())
