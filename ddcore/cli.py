@@ -63,10 +63,15 @@ def _parse_overrides(pairs: list[str]) -> dict:
         if "=" not in pair:
             raise ValueError(f"--set expects key=value, got '{pair}'")
         key, raw = pair.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ValueError(f"--set expects key=value, got '{pair}' (no key)")
+        if key in out:
+            raise ValueError(f"--set names {key} twice; give it once")
         try:
-            out[key.strip()] = json.loads(raw)
+            out[key] = json.loads(raw)
         except json.JSONDecodeError:
-            out[key.strip()] = raw
+            out[key] = raw
     return out
 
 
@@ -103,10 +108,12 @@ def _distill(args: argparse.Namespace) -> int:
     from .tasks.distill import DistillSpec, distil, validate
 
     overrides = _parse_overrides(args.set)
-    if args.iterations is not None:
-        overrides["iterations"] = args.iterations
-    if args.init is not None:
-        overrides["init"] = args.init
+    for key in ("iterations", "init"):
+        flag = getattr(args, key)
+        if flag is not None:
+            if key in overrides and overrides[key] != flag:
+                raise ValueError(f"--{key} {flag} and --set {key}={overrides[key]} disagree; give one of them")
+            overrides[key] = flag
     spec = DistillSpec(dataset=args.dataset, method=args.method, ipc=args.ipc, preset=args.preset,
                        overrides=overrides, architecture=args.arch, seed=args.seed, device=args.device,
                        data_root=args.data_root, eval_every=args.eval_every, evaluate_after=False)

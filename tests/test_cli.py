@@ -158,6 +158,9 @@ def test_a_set_that_cannot_reach_its_out_path_after_the_run_is_rescued_not_lost(
 @pytest.mark.parametrize("args, says", [
     (("distill", "--method", "dm", "--ipc", "1", "--set", "iterations=Infinity"), "is a whole number, not inf"),
     (("distill", "--method", "dm", "--ipc", "1", "--eval-every", "-1"), "--eval-every is a number of iterations"),
+    (("distill", "--method", "dm", "--ipc", "1", "--iterations", "1", "--set", "iterations=5"), "disagree"),
+    (("distill", "--method", "dm", "--ipc", "1", "--set", "lr_img=1", "lr_img=2"), "names lr_img twice"),
+    (("distill", "--method", "dm", "--ipc", "1", "--set", "=1"), "(no key)"),
     (("distill", "--method", "dm", "--ipc", "1", "--eval-krr"), "add --eval to run it"),
     (("distill", "--method", "dm", "--ipc", "1", "--eval", "--eval-arch", "convnet", "bogus"), "bogus"),
     (("privacy", "--preset", "tiny", "--set", "epochs=Infinity"), "epochs is a whole number"),
