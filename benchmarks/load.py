@@ -247,13 +247,13 @@ def measure(sessions: int, minutes: float, baseline_s: float = 30.0, browser=Non
         wait_healthy(url)
         first = browser.new_page()
         first.goto(f"{url}/distill?ipc=10")  # the default run (DM, MNIST, IPC 10, live preset), made long enough
-        first.get_by_role("button", name=re.compile("Start")).wait_for(timeout=120_000)
+        first.get_by_role("button", name=re.compile("Start")).first.wait_for(timeout=120_000)
         first.get_by_text("custom", exact=True).first.click()  # custom: starts from the live preset
         iterations = first.get_by_label("iterations", exact=True)
         iterations.fill("100000")
         iterations.press("Enter")
         first.get_by_text(re.compile(r"\b100000 iterations")).first.wait_for(timeout=60_000)  # the rerun took it
-        first.get_by_role("button", name=re.compile("Start")).click(timeout=120_000)
+        first.get_by_role("button", name=re.compile("Start")).first.click(timeout=120_000)
         first.locator(GRID).first.wait_for(timeout=120_000)
         run_id = re.search(r"run=([\w-]+)", first.url).group(1)
         first.close()  # no tab open: the job's own rate

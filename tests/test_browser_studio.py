@@ -52,7 +52,7 @@ def test_studio_distill_gallery_compare(streamlit_server, page, artifacts_dir: P
     timings: dict[str, float] = {}
     page.goto(f"{streamlit_server.url}/distill?ipc=1")
     wait_for_app(page)
-    start = page.get_by_role("button", name=re.compile("Start"))
+    start = page.get_by_role("button", name=re.compile("Start")).first  # the form's (the panel beside it has one too)
     start.wait_for(timeout=90_000)
     page.get_by_text("Distribution Matching", exact=False).first.wait_for()
     shot(page, artifacts_dir, "studio-distill-settings.png")

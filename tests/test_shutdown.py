@@ -85,7 +85,7 @@ def test_sigterm_on_the_server_saves_the_run_and_the_restart_continues_it(page, 
     try:
         page.goto(f"{server.url}/distill?ipc=1")
         wait_for_app(page)
-        page.get_by_role("button", name=re.compile("Start")).click()
+        page.get_by_role("button", name=re.compile("Start")).first.click()
         store = Store(home)
         _wait(lambda: any(r.iteration >= 3 for r in store.list_runs()), timeout=120)
         os.killpg(server.proc.pid, signal.SIGTERM)
