@@ -20,7 +20,6 @@ from .output_paths import check_outputs, write_json
 from .registry import PluginError, UnknownNameError
 
 Handler = Callable[[argparse.Namespace], int]
-MAX_EVAL_SEEDS = 1_000  # networks per evaluation: more is a typo, not a study (each trains for minutes on a CPU)
 
 
 def _listing(kind: str) -> Handler:
@@ -178,15 +177,10 @@ def _distill(args: argparse.Namespace) -> int:
 
 
 def _out_problem(out: Path) -> str:
-    """Why a set cannot be written at `out` (empty when it can): its grid PNG goes beside it with the suffix .png,
-    so a set named *.png would be overwritten by its own picture."""
+    """Why a set cannot be named `out` (empty when it can): its grid PNG goes beside it with the suffix .png, so a
+    set named *.png would be overwritten by its own picture. Whether the path can be written: check_outputs."""
     if out.suffix.lower() == ".png":
         return "a set file cannot end in .png (its grid picture is written as <name>.png beside it); use .ddset"
-    if out.is_dir():
-        return "is a directory; give a file name such as run.ddset"
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        return f"the folder {parent} does not exist"
     return ""
 
 
@@ -220,6 +214,7 @@ def _save_set(result, out: Path) -> Path:
 def _check_evaluation(args: argparse.Namespace) -> None:
     """The evaluation's architectures, preset and seeds, checked before any training (a bad one found after an
     hour's distillation, or after the first architecture, wastes it)."""
+    from .evaluation.api import MAX_SEEDS
     from .evaluation.protocol import get_preset
     from .models import MODELS
 
@@ -228,8 +223,8 @@ def _check_evaluation(args: argparse.Namespace) -> None:
         if base not in MODELS:
             MODELS.get(base)  # raises with the close matches
     get_preset(args.eval_preset)
-    if args.eval_seeds is not None and not 1 <= args.eval_seeds <= MAX_EVAL_SEEDS:
-        raise ValueError(f"--eval-seeds/--seeds is a number of networks from 1 to {MAX_EVAL_SEEDS}, not {args.eval_seeds}")
+    if args.eval_seeds is not None and not 1 <= args.eval_seeds <= MAX_SEEDS:
+        raise ValueError(f"--eval-seeds/--seeds is a number of networks from 1 to {MAX_SEEDS}, not {args.eval_seeds}")
 
 
 @contextlib.contextmanager

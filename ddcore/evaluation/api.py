@@ -149,7 +149,7 @@ def test_tensors(data: LoadedDataset, device: torch.device, limit: int | None = 
     return value
 
 
-MAX_SEEDS = 1_000
+MAX_SEEDS = 1_000  # networks per evaluation: more is a typo, not a study (each trains for minutes on a CPU)
 
 
 def _seed_list(seeds: int | Sequence[int] | None, default: int) -> list[int]:
@@ -185,7 +185,7 @@ def evaluate(data: SetLike, architecture: str = "convnet", preset: str | EvalCon
     raises EvaluationCancelled.
     """
     wall = time.perf_counter()
-    if not isinstance(architecture, str):  # a list of names is evaluate_suite's, not this function's
+    if not isinstance(architecture, str):  # ['convnet', 'mlp'] failed deep inside as "'list' has no attribute strip"
         raise ValueError(f"architecture is one model name such as 'convnet' (one call per architecture), not "
                          f"{architecture!r:.80}")
     if test_data is not None and not isinstance(test_data, LoadedDataset):
