@@ -168,7 +168,7 @@ def test_a_set_that_cannot_reach_its_out_path_after_the_run_is_rescued_not_lost(
     (("privacy", "--preset", "tiny", "--set", "dataset=foo"), "foo"),
     (("privacy", "--preset", "tiny", "--set", "methods=null"), "methods is a list"),
     (("privacy", "--preset", "tiny", "--set", "ipc=1.5"), "ipc is a whole number"),
-    (("privacy", "--preset", "tiny", "--set", "bootstrap=99999999999"), "bootstrap must lie between"),
+    (("privacy", "--preset", "tiny", "--set", "bootstrap=99999999999"), "bootstrap must be between"),
     (("privacy", "--preset", "tiny", "--set", "methods=zz"), "Unknown method 'zz'"),
     (("evaluate", "SET", "--preset", "custom-e99999999999-t10-none"), "epoch count (1 to 100,000)"),
     (("evaluate", "SET", "--preset", "custom-e1-t10-none-lrinf"), "learning rate (lr)"),

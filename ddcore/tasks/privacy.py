@@ -13,7 +13,6 @@ that split) and `privacy` (a study, ddcore.tasks.study).
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,36 +41,21 @@ LIRA = ("lira-offline", "lira-online")
 
 
 def _setting(name: str, annotation: str, value: Any) -> Any:
-    """One PrivacySpec field's value of its annotated type ('int', 'int | None', 'str', 'tuple[float, ...]')."""
-    kinds = [k.strip() for k in annotation.split("|")]
-    if value is None and "None" in kinds:
-        return None
-    base = next(k for k in kinds if k != "None")
-    if base.startswith("tuple["):
-        item = float if "float" in base else str
+    """One PrivacySpec field's value of its annotated type ('int', 'int | None', 'str', 'tuple[float, ...]'), by the
+    rule method settings follow (ddcore.methods.checked_setting); a list's items each so."""
+    from ..methods import checked_setting
+
+    base = next(k.strip() for k in annotation.split("|") if k.strip() != "None")
+    if base.startswith("tuple[") and value is not None:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            value = (value,)  # one name (methods=dm), one budget (epsilons=5)
+            value = (value,)  # one name (methods=dm), one budget (epsilons=5): not the name's letters
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"privacy setting {name} is a list, not {value!r}")
-        return tuple(_setting(name, item.__name__, v) for v in value)
-    if base == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or float(value) != int(value):
-            raise ValueError(f"privacy setting {name} is a whole number, not {value!r}")
-        value = int(value)
-        if not -MAX_SETTING <= value <= MAX_SETTING:
-            raise ValueError(f"privacy setting {name} must be at most {MAX_SETTING:,} in size, not {value:,}")
-        return value
-    if base == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"privacy setting {name} is a finite number, not {value!r}")
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError(f"privacy setting {name} is a name, not {value!r}")
-    return value
-
-
-MAX_SETTING = 2**62  # a seed or a count beyond this cannot reach torch (it overflows a long)
+        item = "float" if "float" in base else "str"
+        return tuple(checked_setting("privacy", name, item, v) for v in value)
+    if base.startswith("tuple["):
+        raise ValueError(f"privacy setting {name} is a list, not None")
+    return checked_setting("privacy", name, annotation, value)
 
 
 @dataclass(frozen=True)
