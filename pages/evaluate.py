@@ -213,8 +213,8 @@ with tab_run:
         st.caption(f"{counted(len(subjects), 'set')} × {counted(len(archs), 'architecture')}, DD's schedule replayed "
                    "where it applies: "
                    f"{counted(len(specs), 'evaluation')}, {stored} already stored (reused), {n_new} to compute.")
-    label = f"Evaluate {len(subjects)} × {len(archs)}" if len(specs) == len(subjects) * len(archs) \
-        else f"Evaluate {len(specs)}"
+    label = f"Evaluate {counted(len(subjects), 'set')} on {counted(len(archs), 'architecture')}" \
+        if len(specs) == len(subjects) * len(archs) else f"Run {counted(len(specs), 'evaluation')}"
     if st.button(label, type="primary", disabled=not specs, key="eval_start"):
         ids = list(st.session_state.get("eval_jobs", []))
         reused = 0

@@ -52,7 +52,7 @@ def test_cross_architecture_evaluation_in_chromium(streamlit_server, page, artif
     _set_number(page, "Epochs", TINY["epochs"])
     _set_number(page, "Test images (0: all)", TINY["test_limit"])
     page.get_by_text("3 sets × 2 architectures = 6 evaluations").wait_for()
-    page.get_by_role("button", name="Evaluate 3 × 2").click()
+    page.get_by_role("button", name="Evaluate 3 sets on 2 architectures").click()
     page.get_by_text("Evaluations —").wait_for()
     page.screenshot(path=str(artifacts_dir / "evaluate-progress.png"))
     # Progress shows, then every result is stored and the page says so.

@@ -179,7 +179,7 @@ def test_dds_replayed_schedule_is_offered_for_dd_sets_and_their_random_baseline(
     archs = at.multiselect(key="eval_archs")
     assert "DD's learned schedule (replayed)" in [archs.format_func(a) for a in archs.options]
     assert ("3 sets × 1 architecture, DD's schedule replayed where it applies: 2 evaluations, 0 already stored "
-            "(reused), 2 to compute") in _captions(at) and at.button(key="eval_start").label == "Evaluate 2"
+            "(reused), 2 to compute") in _captions(at) and at.button(key="eval_start").label == "Run 2 evaluations"
     at.button(key="eval_start").click().run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     random_spec = EvalSpec(Subject.random("mnist", 1, 0), "dd_replay", tiny_preset(), options={"schedule_of": dd_run})
