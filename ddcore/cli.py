@@ -135,6 +135,8 @@ def _distill(args: argparse.Namespace) -> int:
         return 2
     check_outputs(out=(out, {"overwrite": args.overwrite}),
                   out_picture=(out.with_suffix(".png"), {"overwrite": args.overwrite}))
+    if args.json and Path(args.json).resolve() in (out.resolve(), out.with_suffix(".png").resolve()):
+        raise ValueError(f"--json {args.json} is where the set (or its picture) goes; write the record elsewhere")
     data = load_dataset(args.dataset, root=args.data_root)
     print(f"{data.info.display_name} from {data.source}", file=sys.stderr)
     store = run_id = None

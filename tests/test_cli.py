@@ -161,6 +161,8 @@ def test_a_set_that_cannot_reach_its_out_path_after_the_run_is_rescued_not_lost(
     (("distill", "--method", "dm", "--ipc", "1", "--iterations", "1", "--set", "iterations=5"), "disagree"),
     (("distill", "--method", "dm", "--ipc", "1", "--set", "lr_img=1", "lr_img=2"), "names lr_img twice"),
     (("distill", "--method", "dm", "--ipc", "1", "--set", "=1"), "(no key)"),
+    (("distill", "--method", "dm", "--ipc", "1", "--out", "SAME.ddset", "--eval", "--json", "SAME.ddset"),
+     "is where the set"),
     (("distill", "--method", "dm", "--ipc", "1", "--eval-krr"), "add --eval to run it"),
     (("distill", "--method", "dm", "--ipc", "1", "--eval", "--eval-arch", "convnet", "bogus"), "bogus"),
     (("privacy", "--preset", "tiny", "--set", "epochs=Infinity"), "epochs is a whole number"),
@@ -179,6 +181,7 @@ def test_bad_settings_are_one_line_before_any_work(args, says, tmp_path: Path) -
     """Each once gave a traceback, ran for ever, or ran and ignored the setting; none adds a run to the store."""
     from ddcore.platform.store import Store
 
+    args = tuple(str(tmp_path / a) if a == "SAME.ddset" else a for a in args)
     if "SET" in args:
         target = tmp_path / "s.ddset"
         assert ddcore_here("distill", "--dataset", "mnist", "--method", "random", "--ipc", "1", "--no-store",
