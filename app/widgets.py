@@ -258,10 +258,10 @@ def fmt_about(seconds: float | None) -> str:
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def counted(n: float, noun: str, plural: str | None = None) -> str:
+def counted(n: float, noun: str) -> str:
     """'1 set', '3 sets', '2 CPUs', '1 class order': a count with its noun in the right number (not 'set(s)')."""
     number = f"{n:g}" if isinstance(n, float) else f"{n:,}"
-    return f"{number} {noun if n == 1 else (plural or noun + 's')}"
+    return f"{number} {noun if n == 1 else noun + 's'}"
 
 
 def fmt_when(timestamp: float) -> str:
